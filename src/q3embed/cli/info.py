@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import json
+
+from ._common import add_verb
+
+
+def register(sub) -> None:
+    p = add_verb(sub, "info", run, "show a checkpoint's kind, width, layers, dtype and device")
+    p.add_argument("model", help="checkpoint directory or hub name")
+    p.add_argument("--device", default=None, help="device to report for loading (default: best available)")
+    p.add_argument("--dtype", default=None, help="dtype to report for loading (default: automatic)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def run(args) -> int:
+    from ..model.layout import read_layout
+    from ..model.loading import pick_device, pick_dtype, weight_files
+    from ..model.resolve import resolve_model_path
+
+    root = resolve_model_path(args.model)
+    layout = read_layout(root)
+    files = weight_files(layout.model_dir)
+    device = pick_device(args.device)
+    if not layout.is_decoder:
+        kind = f"encoder embedding model ({layout.model_type}, {layout.pooling} pooling)"
+    elif layout.has_lm_head and not layout.sentence_transformers:
+        kind = "qwen3 reranker (decoder with LM head)"
+    else:
+        kind = "qwen3 embedding model (decoder, last-token pooling)"
+    info = {
+        "path": str(root),
+        "kind": kind,
+        "model_type": layout.model_type,
+        "width": layout.hidden_size,
+        "layers": layout.num_layers,
+        "dtype": str(pick_dtype(args.dtype, device)).removeprefix("torch."),
+        "device": str(device),
+        "weights": [f.name for f in files],
+        "weights_bytes": sum(f.stat().st_size for f in files),
+        "prompts": layout.prompts,
+    }
+    if args.json:
+        print(json.dumps(info))
+    else:
+        for k, v in info.items():
+            print(f"{k:>14}: {v}")
+    return 0

@@ -1,0 +1,51 @@
+"""Length-aware batching: sort by length so each batch pads little, then restore order."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import torch
+
+
+def length_sorted_batches(
+    token_ids: Sequence[Sequence[int]], batch_size: int, max_batch_tokens: int | None = None
+) -> Iterator[list[int]]:
+    """Yield lists of indices into ``token_ids``, longest texts first.
+
+    A batch closes when it holds ``batch_size`` texts or when its padded size
+    (texts x longest length) would pass ``max_batch_tokens``. Longest-first means the first
+    batch is the biggest, so an out-of-memory error shows up at once rather than at the end.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    order = sorted(range(len(token_ids)), key=lambda i: -len(token_ids[i]))
+    batch: list[int] = []
+    longest = 0
+    for i in order:
+        n = len(token_ids[i])
+        longest_if_added = max(longest, n)
+        if batch and (
+            len(batch) >= batch_size
+            or (max_batch_tokens is not None and longest_if_added * (len(batch) + 1) > max_batch_tokens)
+        ):
+            yield batch
+            batch, longest_if_added = [], n
+        batch.append(i)
+        longest = longest_if_added
+    if batch:
+        yield batch
+
+
+def pad_batch(rows: Sequence[Sequence[int]], pad_id: int, side: str = "right") -> tuple[torch.Tensor, torch.Tensor]:
+    """Pad to a (B, T) id tensor and a (B, T) attention mask."""
+    T = max(len(r) for r in rows)
+    ids = torch.full((len(rows), T), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), T), dtype=torch.long)
+    for b, r in enumerate(rows):
+        if side == "right":
+            ids[b, : len(r)] = torch.as_tensor(r)
+            mask[b, : len(r)] = 1
+        else:
+            ids[b, T - len(r):] = torch.as_tensor(r)
+            mask[b, T - len(r):] = 1
+    return ids, mask

@@ -1,0 +1,162 @@
+"""Embedder: text -> L2-normalised float32 vectors, for Qwen3-Embedding and encoder baselines."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..config import DEFAULT_MAX_LENGTH, DEFAULT_QUERY_INSTRUCTION, MAX_CONTEXT, MRL_MIN_DIM
+from ..model.layout import CheckpointLayout, read_layout
+from ..model.loading import load_backbone, load_tokenizer, pick_device, pick_dtype
+from ..model.pooling import POOLERS, mrl_truncate
+from ..model.resolve import resolve_model_path
+from ..tokenize import EmbeddingTokenizer, check_texts, format_query
+from .batching import length_sorted_batches, pad_batch
+
+
+class Embedder:
+    """Embed queries and documents.
+
+    >>> emb = Embedder.load("Qwen/Qwen3-Embedding-0.6B")
+    >>> q = emb.encode_queries(["What is the capital of China?"])   # default web-search instruction
+    >>> d = emb.encode_documents(["The capital of China is Beijing."])
+    >>> float(q @ d.T)
+    """
+
+    def __init__(self, model, tokenizer, layout: CheckpointLayout, max_length: int | None = None, name: str = ""):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.layout = layout
+        self.name = name or str(layout.root)
+        self.device = next(model.parameters()).device
+        self.dtype = next(model.parameters()).dtype
+        self.width = int(model.config.hidden_size)
+        self.max_length = self._check_max_length(max_length, layout)
+        self._tok = EmbeddingTokenizer(tokenizer, layout.is_decoder, self.max_length)
+        self._pool = POOLERS[layout.pooling]
+        pad = tokenizer.pad_token_id
+        self.pad_id = pad if pad is not None else 0
+
+    @classmethod
+    def load(
+        cls,
+        name_or_path: str | Path,
+        device: str | torch.device | None = None,
+        dtype: str | torch.dtype | None = None,
+        max_length: int | None = None,
+        revision: str | None = None,
+    ) -> "Embedder":
+        """Load from a local directory or a hub name. ``device``/``dtype`` None = best available."""
+        root = resolve_model_path(name_or_path, revision=revision)
+        layout = read_layout(root)
+        dev = pick_device(device)
+        model = load_backbone(layout, dev, pick_dtype(dtype, dev))
+        if hasattr(model, "model") and layout.is_decoder and not hasattr(model, "layers"):
+            model = model.model  # a *ForCausalLM checkpoint: embed with the backbone only
+        return cls(model, load_tokenizer(layout), layout, max_length=max_length, name=str(name_or_path))
+
+    @staticmethod
+    def _check_max_length(max_length: int | None, layout: CheckpointLayout) -> int:
+        if layout.is_decoder:
+            limit = MAX_CONTEXT
+            default = DEFAULT_MAX_LENGTH
+        else:
+            limit = layout.max_seq_length or 512
+            default = limit
+        if max_length is None:
+            return default
+        if not 2 <= max_length <= limit:
+            raise ValueError(f"max_length must be in 2..{limit} for this model, got {max_length}")
+        return int(max_length)
+
+    @property
+    def kind(self) -> str:
+        return "qwen3-embedding" if self.layout.is_decoder else f"encoder ({self.layout.model_type}, {self.layout.pooling} pooling)"
+
+    @property
+    def default_query_instruction(self) -> str | None:
+        if not self.layout.is_decoder:
+            return None
+        return DEFAULT_QUERY_INSTRUCTION
+
+    def check_dim(self, dim: int | None) -> int:
+        if dim is None:
+            return self.width
+        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or not MRL_MIN_DIM <= dim <= self.width:
+            raise ValueError(f"dim must be an integer in {MRL_MIN_DIM}..{self.width} (MRL), got {dim!r}")
+        return int(dim)
+
+    def tokenize(self, texts: Sequence[str], instruction: str | None = None) -> list[list[int]]:
+        """Token ids exactly as ``encode`` feeds them to the model (EOS included)."""
+        if instruction is not None and self.layout.is_decoder:
+            texts = [format_query(instruction, t) for t in texts]
+        elif instruction is not None and not self.layout.is_decoder:
+            texts = [instruction + t for t in texts]  # encoders take a plain text prefix (e.g. BGE)
+        return self._tok(texts)
+
+    def encode(
+        self,
+        texts: Sequence[str] | str,
+        instruction: str | None = None,
+        dim: int | None = None,
+        normalize: bool = True,
+        batch_size: int = 32,
+        max_batch_tokens: int | None = 16384,
+        show_progress: bool = False,
+    ) -> np.ndarray:
+        """Embed ``texts``; returns float32 (N, dim or width). A single str returns (dim,).
+
+        ``instruction`` turns the texts into queries (``Instruct: {instruction}\\nQuery:{text}``);
+        leave it None for documents.
+        """
+        single = isinstance(texts, str)
+        texts = [texts] if single else list(texts)
+        check_texts(texts)
+        out_dim = self.check_dim(dim)
+        ids = self.tokenize(texts, instruction)
+        out = np.zeros((len(texts), out_dim), dtype=np.float32)
+        batches = list(length_sorted_batches(ids, batch_size, max_batch_tokens))
+        progress = _progress(batches, show_progress, "embedding")
+        with torch.inference_mode():
+            for batch in progress:
+                vecs = self._forward([ids[i] for i in batch])  # (b, H) float32
+                out[batch] = mrl_truncate(vecs, dim, normalize).cpu().numpy()
+        return out[0] if single else out
+
+    def _forward(self, rows: list[list[int]]) -> torch.Tensor:
+        input_ids, mask = pad_batch(rows, self.pad_id, side="right")  # (B, T), (B, T)
+        input_ids, mask = input_ids.to(self.device), mask.to(self.device)
+        hidden = self.model(input_ids=input_ids, attention_mask=mask).last_hidden_state  # (B, T, H)
+        return self._pool(hidden, mask).float()  # (B, H)
+
+    def encode_queries(self, queries: Sequence[str] | str, instruction: str | None = None, **kwargs) -> np.ndarray:
+        """Queries get ``instruction`` (default: the model's query prompt, or the web-search task)."""
+        if instruction is None and self.layout.is_decoder:
+            instruction = self._instruction_from_prompts() or self.default_query_instruction
+        elif instruction is None:  # encoders: their sentence-transformers query prompt, if any
+            instruction = self.layout.prompts.get("query") or None
+        return self.encode(queries, instruction=instruction, **kwargs)
+
+    def encode_documents(self, documents: Sequence[str] | str, **kwargs) -> np.ndarray:
+        """Documents are embedded as they are, with no instruction."""
+        return self.encode(documents, instruction=None, **kwargs)
+
+    def _instruction_from_prompts(self) -> str | None:
+        prompt = self.layout.prompts.get("query")
+        if prompt and self.layout.is_decoder and prompt.startswith("Instruct: ") and prompt.endswith("\nQuery:"):
+            return prompt[len("Instruct: "): -len("\nQuery:")]
+        return None
+
+    def __repr__(self) -> str:
+        return f"Embedder({self.name!r}, kind={self.kind}, width={self.width}, device={self.device}, dtype={self.dtype})"
+
+
+def _progress(items, enabled: bool, desc: str):
+    if not enabled:
+        return items
+    from tqdm.auto import tqdm
+
+    return tqdm(items, desc=desc, unit="batch")

@@ -1,0 +1,115 @@
+"""Reranker: P(yes) for (query, document) pairs with the Qwen3-Reranker chat template."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..config import DEFAULT_MAX_LENGTH, DEFAULT_RERANK_INSTRUCTION, MAX_CONTEXT, NO_TOKEN_ID, YES_TOKEN_ID
+from ..errors import CheckpointError
+from ..model.layout import CheckpointLayout, read_layout
+from ..model.loading import load_backbone, load_tokenizer, pick_device, pick_dtype
+from ..model.pooling import last_token_pool
+from ..model.resolve import resolve_model_path
+from ..tokenize import RerankTokenizer, check_texts
+from .batching import length_sorted_batches, pad_batch
+from .embedder import _progress
+
+
+class Reranker:
+    """Point-wise reranker. ``score`` returns P(yes) per document, float32.
+
+    Only the hidden state at the last position goes through the LM head, and only the
+    rows for "no" and "yes": a (B, 2) result instead of (B, T, 151669) logits.
+    """
+
+    def __init__(self, backbone, yes_no_head: torch.Tensor, tokenizer, layout: CheckpointLayout,
+                 max_length: int | None = None, name: str = ""):
+        self.model = backbone
+        self.head = yes_no_head  # (2, H): rows for "no", "yes"
+        self.tokenizer = tokenizer
+        self.layout = layout
+        self.name = name or str(layout.root)
+        self.device = yes_no_head.device
+        self.dtype = yes_no_head.dtype
+        if max_length is None:
+            max_length = DEFAULT_MAX_LENGTH
+        if not 64 <= max_length <= MAX_CONTEXT:
+            raise ValueError(f"max_length must be in 64..{MAX_CONTEXT}, got {max_length}")
+        self.max_length = max_length
+        self._tok = RerankTokenizer(tokenizer, max_length)
+        pad = tokenizer.pad_token_id
+        self.pad_id = pad if pad is not None else 0
+
+    @classmethod
+    def load(
+        cls,
+        name_or_path: str | Path,
+        device: str | torch.device | None = None,
+        dtype: str | torch.dtype | None = None,
+        max_length: int | None = None,
+        revision: str | None = None,
+    ) -> "Reranker":
+        root = resolve_model_path(name_or_path, revision=revision)
+        layout = read_layout(root)
+        if not layout.is_decoder:
+            raise CheckpointError(
+                f"{root} is a {layout.model_type} model; Reranker needs a Qwen3-Reranker (decoder with LM head) checkpoint"
+            )
+        dev = pick_device(device)
+        lm = load_backbone(layout, dev, pick_dtype(dtype, dev), causal_lm=True)
+        head = lm.get_output_embeddings().weight[[NO_TOKEN_ID, YES_TOKEN_ID]].detach().clone()  # (2, H)
+        backbone = lm.model
+        del lm  # drop the full (V, H) LM head when it is not tied to the input embeddings
+        return cls(backbone, head, load_tokenizer(layout), layout, max_length=max_length, name=str(name_or_path))
+
+    def score(self, query: str, documents: Sequence[str], instruction: str | None = None, **kwargs) -> np.ndarray:
+        """P(yes) for each document against one query."""
+        if not isinstance(query, str):
+            raise TypeError(f"query is {type(query).__name__}; it must be a str")
+        documents = [documents] if isinstance(documents, str) else list(documents)
+        check_texts(documents, "documents")
+        return self.score_pairs([(query, d) for d in documents], instruction=instruction, **kwargs)
+
+    def score_pairs(
+        self,
+        pairs: Sequence[tuple[str, str]],
+        instruction: str | None = None,
+        batch_size: int = 16,
+        max_batch_tokens: int | None = 16384,
+        show_progress: bool = False,
+    ) -> np.ndarray:
+        """P(yes) for each (query, document) pair."""
+        pairs = list(pairs)
+        for i, p in enumerate(pairs):
+            if not (isinstance(p, (tuple, list)) and len(p) == 2 and all(isinstance(x, str) for x in p)):
+                raise TypeError(f"pairs[{i}] must be a (query, document) pair of str, got {p!r:.80}")
+        instruction = DEFAULT_RERANK_INSTRUCTION if instruction is None else instruction
+        ids = self._tok(pairs, instruction)
+        out = np.zeros(len(pairs), dtype=np.float32)
+        batches = list(length_sorted_batches(ids, batch_size, max_batch_tokens))
+        with torch.inference_mode():
+            for batch in _progress(batches, show_progress, "reranking"):
+                out[batch] = self._forward([ids[i] for i in batch]).cpu().numpy()
+        return out
+
+    def _forward(self, rows: list[list[int]]) -> torch.Tensor:
+        input_ids, mask = pad_batch(rows, self.pad_id, side="right")  # (B, T)
+        input_ids, mask = input_ids.to(self.device), mask.to(self.device)
+        hidden = self.model(input_ids=input_ids, attention_mask=mask).last_hidden_state  # (B, T, H)
+        last = last_token_pool(hidden, mask)  # (B, H)
+        logits = (last @ self.head.T).float()  # (B, 2): [no, yes]
+        return torch.log_softmax(logits, dim=-1)[:, 1].exp()  # (B,)
+
+    def rank(self, query: str, documents: Sequence[str], top_n: int | None = None, instruction: str | None = None,
+             **kwargs) -> list[tuple[int, float]]:
+        """(index, score) pairs, best first."""
+        scores = self.score(query, documents, instruction=instruction, **kwargs)
+        order = np.argsort(-scores, kind="stable")[: top_n]
+        return [(int(i), float(scores[i])) for i in order]
+
+    def __repr__(self) -> str:
+        return f"Reranker({self.name!r}, device={self.device}, dtype={self.dtype})"

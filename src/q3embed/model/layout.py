@@ -1,0 +1,113 @@
+"""Read what a checkpoint directory holds: architecture, pooling, prompts, length limit.
+
+Two layouts are understood:
+- Hugging Face: ``config.json`` + tokenizer files + safetensors at the root.
+- sentence-transformers: ``modules.json`` naming a Transformer module (often the root itself),
+  a Pooling module (``1_Pooling/config.json``), optionally Normalize, plus
+  ``config_sentence_transformers.json`` with ``prompts`` and ``sentence_bert_config.json``
+  with ``max_seq_length``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import CheckpointError
+
+DECODER_TYPES = {"qwen3", "qwen2", "qwen3_moe", "llama", "mistral", "gemma", "gemma2", "gemma3_text"}
+CAUSAL_LM_ARCHS = ("ForCausalLM",)
+
+
+def read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CheckpointError(f"missing file {path}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"corrupt JSON in {path}: {e}") from None
+
+
+@dataclass
+class CheckpointLayout:
+    root: Path
+    model_dir: Path  # where config.json and the weights live
+    model_type: str
+    architectures: list[str]
+    pooling: str  # "lasttoken" | "mean" | "cls"
+    normalize: bool
+    prompts: dict[str, str] = field(default_factory=dict)
+    max_seq_length: int | None = None
+    hidden_size: int = 0
+    num_layers: int = 0
+    sentence_transformers: bool = False
+
+    @property
+    def is_decoder(self) -> bool:
+        return self.model_type in DECODER_TYPES
+
+    @property
+    def has_lm_head(self) -> bool:
+        return any(a.endswith(CAUSAL_LM_ARCHS) for a in self.architectures)
+
+
+def read_layout(root: Path) -> CheckpointLayout:
+    root = Path(root)
+    model_dir, pooling, normalize, st = root, None, None, False
+    modules_file = root / "modules.json"
+    if modules_file.exists():
+        st = True
+        modules = read_json(modules_file)
+        normalize = False
+        for m in modules:
+            kind = m.get("type", "")
+            sub = root / m.get("path", "")
+            if kind.endswith("Transformer"):
+                model_dir = sub
+            elif kind.endswith("Pooling"):
+                pooling = _pooling_mode(read_json(sub / "config.json"), sub / "config.json")
+            elif kind.endswith("Normalize"):
+                normalize = True
+    config = read_json(model_dir / "config.json")
+    model_type = config.get("model_type", "")
+    if not model_type:
+        raise CheckpointError(f"{model_dir / 'config.json'} has no 'model_type'; expected e.g. 'qwen3' or 'bert'")
+    is_decoder = model_type in DECODER_TYPES
+    if pooling is None:
+        pooling = "lasttoken" if is_decoder else "mean"
+    if normalize is None:
+        normalize = True
+    prompts: dict[str, str] = {}
+    if (f := root / "config_sentence_transformers.json").exists():
+        prompts = dict(read_json(f).get("prompts") or {})
+    max_len = None
+    for f in (model_dir / "sentence_bert_config.json", root / "sentence_bert_config.json"):
+        if f.exists():
+            max_len = read_json(f).get("max_seq_length")
+            break
+    return CheckpointLayout(
+        root=root,
+        model_dir=model_dir,
+        model_type=model_type,
+        architectures=list(config.get("architectures") or []),
+        pooling=pooling,
+        normalize=normalize,
+        prompts=prompts,
+        max_seq_length=max_len,
+        hidden_size=int(config.get("hidden_size", 0)),
+        num_layers=int(config.get("num_hidden_layers", 0)),
+        sentence_transformers=st,
+    )
+
+
+def _pooling_mode(cfg: dict, path: Path) -> str:
+    if "pooling_mode" in cfg:
+        mode = cfg["pooling_mode"]
+    else:
+        on = [k for k, v in cfg.items() if k.startswith("pooling_mode_") and v is True]
+        mode = on[0].removeprefix("pooling_mode_") if on else "mean"
+    mode = {"cls_token": "cls", "mean_tokens": "mean", "lasttoken": "lasttoken", "last_token": "lasttoken"}.get(mode, mode)
+    if mode not in ("lasttoken", "mean", "cls"):
+        raise CheckpointError(f"{path}: pooling mode '{mode}' is not supported; accepted: lasttoken, mean, cls")
+    return mode

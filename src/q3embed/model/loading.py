@@ -1,0 +1,118 @@
+"""Check a checkpoint's weight files and instantiate the transformers backbone on a device/dtype."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from ..errors import CheckpointError
+from .layout import CheckpointLayout, read_json
+
+_DTYPES = {
+    "float32": torch.float32, "fp32": torch.float32, "float": torch.float32,
+    "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+    "float16": torch.float16, "fp16": torch.float16, "half": torch.float16,
+}
+
+
+def pick_device(device: str | torch.device | None = None) -> torch.device:
+    """``None`` picks CUDA, then Apple MPS, then CPU."""
+    if device is not None:
+        try:
+            return torch.device(device)
+        except RuntimeError as e:
+            raise ValueError(f"device {device!r} is not valid; accepted: cpu, cuda, cuda:N, mps") from e
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def pick_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
+    """``None`` picks bf16 on CUDA with bf16 support, fp16 on other accelerators, fp32 on CPU.
+
+    fp32 is the CPU default because it is the numerically faithful choice; the faster bf16
+    path on CPU is opt-in (``dtype="bfloat16"``).
+    """
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype is not None:
+        if dtype not in _DTYPES:
+            raise ValueError(f"dtype {dtype!r} is not valid; accepted: {', '.join(sorted(set(_DTYPES)))}")
+        return _DTYPES[dtype]
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "mps":
+        return torch.float16
+    return torch.float32
+
+
+def weight_files(model_dir: Path) -> list[Path]:
+    """The safetensors (or .bin) files of a checkpoint, checked to exist and to be readable."""
+    index = model_dir / "model.safetensors.index.json"
+    if index.exists():
+        weight_map = read_json(index).get("weight_map")
+        if not isinstance(weight_map, dict) or not weight_map:
+            raise CheckpointError(f"{index} has no 'weight_map'")
+        files = [model_dir / name for name in sorted(set(weight_map.values()))]
+    elif (model_dir / "model.safetensors").exists():
+        files = [model_dir / "model.safetensors"]
+    elif (model_dir / "pytorch_model.bin").exists():
+        return [model_dir / "pytorch_model.bin"]
+    else:
+        raise CheckpointError(
+            f"no weights in {model_dir}: expected model.safetensors, model.safetensors.index.json "
+            "with its shards, or pytorch_model.bin"
+        )
+    for f in files:
+        check_safetensors_header(f)
+    return files
+
+
+def check_safetensors_header(path: Path) -> None:
+    """Read a safetensors header and check the file is as long as the header says."""
+    if not path.exists():
+        raise CheckpointError(f"missing weight shard {path}")
+    size = path.stat().st_size
+    try:
+        with open(path, "rb") as fh:
+            n = int.from_bytes(fh.read(8), "little")
+            if n <= 0 or 8 + n > size:
+                raise ValueError("header length out of range")
+            header = json.loads(fh.read(n))
+        end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
+        if 8 + n + end > size:
+            raise ValueError(f"file is truncated ({size} bytes, header needs {8 + n + end})")
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"corrupt safetensors file {path}: {e}") from None
+
+
+def load_backbone(layout: CheckpointLayout, device: torch.device, dtype: torch.dtype, causal_lm: bool = False):
+    """Instantiate the transformers model (``AutoModel``, or ``AutoModelForCausalLM`` for rerankers)."""
+    from transformers import AutoModel, AutoModelForCausalLM
+
+    weight_files(layout.model_dir)
+    cls = AutoModelForCausalLM if causal_lm else AutoModel
+    kwargs = dict(dtype=dtype)
+    if layout.is_decoder:
+        kwargs["attn_implementation"] = "sdpa"
+    try:
+        model = cls.from_pretrained(layout.model_dir, **kwargs)
+    except (OSError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"could not load weights from {layout.model_dir}: {str(e).splitlines()[0]}") from e
+    return model.to(device).eval()
+
+
+def load_tokenizer(layout: CheckpointLayout):
+    from transformers import AutoTokenizer
+
+    for d in (layout.model_dir, layout.root):
+        if (d / "tokenizer.json").exists() or (d / "tokenizer_config.json").exists():
+            try:
+                return AutoTokenizer.from_pretrained(d)
+            except (OSError, ValueError) as e:
+                raise CheckpointError(f"could not load the tokenizer in {d}: {str(e).splitlines()[0]}") from e
+    raise CheckpointError(f"no tokenizer files (tokenizer.json / tokenizer_config.json) in {layout.model_dir}")

