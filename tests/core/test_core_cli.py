@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from q3embed.cli import build_parser, main
+
+
+def _verbs():
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "verb")
+    return sorted(sub.choices)
+
+
+@pytest.mark.parametrize("verb", _verbs())
+def test_every_verb_has_help(verb, capsys):
+    with pytest.raises(SystemExit) as e:
+        main([verb, "--help"])
+    assert e.value.code == 0
+    assert "usage: q3embed" in capsys.readouterr().out
+
+
+def test_info(tiny_embedding_dir, capsys):
+    assert main(["info", str(tiny_embedding_dir), "--json", "--device", "cpu"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["width"] == 64 and info["layers"] == 2 and info["device"] == "cpu" and info["dtype"] == "float32"
+    assert "embedding" in info["kind"]
+
+
+def test_embed_txt_and_jsonl(tmp_path, tiny_embedding_dir, tiny_embedder):
+    txt = tmp_path / "in.txt"
+    txt.write_text("first text\n\nsecond text\n")
+    out = tmp_path / "out.npy"
+    assert main(["embed", "--model", str(tiny_embedding_dir), "--device", "cpu", "--dim", "32", str(txt), str(out)]) == 0
+    vecs = np.load(out)
+    np.testing.assert_allclose(vecs, tiny_embedder.encode(["first text", "second text"], dim=32), atol=1e-6)
+    jl = tmp_path / "in.jsonl"
+    jl.write_text('{"text": "q one"}\n{"text": "q two"}\n')
+    assert main(["embed", "--model", str(tiny_embedding_dir), "--instruction", "Find", str(jl), str(out)]) == 0
+    np.testing.assert_allclose(np.load(out), tiny_embedder.encode(["q one", "q two"], instruction="Find"), atol=1e-6)
+
+
+def test_embed_bad_file_reports_path_and_line(tmp_path, tiny_embedding_dir, capsys):
+    jl = tmp_path / "in.jsonl"
+    jl.write_text('{"text": "ok"}\n{"text": 5}\n')
+    assert main(["embed", "--model", str(tiny_embedding_dir), str(jl), str(tmp_path / "o.npy")]) == 1
+    err = capsys.readouterr().err
+    assert f"{jl}:2" in err
+    assert main(["embed", "--model", str(tiny_embedding_dir), str(tmp_path / "missing.txt"), str(tmp_path / "o.npy")]) == 1
+    assert "missing.txt" in capsys.readouterr().err
+
+
+def test_embed_bad_dim_exits_nonzero(tmp_path, tiny_embedding_dir, capsys):
+    txt = tmp_path / "in.txt"
+    txt.write_text("a\n")
+    assert main(["embed", "--model", str(tiny_embedding_dir), "--dim", "8", str(txt), str(tmp_path / "o.npy")]) == 1
+    assert "32..64" in capsys.readouterr().err
+
+
+def test_rerank_json(tmp_path, tiny_reranker_dir, tiny_reranker, capsys):
+    docs = tmp_path / "docs.txt"
+    docs.write_text("Beijing is the capital.\nGravity pulls.\nCats purr.\n")
+    assert main(["rerank", "--model", str(tiny_reranker_dir), "--query", "capital of China?", "--json", str(docs)]) == 0
+    ranked = json.loads(capsys.readouterr().out)
+    scores = tiny_reranker.score("capital of China?", ["Beijing is the capital.", "Gravity pulls.", "Cats purr."])
+    assert [r["index"] for r in ranked] == list(np.argsort(-scores, kind="stable"))
+    assert ranked[0]["score"] == pytest.approx(float(scores.max()), abs=1e-5)
+
+
+def test_missing_model_exits_with_one_line(tmp_path, capsys):
+    txt = tmp_path / "in.txt"
+    txt.write_text("a\n")
+    assert main(["embed", "--model", str(tmp_path / "no_model"), str(txt), str(tmp_path / "o.npy")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "no_model" in err and "Traceback" not in err and len(err.splitlines()) == 1
