@@ -26,7 +26,7 @@ def run(args) -> int:
     texts = read_texts(args.input)
     emb = Embedder.load(args.model, device=args.device, dtype=args.dtype, max_length=args.max_length)
     vecs = emb.encode(texts, instruction=args.instruction, dim=args.dim, batch_size=args.batch_size,
-                      show_progress=len(texts) > 64 and sys.stderr.isatty())
+                      show_progress=len(texts) > 64)
     np.save(args.output, vecs)
     print(f"wrote {vecs.shape[0]} x {vecs.shape[1]} float32 vectors to {args.output}", file=sys.stderr)
     return 0

@@ -26,7 +26,7 @@ def run(args) -> int:
     docs = read_texts(args.docs)
     rr = Reranker.load(args.model, device=args.device, dtype=args.dtype, max_length=args.max_length)
     ranked = rr.rank(args.query, docs, top_n=args.top_n, instruction=args.instruction,
-                     batch_size=args.batch_size, show_progress=len(docs) > 32 and sys.stderr.isatty())
+                     batch_size=args.batch_size, show_progress=len(docs) > 32)
     if args.json:
         print(json.dumps([{"index": i, "score": round(s, 6), "document": docs[i]} for i, s in ranked]))
     else:
