@@ -1,0 +1,87 @@
+"""Retrieval evaluation on a BEIR folder: embed, exact cosine top-k, trec_eval metrics."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from .beir import load_beir_with_stats
+from .cache import encode_cached
+from .metrics import DEFAULT_K_VALUES, retrieval_metrics
+from .search import exact_search
+
+
+def as_embedder(model):
+    """Accept an Embedder-like object or a checkpoint path/name."""
+    if isinstance(model, (str, Path)):
+        from ..engine import Embedder
+
+        return Embedder.load(model)
+    if not hasattr(model, "encode"):
+        raise TypeError(f"expected an Embedder (with .encode) or a checkpoint path, got {type(model).__name__}")
+    return model
+
+
+def model_name(embedder) -> str:
+    return str(getattr(embedder, "name", None) or type(embedder).__name__)
+
+
+def evaluate_retrieval(
+    embedder,
+    data_dir: str | Path,
+    split: str = "test",
+    instruction: str | None = None,
+    dim: int | None = None,
+    batch_size: int = 32,
+    cache_dir: str | Path | None = None,
+    top_k: int = 100,
+    show_progress: bool = False,
+    *,
+    return_run: bool = False,
+) -> dict:
+    """nDCG@1/3/5/10/100, MAP@k, Recall@k, P@k, MRR@k of ``embedder`` on a BEIR folder.
+
+    Queries get ``instruction`` (None: the model's default query instruction; for encoders
+    such as all-MiniLM-L6-v2 that means none). Documents get no instruction and are cached
+    under ``cache_dir`` when given. Metrics are fractions in [0, 1]; ``main_score`` is
+    ``ndcg_at_10``. With ``return_run`` the result also holds ``run``: {query id: {doc id: score}}
+    for the top ``top_k`` documents of each query.
+    """
+    embedder = as_embedder(embedder)
+    if top_k < 1:
+        raise ValueError(f"top_k must be >= 1, got {top_k}")
+    t0 = time.perf_counter()
+    corpus, queries, qrels, stats = load_beir_with_stats(data_dir, split)
+    doc_ids, query_ids = list(corpus), list(queries)
+    doc_vecs = encode_cached(embedder, [corpus[i] for i in doc_ids], dim=dim, batch_size=batch_size,
+                             cache_dir=cache_dir, show_progress=show_progress)  # (N, d)
+    query_vecs = encode_cached(embedder, [queries[i] for i in query_ids], instruction=instruction, dim=dim,
+                               batch_size=batch_size, cache_dir=cache_dir, show_progress=show_progress,
+                               query=True)  # (Q, d)
+    run = exact_search(query_vecs, doc_vecs, query_ids, doc_ids, top_k=top_k)
+    result = score_run(run, qrels, top_k)
+    result.update(
+        task="retrieval",
+        dataset=Path(data_dir).resolve().name,
+        split=split,
+        model=model_name(embedder),
+        dim=int(doc_vecs.shape[1]),
+        instruction=instruction,
+        top_k=top_k,
+        num_queries=len(query_ids),
+        num_documents=len(doc_ids),
+        data=stats.as_dict(),
+        seconds=round(time.perf_counter() - t0, 2),
+    )
+    if return_run:
+        result["run"] = run
+    return result
+
+
+def score_run(run, qrels, top_k: int = 100, k_values=DEFAULT_K_VALUES) -> dict:
+    """Metrics of a run (k values above ``top_k`` are dropped), with ``main_score`` = nDCG@10."""
+    ks = [k for k in k_values if k <= top_k] or [top_k]
+    metrics = retrieval_metrics(run, qrels, ks)
+    main = metrics.get("ndcg_at_10", metrics[f"ndcg_at_{max(ks)}"])
+    return {"main_score": main, "main_metric": "ndcg_at_10" if "ndcg_at_10" in metrics else f"ndcg_at_{max(ks)}",
+            **metrics}
