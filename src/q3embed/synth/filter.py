@@ -1,0 +1,144 @@
+"""The paper's cosine filter: keep a synthetic pair only if cosine(query, positive) > threshold.
+
+Queries are embedded with the record's instruction (Qwen3 query format), positives as plain
+documents, as at training time. For encoder baselines (e.g. MiniLM) the instruction is left
+out, since they were not trained with one. A record with several positives keeps those above
+the threshold and is dropped when none is left.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputFileError
+
+
+@dataclass
+class FilterResult:
+    threshold: float
+    scores: np.ndarray              # (P,) float32: one per (query, positive) pair
+    kept: list[dict] = field(default_factory=list)
+    n_records: int = 0
+
+    @property
+    def n_kept(self) -> int:
+        return len(self.kept)
+
+    @property
+    def n_dropped(self) -> int:
+        return self.n_records - self.n_kept
+
+    @property
+    def pairs_kept(self) -> int:
+        return int((self.scores > self.threshold).sum())
+
+
+def read_pairs(path: str | Path) -> list[dict]:
+    """Training-format records: ``query`` string, ``pos`` string or non-empty list of strings."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise InputFileError(f"pairs file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputFileError(f"cannot read pairs file {path}: {e}") from None
+    records = []
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise InputFileError(f"{path}:{n}: invalid JSON ({e.msg})") from None
+        pos = rec.get("pos") if isinstance(rec, dict) else None
+        pos = [pos] if isinstance(pos, str) else pos
+        if (not isinstance(rec, dict) or not isinstance(rec.get("query"), str) or not isinstance(pos, list)
+                or not pos or not all(isinstance(p, str) for p in pos)):
+            raise InputFileError(f"{path}:{n}: expected an object with a string 'query' and 'pos' (string or list of strings)")
+        records.append(rec)
+    if not records:
+        raise InputFileError(f"pairs file {path} has no records")
+    return records
+
+
+def cosine_filter(embedder, records: list[dict], threshold: float = 0.7, batch_size: int = 32,
+                  use_instruction: bool | None = None, show_progress: bool = False) -> FilterResult:
+    """Score every (query, positive) pair with ``embedder`` and keep those above ``threshold``."""
+    if not -1.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold must be a cosine in [-1, 1], got {threshold}")
+    if use_instruction is None:
+        use_instruction = embedder.layout.is_decoder
+    positives = [[p] if isinstance(p, str) else list(p) for p in (r["pos"] for r in records)]
+    owner = np.repeat(np.arange(len(records)), [len(p) for p in positives])  # (P,) record index of each pair
+    flat_pos = [p for ps in positives for p in ps]
+
+    q = np.zeros((len(records), 0), dtype=np.float32)
+    # Queries sharing an instruction are embedded together (one call per instruction).
+    by_inst: dict[str | None, list[int]] = {}
+    for i, r in enumerate(records):
+        by_inst.setdefault(r.get("instruction") if use_instruction else None, []).append(i)
+    for inst, idx in by_inst.items():
+        vecs = embedder.encode([records[i]["query"] for i in idx], instruction=inst or None,
+                               batch_size=batch_size, show_progress=show_progress)  # (n, d)
+        if q.shape[1] == 0:
+            q = np.zeros((len(records), vecs.shape[1]), dtype=np.float32)
+        q[idx] = vecs
+    d = embedder.encode(flat_pos, batch_size=batch_size, show_progress=show_progress)  # (P, d)
+    scores = np.einsum("pd,pd->p", q[owner], d).astype(np.float32)  # (P,) cosines: both L2-normalised
+
+    result = FilterResult(threshold=threshold, scores=scores, n_records=len(records))
+    for i, rec in enumerate(records):
+        mine = np.flatnonzero(owner == i)
+        keep = [positives[i][j] for j, s in enumerate(scores[mine]) if s > threshold]
+        if keep:
+            out = dict(rec, pos=keep)
+            out["filter"] = {"cosine": [round(float(s), 4) for s in scores[mine]], "threshold": threshold,
+                             "model": getattr(embedder, "name", "")}
+            result.kept.append(out)
+    return result
+
+
+def write_pairs(records: list[dict], path: str | Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        for r in records:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    tmp.replace(path)  # readers never see a half-written file
+
+
+def text_histogram(scores: np.ndarray, threshold: float, bins: int = 20, width: int = 40,
+                   lo: float = -0.2, hi: float = 1.0) -> str:
+    """A fixed-range histogram of cosines; rows at or above the threshold are marked '*'."""
+    edges = np.linspace(lo, hi, bins + 1)
+    clipped = np.clip(scores, lo, hi)
+    counts, _ = np.histogram(clipped, bins=edges)
+    peak = max(1, int(counts.max()))
+    rows = []
+    for c, a, b in zip(counts, edges[:-1], edges[1:]):
+        mark = "*" if a >= threshold else " "
+        rows.append(f"{a:+.2f}..{b:+.2f} {mark} {'#' * round(width * c / peak):<{width}} {c}")
+    return "\n".join(rows)
+
+
+def histogram_png(scores: np.ndarray, threshold: float, path: str | Path, title: str = "") -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.hist(scores, bins=40, range=(-0.2, 1.0), color="#4878a8")
+    ax.axvline(threshold, color="#c44e52", linestyle="--", label=f"threshold {threshold}")
+    ax.set_xlabel("cosine(query, positive)")
+    ax.set_ylabel("pairs")
+    ax.set_title(title or f"{int((scores > threshold).sum())} of {len(scores)} pairs kept")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -1,0 +1,58 @@
+"""``synthesize(...)``: the whole synth run from typed arguments; the CLI and recipe call this.
+
+Everything that can be wrong with the inputs (corpus, personas, prompts, endpoint, model
+name) is checked before the first job starts.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .client import ChatClient, RetryPolicy
+from .corpus import read_corpus
+from .generate import SynthConfig, SynthReport, run_synthesis
+from .personas import load_personas
+from .prompts import load_prompts
+from .store import PairStore
+
+
+def synthesize(corpus: str | Path, out: str | Path, base_url: str, model: str, config: SynthConfig, *,
+               api_key: str | None = None, personas: str | Path | None = None, prompts_dir: str | Path | None = None,
+               concurrency: int = 8, rate_limit: float | None = None, retry: RetryPolicy = RetryPolicy(),
+               timeout: float = 120.0, temperature: float = 0.7, max_passage_chars: int = 4000,
+               show_progress: bool = False, log=print) -> SynthReport:
+    passages = read_corpus(corpus)
+    if max_passage_chars:  # long passages waste LLM context; the paper works on passage-sized text
+        from .corpus import Passage
+
+        passages = [Passage(p.id, p.text[:max_passage_chars]) for p in passages]
+    persona_list = load_personas(personas)
+    prompt_set = load_prompts(list(config.tasks), prompts_dir)
+    with ChatClient(base_url, model, api_key, timeout=timeout, temperature=temperature, rate_limit=rate_limit,
+                    retry=retry, concurrency=concurrency) as client:
+        client.check()
+        with PairStore(out) as store:
+            if store.n_records or store.repaired_bytes:
+                log(f"resuming {out}: {store.n_records} records already written"
+                    + (f", cut a torn last line ({store.repaired_bytes} bytes)" if store.repaired_bytes else ""))
+            report = run_synthesis(passages, persona_list, client, prompt_set, store, config,
+                                   concurrency=concurrency, show_progress=show_progress)
+    _write_report(out, report, model, base_url)
+    return report
+
+
+def _write_report(out: str | Path, report: SynthReport, model: str, base_url: str) -> None:
+    path = Path(str(out) + ".report.json")
+    path.write_text(json.dumps({"planned": report.planned, "seconds": round(report.seconds, 3), "llm_model": model,
+                                "llm_base_url": base_url, "counts": report.counts.as_dict(),
+                                "failures": report.failures[:100]}, indent=2) + "\n")
+
+
+def format_report(report: SynthReport) -> str:
+    lines = [f"synth: {report.planned} jobs planned, {report.seconds:.1f} s"] + report.counts.lines()
+    for f in report.failures[:10]:
+        lines.append(f"  failed {f}")
+    if len(report.failures) > 10:
+        lines.append(f"  ... and {len(report.failures) - 10} more (see the .report.json)")
+    return "\n".join(lines)
