@@ -1,0 +1,161 @@
+"""Exact vs HNSW vs IVF vs MRL-funnel search through a q3embed Index on SciFact (test split).
+
+Builds the index once (all-MiniLM-L6-v2, no chunking: MTEB's 256-token truncation), then for each
+mode reports recall@10 against exact search, nDCG@10, queries/s (batched and one at a time) as a
+ratio to exact, and index size. Storage dtypes float16 and int8 are measured from the same vectors.
+Writes a PNG of nDCG@10 against the funnel's first-pass dim.
+
+    python bench/search_modes.py [--data /work/shared/data/scifact] [--work /tmp/q3embed-bench] [--plot PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default=str(REPO.parent / "shared/data/scifact"))
+    ap.add_argument("--model", default="minilm")
+    ap.add_argument("--work", default="/tmp/q3embed-bench-index", help="index directory (reused if present)")
+    ap.add_argument("--plot", default=str(REPO / "bench/results/index_funnel.png"))
+    ap.add_argument("--json", default=str(REPO / "bench/results/index_search_modes.json"))
+    ap.add_argument("--repeats", type=int, default=3, help="timing repeats (best of)")
+    args = ap.parse_args()
+
+    from q3embed import Embedder, Index
+    from q3embed.eval.beir import load_beir
+    from q3embed.index import AnnConfig, FunnelConfig
+
+    corpus, queries, qrels = load_beir(args.data, "test")
+    emb = Embedder.load(args.model, device="cpu", dtype="float32")
+    work = Path(args.work)
+    t0 = time.perf_counter()
+    try:
+        index = Index.open(work / "float32", emb)
+        print(f"reusing {index}")
+    except FileNotFoundError:
+        index = Index.build(work / "float32", list(corpus.items()), emb, show_progress=True, overwrite=True)
+        print(f"built {index} in {time.perf_counter() - t0:.0f}s")
+    qids = list(queries)
+    qv = index.encode_queries([queries[q] for q in qids])  # (Q, dim) once, so modes compare search only
+
+    results = {}
+
+    def measure(name, idx, **kw):
+        hits = _best_of(args.repeats, lambda: idx.search(qv, top_k=10, **kw))
+        t_batch = hits[1]
+        t_single = _best_of(1, lambda: [idx.search(v, top_k=10, **kw) for v in qv])[1]
+        run = {q: {h.id: h.score for h in hs} for q, hs in zip(qids, hits[0])}
+        results[name] = {"run": run, "qps_batch": len(qv) / t_batch, "qps_single": len(qv) / t_single}
+
+    measure("exact", index)
+    index.search(qv[:1], mode="hnsw")  # build (or load) the ANN caches outside the timings
+    index.search(qv[:1], mode="ivf")
+    measure("hnsw", index, mode="hnsw", ann=AnnConfig("hnsw"))
+    measure("ivf", index, mode="ivf", ann=AnnConfig("ivf"))
+    funnel_dims = [32, 48, 64, 96, 128, 192, 256]
+    for d in funnel_dims:
+        measure(f"funnel-{d}", index, mode="funnel", funnel=FunnelConfig(dim=d, candidates=100))
+
+    ids, vecs = index.vectors()
+    doc_ids = [index._row(r)["id"] for r in ids]
+    texts = [corpus[d] for d in doc_ids]
+    for dtype in ("float16", "int8"):
+        try:
+            q_idx = Index.open(work / dtype, emb)
+        except FileNotFoundError:
+            q_idx = Index.create(work / dtype, emb, dtype=dtype, overwrite=True)
+            q_idx.add_vectors(doc_ids, vecs, texts)
+        measure(f"exact-{dtype}", q_idx)
+
+    from q3embed.eval.metrics import retrieval_metrics
+
+    exact_run = results["exact"]["run"]
+    ann_dir = work / "float32" / "ann"
+    sizes = {"exact": index.size_bytes()}
+    for kind in ("hnsw", "ivf"):
+        sizes[kind] = sizes["exact"] + sum(p.stat().st_size for p in ann_dir.glob(f"{kind}-*.faiss"))
+    for dtype in ("float16", "int8"):
+        sizes[f"exact-{dtype}"] = Index.open(work / dtype).size_bytes()
+    vector_bytes = {name: _vector_bytes(work / name.replace("exact-", "") if name.startswith("exact-") else work / "float32")
+                    for name in results}
+
+    rows = []
+    for name, r in results.items():
+        m = retrieval_metrics(r["run"], qrels, k_values=(10,))
+        recall = np.mean([len(set(r["run"][q]) & set(exact_run[q])) / len(exact_run[q]) for q in qids])
+        rows.append({"mode": name, "recall@10_vs_exact": float(recall), "ndcg@10": 100 * m["ndcg_at_10"],
+                     "qps_batch": r["qps_batch"], "qps_single": r["qps_single"],
+                     "speed_batch_vs_exact": r["qps_batch"] / results["exact"]["qps_batch"],
+                     "speed_single_vs_exact": r["qps_single"] / results["exact"]["qps_single"],
+                     "index_mb": sizes.get(name, sizes["exact"]) / 2**20, "vectors_mb": vector_bytes[name] / 2**20})
+    _print_table(rows, len(corpus), len(qids))
+    Path(args.json).write_text(json.dumps(rows, indent=1))
+    _plot(rows, funnel_dims, index.spec.dim, args.plot, qv, vecs, doc_ids, qids, qrels)
+
+
+def _best_of(repeats, fn):
+    best, out = float("inf"), None
+    for _ in range(repeats):
+        t = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t)
+    return out, best
+
+
+def _vector_bytes(root: Path) -> int:
+    return sum(p.stat().st_size for p in (root / "segments").glob("*.npy"))
+
+
+def _print_table(rows, n_docs, n_queries):
+    print(f"\nSciFact test: {n_docs} documents, {n_queries} queries, top-10")
+    print("| mode | recall@10 vs exact | nDCG@10 | q/s batched (x exact) | q/s one-by-one (x exact) | index MB (vectors MB) |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['mode']} | {r['recall@10_vs_exact']:.4f} | {r['ndcg@10']:.2f} | {r['qps_batch']:.0f} "
+              f"({r['speed_batch_vs_exact']:.2f}x) | {r['qps_single']:.0f} ({r['speed_single_vs_exact']:.2f}x) | "
+              f"{r['index_mb']:.1f} ({r['vectors_mb']:.1f}) |")
+
+
+def _plot(rows, funnel_dims, full_dim, path, qv, vecs, doc_ids, qids, qrels):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from q3embed.eval.metrics import retrieval_metrics
+
+    by_mode = {r["mode"]: r for r in rows}
+    funnel = [by_mode[f"funnel-{d}"]["ndcg@10"] for d in funnel_dims]
+    low_only = []  # the first pass alone: exact search on the MRL prefix, no rescore
+    for d in funnel_dims:
+        lq = qv[:, :d] / np.linalg.norm(qv[:, :d], axis=1, keepdims=True)
+        ld = vecs[:, :d] / np.linalg.norm(vecs[:, :d], axis=1, keepdims=True)
+        s = lq @ ld.T  # (Q, n)
+        top = np.argsort(-s, axis=1)[:, :10]
+        run = {q: {doc_ids[j]: float(s[i, j]) for j in top[i]} for i, q in enumerate(qids)}
+        low_only.append(100 * retrieval_metrics(run, qrels, k_values=(10,))["ndcg_at_10"])
+    print("low-dim only nDCG@10:", dict(zip(funnel_dims, [round(x, 2) for x in low_only])))
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(funnel_dims, funnel, "o-", label="funnel: first pass at dim, rescore top-100 at full dim")
+    ax.plot(funnel_dims, low_only, "s--", label="first pass alone (truncated vectors)")
+    ax.axhline(by_mode["exact"]["ndcg@10"], color="k", lw=0.8, label=f"exact, full dim {full_dim}")
+    ax.set_xlabel("first-pass dim")
+    ax.set_ylabel("nDCG@10 (SciFact test)")
+    ax.set_title("MRL funnel, all-MiniLM-L6-v2 (not MRL-trained)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,25 @@
+"""Errors raised by the index: each names the index path and what would be accepted."""
+
+from __future__ import annotations
+
+from ..errors import Q3EmbedError
+
+
+class IndexNotFoundError(Q3EmbedError, FileNotFoundError):
+    """No index at the given path."""
+
+
+class IndexCorruptError(Q3EmbedError):
+    """A committed file is missing or its size/checksum does not match the manifest."""
+
+
+class IndexMismatchError(Q3EmbedError, ValueError):
+    """The query side (model, dim) is not the one the index was built with."""
+
+
+class DuplicateIdError(Q3EmbedError, ValueError):
+    """A document id is already in the index (pass on_duplicate='replace' or 'skip')."""
+
+
+class IndexBusyError(Q3EmbedError):
+    """Another process holds the index's writer lock."""

@@ -1,0 +1,48 @@
+"""Two-stage retrieval: the embedder recalls candidates from the index, the reranker orders them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .hits import Hit
+
+
+class Retriever:
+    """``Retriever(embedder, index, reranker=None).search(query, top_k=10, rerank_top=100)``.
+
+    Without a reranker, hits are the index's top ``top_k``. With one, the index returns
+    ``max(rerank_top, top_k)`` candidates, the reranker scores each (query, chunk text) pair,
+    and the ``top_k`` best by ``rerank_score`` come back; ``score`` keeps the first-stage value.
+    ``index`` is a local ``Index`` or any object with the same ``search(vectors, top_k, ...)``
+    and ``spec`` (e.g. ``QdrantIndex``).
+    """
+
+    def __init__(self, embedder, index, reranker=None, instruction: str | None = None,
+                 rerank_instruction: str | None = None):
+        if hasattr(index, "check_embedder"):
+            index.check_embedder(embedder)
+        self.embedder = embedder
+        self.index = index
+        self.reranker = reranker
+        self.instruction = instruction if instruction is not None else index.spec.instruction
+        self.rerank_instruction = rerank_instruction
+
+    def search(self, query: str | Sequence[str], top_k: int = 10, rerank_top: int = 100, mode: str = "exact",
+               **search_kwargs) -> list[Hit] | list[list[Hit]]:
+        """Hits for one query (str) or a list of hit lists for several."""
+        single = isinstance(query, str)
+        queries = [query] if single else list(query)
+        vectors = self.embedder.encode_queries(queries, instruction=self.instruction, dim=self.index.spec.dim)
+        depth = max(rerank_top, top_k) if self.reranker is not None else top_k
+        results = self.index.search(vectors, top_k=depth, mode=mode, **search_kwargs)  # list per query
+        if self.reranker is not None:
+            results = [self._rerank(q, hits, top_k) for q, hits in zip(queries, results)]
+        return results[0] if single else results
+
+    def _rerank(self, query: str, hits: list[Hit], top_k: int) -> list[Hit]:
+        if not hits:
+            return hits
+        scores = self.reranker.score(query, [h.text for h in hits], instruction=self.rerank_instruction)
+        for h, s in zip(hits, scores.tolist()):
+            h.rerank_score = float(s)
+        return sorted(hits, key=lambda h: -h.rerank_score)[:top_k]

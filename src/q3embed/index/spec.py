@@ -1,0 +1,68 @@
+"""What an index was built with. Recorded in every commit and checked before any search."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from .chunking import ChunkingConfig
+from .storage import check_storage_dtype
+
+# Two fixed documents embedded at build time. A query-side embedder must reproduce them
+# (cosine >= PROBE_MIN_COSINE) or it is not the model the index was built with, whatever its name.
+PROBE_TEXTS = (
+    "The mitochondria is the powerhouse of the cell.",
+    "Der schnelle braune Fuchs springt über den faulen Hund; 快速的棕色狐狸跳过了懒狗。",
+)
+# bf16 on a GPU against fp32 on a CPU still agrees to ~0.999; different checkpoints do not.
+PROBE_MIN_COSINE = 0.99
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    model: str  # the name or path the index was built with (shown in messages; loaded by `index add`)
+    width: int  # the model's full embedding width
+    dim: int  # the stored (MRL) dimension
+    dtype: str = "float32"
+    instruction: str | None = None  # query instruction; None = the model's default
+    chunking: ChunkingConfig = field(default_factory=ChunkingConfig)
+    probe: tuple[tuple[float, ...], ...] = ()  # PROBE_TEXTS embedded at `dim`
+
+    def __post_init__(self) -> None:
+        check_storage_dtype(self.dtype)
+        if not 1 <= self.dim <= self.width:
+            raise ValueError(f"index dim {self.dim} must be in 1..{self.width} (the model width)")
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["probe"] = [list(p) for p in self.probe]
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> "IndexSpec":
+        d = dict(d)
+        d["chunking"] = ChunkingConfig(**d.get("chunking", {}))
+        d["probe"] = tuple(tuple(float(x) for x in p) for p in d.get("probe", ()))
+        return cls(**d)
+
+    def describe(self) -> str:
+        chunks = f"{self.chunking.tokens}-token chunks, overlap {self.chunking.overlap}" if self.chunking.enabled \
+            else "no chunking"
+        return f"model {self.model!r}, dim {self.dim}, {self.dtype}, {chunks}"
+
+
+def embed_probe(embedder, dim: int) -> np.ndarray:
+    """(2, dim) float32 probe vectors from ``embedder``."""
+    return np.asarray(embedder.encode_documents(list(PROBE_TEXTS), dim=dim), dtype=np.float32)
+
+
+def probe_agreement(spec: IndexSpec, probe: np.ndarray) -> float:
+    """Smallest cosine between the recorded probe and a fresh one (1.0 when nothing is recorded)."""
+    if not spec.probe:
+        return 1.0
+    ref = np.asarray(spec.probe, dtype=np.float32)  # (2, dim)
+    if ref.shape != probe.shape:
+        return -1.0
+    cos = (ref * probe).sum(1) / (np.linalg.norm(ref, axis=1) * np.linalg.norm(probe, axis=1) + 1e-12)
+    return float(cos.min())
