@@ -1,0 +1,173 @@
+"""Merge whole checkpoints tensor by tensor: validate, plan, stream, rename into place.
+
+Every method writes Σ c_i·x_i per tensor. Linear and LoRA know the coefficients up front;
+slerp and multislerp need the tensors' Gram matrix first, so a tensor larger than one block
+is read twice: once to accumulate ⟨x_i, x_j⟩ in float64, once to write the combination.
+Peak memory is therefore a few blocks of ``block_elements`` per input, whatever the model size.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import __version__
+from ..errors import CheckpointError
+from .combine import combine
+from .files import copy_support_files
+from .linear import normalize_weights
+from .multislerp import multislerp_coefficients
+from .schedule import Schedule, layer_index
+from .slerp import COLINEAR_EPS, slerp_coefficients
+from .sources import open_source
+from .stream import ShardedWriter, atomic_output_dir
+from .validate import check_same_architecture, check_same_tensors
+
+METHODS = ("slerp", "multislerp", "linear", "lora")
+BLOCK_ELEMENTS = 1 << 22  # 4M elements: 32 MiB per input as float64 during the Gram pass
+MERGE_RECORD = "q3embed_merge.json"
+
+
+@dataclass
+class MergeResult:
+    out: Path
+    tensors: int
+    bytes_written: int
+    seconds: float
+    colinear: list[str] = field(default_factory=list)  # slerp tensors that fell back to lerp
+    not_merged: list[str] = field(default_factory=list)  # other modules' weight files
+
+
+def merge_checkpoints(inputs: list[str | Path], out: str | Path, method: str = "slerp",
+                      t: str | float | list = 0.5, weights=None, lora_base: str | Path | None = None,
+                      dtype: torch.dtype | None = None, shard_bytes: int = 5 * 2**30,
+                      block_elements: int = BLOCK_ELEMENTS, overwrite: bool = False,
+                      show_progress: bool = False) -> MergeResult:
+    """Merge checkpoints (or LoRA adapters, merged into their base first) into ``out``.
+
+    method: ``slerp`` (two inputs, factor ``t``: a value, a layer gradient "0,0.5,1", or
+    name-filtered rules, see ``schedule``), ``multislerp`` / ``linear`` (two or more inputs,
+    optional ``weights``), ``lora`` (one adapter, merged into its base). The output keeps the
+    inputs' dtype unless ``dtype`` is given, and appears at ``out`` only when complete.
+    """
+    started = time.perf_counter()
+    if method not in METHODS:
+        raise ValueError(f"method {method!r} is not known; accepted: {', '.join(METHODS)}")
+    sources = [open_source(p, lora_base) for p in inputs]
+    _check_arity(method, sources)
+    check_same_architecture(sources)
+    check_same_tensors(sources)
+    first = sources[0]
+    names = first.names
+    t_of = _t_values(method, t, names, first.config)  # raises on out-of-range t before any output
+    w = normalize_weights(weights, len(sources)) if method in ("multislerp", "linear") else None
+    out_dtype = {n: (dtype if dtype is not None and first.dtype(n).is_floating_point else first.dtype(n)) for n in names}
+    plan = [(n, out_dtype[n], first.shape(n)) for n in names]
+    total = sum(math.prod(s) * torch.empty((), dtype=d).element_size() for _, d, s in plan)
+    result = MergeResult(Path(out), len(names), total, 0.0)
+
+    with atomic_output_dir(Path(out), overwrite) as tmp:
+        model_dir = tmp / first.model_dir.resolve().relative_to(first.root.resolve())
+        model_dir.mkdir(parents=True, exist_ok=True)
+        _, result.not_merged = copy_support_files(first.root, first.model_dir, tmp)
+        writer = ShardedWriter(model_dir, plan, shard_bytes)
+        progress = _progress(total, show_progress)
+        try:
+            for name in names:
+                coef = {"linear": w, "lora": np.ones(1)}.get(method)  # None: needs the Gram matrix
+                for block in _merged_blocks(sources, name, method, coef, t_of.get(name), w, out_dtype[name],
+                                            block_elements, result):
+                    writer.write(name, block)
+                    progress.update(block.numel() * block.element_size())
+            writer.close()
+        finally:
+            writer.abort()
+            progress.close()
+        record = {"q3embed_version": __version__, "method": method, "inputs": [s.label for s in sources],
+                  "t": t if method == "slerp" else None, "weights": None if w is None else w.tolist(),
+                  "colinear_fallback_tensors": len(result.colinear)}
+        (tmp / MERGE_RECORD).write_text(json.dumps(record, indent=2))
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _merged_blocks(sources, name, method, coef, t, w, out_dtype, block_elements, result):
+    """Yield the merged tensor ``name`` as row blocks in order."""
+    first = sources[0]
+    info = first.tensors[name]
+    step = max(1, block_elements // max(1, info.row_numel))
+    spans = [(i, min(i + step, info.rows)) for i in range(0, info.rows, step)] or [(0, 0)]
+    if not first.dtype(name).is_floating_point:  # ids, masks: cannot be interpolated, must agree
+        for a, b in spans:
+            xs = [s.read_rows(name, a, b) for s in sources]
+            if any(not torch.equal(xs[0], x) for x in xs[1:]):
+                raise CheckpointError(f"tensor '{name}' is {first.dtype(name)} and differs between inputs; "
+                                      "non-float tensors cannot be merged")
+            yield xs[0]
+        return
+    cached = None
+    if coef is None:
+        if method == "slerp" and t in (0.0, 1.0):  # the end points need no angle
+            coef = np.array([1.0 - t, t])
+        else:
+            gram = np.zeros((len(sources), len(sources)))
+            for a, b in spans:
+                xs = [s.read_rows(name, a, b) for s in sources]
+                gram += _block_gram(xs)
+                if len(spans) == 1:
+                    cached = xs  # small tensor: keep it for the write pass instead of re-reading
+            if method == "slerp":
+                coef = np.array(slerp_coefficients(gram, t))
+                norms = math.sqrt(gram[0, 0] * gram[1, 1])
+                if norms == 0 or abs(gram[0, 1] / norms) > 1.0 - COLINEAR_EPS:
+                    result.colinear.append(name)
+            else:
+                coef = multislerp_coefficients(gram, w)
+    for a, b in spans:
+        xs = cached if cached is not None else [s.read_rows(name, a, b) for s in sources]
+        yield combine(xs, coef, out_dtype)
+
+
+def _block_gram(xs: list[torch.Tensor]) -> np.ndarray:
+    flat = [x.reshape(-1).to(torch.float64) for x in xs]  # N × (block,)
+    n = len(flat)
+    g = np.zeros((n, n))
+    for i in range(n):
+        for j in range(i, n):
+            g[i, j] = g[j, i] = float(torch.dot(flat[i], flat[j]))
+    return g
+
+
+def _check_arity(method: str, sources) -> None:
+    from .lora import LoraSource
+
+    n = len(sources)
+    if method == "slerp" and n != 2:
+        raise ValueError(f"slerp merges exactly 2 checkpoints, got {n}; use --method multislerp for more")
+    if method in ("multislerp", "linear") and n < 2:
+        raise ValueError(f"{method} needs at least 2 checkpoints, got {n}")
+    if method == "lora" and (n != 1 or not isinstance(sources[0], LoraSource)):
+        raise ValueError("--method lora takes exactly one input, a LoRA adapter directory (with adapter_config.json)")
+
+
+def _t_values(method: str, t, names: list[str], config: dict) -> dict[str, float]:
+    if method != "slerp":
+        return {}
+    num_layers = int(config.get("num_hidden_layers") or 0)
+    if not num_layers:
+        idx = [i for n in names if (i := layer_index(n)) is not None]
+        num_layers = max(idx) + 1 if idx else 1
+    schedule = Schedule.parse(t, num_layers)
+    return {n: schedule.t_for(n) for n in names}
+
+
+def _progress(total: int, show: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="B", unit_scale=True, desc="merge", disable=not show)

@@ -1,0 +1,47 @@
+"""Refuse inputs that cannot be merged, before a single byte of output is written.
+
+Checked: the same architecture (model_type, architectures and every shape-defining config
+key), the same tensor names, the same shape per tensor, and float tensors wherever the
+inputs differ. Each error names the input, the tensor or key, and both values.
+"""
+
+from __future__ import annotations
+
+from ..errors import CheckpointError
+
+# Config keys that change tensor shapes or their meaning; any difference makes a merge meaningless.
+ARCH_KEYS = (
+    "model_type", "architectures", "hidden_size", "intermediate_size", "num_hidden_layers",
+    "num_attention_heads", "num_key_value_heads", "head_dim", "vocab_size", "max_position_embeddings",
+    "tie_word_embeddings", "type_vocab_size", "hidden_act",
+)
+
+
+def check_same_architecture(sources) -> None:
+    first = sources[0]
+    for other in sources[1:]:
+        for key in ARCH_KEYS:
+            a, b = first.config.get(key), other.config.get(key)
+            if a != b:
+                raise CheckpointError(f"architectures differ: config '{key}' is {a!r} in {first.label} "
+                                      f"but {b!r} in {other.label}; only checkpoints of one architecture can be merged")
+
+
+def check_same_tensors(sources) -> None:
+    first = sources[0]
+    names = set(first.names)
+    for other in sources[1:]:
+        theirs = set(other.names)
+        if missing := sorted(names - theirs):
+            raise CheckpointError(f"tensor '{missing[0]}' is in {first.label} but missing from {other.label}"
+                                  + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+        if extra := sorted(theirs - names):
+            raise CheckpointError(f"tensor '{extra[0]}' is in {other.label} but missing from {first.label}"
+                                  + (f" (and {len(extra) - 1} more)" if len(extra) > 1 else ""))
+        for name in first.names:
+            if first.shape(name) != other.shape(name):
+                raise CheckpointError(f"tensor '{name}' has shape {list(first.shape(name))} in {first.label} "
+                                      f"but {list(other.shape(name))} in {other.label}")
+            if first.dtype(name).is_floating_point != other.dtype(name).is_floating_point:
+                raise CheckpointError(f"tensor '{name}' is {first.dtype(name)} in {first.label} "
+                                      f"but {other.dtype(name)} in {other.label}")
