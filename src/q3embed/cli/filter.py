@@ -20,6 +20,8 @@ def register(sub) -> None:
 def run(args) -> int:
     import sys
 
+    import numpy as np
+
     from ..engine import Embedder
     from ..synth.filter import cosine_filter, histogram_png, read_pairs, text_histogram, write_pairs
 
@@ -34,7 +36,7 @@ def run(args) -> int:
     s = result.scores
     print(f"kept {result.n_kept} / dropped {result.n_dropped} of {result.n_records} records "
           f"({result.pairs_kept} of {len(s)} pairs) at cosine > {args.threshold}", file=sys.stderr)
-    print(f"cosine: mean {s.mean():.3f}, median {float(sorted(s)[len(s) // 2]):.3f}, min {s.min():.3f}, max {s.max():.3f}",
+    print(f"cosine: mean {s.mean():.3f}, median {float(np.median(s)):.3f}, min {s.min():.3f}, max {s.max():.3f}",
           file=sys.stderr)
     print(text_histogram(s, args.threshold), file=sys.stderr)
     if args.png:

@@ -65,18 +65,16 @@ def read_pairs(path: str | Path) -> list[dict]:
     return records
 
 
-def cosine_filter(embedder, records: list[dict], threshold: float = 0.7, batch_size: int = 32,
-                  use_instruction: bool | None = None, show_progress: bool = False) -> FilterResult:
-    """Score every (query, positive) pair with ``embedder`` and keep those above ``threshold``."""
-    if not -1.0 <= threshold <= 1.0:
-        raise ValueError(f"threshold must be a cosine in [-1, 1], got {threshold}")
+def pair_scores(embedder, records: list[dict], batch_size: int = 32, use_instruction: bool | None = None,
+                show_progress: bool = False) -> np.ndarray:
+    """(P,) float32 cosine of every (query, positive) pair, records in order, positives in order."""
     if use_instruction is None:
         use_instruction = embedder.layout.is_decoder
-    positives = [[p] if isinstance(p, str) else list(p) for p in (r["pos"] for r in records)]
+    positives = _positives(records)
     owner = np.repeat(np.arange(len(records)), [len(p) for p in positives])  # (P,) record index of each pair
     flat_pos = [p for ps in positives for p in ps]
 
-    q = np.zeros((len(records), 0), dtype=np.float32)
+    q = None  # (N, d) query vectors
     # Queries sharing an instruction are embedded together (one call per instruction).
     by_inst: dict[str | None, list[int]] = {}
     for i, r in enumerate(records):
@@ -84,22 +82,41 @@ def cosine_filter(embedder, records: list[dict], threshold: float = 0.7, batch_s
     for inst, idx in by_inst.items():
         vecs = embedder.encode([records[i]["query"] for i in idx], instruction=inst or None,
                                batch_size=batch_size, show_progress=show_progress)  # (n, d)
-        if q.shape[1] == 0:
+        if q is None:
             q = np.zeros((len(records), vecs.shape[1]), dtype=np.float32)
         q[idx] = vecs
     d = embedder.encode(flat_pos, batch_size=batch_size, show_progress=show_progress)  # (P, d)
-    scores = np.einsum("pd,pd->p", q[owner], d).astype(np.float32)  # (P,) cosines: both L2-normalised
+    return np.einsum("pd,pd->p", q[owner], d).astype(np.float32)  # both L2-normalised: dot = cosine
 
+
+def select_pairs(records: list[dict], scores: np.ndarray, threshold: float = 0.7, model: str = "") -> FilterResult:
+    """Keep the positives scoring > threshold; a record with none left is dropped."""
+    if not -1.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold must be a cosine in [-1, 1], got {threshold}")
     result = FilterResult(threshold=threshold, scores=scores, n_records=len(records))
-    for i, rec in enumerate(records):
-        mine = np.flatnonzero(owner == i)
-        keep = [positives[i][j] for j, s in enumerate(scores[mine]) if s > threshold]
+    start = 0
+    for rec, pos in zip(records, _positives(records)):
+        mine = scores[start: start + len(pos)]
+        start += len(pos)
+        keep = [p for p, s in zip(pos, mine) if s > threshold]
         if keep:
             out = dict(rec, pos=keep)
-            out["filter"] = {"cosine": [round(float(s), 4) for s in scores[mine]], "threshold": threshold,
-                             "model": getattr(embedder, "name", "")}
+            out["filter"] = {"cosine": [round(float(s), 4) for s in mine], "threshold": threshold, "model": model}
             result.kept.append(out)
     return result
+
+
+def cosine_filter(embedder, records: list[dict], threshold: float = 0.7, batch_size: int = 32,
+                  use_instruction: bool | None = None, show_progress: bool = False) -> FilterResult:
+    """Score every (query, positive) pair with ``embedder`` and keep those above ``threshold``."""
+    if not -1.0 <= threshold <= 1.0:  # before the embedding work
+        raise ValueError(f"threshold must be a cosine in [-1, 1], got {threshold}")
+    scores = pair_scores(embedder, records, batch_size, use_instruction, show_progress)
+    return select_pairs(records, scores, threshold, getattr(embedder, "name", ""))
+
+
+def _positives(records: list[dict]) -> list[list[str]]:
+    return [[p] if isinstance(p, str) else list(p) for p in (r["pos"] for r in records)]
 
 
 def write_pairs(records: list[dict], path: str | Path) -> None:
@@ -116,7 +133,7 @@ def text_histogram(scores: np.ndarray, threshold: float, bins: int = 20, width: 
                    lo: float = -0.2, hi: float = 1.0) -> str:
     """A fixed-range histogram of cosines; rows at or above the threshold are marked '*'."""
     edges = np.linspace(lo, hi, bins + 1)
-    clipped = np.clip(scores, lo, hi)
+    clipped = np.clip(np.asarray(scores, dtype=np.float64), lo, hi)  # float64: a float32 -0.2 falls below edge 0
     counts, _ = np.histogram(clipped, bins=edges)
     peak = max(1, int(counts.max()))
     rows = []
