@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+from ._common import add_model_args, add_verb
+
+DESCRIPTION = """\
+Serve an embedding model (and optionally a reranker and an index) over HTTP:
+  POST /v1/embeddings   OpenAI shape (input, model, dimensions, encoding_format) + instruction, input_type
+  POST /v1/rerank       Cohere / Jina shape (query, documents, top_n, return_documents) + instruction
+  POST /v1/score        vLLM shape (text_1, text_2)
+  POST /v1/retrieve     query -> top-k from --index -> rerank
+  GET  /v1/models, /health, /metrics (Prometheus text)
+Requests arriving together share forward passes (dynamic batching) under --max-batch-tokens.
+Binds 127.0.0.1 unless --host says otherwise. SIGTERM finishes in-flight requests, then exits."""
+
+
+def register(sub) -> None:
+    p = add_verb(sub, "serve", run, "serve embeddings, rerank and retrieval over an OpenAI/Cohere-compatible HTTP API",
+                 DESCRIPTION)
+    add_model_args(p, required=False)
+    p.add_argument("--reranker", default=None, help="Qwen3-Reranker checkpoint to serve on /v1/rerank and /v1/score")
+    p.add_argument("--index", default=None, help="index directory (q3embed index) to serve on /v1/retrieve")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; 0.0.0.0 exposes it)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--api-key", default=None, help="require 'Authorization: Bearer KEY' (visible in ps; prefer --api-key-file)")
+    p.add_argument("--api-key-file", default=None, help="read the API key from this file (first line)")
+    p.add_argument("--max-batch-tokens", type=int, default=16384, help="padded tokens per forward pass (default 16384)")
+    p.add_argument("--max-batch-size", type=int, default=64, help="rows per forward pass (default 64)")
+    p.add_argument("--max-queue", type=int, default=4096, help="rows queued per model before 429 (default 4096)")
+    p.add_argument("--max-items", type=int, default=2048, help="inputs or documents per request before 413 (default 2048)")
+    p.add_argument("--max-input-tokens", type=int, default=None, help="token limit per input (default: the model's)")
+    p.add_argument("--max-body-mb", type=float, default=8.0, help="request body limit in MiB before 413 (default 8)")
+    p.add_argument("--no-truncate", action="store_true", help="reject over-long inputs with 400 instead of truncating")
+    p.add_argument("--no-batching", action="store_true", help="run each request alone (for comparison)")
+    p.add_argument("--max-wait-ms", type=float, default=2.0, help="how long a batch waits for more requests (default 2)")
+    p.add_argument("--served-model-name", default=None, help="name the embedding model answers to (default: --model)")
+    p.add_argument("--cors-origin", action="append", default=[], help="allow this browser origin (repeatable; default: CORS off)")
+    p.add_argument("--log-level", default="info", help="uvicorn log level (default info)")
+
+
+def run(args) -> int:
+    from pathlib import Path
+
+    import uvicorn
+
+    from ..server import ServerSettings, create_app
+
+    if not (args.model or args.reranker):
+        raise ValueError("give --model (an embedding model), --reranker, or both")
+    if args.index and not args.model:
+        raise ValueError("--index needs --model: the index is searched with the embedding model it was built with")
+    api_key = args.api_key
+    if args.api_key_file:
+        api_key = Path(args.api_key_file).read_text(encoding="utf-8").splitlines()[0].strip() or None
+        if api_key is None:
+            raise ValueError(f"{args.api_key_file}: the first line is empty; expected the API key")
+    settings = ServerSettings(
+        api_key=api_key, max_batch_tokens=args.max_batch_tokens, max_batch_size=args.max_batch_size,
+        batching=not args.no_batching, max_wait_ms=args.max_wait_ms, max_queue=args.max_queue,
+        max_items=args.max_items, max_body_bytes=int(args.max_body_mb * 1024 * 1024),
+        max_input_tokens=args.max_input_tokens, truncate=not args.no_truncate,
+        embedding_model_name=args.served_model_name, cors_origins=tuple(args.cors_origin),
+    )
+    embedder, reranker, retriever = _load(args)
+    app = create_app(embedder, reranker, retriever, settings=settings)
+    # uvicorn turns SIGTERM/SIGINT into a graceful shutdown: stop accepting, finish in-flight requests,
+    # then run the app's lifespan shutdown, which drains the batchers.
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, timeout_graceful_shutdown=30)
+    return 0
+
+
+def _load(args):
+    from ..engine import Embedder, Reranker
+
+    opts = dict(device=args.device, dtype=args.dtype, max_length=args.max_length)
+    embedder = Embedder.load(args.model, **opts) if args.model else None
+    reranker = Reranker.load(args.reranker, **opts) if args.reranker else None
+    retriever = None
+    if args.index:
+        from .. import Index, Retriever
+
+        retriever = Retriever(embedder, Index.open(args.index), reranker=reranker)
+    return embedder, reranker, retriever

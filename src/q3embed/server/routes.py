@@ -1,0 +1,188 @@
+"""The endpoints: /v1/embeddings, /v1/rerank (+ /v2/rerank), /v1/score, /v1/retrieve, /v1/models, /health, /metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+import uuid
+
+import numpy as np
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, PlainTextResponse
+
+from ..config import MRL_MIN_DIM
+from .body import parse_body
+from .errors import APIError
+from .metrics import CONTENT_TYPE
+from .schemas import EmbeddingRequest, RerankRequest, RetrieveRequest, ScoreRequest
+from .state import ServerState
+
+router = APIRouter()
+
+
+def _state(request: Request) -> ServerState:
+    return request.app.state.q3
+
+
+def _check_model(requested: str | None, service, kind: str, state: ServerState) -> None:
+    """404 unless ``requested`` is None or one of the names ``service`` answers to."""
+    if service is None:
+        raise APIError(404, f"no {kind.split()[-1]} model is loaded on this server; served models: {state.model_names()}",
+                       param="model", code="model_not_found")
+    if requested is not None and requested not in service.aliases:
+        raise APIError(404, f"model {requested!r} is not served as {kind} model here; use {service.name!r} "
+                            f"(served models: {state.model_names()})", param="model", code="model_not_found")
+
+
+def _check_items(n: int, limit: int, field: str) -> None:
+    if n == 0:
+        raise APIError(400, f"{field} is empty; send at least one item", param=field, code="empty_input")
+    if n > limit:
+        raise APIError(413, f"{field} has {n} items; the limit is {limit} per request", param=field,
+                       code="too_many_items")
+
+
+@router.post("/v1/embeddings")
+async def embeddings(request: Request) -> JSONResponse:
+    state = _state(request)
+    req = await parse_body(request, EmbeddingRequest, state.settings.max_body_bytes)
+    svc = state.embedding
+    _check_model(req.model, svc, "an embedding", state)
+    width = svc.embedder.width
+    if req.dimensions is not None and not MRL_MIN_DIM <= req.dimensions <= width:
+        raise APIError(400, f"dimensions must be an integer in {MRL_MIN_DIM}..{width} for this model, "
+                            f"got {req.dimensions}", param="dimensions", code="invalid_dimensions")
+    inputs = req.input
+    token_input = isinstance(inputs, list) and inputs and not isinstance(inputs[0], str)
+    if isinstance(inputs, str):
+        inputs = [inputs]
+    elif token_input and isinstance(inputs[0], int):
+        inputs = [inputs]  # one token-id list
+    _check_items(len(inputs), state.settings.max_items, "input")
+    if token_input:
+        if req.instruction is not None or req.input_type == "query":
+            raise APIError(400, "token-id input is fed as it is, so no instruction can be applied; send text, or "
+                                "tokenize 'Instruct: {task}\\nQuery:{query}' yourself", param="input",
+                           code="instruction_with_token_ids")
+        rows = await run_in_threadpool(svc.id_rows, inputs, req.truncate)
+    else:
+        if req.input_type == "document" and req.instruction is not None:
+            raise APIError(400, "input_type 'document' takes no instruction; use input_type 'query' or drop "
+                                "'instruction'", param="instruction", code="instruction_with_documents")
+        instruction = req.instruction
+        if instruction is None and req.input_type == "query":
+            instruction = svc.query_instruction()
+        rows = await run_in_threadpool(svc.text_rows, inputs, instruction, req.truncate)
+    vectors = await svc.embed(rows, req.dimensions)  # (N, d) float32
+    n_tokens = sum(len(r) for r in rows)
+    state.metrics.tokens("/v1/embeddings", n_tokens)
+    data = [{"object": "embedding", "index": i, "embedding": _encode_vector(v, req.encoding_format)}
+            for i, v in enumerate(vectors)]
+    return JSONResponse({"object": "list", "data": data, "model": svc.name,
+                         "usage": {"prompt_tokens": n_tokens, "total_tokens": n_tokens}})
+
+
+def _encode_vector(v: np.ndarray, encoding_format: str):
+    if encoding_format == "base64":  # what the openai client asks for by default: little-endian float32
+        return base64.b64encode(np.ascontiguousarray(v, dtype="<f4").tobytes()).decode("ascii")
+    return v.tolist()
+
+
+@router.post("/v1/rerank")
+@router.post("/v2/rerank")
+async def rerank(request: Request) -> JSONResponse:
+    state = _state(request)
+    req = await parse_body(request, RerankRequest, state.settings.max_body_bytes)
+    svc = state.rerank
+    _check_model(req.model, svc, "a rerank", state)
+    _check_items(len(req.documents), state.settings.max_items, "documents")
+    texts = [d if isinstance(d, str) else d.text for d in req.documents]
+    rows = await run_in_threadpool(svc.pair_rows, [(req.query, t) for t in texts], req.instruction, req.truncate)
+    scores = await svc.score(rows)  # (N,)
+    n_tokens = sum(len(r) for r in rows)
+    state.metrics.tokens("/v1/rerank", n_tokens)
+    order = np.argsort(-scores, kind="stable")[: req.top_n]
+    results = []
+    for i in order:
+        item = {"index": int(i), "relevance_score": float(scores[i])}
+        if req.return_documents:
+            doc = req.documents[i]
+            item["document"] = {"text": doc} if isinstance(doc, str) else doc.model_dump()
+        results.append(item)
+    return JSONResponse({"id": str(uuid.uuid4()), "model": svc.name, "results": results,
+                         "usage": {"prompt_tokens": n_tokens, "total_tokens": n_tokens},
+                         "meta": {"api_version": {"version": "1"}, "billed_units": {"search_units": 1}}})
+
+
+@router.post("/v1/score")
+async def score(request: Request) -> JSONResponse:
+    state = _state(request)
+    req = await parse_body(request, ScoreRequest, state.settings.max_body_bytes)
+    svc = state.rerank
+    _check_model(req.model, svc, "a rerank", state)
+    left = [req.text_1] if isinstance(req.text_1, str) else req.text_1
+    right = [req.text_2] if isinstance(req.text_2, str) else req.text_2
+    if len(left) == 1:
+        left = left * len(right)
+    elif len(left) != len(right):
+        raise APIError(400, f"text_1 has {len(left)} texts and text_2 has {len(right)}; send one text_1, "
+                            "or lists of equal length", param="text_2", code="length_mismatch")
+    _check_items(len(right), state.settings.max_items, "text_2")
+    rows = await run_in_threadpool(svc.pair_rows, list(zip(left, right)), req.instruction, req.truncate, "text_2")
+    scores = await svc.score(rows)
+    n_tokens = sum(len(r) for r in rows)
+    state.metrics.tokens("/v1/score", n_tokens)
+    return JSONResponse({"id": f"score-{uuid.uuid4().hex}", "object": "list", "created": int(time.time()),
+                         "model": svc.name,
+                         "data": [{"index": i, "object": "score", "score": float(s)} for i, s in enumerate(scores)],
+                         "usage": {"prompt_tokens": n_tokens, "total_tokens": n_tokens}})
+
+
+@router.post("/v1/retrieve")
+async def retrieve(request: Request) -> JSONResponse:
+    state = _state(request)
+    req = await parse_body(request, RetrieveRequest, state.settings.max_body_bytes)
+    if state.retriever is None:
+        raise APIError(503, "no index loaded: start the server with --index PATH to use /v1/retrieve",
+                       code="no_index")
+    if req.model is not None and state.embedding is not None:
+        _check_model(req.model, state.embedding, "an embedding", state)
+    if len(req.query) > state.retrieve_char_limit:
+        raise APIError(413, f"query has {len(req.query)} characters; the limit is {state.retrieve_char_limit}",
+                       param="query", code="input_too_large")
+
+    def search():
+        with state.retrieve_lock():
+            return state.retriever.search(req.query, top_k=req.top_k, rerank_top=max(req.rerank_top, req.top_k))
+
+    hits = await asyncio.wrap_future(state.retrieve_batcher.submit_call(search))
+    results = []
+    for h in hits:
+        item = {"id": h.id, "score": float(h.score)}
+        if getattr(h, "rerank_score", None) is not None:
+            item["rerank_score"] = float(h.rerank_score)
+        if getattr(h, "text", None) is not None:
+            item["text"] = h.text
+        results.append(item)
+    return JSONResponse({"object": "list", "query": req.query, "results": results})
+
+
+@router.get("/v1/models")
+async def models(request: Request) -> JSONResponse:
+    state = _state(request)
+    data = [{"id": name, "object": "model", "created": state.started, "owned_by": "q3embed", "kind": kind}
+            for name, kind in state.models()]
+    return JSONResponse({"object": "list", "data": data})
+
+
+@router.get("/health")
+async def health(request: Request) -> JSONResponse:
+    state = _state(request)
+    return JSONResponse({"status": "ok", "models": state.model_names(), "index": state.retriever is not None})
+
+
+@router.get("/metrics")
+async def metrics(request: Request) -> PlainTextResponse:
+    return PlainTextResponse(_state(request).metrics.render(), media_type=CONTENT_TYPE)

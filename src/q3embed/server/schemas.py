@@ -1,0 +1,86 @@
+"""Request bodies of the HTTP API (pydantic). Responses are built as plain dicts in ``routes``.
+
+Unknown fields are ignored rather than rejected, because the official clients send fields of
+their own (``user``, ``rank_fields``, ``max_chunks_per_doc``, ...) that have no meaning here.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    ACCEPTED: ClassVar[dict[str, str]] = {}  # field -> what it accepts, in JSON terms (for 422 messages)
+
+
+class EmbeddingRequest(_Request):
+    """OpenAI ``POST /v1/embeddings``, plus ``instruction``, ``input_type`` and ``truncate``.
+
+    ``input``: a string, a list of strings, a list of token ids, or a list of token-id lists.
+    Token ids are fed as they are (no instruction is added); a Qwen3 model gets exactly one
+    ``<|endoftext|>`` at the end, as for text.
+    """
+
+    input: StrictStr | list[StrictStr] | list[StrictInt] | list[list[StrictInt]]
+    model: StrictStr | None = None
+    dimensions: StrictInt | None = None
+    encoding_format: Literal["float", "base64"] = "float"
+    user: StrictStr | None = None
+    instruction: StrictStr | None = None
+    input_type: Literal["query", "document"] | None = None
+    truncate: bool | None = None  # None: the server's default
+
+    ACCEPTED: ClassVar[dict[str, str]] = {
+        "input": "a string, a list of strings, a list of token ids (integers), or a list of token-id lists",
+        "dimensions": "an integer (32..model width)",
+        "encoding_format": '"float" or "base64"',
+        "input_type": '"query" or "document"',
+    }
+
+
+class RerankDocument(_Request):
+    model_config = ConfigDict(extra="allow")  # other fields come back untouched with return_documents
+    text: StrictStr
+
+
+class RerankRequest(_Request):
+    """Cohere / Jina ``POST /v1/rerank`` (and Cohere v2 ``/v2/rerank``), plus ``instruction``."""
+
+    query: StrictStr
+    documents: list[StrictStr | RerankDocument]
+    model: StrictStr | None = None
+    top_n: StrictInt | None = Field(default=None, ge=1)
+    return_documents: bool = False
+    instruction: StrictStr | None = None
+    truncate: bool | None = None
+
+    ACCEPTED: ClassVar[dict[str, str]] = {
+        "query": "a string",
+        "documents": 'a list of strings or of {"text": string} objects',
+        "top_n": "a positive integer",
+    }
+
+
+class ScoreRequest(_Request):
+    """vLLM ``POST /v1/score``: ``text_1`` against each ``text_2`` (or pairwise when both are lists)."""
+
+    text_1: StrictStr | list[StrictStr]
+    text_2: StrictStr | list[StrictStr]
+
+    ACCEPTED: ClassVar[dict[str, str]] = {"text_1": "a string or a list of strings",
+                                         "text_2": "a string or a list of strings"}
+    model: StrictStr | None = None
+    instruction: StrictStr | None = None
+    truncate: bool | None = None
+
+
+class RetrieveRequest(_Request):
+    """``POST /v1/retrieve``: query -> top-k from the loaded index -> rerank (if a reranker is loaded)."""
+
+    query: StrictStr
+    top_k: StrictInt = Field(default=10, ge=1, le=1000)
+    rerank_top: StrictInt = Field(default=100, ge=1, le=1000)
+    model: StrictStr | None = None
