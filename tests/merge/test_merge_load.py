@@ -1,0 +1,85 @@
+"""Merged outputs load in Embedder / Reranker / transformers, for Qwen3 and a BERT encoder."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from merge_helpers import perturbed_copy
+
+from q3embed import Embedder, Reranker
+from q3embed.merge import merge_checkpoints, multislerp
+
+TEXTS = ["The capital of China is Beijing.", "Gravity is a force that attracts two bodies."]
+
+
+def test_merged_embedding_loads_in_embedder(tiny_embedding_dir, tiny_embedding_b, tmp_path):
+    out = tmp_path / "merged"
+    merge_checkpoints([tiny_embedding_dir, tiny_embedding_b], out, t=0.5, shard_bytes=8 * 2**20)
+    assert (out / "model.safetensors.index.json").exists()  # sharded output (the embedding alone is ~39 MB)
+    assert (out / "2_Normalize").is_dir() and (out / "tokenizer.json").exists()
+    emb = Embedder.load(out, device="cpu", dtype="float32")
+    assert emb.layout.pooling == "lasttoken" and emb.layout.prompts  # the ST files came along
+    vecs = emb.encode(TEXTS)
+    assert vecs.shape == (2, 64) and np.isfinite(vecs).all()
+    np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1.0, rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_merged_embedding_sits_between_the_inputs(tiny_embedding_dir, tiny_embedding_b, tmp_path):
+    out = tmp_path / "merged"
+    merge_checkpoints([tiny_embedding_dir, tiny_embedding_b], out, t=0.5)
+    vecs = {p: Embedder.load(p, device="cpu", dtype="float32").encode(TEXTS) for p in (tiny_embedding_dir, tiny_embedding_b, out)}
+    cos = lambda x, y: float((x * y).sum(1).mean())  # noqa: E731
+    assert cos(vecs[out], vecs[tiny_embedding_dir]) > cos(vecs[tiny_embedding_dir], vecs[tiny_embedding_b])
+    assert cos(vecs[out], vecs[tiny_embedding_b]) > cos(vecs[tiny_embedding_dir], vecs[tiny_embedding_b])
+
+
+def test_merged_reranker_loads_in_reranker_and_transformers(tiny_reranker_dir, tmp_path):
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
+
+    b = perturbed_copy(tiny_reranker_dir, tmp_path / "b", seed=2, scale=0.2)
+    out = tmp_path / "merged"
+    merge_checkpoints([tiny_reranker_dir, b], out, method="multislerp", weights=[1, 1])
+    scores = Reranker.load(out, device="cpu", dtype="float32").score("capital of China?", TEXTS)
+    assert scores.shape == (2,) and ((scores >= 0) & (scores <= 1)).all()
+    model = AutoModelForCausalLM.from_pretrained(out)
+    ref, other = load_file(tiny_reranker_dir / "model.safetensors"), load_file(b / "model.safetensors")
+    k = "model.layers.1.mlp.down_proj.weight"
+    torch.testing.assert_close(model.state_dict()[k], multislerp([ref[k], other[k]]), rtol=1e-5, atol=1e-5)
+    assert not torch.equal(model.state_dict()[k], ref[k])
+
+
+def test_bert_encoder_merge_loads_in_embedder(minilm_dir, tmp_path):
+    """A tiny random BERT with MiniLM's tokenizer and sentence-transformers files: the merge is not Qwen3-only."""
+    import shutil
+
+    from transformers import BertConfig, BertModel
+
+    for seed, name in ((0, "a"), (1, "b")):
+        torch.manual_seed(seed)
+        d = tmp_path / name
+        BertModel(BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)).save_pretrained(d)
+        for f in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json", "modules.json",
+                  "sentence_bert_config.json", "1_Pooling/config.json"):
+            (d / f).parent.mkdir(exist_ok=True)
+            shutil.copy(minilm_dir / f, d / f)
+    merge_checkpoints([tmp_path / "a", tmp_path / "b"], tmp_path / "merged", method="slerp", t="0,1")
+    emb = Embedder.load(tmp_path / "merged", device="cpu", dtype="float32")
+    assert emb.layout.model_type == "bert" and emb.layout.pooling == "mean"
+    vecs = emb.encode(TEXTS)
+    assert vecs.shape == (2, 32) and np.isfinite(vecs).all()
+
+
+@pytest.mark.slow
+def test_bert_encoder_merge_loads_in_embedder_and_sentence_transformers(minilm_dir, tmp_path):
+    st = pytest.importorskip("sentence_transformers")
+    b = perturbed_copy(minilm_dir, tmp_path / "b", seed=3, scale=0.01)
+    out = tmp_path / "merged"
+    merge_checkpoints([minilm_dir, b], out, t=0.5)
+    ours = Embedder.load(out, device="cpu", dtype="float32").encode(TEXTS)
+    theirs = st.SentenceTransformer(str(out), device="cpu").encode(TEXTS, normalize_embeddings=True)
+    np.testing.assert_allclose(ours, theirs, atol=1e-5)
+    base = Embedder.load(minilm_dir, device="cpu", dtype="float32").encode(TEXTS)
+    assert (ours * base).sum(1).min() > 0.99  # 1% noise, half of it: still the same model
