@@ -1,0 +1,76 @@
+"""Export a trained model (LoRA merged) in a layout that three loaders read unchanged.
+
+- ``q3embed.Embedder.load`` / ``q3embed.Reranker.load``;
+- sentence-transformers: ``modules.json`` (Transformer -> Pooling -> Normalize), the pooling of
+  the backbone (last token for Qwen3, the encoder's own, e.g. mean, for MiniLM), the query
+  prompt under ``prompts``;
+- transformers ``AutoModel`` (plain HF weights and config at the root).
+
+Qwen3 embedding exports also get a tokenizer post-processor that appends ``<|endoftext|>``,
+as the official checkpoints' tokenizers do, so sentence-transformers and raw transformers
+users pool the same token that q3embed does (q3embed adds it itself and is unaffected).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..config import EOS_TOKEN, EOS_TOKEN_ID
+from ..model.layout import CheckpointLayout
+from ..model.tiny import write_sentence_transformers_files
+from .adapters import base_model, merged_state_dict
+
+
+def save_merged(model, out: Path) -> None:
+    """HF ``save_pretrained`` of the base model with LoRA folded in."""
+    base = base_model(model)
+    state = {k: v.contiguous() for k, v in merged_state_dict(model).items()}
+    base.save_pretrained(out, state_dict=state, safe_serialization=True)
+
+
+def export_embedding_model(model, tokenizer, source: CheckpointLayout, out: str | Path,
+                           query_instruction: str | None = None) -> Path:
+    """Write the trained backbone, tokenizer and sentence-transformers files to ``out``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    save_merged(model, out)
+    tokenizer.save_pretrained(out)
+    if source.is_decoder:
+        _append_eos_post_processor(out, tokenizer)
+        max_len = source.max_seq_length or 8192
+    else:
+        max_len = source.max_seq_length or 512
+    write_sentence_transformers_files(out, pooling=source.pooling, prompt_instruction=query_instruction,
+                                      max_seq_length=int(max_len))
+    if not source.is_decoder:  # encoders: keep their own prompts (format: plain prefixes)
+        st_cfg = json.loads((out / "config_sentence_transformers.json").read_text())
+        st_cfg["prompts"] = dict(source.prompts)
+        (out / "config_sentence_transformers.json").write_text(json.dumps(st_cfg, indent=2))
+    return out
+
+
+def export_reranker_model(model, tokenizer, out: str | Path) -> Path:
+    """Write the trained causal LM (LoRA merged) and tokenizer: a Qwen3-Reranker layout."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    save_merged(model, out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+def _append_eos_post_processor(out: Path, tokenizer) -> None:
+    if tokenizer("a")["input_ids"][-1:] == [EOS_TOKEN_ID]:
+        return  # the tokenizer already appends it
+    path = out / "tokenizer.json"
+    if not path.exists():
+        return
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["post_processor"] = {
+        "type": "TemplateProcessing",
+        "single": [{"Sequence": {"id": "A", "type_id": 0}}, {"SpecialToken": {"id": EOS_TOKEN, "type_id": 0}}],
+        "pair": [{"Sequence": {"id": "A", "type_id": 0}}, {"SpecialToken": {"id": EOS_TOKEN, "type_id": 0}},
+                 {"Sequence": {"id": "B", "type_id": 1}}, {"SpecialToken": {"id": EOS_TOKEN, "type_id": 1}}],
+        "special_tokens": {EOS_TOKEN: {"id": EOS_TOKEN, "ids": [EOS_TOKEN_ID], "tokens": [EOS_TOKEN]}},
+    }
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
