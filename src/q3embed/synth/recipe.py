@@ -1,0 +1,334 @@
+"""``q3embed pipeline run``: synthesise -> filter -> stage 1 -> stage 2 -> stage 3 (merge), with
+an evaluation after every stage and a table in the shape of the paper's ablation.
+
+Each stage records its outputs in ``<output_dir>/pipeline_state.json`` when it completes, so
+a rerun skips finished stages; unfinished ones resume on their own terms (synth from its
+append-only store, training from its newest checkpoint, merge writes atomically).
+Stage implementations live in ``q3embed.train`` (EmbedTrainer), ``q3embed.merge``
+(merge_checkpoints) and ``q3embed.eval``; if one is missing, the run stops before any work
+and names the stage.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+from .recipe_config import RecipeConfig, RecipeError
+
+STATE_FILE = "pipeline_state.json"
+TABLE_FILE = "ablation.md"
+STAGES = ("synth", "filter", "stage1", "stage2", "stage3", "ablation")
+
+# stage -> (module, attribute, what it is): checked before any work starts
+NEEDS = {
+    "filter": ("q3embed.engine", "Embedder", "the embedding engine"),
+    "stage1": ("q3embed.train.embed_trainer", "EmbedTrainer", "the embedding trainer (issue 7)"),
+    "stage2": ("q3embed.train.embed_trainer", "EmbedTrainer", "the embedding trainer (issue 7)"),
+    "stage3": ("q3embed.merge", "merge_checkpoints", "checkpoint merging"),
+    "ablation": ("q3embed.merge", "merge_checkpoints", "checkpoint merging"),
+    "eval": ("q3embed.eval", "evaluate_retrieval", "the evaluators"),
+}
+
+ROWS = [  # (state label, table row) in the paper's ablation order
+    ("base", "base model (no training)"),
+    ("stage1", "only synthetic data (stage 1)"),
+    ("ablation", "w/o synthetic data (labelled SFT + merge)"),
+    ("stage2", "w/o model merge (stage 2, last checkpoint)"),
+    ("stage3", "full (stage 1 -> 2 -> merge)"),
+]
+
+
+def stage_api(stage: str):
+    """The object a stage needs, or a RecipeError naming the stage and what is missing."""
+    module, attr, what = NEEDS[stage]
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as e:
+        raise RecipeError(f"stage '{stage}' needs {what} ({module}.{attr}), which is not available in this "
+                          f"install ({type(e).__name__}: {e}); that stage cannot run") from None
+
+
+class Pipeline:
+    def __init__(self, cfg: RecipeConfig, log=print, show_progress: bool = False):
+        self.cfg = cfg
+        self.out = Path(cfg.output_dir)
+        self.log = log
+        self.show_progress = show_progress
+        self.state_path = self.out / STATE_FILE
+        self.state = json.loads(self.state_path.read_text()) if self.state_path.exists() else {"stages": {}, "evals": {}}
+
+    # ------------------------------------------------------------------ driver
+
+    def run(self, stop_after: str | None = None) -> str:
+        if stop_after is not None and stop_after not in STAGES:
+            raise RecipeError(f"stop_after must be one of {', '.join(STAGES)}, got {stop_after!r}")
+        self.preflight(stop_after)
+        self.out.mkdir(parents=True, exist_ok=True)
+        steps = [("synth", self.synth), ("filter", self.filter), ("stage1", self.stage1), ("stage2", self.stage2),
+                 ("stage3", self.stage3), ("ablation", self.ablation)]
+        self.evaluate("base", self.cfg.base_model)
+        for name, fn in steps:
+            if name == "ablation" and not self.cfg.ablation:
+                continue
+            done = self.state["stages"].get(name)
+            if done is None:
+                self.log(f"== {name}")
+                self._save_stage(name, fn())
+            else:
+                self.log(f"== {name}: done earlier, skipped ({STATE_FILE})")
+            if name in dict(ROWS):
+                self.evaluate(name, self.state["stages"][name]["model"])
+            if name == stop_after:
+                break
+        table = self.table()
+        (self.out / TABLE_FILE).write_text(table + "\n")
+        return table
+
+    def preflight(self, stop_after: str | None) -> None:
+        """Stage implementations, inputs and eval data, all before the first stage runs."""
+        wanted = STAGES[: STAGES.index(stop_after) + 1] if stop_after else STAGES
+        for stage in [s for s in wanted if s in NEEDS and (s != "ablation" or self.cfg.ablation)] + ["eval"]:
+            stage_api(stage)
+        for task in self.cfg.eval.retrieval:
+            _need_path(task.get("data_dir"), "eval.retrieval data_dir")
+        for task in self.cfg.eval.sts:
+            _need_path(task.get("path"), "eval.sts path")
+        _need_path(self.cfg.stage2.labelled, "stage2.labelled")
+        if self.cfg.synthetic_pairs:
+            _need_path(self.cfg.synthetic_pairs, "synthetic_pairs")
+        elif self.state["stages"].get("synth") is None:
+            from .corpus import read_corpus
+
+            read_corpus(self.cfg.synth.corpus)  # an empty or malformed corpus fails here
+
+    def _save_stage(self, name: str, outputs: dict) -> None:
+        self.state["stages"][name] = outputs
+        self._write_state()
+
+    def _write_state(self) -> None:
+        tmp = self.state_path.with_name(STATE_FILE + ".tmp")
+        tmp.write_text(json.dumps(self.state, indent=2))
+        tmp.replace(self.state_path)
+
+    # ------------------------------------------------------------------ stages
+
+    def synth(self) -> dict:
+        if self.cfg.synthetic_pairs:
+            return {"pairs": self.cfg.synthetic_pairs, "source": "given"}
+        from .client import RetryPolicy
+        from .generate import SynthConfig
+        from .runner import format_report, synthesize
+        from .tasks import parse_tasks
+
+        s = self.cfg.synth
+        config = SynthConfig(tasks=tuple(parse_tasks(s.tasks)), languages=tuple(s.languages), lengths=tuple(s.lengths),
+                             per_passage=s.per_passage, n=s.n, candidates=s.candidates,
+                             answer_retries=s.answer_retries, seed=s.seed)
+        out = self.out / s.out
+        report = synthesize(s.corpus, out, s.llm_base_url, s.llm_model, config, api_key=s.llm_api_key,
+                            personas=s.personas, prompts_dir=s.prompts, concurrency=s.concurrency,
+                            rate_limit=s.rate_limit, retry=RetryPolicy(s.max_retries, s.backoff),
+                            temperature=s.temperature, show_progress=self.show_progress, log=self.log)
+        self.log(format_report(report))
+        failed = report.counts["gave_up"]
+        if failed > s.allow_failed_fraction * report.planned:
+            raise RecipeError(f"synth: {failed} of {report.planned} jobs failed after retries (allowed: "
+                              f"synth.allow_failed_fraction={s.allow_failed_fraction}); rerun to retry only those")
+        return {"pairs": str(out), "counts": report.counts.as_dict()}
+
+    def filter(self) -> dict:
+        from .filter import cosine_filter, histogram_png, read_pairs, text_histogram, write_pairs
+
+        f = self.cfg.filter
+        records = read_pairs(self.state["stages"]["synth"]["pairs"])
+        emb = stage_api("filter").load(f.model or self.cfg.base_model, device=self.cfg.device)
+        result = cosine_filter(emb, records, f.threshold, batch_size=f.batch_size, show_progress=self.show_progress)
+        out = self.out / "filter" / "kept.jsonl"
+        write_pairs(result.kept, out)
+        histogram_png(result.scores, f.threshold, self.out / "filter" / "cosine_hist.png")
+        self.log(f"filter: kept {result.n_kept} / dropped {result.n_dropped} of {result.n_records} records "
+                 f"at cosine > {f.threshold}\n{text_histogram(result.scores, f.threshold)}")
+        return {"kept": str(out), "n_kept": result.n_kept, "n_dropped": result.n_dropped}
+
+    def stage1(self) -> dict:
+        pairs = self.state["stages"]["synth"]["pairs"]
+        run_dir = self.out / "stage1"
+        self._train("stage1", self.cfg.base_model, pairs, self.cfg.stage1.train, run_dir)
+        return {"model": str(run_dir / "final")}
+
+    def stage2(self) -> dict:
+        data = self._stage2_data(with_synthetic=True)
+        ckpts = self._train_for_merge("stage2", self.state["stages"]["stage1"]["model"], data)
+        return {"model": ckpts[-1], "checkpoints": ckpts, "train_file": str(data)}
+
+    def stage3(self) -> dict:
+        return {"model": self._merge(self.state["stages"]["stage2"]["checkpoints"], self.out / "stage3" / "merged")}
+
+    def ablation(self) -> dict:
+        """"w/o synthetic data": stage 2 and 3 from the base model on the labelled pairs alone."""
+        data = self._stage2_data(with_synthetic=False)
+        ckpts = self._train_for_merge("ablation", self.cfg.base_model, data)
+        return {"model": self._merge(ckpts, self.out / "ablation" / "merged"), "checkpoints": ckpts}
+
+    # ------------------------------------------------------------------ helpers
+
+    def _stage2_data(self, with_synthetic: bool) -> Path:
+        from .filter import write_pairs
+
+        out = self.out / "data" / ("stage2.jsonl" if with_synthetic else "labelled_only.jsonl")
+        rows = labelled_pairs(self.cfg.stage2.labelled, self.cfg.stage2.labelled_split)
+        if with_synthetic:
+            rows += [json.loads(line) for line in Path(self.state["stages"]["filter"]["kept"]).read_text().splitlines()
+                     if line.strip()]
+        write_pairs(rows, out)
+        return out
+
+    def _train_for_merge(self, name: str, model: str, data: Path) -> list[str]:
+        """Train with checkpoints spread over the run; the last ``stage2.checkpoints`` are merged."""
+        k = self.cfg.stage2.checkpoints
+        section = copy.deepcopy(self.cfg.stage2.train)
+        total = _planned_steps(data, section)
+        if total < k:
+            raise RecipeError(f"{name}: the run has only {total} steps, fewer than stage2.checkpoints={k}; "
+                              f"add data or epochs, or lower batch_size")
+        section["save_every"] = max(1, total // k)
+        section.setdefault("keep_checkpoints", None)
+        run_dir = self.out / name
+        self._train(name, model, str(data), section, run_dir)
+        ckpts = sorted((p for p in run_dir.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
+                       key=lambda p: int(p.name.split("-")[-1]))
+        if len(ckpts) < k:
+            raise RecipeError(f"{name}: expected {k} checkpoints in {run_dir}, found {len(ckpts)}; "
+                              f"is keep_checkpoints lower than stage2.checkpoints?")
+        return [str(_model_only_copy(p, run_dir / "for_merge" / p.name)) for p in ckpts[-k:]]
+
+    def _train(self, name: str, model: str, train_file: str, section: dict, run_dir: Path) -> None:
+        trainer_cls = stage_api(name if name != "ablation" else "stage2")
+        from ..train.config import ConfigError, EmbedTrainConfig, config_from_dict
+
+        raw = copy.deepcopy(section)
+        raw.setdefault("data", {})
+        raw["data"].setdefault("num_negatives", 0)  # synthetic pairs mostly have none; in-batch negatives remain
+        raw["data"]["train_file"] = train_file
+        if raw["data"]["num_negatives"] == 0:
+            raw.setdefault("loss", {}).setdefault("hard_negatives", False)
+        raw.update(model=model, output_dir=str(run_dir))
+        raw.setdefault("progress", self.show_progress)
+        if self.cfg.device is not None:
+            raw.setdefault("device", self.cfg.device)
+        try:
+            cfg = config_from_dict(EmbedTrainConfig, raw, where=f"{'stage2' if name == 'ablation' else name}.train.")
+        except ConfigError as e:
+            raise RecipeError(str(e)) from None
+        trainer = trainer_cls(cfg)
+        trainer.setup()
+        if trainer.resumed_from is not None:
+            self.log(f"{name}: resuming from {trainer.resumed_from}")
+        losses = trainer.train()
+        trainer.cleanup()
+        if losses:
+            self.log(f"{name}: {len(losses)} steps, loss {losses[0]:.4f} -> {losses[-1]:.4f}")
+
+    def _merge(self, checkpoints: list[str], out: Path) -> str:
+        merge = stage_api("stage3")
+        method = self.cfg.stage3.method
+        if method == "slerp" and len(checkpoints) > 2:
+            method = "multislerp"  # slerp is defined for two; multislerp is its n-way generalisation
+            self.log(f"merge: {len(checkpoints)} checkpoints, using multislerp")
+        kw = {"t": self.cfg.stage3.t} if method == "slerp" else {}
+        result = merge(checkpoints, out, method=method, overwrite=True, show_progress=self.show_progress, **kw)
+        self.log(f"merge: {method} of {len(checkpoints)} checkpoints -> {out} ({result.seconds:.1f} s)")
+        return str(out)
+
+    def evaluate(self, label: str, model: str) -> dict:
+        if label in self.state["evals"]:
+            return self.state["evals"][label]
+        from ..engine import Embedder
+
+        evaluate_retrieval = stage_api("eval")
+        from ..eval import evaluate_sts
+
+        emb = Embedder.load(model, device=self.cfg.device)
+        scores = {}
+        for task in self.cfg.eval.retrieval:
+            r = evaluate_retrieval(emb, task["data_dir"], split=task.get("split", "test"),
+                                   instruction=task.get("instruction"), batch_size=self.cfg.eval.batch_size)
+            scores[f"{Path(task['data_dir']).name} nDCG@10"] = round(100 * r["main_score"], 2)
+        for task in self.cfg.eval.sts:
+            r = evaluate_sts(emb, task["path"], batch_size=self.cfg.eval.batch_size)
+            scores[f"{Path(task['path']).stem} Spearman"] = round(100 * r["main_score"], 2)
+        scores["mean"] = round(sum(scores.values()) / len(scores), 2)
+        self.log(f"eval {label}: " + ", ".join(f"{k} {v:.2f}" for k, v in scores.items()))
+        self.state["evals"][label] = scores
+        self._write_state()
+        return scores
+
+    def table(self) -> str:
+        evals = self.state["evals"]
+        present = [(label, row) for label, row in ROWS if label in evals]
+        cols = list(evals[present[0][0]]) if present else []
+        lines = ["| model | " + " | ".join(cols) + " |", "|---|" + "---:|" * len(cols)]
+        for label, row in present:
+            lines.append(f"| {row} | " + " | ".join(f"{evals[label].get(c, float('nan')):.2f}" for c in cols) + " |")
+        missing = [row for label, row in ROWS if label not in evals]
+        if missing:
+            lines.append("")
+            lines.append("not run: " + "; ".join(missing))
+        return "\n".join(lines)
+
+
+def labelled_pairs(path: str, split: str = "train") -> list[dict]:
+    """Labelled pairs from a training JSONL, or from a BEIR folder's qrels (score > 0 = positive)."""
+    p = Path(path)
+    if p.is_dir():
+        from ..eval import load_beir
+
+        corpus, queries, qrels = load_beir(p, split)
+        rows = []
+        for qid, rels in qrels.items():
+            pos = [corpus[d] for d, s in rels.items() if s > 0 and d in corpus]
+            if qid in queries and pos:
+                rows.append({"query": queries[qid], "pos": pos, "provenance": {"source": f"{p.name}/{split}", "query_id": qid}})
+        if not rows:
+            raise RecipeError(f"stage2.labelled: {p} split '{split}' has no positive qrels")
+        return rows
+    from ..train.data import read_train_file
+
+    read_train_file(p)  # checks every row, naming the bad line
+    return [json.loads(line) for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _planned_steps(data: Path, section: dict) -> int:
+    rows = sum(1 for line in data.read_text(encoding="utf-8").splitlines() if line.strip())
+    batch = int(section.get("batch_size", 32))
+    optim = section.get("optim", {}) or {}
+    steps = (rows // batch) * int(optim.get("epochs", 1))
+    return min(steps, int(optim["max_steps"])) if optim.get("max_steps") else steps
+
+
+def _model_only_copy(ckpt: Path, dst: Path) -> Path:
+    """A checkpoint without its optimizer state (hard links, so no extra disk), ready to merge."""
+    if not dst.exists():
+        tmp = dst.with_name(dst.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(ckpt, tmp, ignore=shutil.ignore_patterns("trainer_state"), copy_function=_link_or_copy)
+        tmp.replace(dst)
+    return dst
+
+
+def _link_or_copy(src, dst):
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+    return dst
+
+
+def _need_path(value: str | None, what: str) -> None:
+    if not value or not Path(value).exists():
+        raise RecipeError(f"{what}: {value} does not exist")

@@ -1,0 +1,197 @@
+"""The three-stage recipe as data: a YAML file maps onto ``RecipeConfig``. No torch import.
+
+Paths in the YAML are relative to the YAML file's folder. Training sections hold the
+trainer's own config keys (``EmbedTrainConfig``: batch_size, optim, loss, lora, data, ...);
+the recipe fills in ``model``, ``output_dir`` and ``data.train_file`` for each stage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from ..errors import Q3EmbedError
+
+
+class RecipeError(Q3EmbedError, ValueError):
+    """A recipe that cannot run: unknown key, wrong value, missing file, unavailable stage."""
+
+
+def _check(cond: bool, msg: str) -> None:
+    if not cond:
+        raise RecipeError(msg)
+
+
+@dataclass
+class SynthStage:
+    corpus: str
+    llm_base_url: str
+    llm_model: str
+    out: str = "synth/pairs.jsonl"
+    tasks: list[str] = field(default_factory=lambda: ["retrieval"])
+    languages: list[str] = field(default_factory=lambda: ["en"])
+    lengths: list[str] = field(default_factory=lambda: ["short", "medium", "long"])
+    personas: str | None = None
+    prompts: str | None = None
+    n: int | None = None
+    per_passage: int = 1
+    candidates: int = 5
+    concurrency: int = 8
+    rate_limit: float | None = None
+    max_retries: int = 5
+    answer_retries: int = 3
+    backoff: float = 0.5
+    temperature: float = 0.7
+    seed: int = 0
+    llm_api_key: str | None = None
+    allow_failed_fraction: float = 0.0  # jobs that may give up before the stage counts as failed
+
+    def __post_init__(self) -> None:
+        _check(0.0 <= self.allow_failed_fraction <= 1.0,
+               f"synth.allow_failed_fraction must be in [0, 1], got {self.allow_failed_fraction}")
+
+
+@dataclass
+class FilterStage:
+    threshold: float = 0.7
+    model: str | None = None  # default: the recipe's base model
+    batch_size: int = 32
+
+    def __post_init__(self) -> None:
+        _check(-1.0 <= self.threshold <= 1.0, f"filter.threshold must be a cosine in [-1, 1], got {self.threshold}")
+
+
+@dataclass
+class Stage1:
+    """Weakly supervised contrastive training on the (unfiltered) synthetic pairs."""
+
+    train: dict = field(default_factory=dict)
+
+
+@dataclass
+class Stage2:
+    """SFT on labelled pairs plus the filtered synthetic pairs; ``checkpoints`` are kept for merging."""
+
+    labelled: str | None = None        # training JSONL, or a BEIR folder (its train qrels become pairs)
+    labelled_split: str = "train"
+    checkpoints: int = 2
+    train: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check(self.checkpoints >= 2, f"stage2.checkpoints must be >= 2 (they are merged in stage 3), got {self.checkpoints}")
+
+
+@dataclass
+class Stage3:
+    method: str = "slerp"   # 2 checkpoints: slerp; more: multislerp (slerp's generalisation)
+    t: float = 0.5
+
+    def __post_init__(self) -> None:
+        _check(self.method in ("slerp", "multislerp", "linear"),
+               f"stage3.method must be slerp, multislerp or linear, got {self.method!r}")
+        _check(0.0 <= self.t <= 1.0, f"stage3.t must be in [0, 1], got {self.t}")
+
+
+@dataclass
+class EvalSpec:
+    retrieval: list[dict] = field(default_factory=list)  # [{data_dir, split, instruction}]
+    sts: list[dict] = field(default_factory=list)        # [{path}]
+    batch_size: int = 32
+
+    def __post_init__(self) -> None:
+        _check(bool(self.retrieval or self.sts), "eval needs at least one retrieval or sts task")
+
+
+@dataclass
+class RecipeConfig:
+    base_model: str
+    output_dir: str
+    eval: EvalSpec
+    synthetic_pairs: str | None = None  # use existing pairs instead of a synth stage
+    synth: SynthStage | None = None
+    filter: FilterStage = field(default_factory=FilterStage)
+    stage1: Stage1 = field(default_factory=Stage1)
+    stage2: Stage2 = field(default_factory=Stage2)
+    stage3: Stage3 = field(default_factory=Stage3)
+    ablation: bool = True  # also train "w/o synthetic data" for the paper-shaped table
+    device: str | None = None
+
+    def __post_init__(self) -> None:
+        _check((self.synth is None) != (self.synthetic_pairs is None),
+               "give exactly one of 'synth' (generate pairs with an LLM) or 'synthetic_pairs' (an existing JSONL)")
+        _check(self.stage2.labelled is not None, "stage2.labelled is required: labelled pairs (JSONL) or a BEIR folder")
+
+
+_SECTIONS = {"eval": EvalSpec, "synth": SynthStage, "filter": FilterStage, "stage1": Stage1, "stage2": Stage2,
+             "stage3": Stage3}
+_PATH_KEYS = {("", "output_dir"), ("", "synthetic_pairs"), ("synth", "corpus"), ("synth", "personas"),
+              ("synth", "prompts"), ("stage2", "labelled")}
+_MODEL_KEYS = {("", "base_model"), ("filter", "model")}  # a path, or a hub name such as Qwen/Qwen3-Embedding-0.6B
+
+
+def load_recipe(path: str | Path, overrides: dict | None = None) -> RecipeConfig:
+    """Read and validate a recipe YAML; relative paths are taken from the YAML's folder."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise RecipeError(f"recipe file {path} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        raise RecipeError(f"{path}: invalid YAML ({e})") from None
+    if not isinstance(raw, dict):
+        raise RecipeError(f"{path}: a recipe is a mapping of sections")
+    for key, value in (overrides or {}).items():
+        raw[key] = value
+    return recipe_from_dict(raw, path.parent)
+
+
+def recipe_from_dict(raw: dict, root: Path = Path(".")) -> RecipeConfig:
+    raw = dict(raw)
+    for (section, key) in _PATH_KEYS | _MODEL_KEYS:
+        node = raw if not section else raw.get(section)
+        if isinstance(node, dict) and isinstance(node.get(key), str):
+            node[key] = _resolve(node[key], root, may_be_hub_name=(section, key) in _MODEL_KEYS)
+    ev = raw.get("eval")
+    if isinstance(ev, dict):
+        for task in ev.get("retrieval", []) or []:
+            if isinstance(task, dict) and isinstance(task.get("data_dir"), str):
+                task["data_dir"] = _resolve(task["data_dir"], root)
+        for task in ev.get("sts", []) or []:
+            if isinstance(task, dict) and isinstance(task.get("path"), str):
+                task["path"] = _resolve(task["path"], root)
+    kwargs = {}
+    names = {f.name for f in fields(RecipeConfig)}
+    for key, value in raw.items():
+        _check(key in names, f"unknown recipe key {key!r}; accepted: {', '.join(sorted(names))}")
+        kwargs[key] = _section(key, value) if key in _SECTIONS else value
+    for required in ("base_model", "output_dir", "eval"):
+        _check(required in kwargs, f"recipe needs '{required}'")
+    return RecipeConfig(**kwargs)
+
+
+def _section(name: str, value):
+    cls = _SECTIONS[name]
+    if value is None and name == "synth":
+        return None
+    _check(isinstance(value, dict), f"recipe section '{name}' must be a mapping, got {type(value).__name__}")
+    allowed = {f.name for f in fields(cls)}
+    unknown = sorted(set(value) - allowed)
+    _check(not unknown, f"unknown key(s) {unknown} in '{name}'; accepted: {', '.join(sorted(allowed))}")
+    try:
+        return cls(**value)
+    except TypeError as e:
+        raise RecipeError(f"recipe section '{name}': {e}") from None
+
+
+def _resolve(value: str, root: Path, may_be_hub_name: bool = False) -> str:
+    """Relative paths resolve against the recipe's folder; a model value that is no path there
+    is kept as written (a hub name such as ``Qwen/Qwen3-Embedding-0.6B``, or ``minilm``)."""
+    p = Path(value).expanduser()
+    if p.is_absolute():
+        return str(p)
+    local = root / p
+    if may_be_hub_name and not local.exists():
+        return value
+    return str(local)

@@ -1,0 +1,115 @@
+"""`q3embed pipeline run`: the three stages end to end on a tiny Qwen3 with the fake LLM."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+from conftest import passages
+
+from q3embed.cli import main
+from q3embed.synth import recipe as recipe_mod
+from q3embed.synth.recipe_config import RecipeError, load_recipe
+
+
+def beir_folder(root, texts):
+    """A BEIR folder over ``texts``: one query per passage, even ones test, odd ones train."""
+    root.mkdir()
+    (root / "qrels").mkdir()
+    with open(root / "corpus.jsonl", "w") as f:
+        for i, t in enumerate(texts):
+            f.write(json.dumps({"_id": f"d{i}", "title": "", "text": t}) + "\n")
+    with open(root / "queries.jsonl", "w") as f:
+        for i, t in enumerate(texts):
+            f.write(json.dumps({"_id": f"q{i}", "text": "what changes " + t.split()[4] + " in region " + str(i)}) + "\n")
+    for split, parity in (("test", 0), ("train", 1)):
+        rows = [f"q{i}\td{i}\t1" for i in range(len(texts)) if i % 2 == parity]
+        (root / "qrels" / f"{split}.tsv").write_text("query-id\tcorpus-id\tscore\n" + "\n".join(rows) + "\n")
+    return root
+
+
+def write_recipe(tmp_path, base_model, llm, **changes):
+    data = beir_folder(tmp_path / "mini", passages(24))
+    (tmp_path / "sts.csv").write_text("a cat sits,a cat is sitting,4.5\na dog runs,stocks fell,0.2\n"
+                                      "tea is hot,the tea is warm,4.0\nrain today,a new car,0.5\n")
+    train = {"batch_size": 4, "data": {"max_length": 64}, "optim": {"lr": 1e-4, "max_steps": 2}}
+    recipe = {
+        "base_model": str(base_model), "output_dir": "run", "device": "cpu",
+        "synth": {"corpus": str(data / "corpus.jsonl"), "llm_base_url": llm.url, "llm_model": llm.model,
+                  "tasks": ["retrieval", "sts"], "n": 16, "backoff": 0.001, "concurrency": 4},
+        "filter": {"threshold": 0.0},
+        "stage1": {"train": train},
+        "stage2": {"labelled": "mini", "checkpoints": 2, "train": train},
+        "stage3": {"method": "slerp", "t": 0.5},
+        "eval": {"retrieval": [{"data_dir": "mini", "split": "test"}], "sts": [{"path": "sts.csv"}]},
+    }
+    recipe.update(changes)
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    return path
+
+
+@pytest.mark.slow  # three trainings, two merges, five evaluations: ~1-2 min on 2 busy cores
+def test_three_stages_end_to_end_then_resume(tiny_embedding_dir, fake_llm, tmp_path, capsys):
+    path = write_recipe(tmp_path, tiny_embedding_dir, fake_llm)
+    assert main(["pipeline", "run", str(path)]) == 0
+    out, err = capsys.readouterr()
+    rows = [line for line in out.splitlines() if line.startswith("| ")]
+    assert rows[0] == "| model | mini nDCG@10 | sts Spearman | mean |"
+    assert [r.split(" | ")[0] for r in rows[1:]] == [
+        "| base model (no training)", "| only synthetic data (stage 1)", "| w/o synthetic data (labelled SFT + merge)",
+        "| w/o model merge (stage 2, last checkpoint)", "| full (stage 1 -> 2 -> merge)"]
+    run = tmp_path / "run"
+    state = json.loads((run / "pipeline_state.json").read_text())
+    assert list(state["stages"]) == ["synth", "filter", "stage1", "stage2", "stage3", "ablation"]
+    assert state["stages"]["synth"]["counts"]["written"] == 16
+    assert len(state["stages"]["stage2"]["checkpoints"]) == 2
+    assert (run / "stage3" / "merged" / "q3embed_merge.json").exists()
+    assert json.loads((run / "stage3" / "merged" / "q3embed_merge.json").read_text())["method"] == "slerp"
+    stage2_rows = (run / "data" / "stage2.jsonl").read_text().splitlines()
+    assert len(stage2_rows) == 12 + state["stages"]["filter"]["n_kept"]  # 12 labelled train queries + kept
+    assert (run / "ablation.md").read_text().strip() == out.strip()
+    assert "filter: kept" in err and "merge: slerp of 2 checkpoints" in err
+
+    # Rerun: every stage is skipped, the same table comes back, the LLM is not asked again.
+    n_requests = len(fake_llm.requests)
+    assert main(["pipeline", "run", str(path)]) == 0
+    out2, err2 = capsys.readouterr()
+    assert out2 == out and err2.count("done earlier, skipped") == 6
+    assert len(fake_llm.requests) == n_requests
+
+
+def test_missing_stage_is_named_before_any_work(tiny_embedding_dir, fake_llm, tmp_path, monkeypatch, capsys):
+    path = write_recipe(tmp_path, tiny_embedding_dir, fake_llm)
+    monkeypatch.setitem(recipe_mod.NEEDS, "stage3", ("q3embed.merge_not_here", "merge_checkpoints", "checkpoint merging"))
+    assert main(["pipeline", "run", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "stage 'stage3' needs checkpoint merging (q3embed.merge_not_here.merge_checkpoints)" in err
+    assert not (tmp_path / "run").exists() and not fake_llm.requests
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"stage9": {}}, "unknown recipe key 'stage9'"),
+    ({"filter": {"threshold": 2}}, "filter.threshold must be a cosine"),
+    ({"stage2": {"labelled": "mini", "checkpoints": 1}}, "stage2.checkpoints must be >= 2"),
+    ({"synthetic_pairs": "p.jsonl"}, "exactly one of 'synth'"),
+    ({"stage1": {"train": {"batch_size": 4, "optim": {"lr": "fast"}}}}, "optim.lr"),
+])
+def test_bad_recipes_fail_with_the_key_named(tiny_embedding_dir, fake_llm, tmp_path, capsys, change, message):
+    path = write_recipe(tmp_path, tiny_embedding_dir, fake_llm, **change)
+    if "stage1" in change:  # a trainer config error surfaces when stage 1 builds its config
+        with pytest.raises(RecipeError, match=message):
+            cfg = load_recipe(path)
+            recipe_mod.Pipeline(cfg, log=lambda m: None)._train("stage1", cfg.base_model, "x.jsonl", change["stage1"]["train"], tmp_path / "r")
+        return
+    assert main(["pipeline", "run", str(path)]) == 1
+    assert message in capsys.readouterr().err
+
+
+def test_empty_corpus_fails_before_work(tiny_embedding_dir, fake_llm, tmp_path, capsys):
+    path = write_recipe(tmp_path, tiny_embedding_dir, fake_llm)
+    (tmp_path / "mini" / "corpus.jsonl").write_text("")
+    assert main(["pipeline", "run", str(path)]) == 1
+    assert "has no passages" in capsys.readouterr().err
+    assert not fake_llm.requests
