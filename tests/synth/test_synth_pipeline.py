@@ -30,6 +30,7 @@ def beir_folder(root, texts):
 
 
 def write_recipe(tmp_path, base_model, llm, **changes):
+    """A recipe in tmp_path; its relative paths need the working directory to be tmp_path."""
     data = beir_folder(tmp_path / "mini", passages(24))
     (tmp_path / "sts.csv").write_text("a cat sits,a cat is sitting,4.5\na dog runs,stocks fell,0.2\n"
                                       "tea is hot,the tea is warm,4.0\nrain today,a new car,0.5\n")
@@ -51,7 +52,8 @@ def write_recipe(tmp_path, base_model, llm, **changes):
 
 
 @pytest.mark.slow  # three trainings, two merges, five evaluations: ~1-2 min on 2 busy cores
-def test_three_stages_end_to_end_then_resume(tiny_embedding_dir, fake_llm, tmp_path, capsys):
+def test_three_stages_end_to_end_then_resume(tiny_embedding_dir, fake_llm, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     path = write_recipe(tmp_path, tiny_embedding_dir, fake_llm)
     assert main(["pipeline", "run", str(path)]) == 0
     out, err = capsys.readouterr()
@@ -80,8 +82,9 @@ def test_three_stages_end_to_end_then_resume(tiny_embedding_dir, fake_llm, tmp_p
     assert len(fake_llm.requests) == n_requests
 
 
-def test_missing_stage_is_named_before_any_work(tiny_embedding_dir, fake_llm, tmp_path, monkeypatch, capsys):
-    path = write_recipe(tmp_path, tiny_embedding_dir, fake_llm)
+def test_missing_stage_is_named_before_any_work(fake_llm, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    path = write_recipe(tmp_path, tmp_path / "no_model_needed", fake_llm)
     monkeypatch.setitem(recipe_mod.NEEDS, "stage3", ("q3embed.merge_not_here", "merge_checkpoints", "checkpoint merging"))
     assert main(["pipeline", "run", str(path)]) == 1
     err = capsys.readouterr().err
@@ -96,8 +99,9 @@ def test_missing_stage_is_named_before_any_work(tiny_embedding_dir, fake_llm, tm
     ({"synthetic_pairs": "p.jsonl"}, "exactly one of 'synth'"),
     ({"stage1": {"train": {"batch_size": 4, "optim": {"lr": "fast"}}}}, "optim.lr"),
 ])
-def test_bad_recipes_fail_with_the_key_named(tiny_embedding_dir, fake_llm, tmp_path, capsys, change, message):
-    path = write_recipe(tmp_path, tiny_embedding_dir, fake_llm, **change)
+def test_bad_recipes_fail_with_the_key_named(fake_llm, tmp_path, capsys, monkeypatch, change, message):
+    monkeypatch.chdir(tmp_path)
+    path = write_recipe(tmp_path, tmp_path / "no_model_needed", fake_llm, **change)
     if "stage1" in change:  # a trainer config error surfaces when stage 1 builds its config
         with pytest.raises(RecipeError, match=message):
             cfg = load_recipe(path)
@@ -107,9 +111,18 @@ def test_bad_recipes_fail_with_the_key_named(tiny_embedding_dir, fake_llm, tmp_p
     assert message in capsys.readouterr().err
 
 
-def test_empty_corpus_fails_before_work(tiny_embedding_dir, fake_llm, tmp_path, capsys):
-    path = write_recipe(tmp_path, tiny_embedding_dir, fake_llm)
+def test_empty_corpus_fails_before_work(fake_llm, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = write_recipe(tmp_path, tmp_path / "no_model_needed", fake_llm)
     (tmp_path / "mini" / "corpus.jsonl").write_text("")
     assert main(["pipeline", "run", str(path)]) == 1
     assert "has no passages" in capsys.readouterr().err
     assert not fake_llm.requests
+
+
+def test_shipped_recipe_parses():
+    from pathlib import Path
+
+    cfg = load_recipe(Path(__file__).resolve().parents[2] / "recipes" / "three_stage.yaml")
+    assert cfg.synth.tasks == ["retrieval", "sts", "classification"] and cfg.stage2.checkpoints == 2
+    assert cfg.filter.threshold == 0.7 and cfg.stage3.method == "slerp"

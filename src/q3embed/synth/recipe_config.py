@@ -1,6 +1,7 @@
 """The three-stage recipe as data: a YAML file maps onto ``RecipeConfig``. No torch import.
 
-Paths in the YAML are relative to the YAML file's folder. Training sections hold the
+Relative paths in the YAML are taken from the working directory, as in ``q3embed train``
+configs (run from the repository root). Training sections hold the
 trainer's own config keys (``EmbedTrainConfig``: batch_size, optim, loss, lora, data, ...);
 the recipe fills in ``model``, ``output_dir`` and ``data.train_file`` for each stage.
 """
@@ -124,13 +125,8 @@ class RecipeConfig:
 
 _SECTIONS = {"eval": EvalSpec, "synth": SynthStage, "filter": FilterStage, "stage1": Stage1, "stage2": Stage2,
              "stage3": Stage3}
-_PATH_KEYS = {("", "output_dir"), ("", "synthetic_pairs"), ("synth", "corpus"), ("synth", "personas"),
-              ("synth", "prompts"), ("stage2", "labelled")}
-_MODEL_KEYS = {("", "base_model"), ("filter", "model")}  # a path, or a hub name such as Qwen/Qwen3-Embedding-0.6B
-
-
 def load_recipe(path: str | Path, overrides: dict | None = None) -> RecipeConfig:
-    """Read and validate a recipe YAML; relative paths are taken from the YAML's folder."""
+    """Read and validate a recipe YAML; ``overrides`` replace top-level keys."""
     import yaml
 
     path = Path(path)
@@ -144,23 +140,10 @@ def load_recipe(path: str | Path, overrides: dict | None = None) -> RecipeConfig
         raise RecipeError(f"{path}: a recipe is a mapping of sections")
     for key, value in (overrides or {}).items():
         raw[key] = value
-    return recipe_from_dict(raw, path.parent)
+    return recipe_from_dict(raw)
 
 
-def recipe_from_dict(raw: dict, root: Path = Path(".")) -> RecipeConfig:
-    raw = dict(raw)
-    for (section, key) in _PATH_KEYS | _MODEL_KEYS:
-        node = raw if not section else raw.get(section)
-        if isinstance(node, dict) and isinstance(node.get(key), str):
-            node[key] = _resolve(node[key], root, may_be_hub_name=(section, key) in _MODEL_KEYS)
-    ev = raw.get("eval")
-    if isinstance(ev, dict):
-        for task in ev.get("retrieval", []) or []:
-            if isinstance(task, dict) and isinstance(task.get("data_dir"), str):
-                task["data_dir"] = _resolve(task["data_dir"], root)
-        for task in ev.get("sts", []) or []:
-            if isinstance(task, dict) and isinstance(task.get("path"), str):
-                task["path"] = _resolve(task["path"], root)
+def recipe_from_dict(raw: dict) -> RecipeConfig:
     kwargs = {}
     names = {f.name for f in fields(RecipeConfig)}
     for key, value in raw.items():
@@ -179,19 +162,10 @@ def _section(name: str, value):
     allowed = {f.name for f in fields(cls)}
     unknown = sorted(set(value) - allowed)
     _check(not unknown, f"unknown key(s) {unknown} in '{name}'; accepted: {', '.join(sorted(allowed))}")
+    # The trainer's config reader checks each value against the field's type, naming the key.
+    from ..train.config import ConfigError, config_from_dict
+
     try:
-        return cls(**value)
-    except TypeError as e:
-        raise RecipeError(f"recipe section '{name}': {e}") from None
-
-
-def _resolve(value: str, root: Path, may_be_hub_name: bool = False) -> str:
-    """Relative paths resolve against the recipe's folder; a model value that is no path there
-    is kept as written (a hub name such as ``Qwen/Qwen3-Embedding-0.6B``, or ``minilm``)."""
-    p = Path(value).expanduser()
-    if p.is_absolute():
-        return str(p)
-    local = root / p
-    if may_be_hub_name and not local.exists():
-        return value
-    return str(local)
+        return config_from_dict(cls, value, f"{name}.")
+    except ConfigError as e:
+        raise RecipeError(str(e)) from None
