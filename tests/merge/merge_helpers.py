@@ -42,3 +42,16 @@ def perturbed_copy(src: Path, dst: Path, seed: int, scale: float = 0.02) -> Path
 def leftovers(parent: Path) -> list[str]:
     """Temporary or partial outputs left in ``parent`` (there must be none after a failure)."""
     return sorted(p.name for p in parent.iterdir() if ".partial-" in p.name or ".old-" in p.name)
+
+
+def tiny_bert(minilm_dir: Path, out: Path, seed: int) -> Path:
+    """A random 2-layer BERT (hidden 32) with MiniLM's tokenizer and sentence-transformers files."""
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(seed)
+    BertModel(BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)).save_pretrained(out)
+    for f in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json", "modules.json",
+              "sentence_bert_config.json", "1_Pooling/config.json"):
+        (out / f).parent.mkdir(exist_ok=True)
+        shutil.copy(minilm_dir / f, out / f)
+    return out

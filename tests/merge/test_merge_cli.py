@@ -85,3 +85,20 @@ def test_search_refuses_a_single_checkpoint_before_writing(tmp_path):
     with pytest.raises(ValueError, match="at least 2 checkpoints"):
         search_mod.merge_search([str(tmp_path)], lambda p: {}, tmp_path / "work")
     assert not (tmp_path / "work").exists()
+
+
+@pytest.mark.slow
+def test_cli_search_with_the_real_sts_evaluator(minilm_dir, tmp_path, capsys):
+    from merge_helpers import tiny_bert
+
+    a, b = tiny_bert(minilm_dir, tmp_path / "a", 0), tiny_bert(minilm_dir, tmp_path / "b", 1)
+    csv = tmp_path / "sts.csv"
+    csv.write_text("A man plays guitar.,A man plays a guitar.,4.8\nA dog runs.,A cat sleeps.,0.5\n"
+                   "Kids play football.,Children play soccer.,4.2\nThe sun is hot.,Stocks fell today.,0.1\n"
+                   "She reads a book.,A woman is reading.,3.9\n")
+    rc = main(["merge", "search", "--checkpoints", str(a), str(b), "--task", "sts", "--data", str(csv),
+               "--grid", "0.5", "--work-dir", str(tmp_path / "work"), "--keep"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert out.count("\n| ") == 3 and "slerp t=0.5" in out and "best: " in out
+    assert (tmp_path / "work" / "02-slerp-t0.5" / "model.safetensors").exists()

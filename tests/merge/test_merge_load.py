@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from merge_helpers import perturbed_copy
+from merge_helpers import perturbed_copy, tiny_bert
 
 from q3embed import Embedder, Reranker
 from q3embed.merge import merge_checkpoints, multislerp
@@ -52,19 +52,9 @@ def test_merged_reranker_loads_in_reranker_and_transformers(tiny_reranker_dir, t
 
 
 def test_bert_encoder_merge_loads_in_embedder(minilm_dir, tmp_path):
-    """A tiny random BERT with MiniLM's tokenizer and sentence-transformers files: the merge is not Qwen3-only."""
-    import shutil
-
-    from transformers import BertConfig, BertModel
-
+    """The merge is not Qwen3-only: a BERT encoder with sentence-transformers files."""
     for seed, name in ((0, "a"), (1, "b")):
-        torch.manual_seed(seed)
-        d = tmp_path / name
-        BertModel(BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)).save_pretrained(d)
-        for f in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json", "modules.json",
-                  "sentence_bert_config.json", "1_Pooling/config.json"):
-            (d / f).parent.mkdir(exist_ok=True)
-            shutil.copy(minilm_dir / f, d / f)
+        tiny_bert(minilm_dir, tmp_path / name, seed)
     merge_checkpoints([tmp_path / "a", tmp_path / "b"], tmp_path / "merged", method="slerp", t="0,1")
     emb = Embedder.load(tmp_path / "merged", device="cpu", dtype="float32")
     assert emb.layout.model_type == "bert" and emb.layout.pooling == "mean"

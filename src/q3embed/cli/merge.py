@@ -147,6 +147,8 @@ def run_search(args) -> int:
     from ..merge.search import evaluator, format_table, merge_search, parse_grid
 
     grid = parse_grid(args.grid)
+    if args.out and Path(args.out).exists():
+        raise ValueError(f"--out {args.out} already exists; choose another directory for the best merge")
     work = Path(args.work_dir or f"{args.out or 'merge-search'}.work")
     evaluate = evaluator(args.task, args.data, split=args.split, instruction=args.instruction, dim=args.dim,
                          batch_size=args.batch_size, device=args.device, dtype=args.dtype, cache_dir=args.cache_dir,

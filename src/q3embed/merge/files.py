@@ -11,7 +11,7 @@ WEIGHT_PATTERNS = ("model.safetensors", "model-*-of-*.safetensors", "model.safet
                    "pytorch_model*.bin", "pytorch_model.bin.index.json")
 # Never copied: hub/git metadata, the original model card, adapters (merged in), training state.
 SKIP_PATTERNS = (".*", "README.md", "adapter_config.json", "adapter_model.*", "optimizer.pt", "scheduler.pt",
-                 "scaler.pt", "rng_state*.pth", "trainer_state.json", "training_args.bin", "checkpoint-*")
+                 "scaler.pt", "rng_state*.pth", "trainer_state", "trainer_state.json", "training_args.bin", "checkpoint-*")
 # Weights of other modules (e.g. an ST Dense layer in the old .bin format): cannot be streamed.
 UNMERGEABLE = ("*.bin", "*.pt", "*.pth")
 

@@ -90,11 +90,11 @@ def merge_search(checkpoints: list[str], evaluate: Callable[[Path], dict], work_
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     result = SearchResult()
-    for cand in todo:
+    for i, cand in enumerate(todo):
         if cand.method is None:
             path = Path(cand.inputs[0])
         else:
-            path = work_dir / cand.slug
+            path = work_dir / f"{i:02d}-{cand.slug}"  # the index keeps same-named inputs apart
             if not _same_recipe(path, cand):
                 log(f"merging {cand.label} -> {path}")
                 merge_checkpoints(cand.inputs, path, method=cand.method, t=cand.t if cand.t is not None else 0.5,
