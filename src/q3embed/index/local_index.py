@@ -256,10 +256,13 @@ class Index:
                           show_progress: bool) -> None:
         from tqdm.auto import tqdm
 
+        if commit_every < 1:
+            raise ValueError(f"commit_every must be >= 1, got {commit_every}")
+        step_size = min(_ENCODE_STEP, commit_every)
         pending_vecs, pending_rows = [], []
         with tqdm(total=len(chunks), desc="indexing", unit="chunk", disable=not show_progress) as bar:
-            for a in range(0, len(chunks), _ENCODE_STEP):
-                step = chunks[a: a + _ENCODE_STEP]
+            for a in range(0, len(chunks), step_size):
+                step = chunks[a: a + step_size]
                 pending_vecs.append(self.embedder.encode_documents([c.text for _, _, c in step], dim=self.spec.dim,
                                                                    batch_size=batch_size))
                 pending_rows.extend(_row_record(d, i, c) for d, i, c in step)

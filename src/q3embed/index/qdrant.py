@@ -12,6 +12,7 @@ is refused here exactly as by the local ``Index``.
 from __future__ import annotations
 
 import uuid
+import warnings
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -61,7 +62,9 @@ class QdrantIndex:
         # DOT on L2-normalised vectors is the cosine, and equals the local Index's scores.
         client.create_collection(collection, vectors_config=models.VectorParams(size=spec.dim, distance=models.Distance.DOT),
                                  metadata={"q3embed": spec.to_json()})
-        client.create_payload_index(collection, "doc_id", models.PayloadSchemaType.KEYWORD)
+        with warnings.catch_warnings():  # local mode warns that payload indexes do nothing there
+            warnings.filterwarnings("ignore", message="Payload indexes have no effect")
+            client.create_payload_index(collection, "doc_id", models.PayloadSchemaType.KEYWORD)
 
     @classmethod
     def open(cls, client, collection: str, embedder=None) -> "QdrantIndex":
@@ -169,9 +172,11 @@ class QdrantIndex:
         # Qdrant's own grouping returns each document once, scored by its best chunk.
         out = []
         for v in qv:
-            groups = self.client.query_points_groups(self.collection, query=v.tolist(), group_by="doc_id",
-                                                     limit=top_k, group_size=1, search_params=params,
-                                                     with_payload=True).groups
+            with warnings.catch_warnings():  # local mode is always exact and says so on every call
+                warnings.filterwarnings("ignore", message="Local mode performs exact")
+                groups = self.client.query_points_groups(self.collection, query=v.tolist(), group_by="doc_id",
+                                                         limit=top_k, group_size=1, search_params=params,
+                                                         with_payload=True).groups
             out.append([_hit(g.hits[0]) for g in groups])
         return out[0] if single else out
 

@@ -1,0 +1,56 @@
+import numpy as np
+import pytest
+
+from q3embed.index import Index, IndexMismatchError, Retriever
+
+qdrant_client = pytest.importorskip("qdrant_client")
+from q3embed.index.qdrant import QdrantIndex  # noqa: E402
+
+
+@pytest.fixture
+def client():
+    return qdrant_client.QdrantClient(":memory:")
+
+
+def test_from_index_matches_local_exact_search(tmp_path, small_docs, hash_embedder, client):
+    local = Index.build(tmp_path / "idx", small_docs, hash_embedder)
+    remote = QdrantIndex.from_index(local, client, "docs")
+    assert len(remote) == 60
+    queries = hash_embedder.encode_queries(["cooking bread", "football goal", "music guitar"])
+    for a, b in zip(local.search(queries, top_k=5), remote.search(queries, top_k=5)):
+        assert [h.id for h in a] == [h.id for h in b]
+        np.testing.assert_allclose([h.score for h in a], [h.score for h in b], atol=1e-5)
+        assert [h.text for h in a] == [h.text for h in b]
+
+
+def test_build_add_delete_and_spec_in_a_path_collection(tmp_path, small_docs, hash_embedder, hash_embedder_cls):
+    path = str(tmp_path / "qdrant")
+    c = qdrant_client.QdrantClient(path=path)
+    q = QdrantIndex.create(c, "docs", hash_embedder)
+    assert q.add(small_docs[:10]) == 10
+    with pytest.raises(ValueError, match="already holds 1"):
+        q.add([("d1", "dup")])
+    q.add([("d1", "replaced words here")], on_duplicate="replace")
+    assert len(q) == 10 and q.search("replaced words here", top_k=1)[0].id == "d1"
+    q.delete(["d1"])
+    assert len(q) == 9
+    c.close()
+    # reopen from disk: the spec came back from the collection metadata
+    c2 = qdrant_client.QdrantClient(path=path)
+    again = QdrantIndex.open(c2, "docs", hash_embedder)
+    assert again.spec.model == "hash-embedder" and again.spec.dim == 64 and len(again) == 9
+    hits = Retriever(hash_embedder, again).search("football goal match team item2", top_k=3)
+    assert hits[0].id == "d2"
+    with pytest.raises(IndexMismatchError, match="gives different vectors"):
+        QdrantIndex.open(c2, "docs", hash_embedder_cls(width=64, seed=3))
+    c2.close()
+
+
+def test_chunked_documents_come_back_once(client, tiny_embedder):
+    from q3embed.index import ChunkingConfig
+
+    q = QdrantIndex.create(client, "chunks", tiny_embedder, chunking=ChunkingConfig(tokens=16, overlap=4))
+    long_doc = " ".join(f"line {i} about rivers." for i in range(40))
+    q.add([("long", long_doc), ("short", "mountains")])
+    hits = q.search("rivers", top_k=5)
+    assert sorted(h.id for h in hits) == ["long", "short"]
