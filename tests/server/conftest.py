@@ -72,6 +72,21 @@ def live_server(tiny_embedder, tiny_reranker):
     server.stop()
 
 
+@pytest.fixture
+def start_server():
+    """Start a LiveServer for an app; stopped at teardown."""
+    servers: list[LiveServer] = []
+
+    def start(app) -> LiveServer:
+        servers.append(LiveServer(app).start())
+        return servers[-1]
+
+    yield start
+    for s in servers:
+        if s.thread.is_alive():
+            s.stop()
+
+
 class Gate:
     """Holds a batcher's worker inside its next forward pass until ``open()``: makes queueing deterministic."""
 

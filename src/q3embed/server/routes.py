@@ -154,19 +154,32 @@ async def retrieve(request: Request) -> JSONResponse:
                        param="query", code="input_too_large")
 
     def search():
+        extra = {} if req.mode is None else {"mode": req.mode}
         with state.retrieve_lock():
-            return state.retriever.search(req.query, top_k=req.top_k, rerank_top=max(req.rerank_top, req.top_k))
+            return state.retriever.search(req.query, top_k=req.top_k, rerank_top=max(req.rerank_top, req.top_k),
+                                          **extra)
 
-    hits = await asyncio.wrap_future(state.retrieve_batcher.submit_call(search))
-    results = []
-    for h in hits:
-        item = {"id": h.id, "score": float(h.score)}
-        if getattr(h, "rerank_score", None) is not None:
-            item["rerank_score"] = float(h.rerank_score)
-        if getattr(h, "text", None) is not None:
-            item["text"] = h.text
-        results.append(item)
+    try:
+        hits = await asyncio.wrap_future(state.retrieve_batcher.submit_call(search))
+    except ValueError as e:  # e.g. a search mode the index does not have
+        raise APIError(400, f"retrieval failed: {e}", code="invalid_search") from None
+    results = [_hit_dict(h, req.return_text) for h in hits]
     return JSONResponse({"object": "list", "query": req.query, "results": results})
+
+
+def _hit_dict(hit, with_text: bool) -> dict:
+    if hasattr(hit, "to_dict"):
+        d = hit.to_dict(with_text=with_text)
+    else:  # any object with the Hit contract: id, score, and maybe rerank_score, text
+        d = {"id": hit.id, "score": hit.score}
+        if getattr(hit, "rerank_score", None) is not None:
+            d["rerank_score"] = hit.rerank_score
+        if with_text and getattr(hit, "text", None) is not None:
+            d["text"] = hit.text
+    d["score"] = float(d["score"])
+    if d.get("rerank_score") is not None:
+        d["rerank_score"] = float(d["rerank_score"])
+    return d
 
 
 @router.get("/v1/models")

@@ -83,4 +83,9 @@ class RetrieveRequest(_Request):
     query: StrictStr
     top_k: StrictInt = Field(default=10, ge=1, le=1000)
     rerank_top: StrictInt = Field(default=100, ge=1, le=1000)
+    mode: StrictStr | None = None  # the index's search mode (e.g. "exact"); None: the index's default
+    return_text: bool = True
     model: StrictStr | None = None
+
+    ACCEPTED: ClassVar[dict[str, str]] = {"query": "a string", "top_k": "an integer in 1..1000",
+                                         "rerank_top": "an integer in 1..1000"}

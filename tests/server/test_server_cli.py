@@ -1,0 +1,69 @@
+"""``q3embed serve``: safe defaults, argument errors, and (slow) a real process stopped by SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from q3embed.cli import build_parser, main
+
+
+def test_serve_defaults_are_safe():
+    args = build_parser().parse_args(["serve", "--model", "m"])
+    assert args.host == "127.0.0.1" and args.cors_origin == [] and args.api_key is None
+    assert not args.no_truncate and not args.no_batching
+
+
+def test_serve_help(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["serve", "--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    for flag in ("--reranker", "--index", "--api-key", "--max-batch-tokens", "--max-queue", "--max-input-tokens"):
+        assert flag in out
+
+
+def test_serve_needs_a_model(capsys):
+    assert main(["serve"]) == 1
+    assert "--model" in capsys.readouterr().err
+    assert main(["serve", "--reranker", "r", "--index", "i"]) == 1
+
+
+@pytest.mark.slow
+def test_sigterm_stops_a_real_server(tiny_embedding_dir, tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    key_file = tmp_path / "key"
+    key_file.write_text("s3cret\n")
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; from q3embed.cli import main; sys.exit(main())",
+                             "serve", "--model", str(tiny_embedding_dir), "--port", str(port), "--device", "cpu",
+                             "--api-key-file", str(key_file)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(url + "/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read().decode()
+            time.sleep(0.2)
+        r = httpx.post(url + "/v1/embeddings", json={"input": ["hello"]}, headers={"Authorization": "Bearer s3cret"})
+        assert r.status_code == 200
+        assert httpx.post(url + "/v1/embeddings", json={"input": ["hello"]}).status_code == 401
+        proc.send_signal(signal.SIGTERM)
+        # uvicorn shuts down gracefully, then re-raises SIGTERM so the exit status says why it stopped.
+        assert proc.wait(60) in (0, -signal.SIGTERM)
+        log = proc.stdout.read().decode()
+        assert "Application shutdown complete" in log and "Traceback" not in log, log
+    finally:
+        if proc.poll() is None:
+            proc.kill()

@@ -1,0 +1,51 @@
+"""/v1/retrieve over a real q3embed Index and Retriever (tiny models)."""
+
+from __future__ import annotations
+
+import pytest
+
+DOCS = [
+    {"id": "d1", "text": "Beijing is the capital of China."},
+    {"id": "d2", "text": "Gravity pulls apples to the ground."},
+    {"id": "d3", "text": "Pandas live in the mountains of Sichuan."},
+    {"id": "d4", "text": "The Great Wall is in northern China."},
+    {"id": "d5", "text": "Paris is the capital of France."},
+]
+
+
+@pytest.fixture(scope="module")
+def retriever(tmp_path_factory, tiny_embedder, tiny_reranker):
+    from q3embed import Index, Retriever
+
+    index = Index.build(tmp_path_factory.mktemp("server_index") / "idx", DOCS, tiny_embedder)
+    return Retriever(tiny_embedder, Index.open(index.root, tiny_embedder), reranker=tiny_reranker)
+
+
+@pytest.fixture(scope="module")
+def retrieve_client(retriever, tiny_embedder, tiny_reranker):
+    from fastapi.testclient import TestClient
+
+    from q3embed.server import create_app
+
+    app = create_app(tiny_embedder, tiny_reranker, retriever=retriever)
+    yield TestClient(app)
+    app.state.q3.close()
+
+
+def test_retrieve_equals_the_retriever(retrieve_client, retriever):
+    r = retrieve_client.post("/v1/retrieve", json={"query": "capital of China", "top_k": 3, "rerank_top": 5})
+    assert r.status_code == 200, r.text
+    expected = retriever.search("capital of China", top_k=3, rerank_top=5)
+    got = r.json()["results"]
+    assert [h["id"] for h in got] == [h.id for h in expected]
+    assert [h["rerank_score"] for h in got] == pytest.approx([h.rerank_score for h in expected], abs=1e-6)
+    assert [h["score"] for h in got] == pytest.approx([h.score for h in expected], abs=1e-6)
+    assert got[0]["text"] == next(d["text"] for d in DOCS if d["id"] == got[0]["id"])
+
+
+def test_retrieve_without_text_and_bad_mode(retrieve_client):
+    r = retrieve_client.post("/v1/retrieve", json={"query": "pandas", "top_k": 2, "return_text": False})
+    assert r.status_code == 200 and all("text" not in h for h in r.json()["results"])
+    r = retrieve_client.post("/v1/retrieve", json={"query": "pandas", "mode": "no-such-mode"})
+    assert r.status_code == 400 and "no-such-mode" in r.json()["error"]["message"]
+    assert retrieve_client.get("/health").json()["index"] is True
