@@ -54,3 +54,15 @@ def test_chunked_documents_come_back_once(client, tiny_embedder):
     q.add([("long", long_doc), ("short", "mountains")])
     hits = q.search("rivers", top_k=5)
     assert sorted(h.id for h in hits) == ["long", "short"]
+
+
+def test_cli_copies_an_index_into_a_local_collection(tmp_path, small_docs, hash_embedder):
+    from q3embed.cli import main
+
+    local = Index.build(tmp_path / "idx", small_docs, hash_embedder)
+    qpath = tmp_path / "qdrant"
+    assert main(["index", "to-qdrant", str(local.root), "--collection", "c", "--path", str(qpath)]) == 0
+    c = qdrant_client.QdrantClient(path=str(qpath))
+    q = QdrantIndex.open(c, "c")
+    assert len(q) == 60 and q.spec == local.spec
+    c.close()

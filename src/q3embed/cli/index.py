@@ -60,6 +60,19 @@ def register(sub) -> None:
     i.add_argument("--verify", action="store_true", help="check the sha256 of every committed file")
     i.add_argument("--json", action="store_true", help="print JSON")
     i.set_defaults(func=run_info)
+    q = verbs.add_parser("to-qdrant", help="copy an index into a Qdrant collection (no re-embedding)",
+                         formatter_class=argparse.RawDescriptionHelpFormatter,
+                         description="Copy IDX's vectors, chunks and spec into a Qdrant collection, for corpora that\n"
+                                     "outgrow one machine. --url talks to a server (http://host:6333); --path uses\n"
+                                     "qdrant-client's local on-disk mode. Search it from Python with QdrantIndex.")
+    q.add_argument("idx", help="index directory")
+    q.add_argument("--collection", required=True, help="collection name")
+    where = q.add_mutually_exclusive_group(required=True)
+    where.add_argument("--url", help="Qdrant server URL, e.g. http://localhost:6333")
+    where.add_argument("--path", help="directory for qdrant-client's local mode")
+    q.add_argument("--api-key", default=None, help="Qdrant API key (server only)")
+    q.add_argument("--overwrite", action="store_true", help="replace an existing collection")
+    q.set_defaults(func=run_to_qdrant)
     p.set_defaults(_index_parser=p)
 
 
@@ -155,4 +168,21 @@ def run_info(args) -> int:
     else:
         for k, v in info.items():
             print(f"{k:>10}: {v}")
+    return 0
+
+
+def run_to_qdrant(args) -> int:
+    import sys
+
+    from qdrant_client import QdrantClient
+
+    from ..index import Index
+    from ..index.qdrant import QdrantIndex
+
+    index = Index.open(args.idx)
+    client = QdrantClient(url=args.url, api_key=args.api_key) if args.url else QdrantClient(path=args.path)
+    target = QdrantIndex.from_index(index, client, args.collection, overwrite=args.overwrite)
+    print(f"copied {len(index)} documents ({index.num_chunks} chunks) into Qdrant collection {args.collection!r} "
+          f"({len(target)} documents there)", file=sys.stderr)
+    client.close()
     return 0
