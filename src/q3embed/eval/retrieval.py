@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from .beir import load_beir_with_stats
+import numpy as np
+
+from .beir import BeirStats, load_beir_with_stats
 from .cache import encode_cached
 from .metrics import DEFAULT_K_VALUES, retrieval_metrics
 from .search import exact_search
@@ -24,6 +27,31 @@ def as_embedder(model):
 
 def model_name(embedder) -> str:
     return str(getattr(embedder, "name", None) or type(embedder).__name__)
+
+
+@dataclass
+class EncodedRetrieval:
+    """A BEIR split with its queries and documents embedded (rows follow the id lists)."""
+
+    query_ids: list[str]
+    doc_ids: list[str]
+    query_vecs: np.ndarray  # (Q, d)
+    doc_vecs: np.ndarray  # (N, d)
+    qrels: dict[str, dict[str, int]]
+    stats: BeirStats
+
+
+def encode_retrieval(embedder, data_dir, split="test", instruction=None, dim=None, batch_size=32, cache_dir=None,
+                     show_progress=False) -> EncodedRetrieval:
+    """Load a BEIR split and embed it: queries with ``instruction`` (None: the model's default),
+    documents without; documents go through the cache when ``cache_dir`` is set."""
+    corpus, queries, qrels, stats = load_beir_with_stats(data_dir, split)
+    doc_ids, query_ids = list(corpus), list(queries)
+    doc_vecs = encode_cached(embedder, [corpus[i] for i in doc_ids], dim=dim, batch_size=batch_size,
+                             cache_dir=cache_dir, show_progress=show_progress)
+    query_vecs = encode_cached(embedder, [queries[i] for i in query_ids], instruction=instruction, dim=dim,
+                               batch_size=batch_size, cache_dir=cache_dir, show_progress=show_progress, query=True)
+    return EncodedRetrieval(query_ids, doc_ids, query_vecs, doc_vecs, qrels, stats)
 
 
 def evaluate_retrieval(
@@ -51,13 +79,9 @@ def evaluate_retrieval(
     if top_k < 1:
         raise ValueError(f"top_k must be >= 1, got {top_k}")
     t0 = time.perf_counter()
-    corpus, queries, qrels, stats = load_beir_with_stats(data_dir, split)
-    doc_ids, query_ids = list(corpus), list(queries)
-    doc_vecs = encode_cached(embedder, [corpus[i] for i in doc_ids], dim=dim, batch_size=batch_size,
-                             cache_dir=cache_dir, show_progress=show_progress)  # (N, d)
-    query_vecs = encode_cached(embedder, [queries[i] for i in query_ids], instruction=instruction, dim=dim,
-                               batch_size=batch_size, cache_dir=cache_dir, show_progress=show_progress,
-                               query=True)  # (Q, d)
+    enc = encode_retrieval(embedder, data_dir, split, instruction, dim, batch_size, cache_dir, show_progress)
+    query_ids, doc_ids, qrels, stats = enc.query_ids, enc.doc_ids, enc.qrels, enc.stats
+    query_vecs, doc_vecs = enc.query_vecs, enc.doc_vecs
     run = exact_search(query_vecs, doc_vecs, query_ids, doc_ids, top_k=top_k)
     result = score_run(run, qrels, top_k)
     result.update(

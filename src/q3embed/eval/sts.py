@@ -84,26 +84,37 @@ def evaluate_sts(
     """
     embedder = as_embedder(embedder)
     t0 = time.perf_counter()
-    s1, s2, gold = load_sts_pairs(path)
-    unique = list(dict.fromkeys(s1 + s2))  # each distinct sentence is embedded once
-    vecs = encode_cached(embedder, unique, instruction=instruction, dim=dim, batch_size=batch_size,
-                         cache_dir=cache_dir, show_progress=show_progress)  # (U, d)
-    row = {s: i for i, s in enumerate(unique)}
-    cos = paired_cosine(vecs[[row[s] for s in s1]], vecs[[row[s] for s in s2]])  # (P,)
+    vecs1, vecs2, gold = encode_sts(embedder, path, instruction, dim, batch_size, cache_dir, show_progress)
     result = {
-        "main_score": spearman(cos, gold),
-        "main_metric": "cosine_spearman",
-        "cosine_spearman": spearman(cos, gold),
-        "cosine_pearson": pearson(cos, gold),
+        **sts_scores(vecs1, vecs2, gold),
         "task": "sts",
         "dataset": Path(path).stem,
         "model": model_name(embedder),
-        "dim": int(vecs.shape[1]),
+        "dim": int(vecs1.shape[1]),
         "instruction": instruction,
         "num_pairs": len(gold),
         "seconds": round(time.perf_counter() - t0, 2),
     }
     return result
+
+
+def encode_sts(embedder, path, instruction=None, dim=None, batch_size=32, cache_dir=None, show_progress=False):
+    """(vectors of sentence1s (P, d), of sentence2s (P, d), gold scores (P,)); each distinct
+    sentence is embedded once."""
+    s1, s2, gold = load_sts_pairs(path)
+    unique = list(dict.fromkeys(s1 + s2))
+    vecs = encode_cached(embedder, unique, instruction=instruction, dim=dim, batch_size=batch_size,
+                         cache_dir=cache_dir, show_progress=show_progress)  # (U, d)
+    row = {s: i for i, s in enumerate(unique)}
+    return vecs[[row[s] for s in s1]], vecs[[row[s] for s in s2]], gold
+
+
+def sts_scores(vecs1: np.ndarray, vecs2: np.ndarray, gold: np.ndarray) -> dict:
+    """Cosine Spearman (``main_score``) and Pearson against gold scores."""
+    cos = paired_cosine(vecs1, vecs2)  # (P,)
+    rho = spearman(cos, gold)
+    return {"main_score": rho, "main_metric": "cosine_spearman", "cosine_spearman": rho,
+            "cosine_pearson": pearson(cos, gold)}
 
 
 def paired_cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
