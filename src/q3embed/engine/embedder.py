@@ -15,6 +15,7 @@ from ..model.pooling import POOLERS, mrl_truncate
 from ..model.resolve import resolve_model_path
 from ..tokenize import EmbeddingTokenizer, check_texts, format_query
 from .batching import length_sorted_batches, pad_batch
+from .packing import pack
 
 
 class Embedder:
@@ -39,6 +40,9 @@ class Embedder:
         self._pool = POOLERS[layout.pooling]
         pad = tokenizer.pad_token_id
         self.pad_id = pad if pad is not None else 0
+        # Padding-free forward for Qwen3 decoders (see model/fast_qwen3.py); False = padded reference path.
+        self.use_packing = layout.is_decoder and layout.pooling == "lasttoken"
+        self._fast = None
 
     @classmethod
     def load(
@@ -127,10 +131,20 @@ class Embedder:
         return out[0] if single else out
 
     def _forward(self, rows: list[list[int]]) -> torch.Tensor:
+        fast = self._fast_forward()
+        if fast is not None:
+            return fast.last_hidden(pack(rows, self.device)).float()  # (B, H)
         input_ids, mask = pad_batch(rows, self.pad_id, side="right")  # (B, T), (B, T)
         input_ids, mask = input_ids.to(self.device), mask.to(self.device)
         hidden = self.model(input_ids=input_ids, attention_mask=mask).last_hidden_state  # (B, T, H)
         return self._pool(hidden, mask).float()  # (B, H)
+
+    def _fast_forward(self):
+        """The packed forward over ``self.model`` (rebuilt if the model was swapped); None if off or unsupported."""
+        from ..model.fast_qwen3 import packed_forward_for
+
+        self._fast = packed_forward_for(self.model, self._fast) if self.use_packing else None
+        return self._fast
 
     def encode_queries(self, queries: Sequence[str] | str, instruction: str | None = None, **kwargs) -> np.ndarray:
         """Queries get ``instruction`` (default: the model's query prompt, or the web-search task)."""

@@ -43,6 +43,10 @@ class Reranker:
         self._tok = RerankTokenizer(tokenizer, max_length)
         pad = tokenizer.pad_token_id
         self.pad_id = pad if pad is not None else 0
+        # Padding-free forward with each query's prompt computed once (engine/shared_prefix.py);
+        # False = padded reference path.
+        self.use_packing = True
+        self._fast = None
 
     @classmethod
     def load(
@@ -90,6 +94,15 @@ class Reranker:
         instruction = DEFAULT_RERANK_INSTRUCTION if instruction is None else instruction
         ids = self._tok(pairs, instruction)
         out = np.zeros(len(pairs), dtype=np.float32)
+        fast = self._fast_forward()
+        if fast is not None and ids:
+            from .shared_prefix import last_hidden_with_shared_prefix
+
+            progress = lambda jobs: _progress(jobs, show_progress, "reranking")  # noqa: E731
+            with torch.inference_mode():
+                last = last_hidden_with_shared_prefix(fast, ids, [q for q, _ in pairs], batch_size, max_batch_tokens,
+                                                      progress)  # (N, H)
+                return self._yes_probability(last).cpu().numpy()
         batches = list(length_sorted_batches(ids, batch_size, max_batch_tokens))
         with torch.inference_mode():
             for batch in _progress(batches, show_progress, "reranking"):
@@ -100,9 +113,19 @@ class Reranker:
         input_ids, mask = pad_batch(rows, self.pad_id, side="right")  # (B, T)
         input_ids, mask = input_ids.to(self.device), mask.to(self.device)
         hidden = self.model(input_ids=input_ids, attention_mask=mask).last_hidden_state  # (B, T, H)
-        last = last_token_pool(hidden, mask)  # (B, H)
+        return self._yes_probability(last_token_pool(hidden, mask))  # (B,)
+
+    def _yes_probability(self, last: torch.Tensor) -> torch.Tensor:
+        """last: (B, H) final hidden states -> (B,) float32 P(yes)."""
         logits = (last @ self.head.T).float()  # (B, 2): [no, yes]
         return torch.log_softmax(logits, dim=-1)[:, 1].exp()  # (B,)
+
+    def _fast_forward(self):
+        """The packed forward over ``self.model`` (rebuilt if the model was swapped); None if off or unsupported."""
+        from ..model.fast_qwen3 import packed_forward_for
+
+        self._fast = packed_forward_for(self.model, self._fast) if self.use_packing else None
+        return self._fast
 
     def rank(self, query: str, documents: Sequence[str], top_n: int | None = None, instruction: str | None = None,
              **kwargs) -> list[tuple[int, float]]:

@@ -35,13 +35,20 @@ def pick_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.d
     """``None`` picks bf16 on CUDA with bf16 support, fp16 on other accelerators, fp32 on CPU.
 
     fp32 is the CPU default because it is the numerically faithful choice; the faster bf16
-    path on CPU is opt-in (``dtype="bfloat16"``).
+    path on CPU is opt-in: ``dtype="bfloat16"``, or ``"auto"``, which takes bf16 only on CPUs
+    with native bf16 matmuls (AVX512-BF16 / AMX) and is otherwise the same as ``None``.
     """
     if isinstance(dtype, torch.dtype):
         return dtype
+    if dtype == "auto":
+        from ..engine.cpu import has_native_bf16
+
+        if device.type == "cpu":
+            return torch.bfloat16 if has_native_bf16() else torch.float32
+        dtype = None
     if dtype is not None:
         if dtype not in _DTYPES:
-            raise ValueError(f"dtype {dtype!r} is not valid; accepted: {', '.join(sorted(set(_DTYPES)))}")
+            raise ValueError(f"dtype {dtype!r} is not valid; accepted: auto, {', '.join(sorted(set(_DTYPES)))}")
         return _DTYPES[dtype]
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16

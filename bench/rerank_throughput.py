@@ -1,0 +1,164 @@
+"""Reranking throughput: q3embed vs the official Qwen3-Reranker example path, one process.
+
+Model: random weights in the exact Qwen3-Reranker-0.6B shape. Settings: 1 query x N documents
+and Q queries x N documents (the paper reranks the top 100). Peers:
+
+  official       the model card's code: AutoModelForCausalLM, left-padded batches in input order,
+                 full logits (B, T, V), log_softmax over [no, yes]; fp32 (--official-dtype to change)
+  official_half  the same in bf16/fp16 (--half)
+  c              q3embed Reranker.load(dir) defaults: packed forward, each query's prompt once, 2 head rows
+  c_padded       q3embed on its padded path (use_packing=False), to separate the gains
+
+    python bench/rerank_throughput.py --docs 100 --queries 1          # CPU
+    python bench/rerank_throughput.py --device cuda --docs 100 --queries 1,10 --half fp16
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import gc
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from engine_common import (DEFAULT_CACHE, REPO, PeakRSS, gib, lognormal_lengths, make_texts, matmul_peak, model_dir,
+                           sync, timed)
+
+INSTRUCTION = "Given a web search query, retrieve relevant passages that answer the query"
+PREFIX = ("<|im_start|>system\nJudge whether the Document meets the requirements based on the Query and the Instruct "
+          'provided. Note that the answer can only be "yes" or "no".<|im_end|>\n<|im_start|>user\n')
+SUFFIX = "<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"
+
+
+def official_path(path, device, dtype, batch_size):
+    """The Qwen3-Reranker model-card code, batched in input order."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(path, padding_side="left")
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device).eval()
+    no_id, yes_id = tok.convert_tokens_to_ids("no"), tok.convert_tokens_to_ids("yes")
+    prefix, suffix = tok.encode(PREFIX, add_special_tokens=False), tok.encode(SUFFIX, add_special_tokens=False)
+
+    def run(pairs):
+        out = []
+        for s in range(0, len(pairs), batch_size):
+            texts = [f"<Instruct>: {INSTRUCTION}\n<Query>: {q}\n<Document>: {d}" for q, d in pairs[s:s + batch_size]]
+            enc = tok(texts, padding=False, truncation="longest_first", return_attention_mask=False,
+                      max_length=8192 - len(prefix) - len(suffix))
+            enc["input_ids"] = [prefix + ids + suffix for ids in enc["input_ids"]]
+            enc = tok.pad(enc, padding=True, return_tensors="pt").to(device)
+            with torch.no_grad():
+                logits = model(**enc).logits[:, -1, :]  # full (B, T, V) logits computed, last row kept
+            two = torch.stack([logits[:, no_id], logits[:, yes_id]], dim=1).float()
+            out.append(torch.log_softmax(two, dim=1)[:, 1].exp().cpu())
+        return torch.cat(out).numpy()
+
+    return run, model
+
+
+def q3embed_path(path, device, batch_size, packing=True):
+    from q3embed import Reranker
+
+    rr = Reranker.load(path, device=device)
+    rr.use_packing = packing
+
+    def run(pairs):
+        return rr.score_pairs(pairs, batch_size=batch_size)
+
+    return run, rr
+
+
+def load_queries(n: int, corpus: Path | None) -> list[str]:
+    path = (corpus.parent if corpus else REPO.parent / "shared" / "data" / "scifact") / "queries.jsonl"
+    if path.exists():
+        with open(path) as fh:
+            qs = [json.loads(line)["text"] for _, line in zip(range(n), fh)]
+        if len(qs) == n:
+            return qs
+    return [f"query number {i} about cell biology and gene expression" for i in range(n)]
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--queries", default="1", help="comma-separated settings, e.g. 1,10")
+    p.add_argument("--docs", type=int, default=100)
+    p.add_argument("--doc-median", type=float, default=160.0, help="median document length in tokens")
+    p.add_argument("--doc-max", type=int, default=512)
+    p.add_argument("--peers", default="official,c")
+    p.add_argument("--half", choices=["bf16", "fp16"], default="bf16")
+    p.add_argument("--official-dtype", choices=["fp32", "bf16", "fp16"], default="fp32")
+    p.add_argument("--official-batch", type=int, default=16)
+    p.add_argument("--batch", type=int, default=16, help="q3embed batch_size")
+    p.add_argument("--repeat", type=int, default=1)
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch intra-op threads for every peer (default: torch's own choice)")
+    p.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    p.add_argument("--corpus", type=Path, default=None)
+    p.add_argument("--tokenizer-dir", type=Path, default=None)
+    args = p.parse_args()
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    from transformers import AutoTokenizer
+
+    from q3embed.engine.cpu import describe_cpu
+
+    dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+    path = model_dir(args.cache, "reranker", args.tokenizer_dir)
+    tok = AutoTokenizer.from_pretrained(path)
+    print(f"device {args.device}; torch {torch.__version__}; threads {torch.get_num_threads()}; {describe_cpu()}; "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    peaks = {"bf16": matmul_peak(args.device, torch.bfloat16), "fp32": matmul_peak(args.device, torch.float32)}
+    print(f"matmul peak: bf16 {peaks['bf16']:.0f} GFLOP/s, fp32 {peaks['fp32']:.0f} GFLOP/s", flush=True)
+
+    for n_q in [int(x) for x in args.queries.split(",")]:
+        queries = load_queries(n_q, args.corpus)
+        lengths = lognormal_lengths(args.docs * n_q, 16, args.doc_max, seed=3, median=args.doc_median)
+        docs = make_texts(tok, lengths, args.corpus)
+        pairs = [(queries[i // args.docs], d) for i, d in enumerate(docs)]
+        print(f"\n{n_q} x {args.docs}: {len(pairs)} pairs, document tokens {sum(lengths)} (median "
+              f"{int(np.median(lengths))}, max {max(lengths)})")
+        rows, scores = [], {}
+        for name in args.peers.split(","):
+            gc.collect()
+            if args.device.startswith("cuda"):
+                torch.cuda.empty_cache()
+                torch.cuda.reset_peak_memory_stats()
+            with PeakRSS() as rss:
+                if name in ("official", "official_half"):
+                    dt = dtypes[args.official_dtype] if name == "official" else dtypes[args.half]
+                    run, holder = official_path(path, args.device, dt, args.official_batch)
+                elif name in ("c", "c_padded"):
+                    run, holder = q3embed_path(path, args.device, args.batch, packing=name == "c")
+                else:
+                    raise SystemExit(f"unknown peer {name!r}; accepted: official, official_half, c, c_padded")
+                run(pairs[:2])  # warm-up
+                seconds = timed(args.device, lambda: scores.__setitem__(name, run(pairs)), args.repeat)
+            gpu = torch.cuda.max_memory_allocated() if args.device.startswith("cuda") else 0
+            rows.append((name, seconds, rss.peak, gpu))
+            print(f"  {name:14s} {seconds:8.2f} s  {len(pairs) / seconds:8.2f} pairs/s  peak RSS {gib(rss.peak)}"
+                  + (f"  GPU {gib(gpu)}" if gpu else ""), flush=True)
+            del run, holder
+        by = {name: s for name, s, _, _ in rows}
+        for name in scores:
+            if name != "official" and "official" in scores:
+                d = np.abs(scores[name] - scores["official"])
+                top = lambda s: list(np.argsort(-s[: args.docs], kind="stable")[:10])  # noqa: E731
+                print(f"  {name} vs official: max |dP| {d.max():.2e}; same top-10 of query 0: "
+                      f"{top(scores[name]) == top(scores['official'])}")
+        for num in ("c", "c_padded"):
+            for den in ("official", "official_half"):
+                if num in by and den in by:
+                    print(f"  ratio {num} / {den} ({n_q}x{args.docs}): {by[den] / by[num]:.2f}x")
+        sync(args.device)
+
+
+if __name__ == "__main__":
+    main()

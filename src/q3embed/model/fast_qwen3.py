@@ -1,0 +1,220 @@
+"""Padding-free forward of a transformers ``Qwen3Model``, reusing its own modules and weights.
+
+The linear layers, norms and MLPs are the transformers modules themselves (same weights,
+same numerics); only the data layout differs. Tokens of all sequences sit in one (N, H) row,
+so no FLOP is spent on padding, and attention runs per sequence:
+
+- on CUDA in half precision: one varlen flash-attention call per layer;
+- elsewhere: a loop of causal SDPA calls, one per sequence (cheap next to the matmuls on CPU).
+
+Two more savings, both exact:
+
+- the last layer computes queries, attention output and MLP only at each sequence's last
+  token, the only position that last-token pooling (and the reranker head) reads;
+- a cached prefix (the reranker's system prompt + instruction + query, computed once per
+  query) supplies keys and values for the tokens before each sequence.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ..engine.packing import PackedBatch
+
+
+@dataclass
+class PrefixCache:
+    """Keys/values of G prefixes, concatenated per layer: each (Np, n_kv, hd)."""
+
+    keys: list[torch.Tensor]
+    values: list[torch.Tensor]
+    offsets: list[int]  # G + 1 starts of each prefix in the concatenation
+
+    def length(self, g: int) -> int:
+        return self.offsets[g + 1] - self.offsets[g]
+
+
+def supports_packed(model) -> bool:
+    """True for a transformers Qwen3 backbone whose every layer is plain full causal attention."""
+    cfg = getattr(model, "config", None)
+    if cfg is None or getattr(cfg, "model_type", None) != "qwen3" or not hasattr(model, "layers"):
+        return False
+    if any(t != "full_attention" for t in getattr(cfg, "layer_types", None) or ["full_attention"]):
+        return False
+    rope = getattr(cfg, "rope_parameters", None) or {}
+    return rope.get("rope_type", "default") == "default" and getattr(model.rotary_emb, "attention_scaling", 1.0) == 1.0
+
+
+def _rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """x: (N, heads, hd); cos/sin: (N, 1, hd). Same arithmetic as transformers' apply_rotary_pos_emb."""
+    half = x.shape[-1] // 2
+    rotated = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+    return x * cos + rotated * sin
+
+
+class PackedQwen3:
+    """Runs a ``Qwen3Model`` on a :class:`PackedBatch`; returns final-norm hidden states at last tokens."""
+
+    def __init__(self, model):
+        if not supports_packed(model):
+            raise ValueError("PackedQwen3 needs a transformers Qwen3Model with full causal attention and default RoPE")
+        self.model = model
+        cfg = model.config
+        self.n_heads = cfg.num_attention_heads
+        self.n_kv = cfg.num_key_value_heads
+        self.head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+        self.scale = self.head_dim ** -0.5
+        p = next(model.parameters())
+        self._varlen = _varlen_attention() if p.device.type == "cuda" and p.dtype in (torch.float16, torch.bfloat16) else None
+
+    @property
+    def attention_kind(self) -> str:
+        return "varlen-flash" if self._varlen is not None else "sdpa-per-sequence"
+
+    def last_hidden(self, batch: PackedBatch, prefix: PrefixCache | None = None) -> torch.Tensor:
+        """(B, H) hidden state after the final norm at each sequence's last token."""
+        return self._run(batch, prefix, kv_only=False)
+
+    def prefix_cache(self, prefixes: list[list[int]]) -> PrefixCache:
+        """Compute keys/values of each prefix once (e.g. one per reranker query)."""
+        batch = _pack_plain(prefixes, next(self.model.parameters()).device)
+        keys, values = self._run(batch, None, kv_only=True)
+        offsets = [0]
+        for p in prefixes:
+            offsets.append(offsets[-1] + len(p))
+        return PrefixCache(keys, values, offsets)
+
+    def _run(self, batch: PackedBatch, prefix: PrefixCache | None, kv_only: bool):
+        m = self.model
+        x = m.embed_tokens(batch.input_ids)  # (N, H)
+        cos, sin = m.rotary_emb(x, batch.positions[None])  # (1, N, hd) each
+        cos, sin = cos[0, :, None, :], sin[0, :, None, :]  # (N, 1, hd)
+        last = batch.last_index  # (B,)
+        plan = _AttentionPlan(batch, prefix, x.device)
+        keys, values = [], []
+        n_layers = len(m.layers)
+        for i, layer in enumerate(m.layers):
+            attn = layer.self_attn
+            final = i == n_layers - 1
+            h = layer.input_layernorm(x)  # (N, H)
+            k = _rope(attn.k_norm(attn.k_proj(h).view(h.shape[0], self.n_kv, self.head_dim)), cos, sin)  # (N, kv, hd)
+            v = attn.v_proj(h).view(h.shape[0], self.n_kv, self.head_dim)  # (N, kv, hd)
+            if kv_only:
+                keys.append(k)
+                values.append(v)
+                if final:  # a prefix's own outputs are never read, only its keys/values
+                    return keys, values
+            # Last layer: only last tokens are pooled, so only they need queries and an MLP.
+            rows = last if final else slice(None)
+            q = attn.q_proj(h[rows]).view(-1, self.n_heads, self.head_dim)  # (Nq, nh, hd)
+            q = _rope(attn.q_norm(q), cos[rows], sin[rows])
+            pk = prefix.keys[i] if prefix is not None else None
+            pv = prefix.values[i] if prefix is not None else None
+            o = self._attend(q, k, v, pk, pv, plan, last_only=final)  # (Nq, nh, hd)
+            x = x[rows] + attn.o_proj(o.reshape(o.shape[0], -1))  # (Nq, H)
+            x = x + layer.mlp(layer.post_attention_layernorm(x))
+        return m.norm(x)  # (B, H)
+
+    def _attend(self, q, k, v, pk, pv, plan: "_AttentionPlan", last_only: bool) -> torch.Tensor:
+        if self._varlen is not None:
+            return self._attend_varlen(q, k, v, pk, pv, plan, last_only)
+        return self._attend_loop(q, k, v, pk, pv, plan, last_only)
+
+    def _attend_loop(self, q, k, v, pk, pv, plan: "_AttentionPlan", last_only: bool) -> torch.Tensor:
+        rep = self.n_heads // self.n_kv
+        outs = []
+        for b, (s, n, g) in enumerate(zip(plan.starts, plan.lengths, plan.groups)):
+            kb, vb = k[s:s + n], v[s:s + n]  # (n, kv, hd)
+            if g >= 0:
+                a, e = plan.prefix_offsets[g], plan.prefix_offsets[g + 1]
+                kb, vb = torch.cat([pk[a:e], kb]), torch.cat([pv[a:e], vb])  # (P + n, kv, hd)
+            qb = q[b:b + 1] if last_only else q[s:s + n]  # (Tq, nh, hd)
+            n_pad = kb.shape[0] - qb.shape[0] if not last_only else 0
+            if n_pad:
+                # Queries after a cached prefix need a bottom-right causal mask; zero query
+                # rows in front turn it into the plain causal case, which has a fused kernel.
+                qb = torch.cat([qb.new_zeros(n_pad, *qb.shape[1:]), qb])
+            out = F.scaled_dot_product_attention(
+                qb.transpose(0, 1)[None],  # (1, nh, T, hd)
+                kb.repeat_interleave(rep, dim=1).transpose(0, 1)[None],  # (1, nh, Tk, hd)
+                vb.repeat_interleave(rep, dim=1).transpose(0, 1)[None],
+                is_causal=not last_only, scale=self.scale,
+            )[0].transpose(0, 1)  # (T, nh, hd)
+            outs.append(out[n_pad:])
+        return torch.cat(outs)
+
+    def _attend_varlen(self, q, k, v, pk, pv, plan: "_AttentionPlan", last_only: bool) -> torch.Tensor:
+        if pk is not None:
+            k = torch.cat([pk, k])[plan.key_index]  # (Nk, kv, hd): each prefix just before its sequence
+            v = torch.cat([pv, v])[plan.key_index]
+        cu_q = plan.cu_last if last_only else plan.cu_q
+        max_q = 1 if last_only else plan.max_q
+        return self._varlen(q, k, v, cu_q, plan.cu_k, max_q, plan.max_k, self.scale, self.n_heads // self.n_kv)
+
+
+class _AttentionPlan:
+    """Per-batch boundaries, computed once and shared by every layer."""
+
+    def __init__(self, batch: PackedBatch, prefix: PrefixCache | None, device: torch.device):
+        self.starts, self.lengths = batch.starts, batch.lengths
+        self.groups = batch.prefix_group if prefix is not None else [-1] * len(batch.lengths)
+        self.prefix_offsets = prefix.offsets if prefix is not None else [0]
+        self.max_q = max(self.lengths)
+        plen = [prefix.length(g) if g >= 0 else 0 for g in self.groups] if prefix is not None else [0] * len(self.lengths)
+        klen = [p + n for p, n in zip(plen, self.lengths)]
+        self.max_k = max(klen)
+        if device.type != "cuda":
+            return  # the loop path slices on the host
+        cum = lambda xs: torch.tensor([0] + xs, dtype=torch.int32).cumsum(0, dtype=torch.int32).to(device)  # noqa: E731
+        self.cu_q, self.cu_k = cum(self.lengths), cum(klen)
+        self.cu_last = torch.arange(len(self.lengths) + 1, dtype=torch.int32, device=device)
+        if prefix is not None:
+            n_prefix = prefix.offsets[-1]
+            idx = []
+            for s, n, g in zip(self.starts, self.lengths, self.groups):
+                if g >= 0:
+                    idx.append(torch.arange(prefix.offsets[g], prefix.offsets[g + 1]))
+                idx.append(torch.arange(n_prefix + s, n_prefix + s + n))
+            self.key_index = torch.cat(idx).to(device)
+
+
+def _pack_plain(rows: list[list[int]], device) -> PackedBatch:
+    from ..engine.packing import pack
+
+    return pack(rows, device)
+
+
+def _varlen_attention():
+    """A ``(q, k, v, cu_q, cu_k, max_q, max_k, scale, rep) -> out`` over torch's varlen flash attention, or None.
+
+    The varlen API changed between torch releases (``is_causal`` became ``window_size``;
+    ``enable_gqa`` arrived later), so the call is shaped from its signature. Causal masking
+    in the flash kernel is aligned bottom-right, which is what queries after a prefix need.
+    """
+    try:
+        from torch.nn.attention.varlen import varlen_attn
+    except ImportError:
+        return None
+    params = inspect.signature(varlen_attn).parameters
+    causal_kw = {"window_size": (-1, 0)} if "window_size" in params else {"is_causal": True}
+    native_gqa = "enable_gqa" in params
+
+    def attend(q, k, v, cu_q, cu_k, max_q, max_k, scale, rep):
+        if native_gqa:
+            extra = {"enable_gqa": True}
+        else:
+            k, v, extra = k.repeat_interleave(rep, dim=1), v.repeat_interleave(rep, dim=1), {}
+        return varlen_attn(q, k, v, cu_q, cu_k, max_q, max_k, scale=scale, **causal_kw, **extra)
+
+    return attend
+
+
+def packed_forward_for(model, current: PackedQwen3 | None) -> PackedQwen3 | None:
+    """``current`` if it still wraps ``model`` (which callers may swap), a new one, or None if unsupported."""
+    if current is not None and current.model is model:
+        return current
+    return PackedQwen3(model) if supports_packed(model) else None

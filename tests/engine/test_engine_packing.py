@@ -1,0 +1,58 @@
+"""Pure bookkeeping of packed batches, shared prefixes and the CPU precision choice."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from q3embed.engine.packing import common_prefix_length, pack
+from q3embed.engine.shared_prefix import MIN_SHARED_TOKENS, group_by_prefix
+
+
+def test_pack_positions_and_last_index():
+    b = pack([[5, 6, 7], [8], [9, 10]])
+    assert b.input_ids.tolist() == [5, 6, 7, 8, 9, 10]
+    assert b.positions.tolist() == [0, 1, 2, 0, 0, 1]
+    assert b.last_index.tolist() == [2, 3, 5]
+    assert b.starts == [0, 3, 4] and b.num_tokens == 6
+
+
+def test_pack_after_prefix_continues_positions():
+    b = pack([[1, 2], [3]], prefix_lengths=[4, 4], prefix_group=[0, 0])
+    assert b.positions.tolist() == [4, 5, 4]
+
+
+def test_pack_rejects_empty_rows():
+    with pytest.raises(ValueError, match="at least one token"):
+        pack([[1], []])
+
+
+@pytest.mark.parametrize("rows, expected", [
+    ([[1, 2, 3, 4], [1, 2, 3, 5]], 3),
+    ([[1, 2, 3], [1, 2, 3]], 2),  # identical rows still keep one own token each
+    ([[1, 2], [9, 2]], 0),
+    ([[1, 2, 3, 4]], 3),
+    ([[7], [7, 8]], 0),
+])
+def test_common_prefix_length(rows, expected):
+    assert common_prefix_length(rows) == expected
+
+
+def test_group_by_prefix_groups_by_key_and_skips_short_prefixes():
+    shared = list(range(100, 100 + MIN_SHARED_TOKENS + 2))
+    ids = [shared + [1], shared + [2, 3], [5, 6], shared + [4], [1, 2, 3]]
+    keys = ["q1", "q1", "q2", "q1", "q3"]
+    groups, alone = group_by_prefix(ids, keys)
+    assert len(groups) == 1 and groups[0].members == [0, 1, 3] and groups[0].prefix == shared
+    assert sorted(alone) == [2, 4]
+
+
+def test_auto_dtype_follows_native_bf16(monkeypatch):
+    from q3embed.engine import cpu
+    from q3embed.model.loading import pick_dtype
+
+    monkeypatch.setattr(cpu, "has_native_bf16", lambda: True)
+    assert pick_dtype("auto", torch.device("cpu")) == torch.bfloat16
+    monkeypatch.setattr(cpu, "has_native_bf16", lambda: False)
+    assert pick_dtype("auto", torch.device("cpu")) == torch.float32
+    assert pick_dtype(None, torch.device("cpu")) == torch.float32  # the CPU default stays fp32
