@@ -141,6 +141,7 @@ class _QuietServer(ThreadingHTTPServer):
 def _handler(llm: FakeLLM):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go out in two writes: avoid the 40 ms delayed-ACK stall
 
         def log_message(self, *args):  # keep test output quiet
             pass

@@ -33,7 +33,7 @@ def test_sigkill_midway_then_resume(write_corpus, tmp_path):
     with FakeLLM() as srv:  # reference: one uninterrupted run
         assert main(synth_args(srv, corpus, full)) == 0
 
-    with FakeLLM(delay=0.03) as srv:  # slow answers, so the kill lands midway
+    with FakeLLM(delay=0.1) as srv:  # slow answers (~4 s of work), so the kill lands midway
         child = subprocess.Popen([sys.executable, "-c", CHILD, *synth_args(srv, corpus, killed)],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 60
@@ -55,7 +55,12 @@ def test_sigkill_midway_then_resume(write_corpus, tmp_path):
     keys = [r["key"] for r in got]
     assert len(keys) == len(set(keys)), "duplicate keys after resume"
     assert len({r["query"] for r in got}) == len(got), "duplicate queries after resume"
-    assert sorted(keys) == sorted(r["key"] for r in want), "records lost or invented"
-    # The fake LLM is deterministic, so the records themselves must match, not only their keys.
-    assert sorted(map(json.dumps, got)) == sorted(map(json.dumps, want))
-    assert len(want) == 40 * 2 - 3  # 4 "@dupe" jobs write one query text: 3 dropped
+    # Nothing lost: every planned job is either written or recorded as a duplicate.
+    planned = {f"p{i}|{t}|0" for i in range(40) for t in ("retrieval", "sts")}
+    skipped = {r["key"] for r in read_jsonl(str(killed) + ".skipped")}
+    assert set(keys) | skipped == planned and not set(keys) & skipped
+    assert len(want) == len(got) == 40 * 2 - 3  # 4 "@dupe" jobs write one query text: 3 dropped
+    # Which @dupe job wins depends on completion order; every other record must match exactly
+    # (the fake LLM is deterministic).
+    same = [r for r in got if r["query"] != "the very same query"]
+    assert sorted(map(json.dumps, same)) == sorted(json.dumps(r) for r in want if r["query"] != "the very same query")

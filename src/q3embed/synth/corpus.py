@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputFileError
+from .jsonl import iter_jsonl, read_lines
 
 
 @dataclass(frozen=True)
@@ -18,14 +18,9 @@ class Passage:
 def read_corpus(path: str | Path, min_chars: int = 1) -> list[Passage]:
     """.jsonl: ``_id`` or ``id`` plus ``text`` (``title`` is prepended, as in BEIR). .txt: ids are L<line>."""
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise InputFileError(f"corpus file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputFileError(f"cannot read corpus {path}: {e}") from None
+    lines = read_lines(path, "corpus")
     if path.suffix == ".jsonl":
-        passages = [p for p in (_from_json(path, n, ln) for n, ln in enumerate(lines, 1) if ln.strip())]
+        passages = [_from_json(path, n, rec) for n, rec in iter_jsonl(path, "corpus", lines)]
     elif path.suffix in (".txt", ""):
         passages = [Passage(f"L{n}", ln.strip()) for n, ln in enumerate(lines, 1) if ln.strip()]
     else:
@@ -41,15 +36,11 @@ def read_corpus(path: str | Path, min_chars: int = 1) -> list[Passage]:
     return passages
 
 
-def _from_json(path: Path, n: int, line: str) -> Passage:
-    try:
-        rec = json.loads(line)
-    except json.JSONDecodeError as e:
-        raise InputFileError(f"{path}:{n}: invalid JSON ({e.msg})") from None
-    if not isinstance(rec, dict) or not isinstance(rec.get("text"), str):
-        raise InputFileError(f"{path}:{n}: expected an object with a string 'text' field (and '_id' or 'id')")
+def _from_json(path: Path, n: int, rec: dict) -> Passage:
+    if not isinstance(rec.get("text"), str):
+        raise InputFileError(f"corpus {path}:{n}: expected a string 'text' field (and '_id' or 'id')")
     pid = rec.get("_id", rec.get("id"))
     if pid is None:
-        raise InputFileError(f"{path}:{n}: passage has no '_id' or 'id'")
+        raise InputFileError(f"corpus {path}:{n}: passage has no '_id' or 'id'")
     title = rec.get("title") or ""
     return Passage(str(pid), f"{title} {rec['text']}".strip() if isinstance(title, str) else rec["text"].strip())

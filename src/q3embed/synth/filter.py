@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputFileError
+from .jsonl import iter_jsonl
 
 
 @dataclass
@@ -39,26 +40,13 @@ class FilterResult:
 
 def read_pairs(path: str | Path) -> list[dict]:
     """Training-format records: ``query`` string, ``pos`` string or non-empty list of strings."""
-    path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise InputFileError(f"pairs file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputFileError(f"cannot read pairs file {path}: {e}") from None
     records = []
-    for n, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise InputFileError(f"{path}:{n}: invalid JSON ({e.msg})") from None
-        pos = rec.get("pos") if isinstance(rec, dict) else None
+    for n, rec in iter_jsonl(path, "pairs file"):
+        pos = rec.get("pos")
         pos = [pos] if isinstance(pos, str) else pos
-        if (not isinstance(rec, dict) or not isinstance(rec.get("query"), str) or not isinstance(pos, list)
-                or not pos or not all(isinstance(p, str) for p in pos)):
-            raise InputFileError(f"{path}:{n}: expected an object with a string 'query' and 'pos' (string or list of strings)")
+        if not isinstance(rec.get("query"), str) or not isinstance(pos, list) or not pos \
+                or not all(isinstance(p, str) for p in pos):
+            raise InputFileError(f"pairs file {path}:{n}: expected a string 'query' and 'pos' (string or list of strings)")
         records.append(rec)
     if not records:
         raise InputFileError(f"pairs file {path} has no records")

@@ -6,11 +6,11 @@ or ``input persona`` (the task subsets); both are read, as is a plain .txt (one 
 
 from __future__ import annotations
 
-import json
 from importlib import resources
 from pathlib import Path
 
 from ..errors import InputFileError
+from .jsonl import iter_jsonl, read_lines
 
 _FIELDS = ("persona", "input persona", "input_persona", "text")
 
@@ -22,18 +22,13 @@ def packaged_personas_path() -> Path:
 def load_personas(path: str | Path | None = None, limit: int | None = None) -> list[str]:
     """Distinct persona texts, in file order; ``limit`` keeps the first N (Persona Hub is large)."""
     path = Path(path) if path is not None else packaged_personas_path()
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputFileError(f"cannot read personas file {path}: {e}") from None
-    out: dict[str, None] = {}
-    for n, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        if path.suffix == ".txt":
-            out.setdefault(line.strip())
-        else:
-            out.setdefault(_persona_from_json(path, n, line))
+    if path.suffix == ".txt":
+        texts = (line.strip() for line in read_lines(path, "personas file") if line.strip())
+    else:
+        texts = (_persona_text(path, n, rec) for n, rec in iter_jsonl(path, "personas file"))
+    out: dict[str, None] = {}  # ordered set
+    for text in texts:
+        out.setdefault(text)
         if limit and len(out) >= limit:
             break
     if not out:
@@ -41,13 +36,8 @@ def load_personas(path: str | Path | None = None, limit: int | None = None) -> l
     return list(out)
 
 
-def _persona_from_json(path: Path, n: int, line: str) -> str:
-    try:
-        rec = json.loads(line)
-    except json.JSONDecodeError as e:
-        raise InputFileError(f"personas file {path}:{n}: invalid JSON ({e.msg})") from None
-    if isinstance(rec, dict):
-        for f in _FIELDS:
-            if isinstance(rec.get(f), str) and rec[f].strip():
-                return rec[f].strip()
-    raise InputFileError(f"personas file {path}:{n}: expected an object with a string field, one of: {', '.join(_FIELDS)}")
+def _persona_text(path: Path, n: int, rec: dict) -> str:
+    for f in _FIELDS:
+        if isinstance(rec.get(f), str) and rec[f].strip():
+            return rec[f].strip()
+    raise InputFileError(f"personas file {path}:{n}: expected a string field, one of: {', '.join(_FIELDS)}")

@@ -21,6 +21,7 @@ import unicodedata
 from pathlib import Path
 
 from ..errors import InputFileError
+from .jsonl import iter_jsonl
 
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
 
@@ -114,15 +115,8 @@ def _cut_torn_tail(path: Path) -> int:
 def _read_jsonl(path: Path):
     if not path.exists():
         return
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise InputFileError(f"{path}:{n}: corrupt line in existing output ({e.msg}); "
-                                     f"fix or remove it, then rerun to resume") from None
-            if not isinstance(rec, dict):
-                raise InputFileError(f"{path}:{n}: expected a JSON object")
+    try:
+        for n, rec in iter_jsonl(path, "existing output"):
             yield rec, f"{path}:{n}"
+    except InputFileError as e:
+        raise InputFileError(f"{e}; fix or remove that line, then rerun to resume") from None
