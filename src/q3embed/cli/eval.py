@@ -78,6 +78,7 @@ def run(args) -> int:
     from ..eval.report import default_result_path, save_result
 
     _check_args(args)
+    _check_data(args)  # bad data fails here, before minutes of model loading
     progress = sys.stderr.isatty()
     cache = None if args.no_cache else args.cache_dir
     emb = _load_embedder(args)
@@ -109,6 +110,21 @@ def _check_args(args) -> None:
         raise ValueError("--dims (MRL sweep) works with --task retrieval or sts")
     if args.dims and args.dim:
         raise ValueError("give --dim or --dims, not both")
+
+
+def _check_data(args) -> None:
+    if args.task in ("retrieval", "rerank"):
+        from ..eval.beir import load_beir
+
+        load_beir(args.data[0], args.split)
+    elif args.task == "sts":
+        from ..eval.sts import load_sts_pairs
+
+        load_sts_pairs(args.data[0])
+    else:
+        from ..eval.bitext import read_aligned_lines
+
+        read_aligned_lines(*args.data)
 
 
 def _load_embedder(args):

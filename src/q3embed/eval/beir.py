@@ -6,11 +6,11 @@ queries left out because the split does not judge them are counted in ``BeirStat
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import InputFileError
+from .jsonl import jsonl_records
 
 
 @dataclass
@@ -81,17 +81,10 @@ def _need(path: Path) -> Path:
 
 
 def _jsonl_records(path: Path):
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise InputFileError(f"{path}:{n}: invalid JSON ({e.msg})") from None
-            if not isinstance(rec, dict) or "_id" not in rec:
-                raise InputFileError(f"{path}:{n}: expected an object with an '_id' field")
-            yield n, str(rec["_id"]), rec
+    for n, rec in jsonl_records(path):
+        if "_id" not in rec:
+            raise InputFileError(f"{path}:{n}: expected an object with an '_id' field")
+        yield n, str(rec["_id"]), rec
 
 
 def read_corpus(path: Path) -> dict[str, str]:
@@ -151,9 +144,8 @@ def read_qrels(path: Path, queries: dict[str, str], corpus: dict[str, str], stat
                 stats.duplicate_qrels += 1
             else:
                 stats.qrels += 1
+                stats.qrels_nonrelevant += rel <= 0
             judged[doc_id] = rel
-            if rel <= 0:
-                stats.qrels_nonrelevant += 1
     if not qrels:
         raise InputFileError(f"{path}: no qrels rows")
     return qrels

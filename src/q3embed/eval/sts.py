@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import time
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import numpy as np
 
 from ..errors import InputFileError
 from .cache import encode_cached
+from .jsonl import jsonl_records
 from .metrics import pearson, spearman
 from .retrieval import as_embedder, model_name
 
@@ -51,21 +51,14 @@ def _csv_rows(path: Path) -> list[tuple[str, str, float]]:
 
 def _jsonl_rows(path: Path) -> list[tuple[str, str, float]]:
     rows = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise InputFileError(f"{path}:{n}: invalid JSON ({e.msg})") from None
-            keys = next((k for k in _JSON_KEYS if isinstance(rec, dict) and all(x in rec for x in k)), None)
-            if keys is None:
-                raise InputFileError(f"{path}:{n}: expected fields sentence1, sentence2, score")
-            a, b, s = (rec[k] for k in keys)
-            if not (isinstance(a, str) and isinstance(b, str) and isinstance(s, (int, float))):
-                raise InputFileError(f"{path}:{n}: sentence1/sentence2 must be strings and score a number")
-            rows.append((a, b, float(s)))
+    for n, rec in jsonl_records(path):
+        keys = next((k for k in _JSON_KEYS if all(x in rec for x in k)), None)
+        if keys is None:
+            raise InputFileError(f"{path}:{n}: expected fields sentence1, sentence2, score")
+        a, b, s = (rec[k] for k in keys)
+        if not (isinstance(a, str) and isinstance(b, str) and isinstance(s, (int, float))):
+            raise InputFileError(f"{path}:{n}: sentence1/sentence2 must be strings and score a number")
+        rows.append((a, b, float(s)))
     return rows
 
 
