@@ -98,6 +98,8 @@ def test_full_queue_raises_with_retry_after_and_frees_up_again():
         with pytest.raises(QueueFullError) as e:
             b.submit([[6]])
         assert e.value.retry_after >= 1
+        with pytest.raises(QueueFullError):
+            b.check_room(1)  # the same answer before any work is done for a request
         fwd.release.set()
         running.result(10), waiting.result(10)
         assert b.submit([[6]]).result(10).shape == (1, 2)  # room again

@@ -49,3 +49,18 @@ def test_retrieve_without_text_and_bad_mode(retrieve_client):
     r = retrieve_client.post("/v1/retrieve", json={"query": "pandas", "mode": "no-such-mode"})
     assert r.status_code == 400 and "no-such-mode" in r.json()["error"]["message"]
     assert retrieve_client.get("/health").json()["index"] is True
+
+
+def test_serve_cli_loads_an_index(retriever, tiny_embedder, tiny_embedding_dir):
+    from argparse import Namespace
+
+    from q3embed import Retriever
+    from q3embed.cli.serve import _load
+
+    args = Namespace(model=str(tiny_embedding_dir), reranker=None, index=str(retriever.index.root), device="cpu",
+                     dtype="float32", max_length=None)
+    embedder, reranker, loaded = _load(args)
+    assert reranker is None and loaded.embedder is embedder and loaded.reranker is None
+    first_stage = Retriever(tiny_embedder, retriever.index)  # the same index, no reranker
+    assert [h.id for h in loaded.search("capital of China", top_k=3)] == \
+        [h.id for h in first_stage.search("capital of China", top_k=3)]

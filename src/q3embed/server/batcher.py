@@ -104,13 +104,21 @@ class DynamicBatcher:
         """Run ``call()`` on the worker thread between batches (e.g. a whole retrieval)."""
         return self._enqueue(_Job(rows=None, call=call))
 
+    def check_room(self, rows: int) -> None:
+        """Raise ``QueueFullError`` now if ``rows`` would not fit: lets a request fail before tokenizing."""
+        with self._cond:
+            self._check_room(rows)
+
+    def _check_room(self, rows: int) -> None:
+        if self._closed:
+            raise BatcherClosedError(f"{self.name}: shutting down")
+        in_system = self._queued_rows + self._running_rows
+        if in_system + rows > self.max_queue:
+            raise QueueFullError(self._retry_after(in_system), in_system, self.max_queue)
+
     def _enqueue(self, job: _Job) -> concurrent.futures.Future:
         with self._cond:
-            if self._closed:
-                raise BatcherClosedError(f"{self.name}: shutting down")
-            in_system = self._queued_rows + self._running_rows
-            if in_system + job.size > self.max_queue:
-                raise QueueFullError(self._retry_after(in_system), in_system, self.max_queue)
+            self._check_room(job.size)
             self._jobs.append(job)
             self._queued_rows += job.size
             self._cond.notify()

@@ -44,12 +44,18 @@ def _check_items(n: int, limit: int, field: str) -> None:
                        code="too_many_items")
 
 
+async def _open(request: Request, schema, service: str, kind: str):
+    """(state, parsed body, the service asked for), after the model name check."""
+    state = _state(request)
+    req = await parse_body(request, schema, state.settings.max_body_bytes)
+    svc = getattr(state, service)
+    _check_model(req.model, svc, kind, state)
+    return state, req, svc
+
+
 @router.post("/v1/embeddings")
 async def embeddings(request: Request) -> JSONResponse:
-    state = _state(request)
-    req = await parse_body(request, EmbeddingRequest, state.settings.max_body_bytes)
-    svc = state.embedding
-    _check_model(req.model, svc, "an embedding", state)
+    state, req, svc = await _open(request, EmbeddingRequest, "embedding", "an embedding")
     width = svc.embedder.width
     if req.dimensions is not None and not MRL_MIN_DIM <= req.dimensions <= width:
         raise APIError(400, f"dimensions must be an integer in {MRL_MIN_DIM}..{width} for this model, "
@@ -61,6 +67,7 @@ async def embeddings(request: Request) -> JSONResponse:
     elif token_input and isinstance(inputs[0], int):
         inputs = [inputs]  # one token-id list
     _check_items(len(inputs), state.settings.max_items, "input")
+    svc.batcher.check_room(len(inputs))  # shed load before spending time on tokenization
     if token_input:
         if req.instruction is not None or req.input_type == "query":
             raise APIError(400, "token-id input is fed as it is, so no instruction can be applied; send text, or "
@@ -93,11 +100,9 @@ def _encode_vector(v: np.ndarray, encoding_format: str):
 @router.post("/v1/rerank")
 @router.post("/v2/rerank")
 async def rerank(request: Request) -> JSONResponse:
-    state = _state(request)
-    req = await parse_body(request, RerankRequest, state.settings.max_body_bytes)
-    svc = state.rerank
-    _check_model(req.model, svc, "a rerank", state)
+    state, req, svc = await _open(request, RerankRequest, "rerank", "a rerank")
     _check_items(len(req.documents), state.settings.max_items, "documents")
+    svc.batcher.check_room(len(req.documents))
     texts = [d if isinstance(d, str) else d.text for d in req.documents]
     rows = await run_in_threadpool(svc.pair_rows, [(req.query, t) for t in texts], req.instruction, req.truncate)
     scores = await svc.score(rows)  # (N,)
@@ -118,10 +123,7 @@ async def rerank(request: Request) -> JSONResponse:
 
 @router.post("/v1/score")
 async def score(request: Request) -> JSONResponse:
-    state = _state(request)
-    req = await parse_body(request, ScoreRequest, state.settings.max_body_bytes)
-    svc = state.rerank
-    _check_model(req.model, svc, "a rerank", state)
+    state, req, svc = await _open(request, ScoreRequest, "rerank", "a rerank")
     left = [req.text_1] if isinstance(req.text_1, str) else req.text_1
     right = [req.text_2] if isinstance(req.text_2, str) else req.text_2
     if len(left) == 1:
@@ -130,6 +132,7 @@ async def score(request: Request) -> JSONResponse:
         raise APIError(400, f"text_1 has {len(left)} texts and text_2 has {len(right)}; send one text_1, "
                             "or lists of equal length", param="text_2", code="length_mismatch")
     _check_items(len(right), state.settings.max_items, "text_2")
+    svc.batcher.check_room(len(right))
     rows = await run_in_threadpool(svc.pair_rows, list(zip(left, right)), req.instruction, req.truncate, "text_2")
     scores = await svc.score(rows)
     n_tokens = sum(len(r) for r in rows)

@@ -55,4 +55,4 @@ class ServerState:
 
     def close(self) -> None:
         for b in self.batchers():
-            b.close()
+            b.close(timeout=30)  # uvicorn has already waited for in-flight requests; don't hang on exit
