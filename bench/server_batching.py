@@ -1,10 +1,11 @@
 """Dynamic batching on vs off: throughput of a live `q3embed serve` under concurrent clients.
 
-    python bench/server_batching.py [--model DIR] [--concurrency 1 8 16] [--seconds 15]
+    python bench/server_batching.py [--model DIR] [--concurrency 1 8 16] [--seconds 10] [--rounds 2]
 
-Starts `q3embed serve` twice on localhost (once with --no-batching), drives each with
-bench/server_load.py's clients at each concurrency, and prints a table with the ratio
-batched / unbatched requests/s. Without --model it builds a small random Qwen3 embedding
+Starts `q3embed serve` twice on localhost (once with --no-batching), drives them in turn
+(on, off, on, off, ...) with bench/server_load.py's clients at each concurrency, and prints a
+table with the ratio batched / unbatched requests/s (p50: median of the runs' p50s; p99: the
+worst run's). Without --model it builds a small random Qwen3 embedding
 model (genuine vocabulary; hidden 256, 4 layers), so the forward pass, not HTTP, dominates.
 Absolute numbers on a shared CPU are noisy; compare the ratio, measured in one run.
 """
@@ -69,28 +70,48 @@ def stop_server(proc: subprocess.Popen) -> None:
         proc.kill()
 
 
+def merge_runs(runs: list[dict]) -> dict:
+    """One row for several runs: rates from the summed counts and times, worst-case latency and memory."""
+    seconds = sum(r["seconds"] for r in runs)
+    ok = sum(r["requests_ok"] for r in runs)
+    tokens = sum(r["tokens_per_s"] * r["seconds"] for r in runs)
+    return {
+        "requests_per_s": round(ok / seconds, 2), "tokens_per_s": round(tokens / seconds, 1),
+        "p50_ms": round(sorted(r["p50_ms"] for r in runs)[len(runs) // 2], 1), "p99_ms": max(r["p99_ms"] for r in runs),
+        "errors": sum(r["errors"] for r in runs), "n_429": sum(r["n_429"] for r in runs),
+        "n_5xx": sum(r["n_5xx"] for r in runs), "rss_start_mib": runs[0].get("rss_start_mib"),
+        "rss_peak_mib": max(r.get("rss_peak_mib", 0) for r in runs), "rss_end_mib": runs[-1].get("rss_end_mib"),
+    }
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=None, help="embedding checkpoint (default: build a small random Qwen3)")
     p.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 16])
-    p.add_argument("--seconds", type=float, default=15.0, help="seconds per (mode, concurrency) run")
+    p.add_argument("--seconds", type=float, default=10.0, help="seconds per run")
+    p.add_argument("--rounds", type=int, default=2, help="alternating on/off runs per concurrency (default 2)")
     p.add_argument("--texts", type=int, default=4, help="texts per request")
     p.add_argument("--server-arg", action="append", default=[], help="extra `q3embed serve` argument (repeatable)")
     args = p.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
         model = Path(args.model) if args.model else build_model(Path(tmp) / "model")
-        rows = {}
-        for batching in (True, False):
-            proc, url = start_server(model, batching, args.server_arg)
-            try:
+        servers = {batching: start_server(model, batching, args.server_arg) for batching in (True, False)}
+        runs: dict[tuple[bool, int], list[dict]] = {}
+        try:
+            for batching, (proc, url) in servers.items():
                 run_load(url, concurrency=4, seconds=2, texts=args.texts)  # warm-up
-                for k in args.concurrency:
-                    r = run_load(url, concurrency=k, seconds=args.seconds, texts=args.texts, server_pid=proc.pid)
-                    rows[(batching, k)] = r
-                    print(("on " if batching else "off"), r, flush=True)
-            finally:
+            # Alternate on/off runs, so that a change in the machine's load hits both modes alike.
+            for k in args.concurrency:
+                for _ in range(args.rounds):
+                    for batching, (proc, url) in servers.items():
+                        r = run_load(url, concurrency=k, seconds=args.seconds, texts=args.texts, server_pid=proc.pid)
+                        runs.setdefault((batching, k), []).append(r)
+                        print(("on " if batching else "off"), r, flush=True)
+        finally:
+            for proc, _ in servers.values():
                 stop_server(proc)
+        rows = {key: merge_runs(rs) for key, rs in runs.items()}
 
     print("\n| concurrency | batching | req/s | tokens/s | p50 ms | p99 ms | errors | 429s | 5xx | RSS start/peak/end MiB |")
     print("|---|---|---|---|---|---|---|---|---|---|")

@@ -99,7 +99,7 @@ def test_full_queue_raises_with_retry_after_and_frees_up_again():
             b.submit([[6]])
         assert e.value.retry_after >= 1
         with pytest.raises(QueueFullError):
-            b.check_room(1)  # the same answer before any work is done for a request
+            b.reserve(1)  # the same answer before any work is done for a request
         fwd.release.set()
         running.result(10), waiting.result(10)
         assert b.submit([[6]]).result(10).shape == (1, 2)  # room again
@@ -158,5 +158,38 @@ def test_many_threads_get_their_own_results():
             results = list(pool.map(lambda rows: b.submit(rows).result(10), jobs))
         for rows, got in zip(jobs, results):
             np.testing.assert_array_equal(got, expected(rows))
+    finally:
+        b.close()
+
+
+def test_reservations_hold_room_and_give_it_back():
+    fwd = RecordingForward()
+    b = DynamicBatcher(fwd, max_queue=4, max_wait_ms=0)
+    try:
+        with b.reserve(3) as slot:
+            with pytest.raises(QueueFullError):
+                b.submit([[1], [2]])  # 3 reserved + 2 > 4
+            future = slot.submit([[5], [6], [7]])
+        np.testing.assert_array_equal(future.result(10), expected([[5], [6], [7]]))
+        with pytest.raises(ValueError):
+            with b.reserve(4):
+                raise ValueError("tokenization failed")  # e.g. a 400: the room comes back
+        assert b.submit([[1], [2], [3], [4]]).result(10).shape == (4, 2)
+    finally:
+        b.close()
+
+
+def test_worker_waits_for_requests_that_are_still_tokenizing():
+    fwd = RecordingForward()
+    b = DynamicBatcher(fwd, max_wait_ms=10_000)  # long: the test must not depend on timing
+    try:
+        with b.reserve(1) as late:  # a request still tokenizing
+            early = b.submit([[1, 2]])
+            assert not early.done()  # held back: company is on its way
+            future = late.submit([[3]])
+        early.result(10), future.result(10)
+        assert len(fwd.calls) == 1 and sorted(map(len, fwd.calls[0])) == [1, 2]  # one forward for both
+        alone = b.submit([[4]])  # nobody arriving: no wait at all
+        np.testing.assert_array_equal(alone.result(10), expected([[4]]))
     finally:
         b.close()

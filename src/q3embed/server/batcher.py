@@ -76,6 +76,8 @@ class DynamicBatcher:
         self._cond = threading.Condition()
         self._queued_rows = 0  # waiting in the deque
         self._running_rows = 0  # taken by the worker, not yet answered
+        self._reserved_rows = 0  # promised to requests still tokenizing (see ``reserve``)
+        self._arriving = 0  # how many such requests
         self._rows_per_s = 0.0  # smoothed throughput, for Retry-After
         self._closed = False
         self._thread = threading.Thread(target=self._work, name=f"q3embed-batcher-{name}", daemon=True)
@@ -104,21 +106,42 @@ class DynamicBatcher:
         """Run ``call()`` on the worker thread between batches (e.g. a whole retrieval)."""
         return self._enqueue(_Job(rows=None, call=call))
 
-    def check_room(self, rows: int) -> None:
-        """Raise ``QueueFullError`` now if ``rows`` would not fit: lets a request fail before tokenizing."""
+    def reserve(self, rows: int) -> "Reservation":
+        """Hold room for ``rows`` before the request tokenizes; ``QueueFullError`` at once if there is none.
+
+        Use as ``with batcher.reserve(n) as slot: ...; future = slot.submit(rows)``. The room
+        counts against ``max_queue`` from now on, so load is shed before any work is spent on
+        it; and while requests hold reservations, the worker knows company is on its way and
+        waits (up to ``max_wait_ms``) for it instead of running a batch of one.
+        """
         with self._cond:
             self._check_room(rows)
+            self._reserved_rows += rows
+            self._arriving += 1
+        return Reservation(self, rows)
+
+    def _release(self, rows: int) -> None:
+        with self._cond:
+            self._reserved_rows -= rows
+            self._arriving -= 1
+            self._cond.notify()
 
     def _check_room(self, rows: int) -> None:
         if self._closed:
             raise BatcherClosedError(f"{self.name}: shutting down")
-        in_system = self._queued_rows + self._running_rows
+        in_system = self._queued_rows + self._running_rows + self._reserved_rows
         if in_system + rows > self.max_queue:
             raise QueueFullError(self._retry_after(in_system), in_system, self.max_queue)
 
-    def _enqueue(self, job: _Job) -> concurrent.futures.Future:
+    def _enqueue(self, job: _Job, reserved: int = 0) -> concurrent.futures.Future:
         with self._cond:
-            self._check_room(job.size)
+            if reserved:  # the room was taken by reserve(): move it from reserved to queued
+                self._reserved_rows -= reserved
+                self._arriving -= 1
+                if job.size > reserved:
+                    self._check_room(job.size - reserved)
+            else:
+                self._check_room(job.size)
             self._jobs.append(job)
             self._queued_rows += job.size
             self._cond.notify()
@@ -161,10 +184,11 @@ class DynamicBatcher:
                 if self._closed:
                     return None
                 self._cond.wait()
-            if self.batching and self.max_wait > 0 and self._fits_more():
-                # Wait briefly for concurrent requests to join the first one.
+            if self.batching and self.max_wait > 0:
+                # Wait briefly for requests that are still tokenizing, if any, to join this batch.
                 deadline = time.monotonic() + self.max_wait
-                while (left := deadline - time.monotonic()) > 0 and not self._closed and self._fits_more():
+                while (self._arriving and (left := deadline - time.monotonic()) > 0 and not self._closed
+                       and self._fits_more()):
                     self._cond.wait(left)
             jobs = [self._jobs.popleft()]
             if jobs[0].rows is not None and self.batching:
@@ -220,3 +244,27 @@ class DynamicBatcher:
             per_job[j].append(value)
         for job, values in zip(live, per_job):
             job.future.set_result(np.stack(values))
+
+
+class Reservation:
+    """Room held in a batcher for one request; see ``DynamicBatcher.reserve``."""
+
+    def __init__(self, batcher: DynamicBatcher, rows: int):
+        self.batcher = batcher
+        self.rows = rows
+        self._open = True
+
+    def submit(self, rows: Sequence[Sequence[int]]) -> concurrent.futures.Future:
+        """Queue the request's token rows in the room held for them."""
+        if not self._open:
+            raise RuntimeError("this reservation was already used")
+        self._open = False
+        return self.batcher._enqueue(_Job(rows=[list(r) for r in rows], call=None), reserved=self.rows)
+
+    def __enter__(self) -> "Reservation":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._open:  # the request failed before submitting (e.g. a 400): give the room back
+            self._open = False
+            self.batcher._release(self.rows)

@@ -6,10 +6,10 @@ import asyncio
 import base64
 import time
 import uuid
+from functools import partial
 
 import numpy as np
 from fastapi import APIRouter, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from ..config import MRL_MIN_DIM
@@ -67,13 +67,12 @@ async def embeddings(request: Request) -> JSONResponse:
     elif token_input and isinstance(inputs[0], int):
         inputs = [inputs]  # one token-id list
     _check_items(len(inputs), state.settings.max_items, "input")
-    svc.batcher.check_room(len(inputs))  # shed load before spending time on tokenization
     if token_input:
         if req.instruction is not None or req.input_type == "query":
             raise APIError(400, "token-id input is fed as it is, so no instruction can be applied; send text, or "
                                 "tokenize 'Instruct: {task}\\nQuery:{query}' yourself", param="input",
                            code="instruction_with_token_ids")
-        rows = await run_in_threadpool(svc.id_rows, inputs, req.truncate)
+        make_rows = partial(svc.id_rows, inputs, req.truncate)
     else:
         if req.input_type == "document" and req.instruction is not None:
             raise APIError(400, "input_type 'document' takes no instruction; use input_type 'query' or drop "
@@ -81,9 +80,8 @@ async def embeddings(request: Request) -> JSONResponse:
         instruction = req.instruction
         if instruction is None and req.input_type == "query":
             instruction = svc.query_instruction()
-        rows = await run_in_threadpool(svc.text_rows, inputs, instruction, req.truncate)
-    vectors = await svc.embed(rows, req.dimensions)  # (N, d) float32
-    n_tokens = sum(len(r) for r in rows)
+        make_rows = partial(svc.text_rows, inputs, instruction, req.truncate)
+    vectors, n_tokens = await svc.embed(make_rows, len(inputs), req.dimensions)  # (N, d) float32
     state.metrics.tokens("/v1/embeddings", n_tokens)
     data = [{"object": "embedding", "index": i, "embedding": _encode_vector(v, req.encoding_format)}
             for i, v in enumerate(vectors)]
@@ -102,11 +100,9 @@ def _encode_vector(v: np.ndarray, encoding_format: str):
 async def rerank(request: Request) -> JSONResponse:
     state, req, svc = await _open(request, RerankRequest, "rerank", "a rerank")
     _check_items(len(req.documents), state.settings.max_items, "documents")
-    svc.batcher.check_room(len(req.documents))
     texts = [d if isinstance(d, str) else d.text for d in req.documents]
-    rows = await run_in_threadpool(svc.pair_rows, [(req.query, t) for t in texts], req.instruction, req.truncate)
-    scores = await svc.score(rows)  # (N,)
-    n_tokens = sum(len(r) for r in rows)
+    make_rows = partial(svc.pair_rows, [(req.query, t) for t in texts], req.instruction, req.truncate)
+    scores, n_tokens = await svc.score(make_rows, len(texts))  # (N,)
     state.metrics.tokens("/v1/rerank", n_tokens)
     order = np.argsort(-scores, kind="stable")[: req.top_n]
     results = []
@@ -132,10 +128,8 @@ async def score(request: Request) -> JSONResponse:
         raise APIError(400, f"text_1 has {len(left)} texts and text_2 has {len(right)}; send one text_1, "
                             "or lists of equal length", param="text_2", code="length_mismatch")
     _check_items(len(right), state.settings.max_items, "text_2")
-    svc.batcher.check_room(len(right))
-    rows = await run_in_threadpool(svc.pair_rows, list(zip(left, right)), req.instruction, req.truncate, "text_2")
-    scores = await svc.score(rows)
-    n_tokens = sum(len(r) for r in rows)
+    make_rows = partial(svc.pair_rows, list(zip(left, right)), req.instruction, req.truncate, "text_2")
+    scores, n_tokens = await svc.score(make_rows, len(right))
     state.metrics.tokens("/v1/score", n_tokens)
     return JSONResponse({"id": f"score-{uuid.uuid4().hex}", "object": "list", "created": int(time.time()),
                          "model": svc.name,

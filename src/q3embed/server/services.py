@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
+from fastapi.concurrency import run_in_threadpool
 
 from ..model.pooling import mrl_truncate
 from ..tokenize import EmbeddingTokenizer, RerankTokenizer, format_query
@@ -117,10 +119,10 @@ class EmbeddingService:
         raise APIError(400, f"input[{i}] is longer than the limit of {self.limit} tokens; shorten it, "
                             "or send \"truncate\": true", param="input", code="input_too_long")
 
-    async def embed(self, rows: list[list[int]], dim: int | None) -> np.ndarray:
-        """(N, dim) float32 L2-normalised vectors for token rows."""
-        hidden = await asyncio.wrap_future(self.batcher.submit(rows))  # (N, H)
-        return mrl_truncate(torch.from_numpy(hidden), dim, normalize=True).numpy()
+    async def embed(self, make_rows: Callable[[], list[list[int]]], n: int, dim: int | None) -> tuple[np.ndarray, int]:
+        """((n, dim) float32 L2-normalised vectors, tokens used) for the ``n`` rows ``make_rows()`` tokenizes."""
+        hidden, tokens = await _run(self.batcher, make_rows, n)  # (n, H)
+        return mrl_truncate(torch.from_numpy(hidden), dim, normalize=True).numpy(), tokens
 
 
 class RerankService:
@@ -167,5 +169,14 @@ class RerankService:
             out.append(row)
         return out
 
-    async def score(self, rows: list[list[int]]) -> np.ndarray:
-        return await asyncio.wrap_future(self.batcher.submit(rows))  # (N,)
+    async def score(self, make_rows: Callable[[], list[list[int]]], n: int) -> tuple[np.ndarray, int]:
+        """((n,) P(yes), tokens used) for the ``n`` pair rows ``make_rows()`` tokenizes."""
+        return await _run(self.batcher, make_rows, n)
+
+
+async def _run(batcher: DynamicBatcher, make_rows: Callable[[], list[list[int]]], n: int) -> tuple[np.ndarray, int]:
+    """Reserve room for ``n`` rows (429 at once if there is none), tokenize off the event loop, run."""
+    with batcher.reserve(n) as slot:
+        rows = await run_in_threadpool(make_rows)
+        future = slot.submit(rows)
+    return await asyncio.wrap_future(future), sum(len(r) for r in rows)
