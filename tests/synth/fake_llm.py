@@ -10,6 +10,7 @@ passage inject failures, counted per (passage, step) so concurrency does not cha
     @schemaxK   first K answers are JSON with a wrong field
     @dupe       step 2 writes the same fixed query for every such passage
     @always500  every request answers HTTP 500
+    @401        every request answers HTTP 401 (a refusal that retrying cannot fix)
 
 Every request body is kept in ``server.requests`` for exact-prompt tests.
 """
@@ -63,6 +64,8 @@ class FakeLLM:
             nth = self._seen[(passage, step)]
         if "@always500" in passage:
             return 500, {}, {"error": {"message": "internal error"}}
+        if "@401" in passage:
+            return 401, {}, {"error": {"message": "invalid api key"}}
         for kind, k in MARKER.findall(passage):
             if nth <= int(k):
                 if kind == "500":

@@ -36,6 +36,15 @@ def test_cli_nonzero_exit_when_jobs_fail(fake_llm, write_corpus, tmp_path, capsy
     assert report["counts"]["gave_up"] == 1 and report["counts"]["http_5xx"] == 2
 
 
+def test_refused_request_stops_the_run(fake_llm, write_corpus, tmp_path, capsys):
+    texts = passages(30)
+    texts[3] += " @401"
+    rc = main(args(fake_llm.url, fake_llm.model, write_corpus(texts), tmp_path / "o.jsonl", "--concurrency", "2"))
+    assert rc == 1
+    assert "refused the request: HTTP 401" in capsys.readouterr().err
+    assert len(fake_llm.requests) < 2 * 30  # the queued jobs were cancelled
+
+
 @pytest.mark.parametrize("case, message", [
     ("unreachable", "cannot reach the LLM endpoint"),
     ("wrong_model", "model 'gpt-nope' is not served"),
