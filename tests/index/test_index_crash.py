@@ -71,7 +71,7 @@ def _check_integrity(root, hash_embedder_cls, n_before):
     emb = hash_embedder_cls(width=32)
     index = Index.open(root, emb, verify=True)
     rows, vectors = index.vectors()
-    texts = [index._row(int(r))["text"] for r in rows]
+    texts = [index.record(int(r))["text"] for r in rows]
     np.testing.assert_allclose(vectors, emb.encode_documents(texts), atol=1e-6)
     assert len(index) >= n_before
     hits = index.search("new document number 3", top_k=3)

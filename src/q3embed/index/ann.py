@@ -22,9 +22,9 @@ class AnnConfig:
     kind: str = "hnsw"
     hnsw_m: int = 32  # graph degree
     ef_construction: int = 200
-    ef_search: int = 128  # candidate list at query time: higher = better recall, slower
+    ef_search: int = 64  # candidate list at query time: higher = better recall, slower
     nlist: int | None = None  # IVF lists; None = 4 * sqrt(rows)
-    nprobe: int | None = None  # IVF lists visited per query; None = nlist / 8, at least 8
+    nprobe: int | None = None  # IVF lists visited per query; None = nlist / 4, at least 16
 
     def __post_init__(self) -> None:
         if self.kind not in ANN_KINDS:
@@ -61,7 +61,7 @@ def search_ann(index, queries: np.ndarray, m: int, config: AnnConfig) -> tuple[n
     if config.kind == "hnsw":
         params = faiss.SearchParametersHNSW(efSearch=max(config.ef_search, m))
     else:
-        nprobe = config.nprobe or max(8, index.nlist // 8)
+        nprobe = config.nprobe or max(16, index.nlist // 4)
         params = faiss.SearchParametersIVF(nprobe=min(nprobe, index.nlist))
     scores, labels = index.search(np.ascontiguousarray(queries, dtype=np.float32), m, params=params)
     return scores, labels

@@ -21,7 +21,7 @@ from .errors import DuplicateIdError, IndexMismatchError
 from .exact import exact_top_rows
 from .funnel import FunnelConfig, funnel_search, low_dim_matrix
 from .hits import Hit, best_per_document
-from .spec import PROBE_MIN_COSINE, IndexSpec, embed_probe, probe_agreement
+from .spec import PROBE_MIN_COSINE, IndexSpec, embed_probe, model_reference, probe_agreement
 from .storage import check_storage_dtype, dequantize, quantize
 from .store import (Manifest, check_files, commit_manifest, load_segment, manifest_path, read_manifest,
                     remove_debris, write_segment, writer_lock)
@@ -68,7 +68,7 @@ class Index:
                                       "or add documents to an existing index with `q3embed index add`")
             _remove_tree(root)
         root.mkdir(parents=True, exist_ok=True)
-        spec = IndexSpec(model=str(getattr(embedder, "name", "")), width=int(embedder.width), dim=dim, dtype=dtype,
+        spec = IndexSpec(model=model_reference(embedder), width=int(embedder.width), dim=dim, dtype=dtype,
                          instruction=instruction, chunking=chunking or ChunkingConfig(),
                          probe=tuple(map(tuple, embed_probe(embedder, dim).tolist())))
         with writer_lock(root):
@@ -166,13 +166,14 @@ class Index:
     def ids(self) -> list[str]:
         return list(self._doc_rows)
 
-    def _row(self, r: int) -> dict:
+    def record(self, r: int) -> dict:
+        """The stored record (id, chunk, start, end, text, meta) of global row ``r`` (see ``vectors()``)."""
         s = int(np.searchsorted(self._offsets, r, side="right")) - 1
         return self.segments[s].rows[r - int(self._offsets[s])]
 
     def chunks(self, doc_id: str) -> list[dict]:
         """The stored chunk records of one document."""
-        return [self._row(r) for r in self._doc_rows.get(doc_id, [])]
+        return [self.record(r) for r in self._doc_rows.get(doc_id, [])]
 
     def vectors(self) -> tuple[np.ndarray, np.ndarray]:
         """(live rows (n,) int64, float32 vectors (n, dim)) of the current commit, cached per generation."""
@@ -407,7 +408,7 @@ class Index:
         return scores, rows
 
     def _hit(self, r: int, score: float) -> Hit:
-        rec = self._row(r)
+        rec = self.record(r)
         return Hit(id=rec["id"], score=float(score), text=rec.get("text", ""), chunk=rec.get("chunk", 0),
                    start=rec.get("start", 0), end=rec.get("end", 0), meta=rec.get("meta", {}))
 

@@ -21,7 +21,7 @@ from .chunking import ChunkingConfig, chunk_text
 from .corpus import read_corpus
 from .errors import DuplicateIdError, IndexMismatchError, IndexNotFoundError
 from .hits import Hit
-from .spec import PROBE_MIN_COSINE, IndexSpec, embed_probe, probe_agreement
+from .spec import PROBE_MIN_COSINE, IndexSpec, embed_probe, model_reference, probe_agreement
 
 _NAMESPACE = uuid.UUID("8c1d6f0e-3c1b-4f7e-9a4e-2f0b6c3d9e51")  # point id = uuid5(namespace, doc id + chunk)
 _UPSERT_BATCH = 256
@@ -42,10 +42,8 @@ class QdrantIndex:
     @classmethod
     def create(cls, client, collection: str, embedder, dim: int | None = None, instruction: str | None = None,
                chunking: ChunkingConfig | None = None, overwrite: bool = False) -> "QdrantIndex":
-        from qdrant_client import models
-
         dim = embedder.check_dim(dim) if hasattr(embedder, "check_dim") else int(dim or embedder.width)
-        spec = IndexSpec(model=str(getattr(embedder, "name", "")), width=int(embedder.width), dim=dim,
+        spec = IndexSpec(model=model_reference(embedder), width=int(embedder.width), dim=dim,
                          instruction=instruction, chunking=chunking or ChunkingConfig(),
                          probe=tuple(map(tuple, embed_probe(embedder, dim).tolist())))
         cls._create_collection(client, collection, spec, overwrite)
@@ -85,7 +83,7 @@ class QdrantIndex:
         cls._create_collection(client, collection, index.spec, overwrite)
         target = cls(client, collection, index.spec, index.embedder)
         rows, vectors = index.vectors()
-        records = [index._row(int(r)) for r in rows]
+        records = [index.record(int(r)) for r in rows]
         target._upsert(records, vectors)
         return target
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -50,6 +51,14 @@ class IndexSpec:
         chunks = f"{self.chunking.tokens}-token chunks, overlap {self.chunking.overlap}" if self.chunking.enabled \
             else "no chunking"
         return f"model {self.model!r}, dim {self.dim}, {self.dtype}, {chunks}"
+
+
+def model_reference(embedder) -> str:
+    """What to record as the model: a local directory as an absolute path (so `search` works from
+    any working directory), a hub name as given."""
+    name = str(getattr(embedder, "name", ""))
+    path = Path(name).expanduser()
+    return str(path.resolve()) if name and path.is_dir() else name
 
 
 def embed_probe(embedder, dim: int) -> np.ndarray:
