@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from ..errors import CheckpointError
+from ..model.loading import check_safetensors_header
 
 DTYPES = {
     "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
@@ -54,28 +55,17 @@ class TensorInfo:
 
 
 def read_header(path: Path) -> dict[str, TensorInfo]:
-    """The tensors of one .safetensors file, checked against the file's length."""
-    if not path.exists():
-        raise CheckpointError(f"missing weight file {path}")
-    size = path.stat().st_size
-    try:
-        with open(path, "rb") as fh:
-            n = int.from_bytes(fh.read(8), "little")
-            if n <= 0 or 8 + n > size:
-                raise ValueError("header length out of range")
-            header = json.loads(fh.read(n))
-        infos = {}
-        for name, meta in header.items():
-            if name == "__metadata__":
-                continue
-            if meta["dtype"] not in DTYPES:
-                raise ValueError(f"tensor {name!r} has dtype {meta['dtype']}, not one of {', '.join(DTYPES)}")
-            begin, end = meta["data_offsets"]
-            if 8 + n + end > size:
-                raise ValueError(f"file is truncated ({size} bytes, tensor {name!r} ends at {8 + n + end})")
-            infos[name] = TensorInfo(name, DTYPES[meta["dtype"]], tuple(meta["shape"]), path, 8 + n + begin, end - begin)
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
-        raise CheckpointError(f"corrupt safetensors file {path}: {e}") from None
+    """The tensors of one .safetensors file (checked against the file's length), by name."""
+    header, data_start = check_safetensors_header(path)
+    infos = {}
+    for name, meta in header.items():
+        if name == "__metadata__":
+            continue
+        if meta.get("dtype") not in DTYPES:
+            raise CheckpointError(f"corrupt safetensors file {path}: tensor {name!r} has dtype {meta.get('dtype')}, "
+                                  f"not one of {', '.join(DTYPES)}")
+        begin, end = meta["data_offsets"]
+        infos[name] = TensorInfo(name, DTYPES[meta["dtype"]], tuple(meta["shape"]), path, data_start + begin, end - begin)
     return infos
 
 

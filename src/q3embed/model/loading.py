@@ -79,8 +79,11 @@ def weight_files(model_dir: Path) -> list[Path]:
     return files
 
 
-def check_safetensors_header(path: Path) -> None:
-    """Read a safetensors header and check the file is as long as the header says."""
+def check_safetensors_header(path: Path) -> tuple[dict, int]:
+    """Read a safetensors header and check the file is as long as the header says.
+
+    Returns the header and the byte offset where the tensor data begins (``merge`` streams from it).
+    """
     if not path.exists():
         raise CheckpointError(f"missing weight shard {path}")
     size = path.stat().st_size
@@ -95,6 +98,7 @@ def check_safetensors_header(path: Path) -> None:
             raise ValueError(f"file is truncated ({size} bytes, header needs {8 + n + end})")
     except (ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
         raise CheckpointError(f"corrupt safetensors file {path}: {e}") from None
+    return header, 8 + n
 
 
 def load_backbone(layout: CheckpointLayout, device: torch.device, dtype: torch.dtype, causal_lm: bool = False):
