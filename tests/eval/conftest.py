@@ -79,12 +79,12 @@ def scifact_mini(tmp_path_factory, scifact_dir) -> Path:
 
 @pytest.fixture(scope="session")
 def stsb_mini(tmp_path_factory, stsb_test) -> Path:
-    """The first 60 STSBenchmark test pairs."""
+    """The first 40 STSBenchmark test pairs."""
     out = tmp_path_factory.mktemp("stsb_mini") / "stsb-mini.csv"
     with open(stsb_test, newline="") as f, open(out, "w", newline="") as g:
         w = csv.writer(g)
         for i, row in enumerate(csv.reader(f)):
-            if i == 60:
+            if i == 40:
                 break
             w.writerow(row)
     return out

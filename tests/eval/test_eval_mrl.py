@@ -18,9 +18,12 @@ def test_parse_dims():
 
 
 def test_sts_sweep_matches_single_runs_and_plots(minilm_embedder, stsb_mini, tmp_path):
-    sweep = mrl_sweep(minilm_embedder, "sts", stsb_mini, dims="32,128,full")
+    cache = tmp_path / "cache"
+    sweep = mrl_sweep(minilm_embedder, "sts", stsb_mini, dims="32,128,full", cache_dir=cache)
     assert sweep["dims"] == [32, 128, 384] and len(sweep["scores"]) == 3
-    assert sweep["scores"][-1] == pytest.approx(evaluate_sts(minilm_embedder, stsb_mini)["main_score"], abs=1e-6)
+    full = evaluate_sts(minilm_embedder, stsb_mini, cache_dir=cache)["main_score"]  # from the sweep's cache
+    assert sweep["scores"][-1] == pytest.approx(full, abs=1e-6)
+    # truncating the full vectors == asking the model for 32 dimensions
     assert sweep["scores"][0] == pytest.approx(evaluate_sts(minilm_embedder, stsb_mini, dim=32)["main_score"], abs=1e-5)
     table = mrl_table(sweep)
     assert table.splitlines()[-1].startswith("| 384 |") and "100.0" in table.splitlines()[-1]

@@ -46,5 +46,5 @@ def test_minilm_on_stsb_slice(minilm_embedder, stsb_mini):
     a, b = minilm_embedder.encode(s1), minilm_embedder.encode(s2)
     expect = spearmanr((a * b).sum(1), gold).statistic
     assert res["main_score"] == pytest.approx(expect, abs=1e-6)
-    assert res["num_pairs"] == 60 and res["main_metric"] == "cosine_spearman"
+    assert res["num_pairs"] == 40 and res["main_metric"] == "cosine_spearman"
     assert res["main_score"] > 0.8

@@ -36,6 +36,8 @@ def register(sub) -> None:
     p.add_argument("--reranker", default=None, help="Qwen3-Reranker checkpoint (task rerank)")
     p.add_argument("--rerank-instruction", default=None, help="reranker instruction (default: web search)")
     p.add_argument("--top-k", type=int, default=100, help="documents retrieved per query (default 100)")
+    p.add_argument("--ignore-identical-ids", action="store_true",
+                   help="retrieval: never return a document whose id equals the query id (as MTEB does for ArguAna)")
     p.add_argument("--max-queries", type=int, default=None, help="rerank: score only the first N queries")
     p.add_argument("--batch-size", type=int, default=32, help="texts per forward pass (default 32)")
     p.add_argument("--cache-dir", default=".q3embed_cache/embeddings", help="embedding cache (default %(default)s)")
@@ -139,7 +141,8 @@ def _evaluate(args, emb, cache, progress) -> dict:
     common = dict(instruction=args.instruction, dim=args.dim, batch_size=args.batch_size, cache_dir=cache,
                   show_progress=progress)
     if args.task == "retrieval":
-        return evaluate_retrieval(emb, args.data[0], split=args.split, top_k=args.top_k, **common)
+        return evaluate_retrieval(emb, args.data[0], split=args.split, top_k=args.top_k,
+                                  ignore_identical_ids=args.ignore_identical_ids, **common)
     if args.task == "sts":
         return evaluate_sts(emb, args.data[0], **common)
     if args.task == "bitext":

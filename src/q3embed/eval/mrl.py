@@ -119,6 +119,7 @@ def plot_mrl(sweeps: dict | Sequence[dict], png_path: str | Path) -> Path:
     ax.set_xlabel("embedding dimension (MRL truncation)")
     ax.set_ylabel(f"{sweeps[0]['main_metric']} ×100")
     ax.set_title(f"MRL sweep: {sweeps[0]['task'].removeprefix('mrl-')}")
+    ax.margins(y=0.12)  # room for the value labels above the top point
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()

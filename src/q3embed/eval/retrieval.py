@@ -66,6 +66,7 @@ def evaluate_retrieval(
     show_progress: bool = False,
     *,
     return_run: bool = False,
+    ignore_identical_ids: bool = False,
 ) -> dict:
     """nDCG@1/3/5/10/100, MAP@k, Recall@k, P@k, MRR@k of ``embedder`` on a BEIR folder.
 
@@ -73,7 +74,8 @@ def evaluate_retrieval(
     such as all-MiniLM-L6-v2 that means none). Documents get no instruction and are cached
     under ``cache_dir`` when given. Metrics are fractions in [0, 1]; ``main_score`` is
     ``ndcg_at_10``. With ``return_run`` the result also holds ``run``: {query id: {doc id: score}}
-    for the top ``top_k`` documents of each query.
+    for the top ``top_k`` documents of each query. ``ignore_identical_ids`` drops a document whose
+    id equals the query id from the ranking (MTEB does so for ArguAna, Quora, FiQA, FEVER...).
     """
     embedder = as_embedder(embedder)
     if top_k < 1:
@@ -82,7 +84,7 @@ def evaluate_retrieval(
     enc = encode_retrieval(embedder, data_dir, split, instruction, dim, batch_size, cache_dir, show_progress)
     query_ids, doc_ids, qrels, stats = enc.query_ids, enc.doc_ids, enc.qrels, enc.stats
     query_vecs, doc_vecs = enc.query_vecs, enc.doc_vecs
-    run = exact_search(query_vecs, doc_vecs, query_ids, doc_ids, top_k=top_k)
+    run = exact_search(query_vecs, doc_vecs, query_ids, doc_ids, top_k=top_k, ignore_identical_ids=ignore_identical_ids)
     result = score_run(run, qrels, top_k)
     result.update(
         task="retrieval",
