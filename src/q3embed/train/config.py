@@ -165,7 +165,7 @@ class RerankTrainConfig(RunConfig):
 def config_from_dict(cls, raw: dict, where: str = ""):
     """Build dataclass ``cls`` from a plain dict, rejecting unknown keys and wrong types."""
     if not isinstance(raw, dict):
-        raise ConfigError(f"{where or 'config'} must be a mapping, got {type(raw).__name__}")
+        raise ConfigError(f"{where.rstrip('.') or 'config'} must be a mapping, got {type(raw).__name__}")
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     kwargs = {}

@@ -1,0 +1,100 @@
+"""Reranker fine-tuning (paper): cross-entropy of the yes/no label token at the last position.
+
+Each training row gives one "yes" pair (query, positive) and ``data.num_negatives`` "no" pairs
+(query, hard negative), formatted with the Qwen3-Reranker chat template exactly as
+``Reranker`` scores them. The loss is point-wise, so ``gradcache_chunk`` here simply splits a
+step into micro-batches whose gradients add up to the full step's.
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from pathlib import Path
+
+import torch
+
+from ..config import DEFAULT_RERANK_INSTRUCTION
+from ..engine.batching import pad_batch
+from ..model.pooling import last_token_pool
+from ..tokenize import RerankTokenizer
+from .adapters import apply_lora, base_model, enable_gradient_checkpointing
+from .config import ConfigError, RerankTrainConfig
+from .data import pick_texts
+from .export import export_reranker_model
+from .losses import RerankLabelLoss
+from .trainer import Trainer
+
+
+class RerankTrainer(Trainer):
+    task_name = "train rerank"
+
+    def __init__(self, cfg: RerankTrainConfig):
+        super().__init__(cfg)
+
+    def negatives_per_row(self) -> int:
+        return self.cfg.data.num_negatives
+
+    def load_model(self) -> None:
+        from ..model.layout import read_layout
+        from ..model.loading import load_backbone, load_tokenizer, pick_device
+        from ..model.resolve import resolve_model_path
+
+        cfg = self.cfg
+        layout = read_layout(resolve_model_path(cfg.model))
+        if not layout.is_decoder or not layout.has_lm_head:
+            raise ConfigError(f"model {cfg.model} is not a causal LM ({layout.model_type}, {layout.architectures}); "
+                              "reranker training needs a Qwen3-Reranker-style checkpoint with an LM head")
+        self.device = pick_device(cfg.device)
+        self.layout = layout
+        self.tokenizer = load_tokenizer(layout)
+        try:
+            self.rerank_tok = RerankTokenizer(self.tokenizer, cfg.data.max_length)
+        except ValueError as e:
+            raise ConfigError(f"data.max_length: {e}") from None
+        lm = load_backbone(layout, self.device, torch.float32, causal_lm=True)
+        self.model = apply_lora(lm, cfg.lora, "CAUSAL_LM")
+        if cfg.gradient_checkpointing:
+            enable_gradient_checkpointing(self.model)
+        self.loss = RerankLabelLoss(cfg.loss.label_softmax)
+        pad = self.tokenizer.pad_token_id
+        self.pad_id = pad if pad is not None else 0
+
+    def build_pairs(self, epoch: int, rows: list[int]) -> tuple[list[list[int]], torch.Tensor]:
+        cfg = self.cfg
+        ids, labels = [], []
+        for r in rows:
+            ex = self.rows[r]
+            pos, negs = pick_texts(ex, cfg.data.num_negatives, cfg.seed, epoch, r)
+            instruction = ex.instruction or cfg.data.query_instruction or DEFAULT_RERANK_INSTRUCTION
+            docs = [pos, *negs]
+            ids += self.rerank_tok([(ex.query, d) for d in docs], instruction)
+            labels += [1] + [0] * len(negs)
+        return ids, torch.tensor(labels, device=self.device)
+
+    def forward_last(self, rows: list[list[int]]) -> torch.Tensor:
+        """(B,) token lists -> (B, H) hidden state at the last position (where the label is read)."""
+        ids, mask = pad_batch(rows, self.pad_id, side="right")  # (B, T)
+        ids, mask = ids.to(self.device), mask.to(self.device)
+        body = base_model(self.model).model  # the decoder; the (V, H) head is applied to one position only
+        ctx = torch.autocast(self.device.type, dtype=torch.bfloat16) if self.cfg.bf16 else nullcontext()
+        with ctx:
+            hidden = body(input_ids=ids, attention_mask=mask).last_hidden_state  # (B, T, H)
+            return last_token_pool(hidden, mask).float()  # (B, H)
+
+    def training_step(self, epoch: int, rows: list[int]):
+        ids, labels = self.build_pairs(epoch, rows)
+        head = base_model(self.model).get_output_embeddings().weight  # (V, H)
+        chunk = self.cfg.gradcache_chunk or len(ids)
+        total = torch.zeros((), device=self.device)
+        for s in range(0, len(ids), chunk):
+            part = ids[s: s + chunk]
+            # Weight by the chunk's share so chunked gradients sum to the full batch's mean;
+            # divide by the process count because gradients are summed across processes.
+            loss = self.loss(self.forward_last(part), head, labels[s: s + chunk]) * (len(part) / len(ids))
+            (loss / self.world_size).backward()
+            total += loss.detach()
+        return total, sum(len(r) for r in ids)
+
+    def export(self, out: Path) -> Path:
+        self.model.eval()
+        return export_reranker_model(self.model, self.tokenizer, out)
