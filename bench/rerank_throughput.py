@@ -7,6 +7,7 @@ and Q queries x N documents (the paper reranks the top 100). Peers:
                  full logits (B, T, V), log_softmax over [no, yes]; fp32 (--official-dtype to change)
   official_half  the same in bf16/fp16 (--half)
   c              q3embed Reranker.load(dir) defaults: packed forward, each query's prompt once, 2 head rows
+  c_auto         q3embed with dtype="auto" (bf16 on CPUs with native bf16)
   c_padded       q3embed on its padded path (use_packing=False), to separate the gains
 
     python bench/rerank_throughput.py --docs 100 --queries 1          # CPU
@@ -59,10 +60,10 @@ def official_path(path, device, dtype, batch_size):
     return run, model
 
 
-def q3embed_path(path, device, batch_size, packing=True):
+def q3embed_path(path, device, batch_size, packing=True, dtype=None):
     from q3embed import Reranker
 
-    rr = Reranker.load(path, device=device)
+    rr = Reranker.load(path, device=device, dtype=dtype)
     rr.use_packing = packing
 
     def run(pairs):
@@ -135,10 +136,11 @@ def main():
                 if name in ("official", "official_half"):
                     dt = dtypes[args.official_dtype] if name == "official" else dtypes[args.half]
                     run, holder = official_path(path, args.device, dt, args.official_batch)
-                elif name in ("c", "c_padded"):
-                    run, holder = q3embed_path(path, args.device, args.batch, packing=name == "c")
+                elif name in ("c", "c_padded", "c_auto"):
+                    run, holder = q3embed_path(path, args.device, args.batch, packing=name != "c_padded",
+                                               dtype="auto" if name == "c_auto" else None)
                 else:
-                    raise SystemExit(f"unknown peer {name!r}; accepted: official, official_half, c, c_padded")
+                    raise SystemExit(f"unknown peer {name!r}; accepted: official, official_half, c, c_auto, c_padded")
                 run(pairs[:2])  # warm-up
                 seconds = timed(args.device, lambda: scores.__setitem__(name, run(pairs)), args.repeat)
             gpu = torch.cuda.max_memory_allocated() if args.device.startswith("cuda") else 0
@@ -148,12 +150,13 @@ def main():
             del run, holder
         by = {name: s for name, s, _, _ in rows}
         for name in scores:
-            if name != "official" and "official" in scores:
-                d = np.abs(scores[name] - scores["official"])
-                top = lambda s: list(np.argsort(-s[: args.docs], kind="stable")[:10])  # noqa: E731
-                print(f"  {name} vs official: max |dP| {d.max():.2e}; same top-10 of query 0: "
-                      f"{top(scores[name]) == top(scores['official'])}")
-        for num in ("c", "c_padded"):
+            for ref in ("official", "official_half"):
+                if name != ref and ref in scores and not name.startswith("official"):
+                    d = np.abs(scores[name] - scores[ref])
+                    top = lambda s: list(np.argsort(-s[: args.docs], kind="stable")[:10])  # noqa: E731
+                    print(f"  {name} vs {ref}: max |dP| {d.max():.2e}; same top-10 of query 0: "
+                          f"{top(scores[name]) == top(scores[ref])}")
+        for num in ("c", "c_auto", "c_padded"):
             for den in ("official", "official_half"):
                 if num in by and den in by:
                     print(f"  ratio {num} / {den} ({n_q}x{args.docs}): {by[den] / by[num]:.2f}x")

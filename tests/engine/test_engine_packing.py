@@ -6,7 +6,6 @@ import pytest
 import torch
 
 from q3embed.engine.packing import common_prefix_length, pack
-from q3embed.engine.shared_prefix import MIN_SHARED_TOKENS, group_by_prefix
 
 
 def test_pack_positions_and_last_index():
@@ -36,15 +35,6 @@ def test_pack_rejects_empty_rows():
 ])
 def test_common_prefix_length(rows, expected):
     assert common_prefix_length(rows) == expected
-
-
-def test_group_by_prefix_groups_by_key_and_skips_short_prefixes():
-    shared = list(range(100, 100 + MIN_SHARED_TOKENS + 2))
-    ids = [shared + [1], shared + [2, 3], [5, 6], shared + [4], [1, 2, 3]]
-    keys = ["q1", "q1", "q2", "q1", "q3"]
-    groups, alone = group_by_prefix(ids, keys)
-    assert len(groups) == 1 and groups[0].members == [0, 1, 3] and groups[0].prefix == shared
-    assert sorted(alone) == [2, 4]
 
 
 def test_auto_dtype_follows_native_bf16(monkeypatch):

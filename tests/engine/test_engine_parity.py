@@ -83,12 +83,23 @@ def test_shared_prefix_rerank_matches_reference(tiny_reranker_dir, tiny_reranker
     pairs = _pairs()
     rows = tiny_reranker._tok(pairs, TASK)
     ref = reference_rerank(tiny_reranker_dir, rows).numpy()
-    ours = tiny_reranker.score_pairs(pairs, batch_size=4)
+    ours = tiny_reranker.score_pairs(pairs, batch_size=4)  # batches mix queries: only the prompt is shared
     assert ours.dtype == np.float32 and ours.shape == (len(pairs),)
     assert np.abs(ours - ref).max() <= 1e-5, np.abs(ours - ref).max()
+    one_query = tiny_reranker.score_pairs(pairs[: len(TEXTS) + 2], batch_size=64)  # the query is shared too
+    assert np.abs(one_query - ref[: len(TEXTS) + 2]).max() <= 1e-5
     # the same top-10 ordering for one query's documents
     n = len(TEXTS) + 2
     assert list(np.argsort(-ours[:n], kind="stable")[:10]) == list(np.argsort(-ref[:n], kind="stable")[:10])
+
+
+def test_shared_prefix_is_used(tiny_reranker, monkeypatch):
+    fast = tiny_reranker._fast_forward()
+    seen = []
+    orig = fast.prefix_cache
+    monkeypatch.setattr(fast, "prefix_cache", lambda p: seen.append(len(p[0])) or orig(p))
+    tiny_reranker.score("What is the capital of China?", ["Beijing.", "Paris is in France.", "x y z"])
+    assert len(seen) == 1 and seen[0] > 60  # system prompt + instruction + query, computed once
 
 
 def test_rerank_fast_equals_padded(tiny_reranker_dir, tiny_reranker):

@@ -43,7 +43,7 @@ class Reranker:
         self._tok = RerankTokenizer(tokenizer, max_length)
         pad = tokenizer.pad_token_id
         self.pad_id = pad if pad is not None else 0
-        # Padding-free forward with each query's prompt computed once (engine/shared_prefix.py);
+        # Padding-free forward with each batch's shared prompt computed once (engine/shared_prefix.py);
         # False = padded reference path.
         self.use_packing = True
         self._fast = None
@@ -94,15 +94,6 @@ class Reranker:
         instruction = DEFAULT_RERANK_INSTRUCTION if instruction is None else instruction
         ids = self._tok(pairs, instruction)
         out = np.zeros(len(pairs), dtype=np.float32)
-        fast = self._fast_forward()
-        if fast is not None and ids:
-            from .shared_prefix import last_hidden_with_shared_prefix
-
-            progress = lambda jobs: _progress(jobs, show_progress, "reranking")  # noqa: E731
-            with torch.inference_mode():
-                last = last_hidden_with_shared_prefix(fast, ids, [q for q, _ in pairs], batch_size, max_batch_tokens,
-                                                      progress)  # (N, H)
-                return self._yes_probability(last).cpu().numpy()
         batches = list(length_sorted_batches(ids, batch_size, max_batch_tokens))
         with torch.inference_mode():
             for batch in _progress(batches, show_progress, "reranking"):
@@ -110,6 +101,11 @@ class Reranker:
         return out
 
     def _forward(self, rows: list[list[int]]) -> torch.Tensor:
+        fast = self._fast_forward()
+        if fast is not None:  # packed, with the rows' shared prompt computed once (engine/shared_prefix.py)
+            from .shared_prefix import last_hidden_shared_prefix
+
+            return self._yes_probability(last_hidden_shared_prefix(fast, rows, self.device))  # (B,)
         input_ids, mask = pad_batch(rows, self.pad_id, side="right")  # (B, T)
         input_ids, mask = input_ids.to(self.device), mask.to(self.device)
         hidden = self.model(input_ids=input_ids, attention_mask=mask).last_hidden_state  # (B, T, H)

@@ -18,6 +18,7 @@ Two more savings, both exact:
 from __future__ import annotations
 
 import inspect
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -94,7 +95,7 @@ class PackedQwen3:
         cos, sin = m.rotary_emb(x, batch.positions[None])  # (1, N, hd) each
         cos, sin = cos[0, :, None, :], sin[0, :, None, :]  # (N, 1, hd)
         last = batch.last_index  # (B,)
-        plan = _AttentionPlan(batch, prefix, x.device)
+        plan = _AttentionPlan(batch, prefix, x.device, varlen=self._varlen is not None)
         keys, values = [], []
         n_layers = len(m.layers)
         for i, layer in enumerate(m.layers):
@@ -121,7 +122,11 @@ class PackedQwen3:
 
     def _attend(self, q, k, v, pk, pv, plan: "_AttentionPlan", last_only: bool) -> torch.Tensor:
         if self._varlen is not None:
-            return self._attend_varlen(q, k, v, pk, pv, plan, last_only)
+            try:
+                return self._attend_varlen(q, k, v, pk, pv, plan, last_only)
+            except (RuntimeError, TypeError) as e:  # e.g. a torch build whose varlen kernel refuses these inputs
+                warnings.warn(f"varlen attention failed ({str(e).splitlines()[0]}); using per-sequence SDPA")
+                self._varlen = None
         return self._attend_loop(q, k, v, pk, pv, plan, last_only)
 
     def _attend_loop(self, q, k, v, pk, pv, plan: "_AttentionPlan", last_only: bool) -> torch.Tensor:
@@ -148,38 +153,48 @@ class PackedQwen3:
         return torch.cat(outs)
 
     def _attend_varlen(self, q, k, v, pk, pv, plan: "_AttentionPlan", last_only: bool) -> torch.Tensor:
+        rep = self.n_heads // self.n_kv
         if pk is not None:
             k = torch.cat([pk, k])[plan.key_index]  # (Nk, kv, hd): each prefix just before its sequence
             v = torch.cat([pv, v])[plan.key_index]
-        cu_q = plan.cu_last if last_only else plan.cu_q
-        max_q = 1 if last_only else plan.max_q
-        return self._varlen(q, k, v, cu_q, plan.cu_k, max_q, plan.max_k, self.scale, self.n_heads // self.n_kv)
+        if last_only:  # one query per sequence, its last token: it sees every key, no mask
+            return self._varlen(q, k, v, plan.cu_last, plan.cu_k, 1, plan.max_k, self.scale, rep, False)
+        if pk is None:  # queries and keys are the same tokens
+            return self._varlen(q, k, v, plan.cu_k, plan.cu_k, plan.max_k, plan.max_k, self.scale, rep, True)
+        # After a prefix there are fewer queries than keys. Rather than rely on the kernel's
+        # alignment of a causal mask (bottom-right in flash-attention 2, not in every backend),
+        # place the queries at their key positions in a zero-filled row of equal length.
+        q_full = q.new_zeros(k.shape[0], *q.shape[1:])  # (Nk, nh, hd)
+        q_full[plan.own_index] = q
+        out = self._varlen(q_full, k, v, plan.cu_k, plan.cu_k, plan.max_k, plan.max_k, self.scale, rep, True)
+        return out[plan.own_index]  # (N, nh, hd)
 
 
 class _AttentionPlan:
     """Per-batch boundaries, computed once and shared by every layer."""
 
-    def __init__(self, batch: PackedBatch, prefix: PrefixCache | None, device: torch.device):
+    def __init__(self, batch: PackedBatch, prefix: PrefixCache | None, device: torch.device, varlen: bool):
         self.starts, self.lengths = batch.starts, batch.lengths
         self.groups = batch.prefix_group if prefix is not None else [-1] * len(batch.lengths)
         self.prefix_offsets = prefix.offsets if prefix is not None else [0]
-        self.max_q = max(self.lengths)
         plen = [prefix.length(g) if g >= 0 else 0 for g in self.groups] if prefix is not None else [0] * len(self.lengths)
         klen = [p + n for p, n in zip(plen, self.lengths)]
         self.max_k = max(klen)
-        if device.type != "cuda":
+        if not varlen:
             return  # the loop path slices on the host
-        cum = lambda xs: torch.tensor([0] + xs, dtype=torch.int32).cumsum(0, dtype=torch.int32).to(device)  # noqa: E731
-        self.cu_q, self.cu_k = cum(self.lengths), cum(klen)
-        self.cu_last = torch.arange(len(self.lengths) + 1, dtype=torch.int32, device=device)
+        self.cu_k = torch.tensor([0] + klen, dtype=torch.int32).cumsum(0, dtype=torch.int32).to(device)  # (B+1,)
+        self.cu_last = torch.arange(len(self.lengths) + 1, dtype=torch.int32, device=device)  # (B+1,)
         if prefix is not None:
             n_prefix = prefix.offsets[-1]
-            idx = []
-            for s, n, g in zip(self.starts, self.lengths, self.groups):
+            key_idx, own_idx, at = [], [], 0
+            for s, n, g, p in zip(self.starts, self.lengths, self.groups, plen):
                 if g >= 0:
-                    idx.append(torch.arange(prefix.offsets[g], prefix.offsets[g + 1]))
-                idx.append(torch.arange(n_prefix + s, n_prefix + s + n))
-            self.key_index = torch.cat(idx).to(device)
+                    key_idx.append(torch.arange(prefix.offsets[g], prefix.offsets[g + 1]))
+                key_idx.append(torch.arange(n_prefix + s, n_prefix + s + n))
+                own_idx.append(torch.arange(at + p, at + p + n))
+                at += p + n
+            self.key_index = torch.cat(key_idx).to(device)  # (Nk,) into cat(prefix keys, own keys)
+            self.own_index = torch.cat(own_idx).to(device)  # (N,) own tokens' places among the keys
 
 
 def _pack_plain(rows: list[list[int]], device) -> PackedBatch:
@@ -189,26 +204,30 @@ def _pack_plain(rows: list[list[int]], device) -> PackedBatch:
 
 
 def _varlen_attention():
-    """A ``(q, k, v, cu_q, cu_k, max_q, max_k, scale, rep) -> out`` over torch's varlen flash attention, or None.
+    """``(q, k, v, cu_q, cu_k, max_q, max_k, scale, rep, causal) -> out`` over torch's varlen flash attention.
 
-    The varlen API changed between torch releases (``is_causal`` became ``window_size``;
-    ``enable_gqa`` arrived later), so the call is shaped from its signature. Causal masking
-    in the flash kernel is aligned bottom-right, which is what queries after a prefix need.
+    None where torch has none. The API changed between torch releases (``is_causal`` became
+    ``window_size``; ``enable_gqa`` came later), so the call is shaped from its signature.
+    Callers only ask for a causal mask where queries and keys have equal lengths, so the
+    mask's alignment convention does not matter.
     """
     try:
         from torch.nn.attention.varlen import varlen_attn
     except ImportError:
         return None
     params = inspect.signature(varlen_attn).parameters
-    causal_kw = {"window_size": (-1, 0)} if "window_size" in params else {"is_causal": True}
     native_gqa = "enable_gqa" in params
 
-    def attend(q, k, v, cu_q, cu_k, max_q, max_k, scale, rep):
-        if native_gqa:
-            extra = {"enable_gqa": True}
+    def attend(q, k, v, cu_q, cu_k, max_q, max_k, scale, rep, causal):
+        if "window_size" in params:
+            extra = {"window_size": (-1, 0) if causal else (-1, -1)}
         else:
-            k, v, extra = k.repeat_interleave(rep, dim=1), v.repeat_interleave(rep, dim=1), {}
-        return varlen_attn(q, k, v, cu_q, cu_k, max_q, max_k, scale=scale, **causal_kw, **extra)
+            extra = {"is_causal": causal}
+        if native_gqa:
+            extra["enable_gqa"] = True
+        else:
+            k, v = k.repeat_interleave(rep, dim=1), v.repeat_interleave(rep, dim=1)  # (Nk, nh, hd)
+        return varlen_attn(q, k, v, cu_q, cu_k, max_q, max_k, scale=scale, **extra)
 
     return attend
 
