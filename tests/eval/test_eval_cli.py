@@ -17,8 +17,10 @@ def test_retrieval_then_report(tiny_embedding_dir, toy_beir, tmp_path, capsys):
     rc = main(["eval", "--model", str(tiny_embedding_dir), "--task", "retrieval", "--data", str(toy_beir),
                "--cache-dir", str(tmp_path / "cache"), "--output", str(res_file)])
     assert rc == 0
-    line = _json_line(capsys)
+    captured = capsys.readouterr()
+    line = json.loads(captured.out.strip().splitlines()[-1])
     assert line["main_score"] == line["ndcg_at_10"] and line["task"] == "retrieval"
+    assert "1 queries not in this split (skipped)" in captured.err  # q9 has no test qrels: counted, printed
     assert json.loads(res_file.read_text())["main_score"] == line["main_score"]
     assert list((tmp_path / "cache").rglob("shard-*.npz"))
 

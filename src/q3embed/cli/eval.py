@@ -87,8 +87,8 @@ def run(args) -> int:
     if args.dims:
         return _run_sweep(args, emb, cache, progress)
     result = _evaluate(args, emb, cache, progress)
-    if "data" in result:
-        print(f"data: {_summary(result['data'])}", file=sys.stderr)
+    if "data_counts" in result:
+        print(f"data: {_summary(result['data_counts'])}", file=sys.stderr)
     suffix = f"-dim{args.dim}" if args.dim else ""
     out = Path(args.output) if args.output else default_result_path(result, suffix=suffix)
     save_result(result, out)

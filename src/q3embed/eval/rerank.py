@@ -94,6 +94,6 @@ def evaluate_rerank(
         "num_queries": len(run),
         "num_queries_skipped": len(queries) - len(run),
         "num_documents": first["num_documents"],
-        "data": first["data"],
+        "data_counts": first["data_counts"],
         "seconds": round(time.perf_counter() - t0, 2),
     }

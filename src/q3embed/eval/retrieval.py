@@ -96,7 +96,7 @@ def evaluate_retrieval(
         top_k=top_k,
         num_queries=len(query_ids),
         num_documents=len(doc_ids),
-        data=stats.as_dict(),
+        data_counts=stats.as_dict(),
         seconds=round(time.perf_counter() - t0, 2),
     )
     if return_run:
