@@ -139,7 +139,13 @@ class Pipeline:
         if failed > s.allow_failed_fraction * report.planned:
             raise RecipeError(f"synth: {failed} of {report.planned} jobs failed after retries (allowed: "
                               f"synth.allow_failed_fraction={s.allow_failed_fraction}); rerun to retry only those")
-        return {"pairs": str(out), "counts": report.counts.as_dict()}
+        # Concurrent jobs append in completion order; sorting by key makes the training data,
+        # and so the seeded training runs, the same on every run.
+        from .filter import read_pairs, write_pairs
+
+        ordered = self.out / "data" / "synthetic.jsonl"
+        write_pairs(sorted(read_pairs(out), key=lambda r: r["key"]), ordered)
+        return {"pairs": str(ordered), "raw": str(out), "counts": report.counts.as_dict()}
 
     def filter(self) -> dict:
         from .filter import cosine_filter, histogram_png, read_pairs, text_histogram, write_pairs
