@@ -23,6 +23,11 @@ def test_cli_writes_pairs_and_reports(fake_llm, write_corpus, tmp_path, capsys):
     assert len(read_jsonl(out)) == 7
     err = capsys.readouterr().err
     assert "7 jobs planned" in err and "7  records written" in err
+    # The trainer reads synth output as it is (the training data format).
+    from q3embed.train.data import read_train_file
+
+    rows = read_train_file(out)
+    assert len(rows) == 7 and all(r.query and r.positives and r.instruction for r in rows)
 
 
 def test_cli_nonzero_exit_when_jobs_fail(fake_llm, write_corpus, tmp_path, capsys):
