@@ -111,6 +111,17 @@ def test_bad_recipes_fail_with_the_key_named(fake_llm, tmp_path, capsys, monkeyp
     assert message in capsys.readouterr().err
 
 
+def test_unreachable_llm_fails_before_work(fake_llm, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = write_recipe(tmp_path, tmp_path / "no_model_needed", fake_llm)
+    recipe = yaml.safe_load(path.read_text())
+    recipe["synth"]["llm_base_url"] = "http://127.0.0.1:9/v1"
+    path.write_text(yaml.safe_dump(recipe))
+    assert main(["pipeline", "run", str(path)]) == 1
+    assert "cannot reach the LLM endpoint http://127.0.0.1:9/v1" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
 def test_empty_corpus_fails_before_work(fake_llm, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     path = write_recipe(tmp_path, tmp_path / "no_model_needed", fake_llm)

@@ -102,9 +102,15 @@ class Pipeline:
         if self.cfg.synthetic_pairs:
             _need_path(self.cfg.synthetic_pairs, "synthetic_pairs")
         elif self.state["stages"].get("synth") is None:
+            from .client import ChatClient
             from .corpus import read_corpus
+            from .tasks import parse_tasks
 
-            read_corpus(self.cfg.synth.corpus)  # an empty or malformed corpus fails here
+            s = self.cfg.synth
+            read_corpus(s.corpus)  # an empty or malformed corpus fails here
+            parse_tasks(s.tasks)
+            with ChatClient(s.llm_base_url, s.llm_model, s.llm_api_key) as client:
+                client.check()  # unreachable endpoint or unknown model: before the base-model eval
 
     def _save_stage(self, name: str, outputs: dict) -> None:
         self.state["stages"][name] = outputs
