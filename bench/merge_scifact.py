@@ -5,8 +5,9 @@
         --cache-dir runs/scifact-minilm/cache --dtype bfloat16 --work runs/merge-scifact
 
 Evaluates, in this order (so that an interrupted run still has the most telling rows):
-each checkpoint alone; multislerp of all; slerp t=0.5 of the last two; slerp t=0.5 of the
-first and last; linear average of all; then any extra ``--base`` vs last-checkpoint slerps.
+each checkpoint alone; multislerp of all; slerp t=0.5 of the last two; linear average of
+all; slerp t=0.5 of the first and last (with two checkpoints: just their slerp); then, with
+``--base``, the base model and slerp(base, last checkpoint).
 Every result is appended to ``{work}/results.jsonl`` as it arrives; rows already there are
 not re-run. Uses the evaluator's embedding cache, so checkpoints already evaluated with the
 same dtype and cache directory cost nothing.
@@ -27,13 +28,16 @@ if not DATA.is_dir():
 def plan(checkpoints: list[str], base: str | None) -> list[dict]:
     name = lambda p: Path(p).name  # noqa: E731
     rows = [{"label": name(c), "inputs": [c], "method": None} for c in checkpoints]
-    rows.append({"label": "multislerp " + " + ".join(map(name, checkpoints)), "inputs": checkpoints, "method": "multislerp"})
-    rows.append({"label": f"slerp t=0.5 {name(checkpoints[-2])} , {name(checkpoints[-1])}",
-                 "inputs": checkpoints[-2:], "method": "slerp", "t": 0.5})
-    if len(checkpoints) > 2:
-        rows.append({"label": f"slerp t=0.5 {name(checkpoints[0])} , {name(checkpoints[-1])}",
-                     "inputs": [checkpoints[0], checkpoints[-1]], "method": "slerp", "t": 0.5})
-    rows.append({"label": "linear " + " + ".join(map(name, checkpoints)), "inputs": checkpoints, "method": "linear"})
+    last_two = {"label": f"slerp t=0.5 {name(checkpoints[-2])} , {name(checkpoints[-1])}",
+                "inputs": checkpoints[-2:], "method": "slerp", "t": 0.5}
+    if len(checkpoints) == 2:
+        rows.append(last_two)
+    else:
+        all_ = " + ".join(map(name, checkpoints))
+        rows += [{"label": f"multislerp {all_}", "inputs": checkpoints, "method": "multislerp"}, last_two,
+                 {"label": f"linear {all_}", "inputs": checkpoints, "method": "linear"},
+                 {"label": f"slerp t=0.5 {name(checkpoints[0])} , {name(checkpoints[-1])}",
+                  "inputs": [checkpoints[0], checkpoints[-1]], "method": "slerp", "t": 0.5}]
     if base:
         rows.append({"label": "base all-MiniLM-L6-v2", "inputs": [base], "method": None})
         rows.append({"label": f"slerp t=0.5 base , {name(checkpoints[-1])}", "inputs": [base, checkpoints[-1]],
