@@ -58,6 +58,7 @@ def start_server(model: Path, batching: bool, extra: list[str]) -> tuple[subproc
         except httpx.TransportError:
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
             raise RuntimeError(f"server did not start: {' '.join(cmd)}")
         time.sleep(0.3)
 
@@ -96,9 +97,11 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         model = Path(args.model) if args.model else build_model(Path(tmp) / "model")
-        servers = {batching: start_server(model, batching, args.server_arg) for batching in (True, False)}
+        servers: dict[bool, tuple[subprocess.Popen, str]] = {}
         runs: dict[tuple[bool, int], list[dict]] = {}
         try:
+            for batching in (True, False):
+                servers[batching] = start_server(model, batching, args.server_arg)
             for batching, (proc, url) in servers.items():
                 run_load(url, concurrency=4, seconds=2, texts=args.texts)  # warm-up
             # Alternate on/off runs, so that a change in the machine's load hits both modes alike.
