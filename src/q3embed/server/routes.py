@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import time
 import uuid
 from functools import partial
 
 import numpy as np
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from ..config import MRL_MIN_DIM
 from .body import parse_body
@@ -83,10 +85,17 @@ async def embeddings(request: Request) -> JSONResponse:
         make_rows = partial(svc.text_rows, inputs, instruction, req.truncate)
     vectors, n_tokens = await svc.embed(make_rows, len(inputs), req.dimensions)  # (N, d) float32
     state.metrics.tokens("/v1/embeddings", n_tokens)
-    data = [{"object": "embedding", "index": i, "embedding": _encode_vector(v, req.encoding_format)}
+    # Thousands of vectors as JSON floats take a while to write: do it off the event loop.
+    body = await run_in_threadpool(_embedding_body, vectors, req.encoding_format, svc.name, n_tokens)
+    return Response(body, media_type="application/json")
+
+
+def _embedding_body(vectors: np.ndarray, encoding_format: str, model: str, n_tokens: int) -> bytes:
+    data = [{"object": "embedding", "index": i, "embedding": _encode_vector(v, encoding_format)}
             for i, v in enumerate(vectors)]
-    return JSONResponse({"object": "list", "data": data, "model": svc.name,
-                         "usage": {"prompt_tokens": n_tokens, "total_tokens": n_tokens}})
+    payload = {"object": "list", "data": data, "model": model,
+               "usage": {"prompt_tokens": n_tokens, "total_tokens": n_tokens}}
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def _encode_vector(v: np.ndarray, encoding_format: str):
