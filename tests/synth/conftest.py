@@ -12,7 +12,6 @@ sys.path.insert(0, str(Path(__file__).parent))  # fake_llm lives next to the tes
 
 from fake_llm import FakeLLM  # noqa: E402
 
-SCIFACT = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "scifact"
 
 
 @pytest.fixture

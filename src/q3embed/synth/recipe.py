@@ -14,8 +14,6 @@ from __future__ import annotations
 import copy
 import importlib
 import json
-import os
-import shutil
 from pathlib import Path
 
 from .recipe_config import RecipeConfig, RecipeError
@@ -217,7 +215,7 @@ class Pipeline:
         if len(ckpts) < k:
             raise RecipeError(f"{name}: expected {k} checkpoints in {run_dir}, found {len(ckpts)}; "
                               f"is keep_checkpoints lower than stage2.checkpoints?")
-        return [str(_model_only_copy(p, run_dir / "for_merge" / p.name)) for p in ckpts[-k:]]
+        return [str(p) for p in ckpts[-k:]]  # merge_checkpoints skips their trainer_state
 
     def _train(self, name: str, model: str, train_file: str, section: dict, run_dir: Path) -> None:
         trainer_cls = stage_api(name if name != "ablation" else "stage2")
@@ -321,24 +319,6 @@ def _planned_steps(data: Path, section: dict) -> int:
     optim = section.get("optim", {}) or {}
     steps = (rows // batch) * int(optim.get("epochs", 1))
     return min(steps, int(optim["max_steps"])) if optim.get("max_steps") else steps
-
-
-def _model_only_copy(ckpt: Path, dst: Path) -> Path:
-    """A checkpoint without its optimizer state (hard links, so no extra disk), ready to merge."""
-    if not dst.exists():
-        tmp = dst.with_name(dst.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.copytree(ckpt, tmp, ignore=shutil.ignore_patterns("trainer_state"), copy_function=_link_or_copy)
-        tmp.replace(dst)
-    return dst
-
-
-def _link_or_copy(src, dst):
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
-    return dst
 
 
 def _need_path(value: str | None, what: str) -> None:
