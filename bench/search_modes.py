@@ -28,6 +28,11 @@ def main() -> None:
     ap.add_argument("--plot", default=str(REPO / "bench/results/index_funnel.png"))
     ap.add_argument("--json", default=str(REPO / "bench/results/index_search_modes.json"))
     ap.add_argument("--repeats", type=int, default=3, help="timing repeats (best of)")
+    ap.add_argument("--scale", type=int, default=0,
+                    help="also time one-query latency on N synthetic rows (SciFact vectors + noise), e.g. 200000")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="BLAS/faiss threads during the timings (default 1: on a shared machine, multithreaded "
+                         "small matrix products make timings erratic)")
     args = ap.parse_args()
 
     from q3embed import Embedder, Index
@@ -48,6 +53,11 @@ def main() -> None:
     qv = index.encode_queries([queries[q] for q in qids])  # (Q, dim) once, so modes compare search only
 
     results = {}
+    import faiss
+    from threadpoolctl import threadpool_limits
+
+    faiss.omp_set_num_threads(args.threads)
+    threadpool_limits(args.threads)
 
     def measure(name, idx, **kw):
         hits = _best_of(args.repeats, lambda: idx.search(qv, top_k=10, **kw))
@@ -103,6 +113,51 @@ def main() -> None:
     _print_table(rows, len(corpus), len(qids))
     Path(args.json).write_text(json.dumps(rows, indent=1))
     _plot(rows, funnel_dims, index.spec.dim, args.plot, qv, vecs, doc_ids, qids, qrels)
+    if args.scale:
+        _scale(args, emb, vecs, qv)
+
+
+def _scale(args, emb, vecs, qv):
+    """Latency where it matters: N rows made of the SciFact vectors plus noise (recall is only indicative)."""
+    from q3embed import Index
+    from q3embed.index import AnnConfig, FunnelConfig
+
+    root = Path(args.work) / f"scale-{args.scale}"
+    try:
+        idx = Index.open(root)
+    except FileNotFoundError:
+        rng = np.random.default_rng(0)
+        idx = Index.create(root, emb, overwrite=True)
+        for a in range(0, args.scale, 50000):
+            n = min(50000, args.scale - a)
+            x = vecs[rng.integers(0, len(vecs), n)] + 0.05 * rng.standard_normal((n, vecs.shape[1])).astype(np.float32)
+            x /= np.linalg.norm(x, axis=1, keepdims=True)
+            idx.add_vectors([f"s{a + i}" for i in range(n)], x, [f"row {a + i}" for i in range(n)])
+    few = qv[:50]
+    modes = [("exact", {}), ("hnsw", {"mode": "hnsw"}), ("ivf", {"mode": "ivf"}),
+             ("funnel-96", {"mode": "funnel", "funnel": FunnelConfig(dim=96)}),
+             ("funnel-128", {"mode": "funnel", "funnel": FunnelConfig(dim=128)})]
+    import faiss
+
+    faiss.omp_set_num_threads(2)  # building the graph is not what is timed here
+    t = time.perf_counter()
+    idx.search(few[:1], mode="hnsw", ann=AnnConfig("hnsw"))
+    print(f"HNSW build over {len(idx)} rows: {time.perf_counter() - t:.0f}s")
+    idx.search(few[:1], mode="ivf")
+    faiss.omp_set_num_threads(args.threads)
+    idx.search(few[:1], mode="funnel", funnel=FunnelConfig(dim=96))
+    idx.search(few[:1], mode="funnel", funnel=FunnelConfig(dim=128))
+    exact = None
+    print(f"\n{len(idx)} synthetic rows, {len(few)} SciFact queries one at a time, {args.threads} thread(s)")
+    print("| mode | ms per query (x exact) | recall@10 vs exact |")
+    print("|---|---|---|")
+    for name, kw in modes:
+        hits, t = _best_of(args.repeats, lambda: [idx.search(v, top_k=10, **kw) for v in few])
+        ms = 1000 * t / len(few)
+        if exact is None:
+            exact = (ms, hits)
+        recall = np.mean([len({h.id for h in a} & {h.id for h in b}) / 10 for a, b in zip(hits, exact[1])])
+        print(f"| {name} | {ms:.2f} ({exact[0] / ms:.1f}x faster) | {recall:.3f} |")
 
 
 def _best_of(repeats, fn):

@@ -102,10 +102,10 @@ def test_sigkill_from_outside_mid_add_keeps_whole_commits(tmp_path, base_index, 
     root = base_index.root
     before = len(base_index)
     partial = 0
-    for delay in (0.0, 0.05, 0.2):
+    for delay in (0.0, 0.05):
         manifest = root / "manifest.json"
         mtime = manifest.stat().st_mtime_ns
-        proc = _child(tmp_path, "none", root, 400, 5, embedder_path=hash_embedder_path)
+        proc = _child(tmp_path, "none", root, 60, 5, embedder_path=hash_embedder_path)
         deadline = time.time() + 120
         while manifest.stat().st_mtime_ns == mtime and proc.poll() is None and time.time() < deadline:
             time.sleep(0.005)  # wait until the child is committing, then kill it mid-stream
@@ -114,8 +114,8 @@ def test_sigkill_from_outside_mid_add_keeps_whole_commits(tmp_path, base_index, 
         proc.communicate(timeout=60)
         index = _check_integrity(root, hash_embedder_cls, before)
         added = len(index) - before
-        assert added % 5 == 0 and added <= 400, added
-        partial += added < 400  # only whole commits of 5 documents are visible
+        assert added % 5 == 0 and added <= 60, added
+        partial += added < 60  # only whole commits of 5 documents are visible
         ids = set(index.ids())
         assert {f"n{i}" for i in range(added)} <= ids  # and they are a prefix of the add, in order
         if added:

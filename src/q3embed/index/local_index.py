@@ -23,7 +23,7 @@ from .funnel import FunnelConfig, funnel_search, low_dim_matrix
 from .hits import Hit, best_per_document
 from .spec import PROBE_MIN_COSINE, IndexSpec, embed_probe, model_reference, probe_agreement
 from .storage import check_storage_dtype, dequantize, quantize
-from .store import (Manifest, check_files, commit_manifest, load_segment, manifest_path, read_manifest,
+from .store import (Manifest, Segment, check_files, commit_manifest, load_segment, manifest_path, read_manifest,
                     remove_debris, write_segment, writer_lock)
 
 SEARCH_MODES = ("exact", "hnsw", "ivf", "funnel")
@@ -128,7 +128,11 @@ class Index:
     def _load(self, manifest: Manifest) -> None:
         self.manifest = manifest
         self.spec = manifest.spec
-        self.segments = [load_segment(self.root, e, manifest.spec.dim) for e in manifest.segments]
+        # Segment files never change once committed: reuse what is loaded, read only new segments.
+        loaded = {seg.entry.name: seg for seg in getattr(self, "segments", [])}
+        self.segments = [Segment(e, loaded[e.name].vectors, loaded[e.name].scales, loaded[e.name].rows)
+                         if e.name in loaded else load_segment(self.root, e, manifest.spec.dim)
+                         for e in manifest.segments]
         sizes = [s.entry.rows for s in self.segments]
         self._offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)  # (S+1,)
         self._live = np.ones(int(self._offsets[-1]), dtype=bool)  # (N,)
