@@ -112,11 +112,14 @@ def measure(names, path, texts, lengths, config, args, label):
             run, holder = build_peer(name, path, args)
             run(["a short warm-up text", "and a second one"])  # first-call allocations, kernel selection
             sync(args.device)
-            seconds = timed(args.device, lambda: vectors.__setitem__(name, run(texts)), args.repeat)
+            load = os.getloadavg()[0]
+            seconds, cpu = timed(args.device, lambda: vectors.__setitem__(name, run(texts)), args.repeat)
         gpu = torch.cuda.max_memory_allocated() if args.device.startswith("cuda") else 0
-        r = Result(f"{label}:{name}", seconds, len(texts), sum(lengths), useful_flops(config, lengths), rss.peak, gpu)
+        r = Result(f"{label}:{name}", seconds, len(texts), sum(lengths), useful_flops(config, lengths), rss.peak, gpu,
+                   cpu_seconds=cpu)
         results.append(r)
-        print(f"  {r.name:28s} {seconds:8.2f} s  {r.tokens_per_s:9.1f} tok/s  peak RSS {gib(rss.peak)} "
+        print(f"  {r.name:28s} {seconds:8.2f} s (CPU {cpu:.1f} s, load {load:.0f}->{os.getloadavg()[0]:.0f})  "
+              f"{r.tokens_per_s:9.1f} tok/s  peak RSS {gib(rss.peak)} "
               f"(process before loading: {gib(before)})", flush=True)
         del run, holder
     if "a" in vectors:

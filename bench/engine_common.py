@@ -77,18 +77,20 @@ def useful_flops(config, lengths: list[int]) -> float:
 
 
 def matmul_peak(device: str, dtype: torch.dtype, n: int | None = None, reps: int = 5) -> float:
-    """Best GFLOP/s of an n x n x n matmul on ``device`` in ``dtype``, measured now."""
+    """Best GFLOP/s of an n x n x n matmul on ``device`` in ``dtype``, measured now.
+
+    On CPU this divides by the process CPU time, not wall time (see ``timed``), so that with
+    one thread it is the per-core peak whatever else the machine runs; compare it with the
+    peers' CPU-time rates.
+    """
     n = n or (8192 if device.startswith("cuda") else 2048)
     a = torch.randn(n, n, device=device).to(dtype)
     b = torch.randn(n, n, device=device).to(dtype)
     best = float("inf")
     for i in range(reps + 2):
-        sync(device)
-        t = time.perf_counter()
-        a @ b
-        sync(device)
+        seconds, cpu = timed(device, lambda: a @ b)
         if i >= 2:
-            best = min(best, time.perf_counter() - t)
+            best = min(best, seconds if device.startswith("cuda") else cpu)
     return 2 * n ** 3 / best / 1e9
 
 
@@ -132,6 +134,7 @@ class Result:
     flops: float
     peak_rss: int
     peak_gpu: int = 0
+    cpu_seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -144,18 +147,24 @@ class Result:
 
     @property
     def gflops(self) -> float:
-        return self.flops / self.seconds / 1e9
+        """Per wall second on GPU; per CPU second on CPU (comparable with ``matmul_peak``)."""
+        return self.flops / (self.cpu_seconds if self.peak_gpu == 0 and self.cpu_seconds else self.seconds) / 1e9
 
 
-def timed(device: str, fn, repeat: int = 1) -> float:
-    """Best wall time of ``fn()`` over ``repeat`` runs (after one warm-up call made by the caller)."""
-    best = float("inf")
+def timed(device: str, fn, repeat: int = 1) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process) of the fastest of ``repeat`` runs of ``fn()``.
+
+    On a shared, oversubscribed CPU the wall time depends on how much of the CPU others take
+    while a peer runs; with one intra-op thread the process CPU time does not, so ratios of
+    CPU seconds are the fairer comparison there.
+    """
+    best = (float("inf"), float("inf"))
     for _ in range(repeat):
         sync(device)
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         fn()
         sync(device)
-        best = min(best, time.perf_counter() - t)
+        best = min(best, (time.perf_counter() - t, time.process_time() - c))
     return best
 
 
@@ -164,10 +173,10 @@ def gib(n: float) -> str:
 
 
 def print_table(results: list[Result], peaks: dict[str, float]) -> None:
-    print(f"\n{'peer':34s} {'tok/s':>10s} {'texts/s':>9s} {'GFLOP/s':>9s} {'%bf16pk':>8s} {'%fp32pk':>8s} "
+    print(f"\n{'peer':34s} {'tok/s':>10s} {'tok/cpu-s':>10s} {'texts/s':>9s} {'GFLOP/s':>9s} {'%bf16pk':>8s} {'%fp32pk':>8s} "
           f"{'peak RSS':>10s} {'GPU mem':>10s}")
     for r in results:
-        print(f"{r.name:34s} {r.tokens_per_s:10.1f} {r.texts_per_s:9.2f} {r.gflops:9.1f} "
+        print(f"{r.name:34s} {r.tokens_per_s:10.1f} {r.n_tokens / r.cpu_seconds:10.1f} {r.texts_per_s:9.2f} {r.gflops:9.1f} "
               f"{100 * r.gflops / peaks['bf16']:7.1f}% {100 * r.gflops / peaks['fp32']:7.1f}% "
               f"{gib(r.peak_rss):>10s} {gib(r.peak_gpu) if r.peak_gpu else '-':>10s}")
     print(f"matmul peaks measured in this run: bf16 {peaks['bf16']:.0f} GFLOP/s, fp32 {peaks['fp32']:.0f} GFLOP/s")
@@ -177,4 +186,5 @@ def print_ratios(results: list[Result], pairs: list[tuple[str, str]]) -> None:
     by = {r.name: r for r in results}
     for num, den in pairs:
         if num in by and den in by:
-            print(f"ratio {num} / {den}: {by[num].tokens_per_s / by[den].tokens_per_s:.2f}x")
+            a, b = by[num], by[den]
+            print(f"ratio {num} / {den}: {b.seconds / a.seconds:.2f}x wall, {b.cpu_seconds / a.cpu_seconds:.2f}x CPU time")

@@ -142,13 +142,15 @@ def main():
                 else:
                     raise SystemExit(f"unknown peer {name!r}; accepted: official, official_half, c, c_auto, c_padded")
                 run(pairs[:2])  # warm-up
-                seconds = timed(args.device, lambda: scores.__setitem__(name, run(pairs)), args.repeat)
+                load = os.getloadavg()[0]
+                seconds, cpu = timed(args.device, lambda: scores.__setitem__(name, run(pairs)), args.repeat)
             gpu = torch.cuda.max_memory_allocated() if args.device.startswith("cuda") else 0
-            rows.append((name, seconds, rss.peak, gpu))
-            print(f"  {name:14s} {seconds:8.2f} s  {len(pairs) / seconds:8.2f} pairs/s  peak RSS {gib(rss.peak)}"
+            rows.append((name, seconds, cpu))
+            print(f"  {name:14s} {seconds:8.2f} s (CPU {cpu:.1f} s, load {load:.0f}->{os.getloadavg()[0]:.0f})  "
+                  f"{len(pairs) / seconds:8.2f} pairs/s  peak RSS {gib(rss.peak)}"
                   + (f"  GPU {gib(gpu)}" if gpu else ""), flush=True)
             del run, holder
-        by = {name: s for name, s, _, _ in rows}
+        by = {name: (s, c) for name, s, c in rows}
         for name in scores:
             for ref in ("official", "official_half"):
                 if name != ref and ref in scores and not name.startswith("official"):
@@ -159,7 +161,8 @@ def main():
         for num in ("c", "c_auto", "c_padded"):
             for den in ("official", "official_half"):
                 if num in by and den in by:
-                    print(f"  ratio {num} / {den} ({n_q}x{args.docs}): {by[den] / by[num]:.2f}x")
+                    print(f"  ratio {num} / {den} ({n_q}x{args.docs}): {by[den][0] / by[num][0]:.2f}x wall, "
+                          f"{by[den][1] / by[num][1]:.2f}x CPU time")
         sync(args.device)
 
 
