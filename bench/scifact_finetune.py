@@ -71,6 +71,22 @@ def evaluate(model_dir: str, work: Path, dtype: str) -> tuple[float, float]:
     return 100.0 * res["ndcg_at_10"], time.perf_counter() - t0
 
 
+def prefill(model_dir: str, work: Path, dtype: str, shard: str, slice_size: int = 256) -> None:
+    """Embed shard i/n of the corpus into the evaluation cache, in slices (each saved as it is done),
+    so that several processes can share one evaluation and a killed one loses at most a slice."""
+    from q3embed import Embedder
+    from q3embed.eval import load_beir
+    from q3embed.eval.cache import encode_cached
+
+    i, n = (int(x) for x in shard.split("/"))
+    corpus, _, _ = load_beir(DATA, "test")
+    texts = [corpus[d] for d in list(corpus)[i::n]]
+    emb = Embedder.load(model_dir, device="cpu", dtype=dtype)
+    for s in range(0, len(texts), slice_size):
+        encode_cached(emb, texts[s: s + slice_size], batch_size=32, cache_dir=work / "cache")
+        print(f"shard {shard}: {min(s + slice_size, len(texts))}/{len(texts)}", flush=True)
+
+
 def record(path: Path, row: dict) -> None:
     with open(path, "a") as f:
         f.write(json.dumps(row) + "\n")
@@ -103,6 +119,9 @@ def main() -> int:
                     help="dtype for evaluation encodes (bfloat16 is ~1.8x faster on CPU; float32 is the MTEB setting)")
     ap.add_argument("--threads", type=int, default=None,
                     help="torch CPU threads (1 is fastest on a machine shared by many jobs)")
+    ap.add_argument("--prefill", default=None, metavar="MODEL_DIR",
+                    help="only embed a corpus shard of MODEL_DIR into the eval cache (with --shard i/n), then exit")
+    ap.add_argument("--shard", default="0/1", help="with --prefill: which share of the corpus, i/n")
     args = ap.parse_args()
     if args.threads:
         import torch
@@ -110,6 +129,9 @@ def main() -> int:
         torch.set_num_threads(args.threads)
     work = Path(args.work).resolve()
     work.mkdir(parents=True, exist_ok=True)
+    if args.prefill:
+        prefill(args.prefill, work, args.eval_dtype, args.shard)
+        return 0
     results = work / "results.jsonl"
     variants = [v for v in args.variants.split(",") if v]
     for v in variants:

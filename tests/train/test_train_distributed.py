@@ -58,3 +58,39 @@ def test_two_process_gather_matches_single_process(tmp_path):
 def test_gather_is_identity_without_process_group():
     x = torch.randn(3, 4, requires_grad=True)
     assert gather_with_grad(x) is x
+
+
+def _trainer_worker(rank, world, init_file, cfg, out_file):
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    from q3embed.train.embed_trainer import EmbedTrainer
+
+    losses = EmbedTrainer(cfg).setup().train()
+    if rank == 0:
+        torch.save(losses, out_file)
+    dist.barrier()
+    dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_two_process_trainer_matches_single_process(tmp_path, tiny_embedding_dir, toy_train_file, train_overrides):
+    """The whole EmbedTrainer under torch.distributed: same losses and same final vectors."""
+    import numpy as np
+
+    from q3embed import Embedder
+    from q3embed.train.config import load_config
+    from q3embed.train.embed_trainer import EmbedTrainer
+
+    def cfg(out):
+        return load_config(None, train_overrides(tiny_embedding_dir, out, toy_train_file, "batch_size=8",
+                                                 "data.num_negatives=1", "optim.max_steps=3", "optim.lr=1e-3",
+                                                 "lora.enabled=true", "lora.rank=4"))
+
+    want = EmbedTrainer(cfg(tmp_path / "single")).setup().train()
+    out = tmp_path / "losses.pt"
+    mp.spawn(_trainer_worker, args=(2, str(tmp_path / "init"), cfg(tmp_path / "multi"), str(out)), nprocs=2, join=True)
+    assert torch.load(out) == pytest.approx(want, abs=1e-5)
+    texts = ["a short passage about cats number 0", "snow"]
+    a = Embedder.load(tmp_path / "single" / "final", device="cpu").encode(texts)
+    b = Embedder.load(tmp_path / "multi" / "final", device="cpu").encode(texts)
+    np.testing.assert_allclose(a, b, atol=1e-5)

@@ -25,7 +25,7 @@ def lora_run(tmp_path_factory, tiny_embedding_dir, toy_train_file, train_overrid
     out = tmp_path_factory.mktemp("lora_run")
     cfg = load_config(None, train_overrides(
         tiny_embedding_dir, out, toy_train_file, "batch_size=8", "data.num_negatives=2", "optim.lr=2e-3",
-        "optim.warmup_ratio=0", "optim.scheduler=constant", "optim.epochs=4", "save_every=4",
+        "optim.warmup_ratio=0", "optim.scheduler=constant", "optim.epochs=3", "save_every=3",
         "lora.enabled=true", "lora.rank=8", "lora.alpha=16", "loss.mrl_dims=[32, 64]",
         # The false-negative mask lets more terms into Z_i as the positives' scores rise, so the
         # masked loss need not fall monotonically; the falling-loss check uses the unmasked one.
@@ -38,10 +38,10 @@ def lora_run(tmp_path_factory, tiny_embedding_dir, toy_train_file, train_overrid
 
 def test_lora_loss_falls(lora_run):
     trainer, losses, out = lora_run
-    assert len(losses) == 12 and all(np.isfinite(losses))
+    assert len(losses) == 9 and all(np.isfinite(losses))
     assert np.mean(losses[-3:]) < 0.8 * np.mean(losses[:3]), losses
     rows = [json.loads(x) for x in (out / "train_log.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in rows] == list(range(1, 13))
+    assert [r["step"] for r in rows] == list(range(1, 10))
     assert {"loss", "lr", "examples_per_s", "tokens_per_s"} <= set(rows[0])
     assert (out / "loss_curve.png").stat().st_size > 1000
 
@@ -66,7 +66,7 @@ def test_export_is_merged_and_gives_the_trained_vectors(lora_run, tiny_embedding
     layout = read_layout(final)
     assert layout.pooling == "lasttoken" and layout.normalize
     assert layout.prompts["query"] == f"Instruct: {DEFAULT_QUERY_INSTRUCTION}\nQuery:"
-    for ck in ("checkpoint-4", "checkpoint-8", "checkpoint-12"):
+    for ck in ("checkpoint-3", "checkpoint-6", "checkpoint-9"):
         assert Embedder.load(out / ck, device="cpu").encode(["x"]).shape == (1, 64)
 
 

@@ -12,7 +12,6 @@ The batch order is a function of (seed, epoch) only, and each row's positive/neg
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputFileError
+from ..eval.jsonl import jsonl_records
 
 QUERY_KEYS = ("query", "anchor", "question")
 POS_KEYS = ("pos", "response", "positive", "positives")
@@ -75,16 +75,7 @@ def read_train_file(path: str | Path) -> list[TrainExample]:
     path = Path(path)
     if not path.is_file():
         raise InputFileError(f"training file {path} does not exist")
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise InputFileError(f"{path}:{n}: invalid JSON ({e.msg})") from None
-            rows.append(parse_row(rec, path, n))
+    rows = [parse_row(rec, path, n) for n, rec in jsonl_records(path)]
     if not rows:
         raise InputFileError(f"{path}: no training rows")
     return rows

@@ -11,7 +11,7 @@ from .config import ConfigError, EmbedTrainConfig
 from .data import pick_texts, text_key
 from .distributed import gather_ids, gather_with_grad
 from .encoding import EmbeddingForward
-from .export import export_embedding_model
+from .export import TokenizerFiles, export_embedding_model
 from .gradcache import gradcache_step, plain_step
 from .losses import InfoNCELoss, MatryoshkaLoss
 from .trainer import Trainer
@@ -46,6 +46,7 @@ class EmbedTrainer(Trainer):
         self.encode = EmbeddingForward(self.model, self.layout.pooling, self.embedder.pad_id, self.device, cfg.bf16)
         loss = InfoNCELoss.from_config(cfg.loss)
         self.loss = MatryoshkaLoss(loss, cfg.loss.mrl_dims, cfg.loss.mrl_weights) if cfg.loss.mrl_dims else loss
+        self.tokenizer_files = TokenizerFiles(self.embedder.tokenizer, append_eos=self.layout.is_decoder)
         self.default_instruction = cfg.data.query_instruction
         if self.default_instruction is None and self.layout.is_decoder:
             self.default_instruction = self.embedder._instruction_from_prompts() or self.embedder.default_query_instruction
@@ -93,5 +94,5 @@ class EmbedTrainer(Trainer):
 
     def export(self, out: Path) -> Path:
         self.model.eval()
-        return export_embedding_model(self.model, self.embedder.tokenizer, self.layout, out,
+        return export_embedding_model(self.model, self.tokenizer_files, self.layout, out,
                                       query_instruction=self.default_instruction if self.layout.is_decoder else None)

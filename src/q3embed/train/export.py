@@ -14,6 +14,7 @@ users pool the same token that q3embed does (q3embed adds it itself and is unaff
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 from ..config import EOS_TOKEN, EOS_TOKEN_ID
@@ -29,15 +30,40 @@ def save_merged(model, out: Path) -> None:
     base.save_pretrained(out, state_dict=state, safe_serialization=True)
 
 
+class TokenizerFiles:
+    """The exported tokenizer files, serialised once and written into every later checkpoint.
+
+    Serialising a 151k-token vocabulary takes seconds; a run that checkpoints often pays it once.
+    """
+
+    def __init__(self, tokenizer, append_eos: bool = False):
+        self.tokenizer, self.append_eos = tokenizer, append_eos
+        self.files: dict[str, bytes] | None = None
+
+    def write(self, out: Path) -> None:
+        if self.files is None:
+            with tempfile.TemporaryDirectory() as tmp:
+                self.tokenizer.save_pretrained(tmp)
+                if self.append_eos:
+                    _append_eos_post_processor(Path(tmp), self.tokenizer)
+                self.files = {p.name: p.read_bytes() for p in Path(tmp).iterdir() if p.is_file()}
+        for name, data in self.files.items():
+            (out / name).write_bytes(data)
+
+
 def export_embedding_model(model, tokenizer, source: CheckpointLayout, out: str | Path,
                            query_instruction: str | None = None) -> Path:
-    """Write the trained backbone, tokenizer and sentence-transformers files to ``out``."""
+    """Write the trained backbone, tokenizer and sentence-transformers files to ``out``.
+
+    ``tokenizer``: the HF tokenizer, or a ``TokenizerFiles`` built from it (faster when repeated).
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     save_merged(model, out)
-    tokenizer.save_pretrained(out)
+    if not isinstance(tokenizer, TokenizerFiles):
+        tokenizer = TokenizerFiles(tokenizer, append_eos=source.is_decoder)
+    tokenizer.write(out)
     if source.is_decoder:
-        _append_eos_post_processor(out, tokenizer)
         max_len = source.max_seq_length or 8192
     else:
         max_len = source.max_seq_length or 512
@@ -55,7 +81,9 @@ def export_reranker_model(model, tokenizer, out: str | Path) -> Path:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     save_merged(model, out)
-    tokenizer.save_pretrained(out)
+    if not isinstance(tokenizer, TokenizerFiles):
+        tokenizer = TokenizerFiles(tokenizer)
+    tokenizer.write(out)
     return out
 
 

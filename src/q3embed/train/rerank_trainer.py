@@ -20,7 +20,7 @@ from ..tokenize import RerankTokenizer
 from .adapters import apply_lora, base_model, enable_gradient_checkpointing
 from .config import ConfigError, RerankTrainConfig
 from .data import pick_texts
-from .export import export_reranker_model
+from .export import TokenizerFiles, export_reranker_model
 from .losses import RerankLabelLoss
 from .trainer import Trainer
 
@@ -55,6 +55,7 @@ class RerankTrainer(Trainer):
         self.model = apply_lora(lm, cfg.lora, "CAUSAL_LM")
         if cfg.gradient_checkpointing:
             enable_gradient_checkpointing(self.model)
+        self.tokenizer_files = TokenizerFiles(self.tokenizer)
         self.loss = RerankLabelLoss(cfg.loss.label_softmax)
         pad = self.tokenizer.pad_token_id
         self.pad_id = pad if pad is not None else 0
@@ -97,4 +98,4 @@ class RerankTrainer(Trainer):
 
     def export(self, out: Path) -> Path:
         self.model.eval()
-        return export_reranker_model(self.model, self.tokenizer, out)
+        return export_reranker_model(self.model, self.tokenizer_files, out)

@@ -1,0 +1,85 @@
+"""Peak memory of one contrastive training step, with and without GradCache, as the batch grows.
+
+    python bench/gradcache_memory.py [--batches 32,128,512] [--chunk 32] [--tokens 32] [--shape tiny]
+
+Each (mode, batch) runs in a fresh subprocess on CPU. Just before the step (model loaded, texts
+tokenised) the process's peak-RSS mark is reset (Linux ``/proc/self/clear_refs``); the figure is
+the peak during the step minus the RSS at its start, i.e. what the step itself needed. A step is: queries + positives + 1 hard negative
+per query through a random Qwen3 (the genuine vocabulary), the paper's InfoNCE, backward.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+CHILD = r"""
+import json, sys, time, torch
+torch.set_num_threads(1)
+from q3embed import Embedder
+from q3embed.train.encoding import EmbeddingForward
+from q3embed.train.gradcache import gradcache_step, plain_step
+from q3embed.train.losses import InfoNCELoss
+model_dir, mode, batch, chunk, tokens = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+emb = Embedder.load(model_dir, device="cpu", dtype="float32")
+emb.model.embed_tokens.weight.requires_grad_(False)  # a (V, H) dense gradient would dwarf the activations
+model = emb.model.train()
+enc = EmbeddingForward(model, "lasttoken", emb.pad_id, torch.device("cpu"))
+row = list(range(1000, 1000 + tokens - 1)) + [151643]
+groups = [[row] * batch, [row[::-1]] * batch, [row[1:] + [151643]] * batch]
+loss = InfoNCELoss(temperature=0.05)
+fn = lambda q, p, n: loss(q, p, n.view(batch, 1, -1))
+def status_kib(field):
+    for line in open("/proc/self/status"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+open("/proc/self/clear_refs", "w").write("5")  # reset the peak (VmHWM) to the current RSS: measure the step only
+rss_before = status_kib("VmRSS")
+t0 = time.perf_counter()
+if mode == "gradcache":
+    gradcache_step(enc, groups, fn, chunk, torch.device("cpu"))
+else:
+    plain_step(enc, groups, fn)
+sec = time.perf_counter() - t0
+peak = status_kib("VmHWM")
+print(json.dumps({"mode": mode, "batch": batch, "step_mib": round((peak - rss_before) / 1024, 1),
+                  "peak_rss_mib": round(peak / 1024, 1), "seconds": round(sec, 2)}))
+"""
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--batches", default="32,128,512")
+    ap.add_argument("--chunk", type=int, default=32, help="GradCache chunk (texts per forward)")
+    ap.add_argument("--tokens", type=int, default=32, help="tokens per text")
+    ap.add_argument("--shape", default="tiny", help="random Qwen3 shape: tiny or 0.6B")
+    ap.add_argument("--modes", default="gradcache,plain")
+    args = ap.parse_args()
+    from q3embed.model.tiny import save_tiny_qwen3
+
+    with tempfile.TemporaryDirectory() as tmp:
+        overrides = {} if args.shape != "tiny" else dict(hidden_size=128, intermediate_size=384, num_hidden_layers=2,
+                                                         num_attention_heads=4, num_key_value_heads=2, head_dim=32)
+        model_dir = save_tiny_qwen3(Path(tmp) / "m", kind="embedding", shape=args.shape, **overrides)
+        rows = []
+        for mode in args.modes.split(","):
+            for b in [int(x) for x in args.batches.split(",")]:
+                out = subprocess.run([sys.executable, "-c", CHILD, str(model_dir), mode, str(b), str(args.chunk),
+                                      str(args.tokens)], capture_output=True, text=True)
+                if out.returncode != 0:
+                    print(out.stderr[-2000:], file=sys.stderr)
+                    return 1
+                rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+                print(json.dumps(rows[-1]), flush=True)
+    print(f"\n| mode | batch (queries) | texts per step | step memory (MiB) | peak RSS (MiB) | seconds |\n|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['mode']} | {r['batch']} | {3 * r['batch']} | {r['step_mib']} | {r['peak_rss_mib']} | {r['seconds']} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
