@@ -37,6 +37,17 @@ def test_common_prefix_length(rows, expected):
     assert common_prefix_length(rows) == expected
 
 
+def test_grouped_batches_keep_one_key_per_batch():
+    from q3embed.engine.batching import grouped_length_sorted_batches
+
+    ids = [[1] * n for n in (5, 2, 7, 3, 1, 4)]
+    keys = ["a", "b", "a", "b", "a", "a"]
+    batches = list(grouped_length_sorted_batches(ids, keys, batch_size=2))
+    assert sorted(i for b in batches for i in b) == list(range(6))
+    assert all(len({keys[i] for i in b}) == 1 and len(b) <= 2 for b in batches)
+    assert batches[0] == [2, 0]  # longest first within a key
+
+
 def test_auto_dtype_follows_native_bf16(monkeypatch):
     from q3embed.engine import cpu
     from q3embed.model.loading import pick_dtype

@@ -83,9 +83,11 @@ def test_shared_prefix_rerank_matches_reference(tiny_reranker_dir, tiny_reranker
     pairs = _pairs()
     rows = tiny_reranker._tok(pairs, TASK)
     ref = reference_rerank(tiny_reranker_dir, rows).numpy()
-    ours = tiny_reranker.score_pairs(pairs, batch_size=4)  # batches mix queries: only the prompt is shared
+    ours = tiny_reranker.score_pairs(pairs, batch_size=4)  # batches hold one query each
     assert ours.dtype == np.float32 and ours.shape == (len(pairs),)
     assert np.abs(ours - ref).max() <= 1e-5, np.abs(ours - ref).max()
+    mixed = tiny_reranker.score_pairs(pairs, batch_size=16)  # batches mix queries: only the prompt is shared
+    assert np.abs(mixed - ref).max() <= 1e-5
     one_query = tiny_reranker.score_pairs(pairs[: len(TEXTS) + 2], batch_size=64)  # the query is shared too
     assert np.abs(one_query - ref[: len(TEXTS) + 2]).max() <= 1e-5
     # the same top-10 ordering for one query's documents

@@ -49,3 +49,19 @@ def pad_batch(rows: Sequence[Sequence[int]], pad_id: int, side: str = "right") -
             ids[b, T - len(r):] = torch.as_tensor(r)
             mask[b, T - len(r):] = 1
     return ids, mask
+
+
+def grouped_length_sorted_batches(
+    token_ids: Sequence[Sequence[int]], keys: Sequence[object], batch_size: int, max_batch_tokens: int | None = None
+) -> Iterator[list[int]]:
+    """Like :func:`length_sorted_batches`, but a batch only holds rows with one key.
+
+    For the reranker the key is the query: a batch of one query's documents shares the whole
+    prompt up to the document, which the packed forward then computes once.
+    """
+    groups: dict[object, list[int]] = {}
+    for i, k in enumerate(keys):
+        groups.setdefault(k, []).append(i)
+    for members in groups.values():
+        for batch in length_sorted_batches([token_ids[i] for i in members], batch_size, max_batch_tokens):
+            yield [members[j] for j in batch]

@@ -15,7 +15,7 @@ from ..model.loading import load_backbone, load_tokenizer, pick_device, pick_dty
 from ..model.pooling import last_token_pool
 from ..model.resolve import resolve_model_path
 from ..tokenize import RerankTokenizer, check_texts
-from .batching import length_sorted_batches, pad_batch
+from .batching import grouped_length_sorted_batches, length_sorted_batches, pad_batch
 from .embedder import _progress
 
 
@@ -94,7 +94,13 @@ class Reranker:
         instruction = DEFAULT_RERANK_INSTRUCTION if instruction is None else instruction
         ids = self._tok(pairs, instruction)
         out = np.zeros(len(pairs), dtype=np.float32)
-        batches = list(length_sorted_batches(ids, batch_size, max_batch_tokens))
+        queries = [q for q, _ in pairs]
+        if self._fast_forward() is not None and len(set(queries)) * batch_size <= len(pairs):
+            # Enough documents per query to fill batches: keep each batch to one query so the
+            # shared prefix reaches the document (engine/shared_prefix.py).
+            batches = list(grouped_length_sorted_batches(ids, queries, batch_size, max_batch_tokens))
+        else:
+            batches = list(length_sorted_batches(ids, batch_size, max_batch_tokens))
         with torch.inference_mode():
             for batch in _progress(batches, show_progress, "reranking"):
                 out[batch] = self._forward([ids[i] for i in batch]).cpu().numpy()
