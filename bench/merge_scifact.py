@@ -28,6 +28,8 @@ if not DATA.is_dir():
 def plan(checkpoints: list[str], base: str | None) -> list[dict]:
     name = lambda p: Path(p).name  # noqa: E731
     rows = [{"label": name(c), "inputs": [c], "method": None} for c in checkpoints]
+    if len(checkpoints) == 1:  # nothing to merge yet: evaluate (and cache) the checkpoint
+        return rows
     last_two = {"label": f"slerp t=0.5 {name(checkpoints[-2])} , {name(checkpoints[-1])}",
                 "inputs": checkpoints[-2:], "method": "slerp", "t": 0.5}
     if len(checkpoints) == 2:
@@ -52,6 +54,8 @@ def main() -> None:
     ap.add_argument("--cache-dir", default="runs/scifact-minilm/cache")
     ap.add_argument("--dtype", default="bfloat16", help="evaluation dtype (the training bench's default: bfloat16)")
     ap.add_argument("--work", default="runs/merge-scifact")
+    ap.add_argument("--pick", default=None, help="comma-separated row numbers of the plan to run (to split the work "
+                                                 "over two processes); default all")
     args = ap.parse_args()
 
     from q3embed.merge import merge_checkpoints
@@ -64,8 +68,9 @@ def main() -> None:
     done = {json.loads(x)["label"] for x in log.read_text().splitlines()} if log.exists() else set()
     evaluate = evaluator("retrieval", DATA, dtype=args.dtype, batch_size=32, cache_dir=args.cache_dir)
     base = str(resolve_model_path(args.base)) if args.base else None
+    picked = {int(i) for i in args.pick.split(",")} if args.pick else None
     for i, row in enumerate(plan(args.checkpoints, base)):
-        if row["label"] in done:
+        if row["label"] in done or (picked is not None and i not in picked):
             continue
         path = Path(row["inputs"][0])
         merge_s = 0.0
