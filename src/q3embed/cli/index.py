@@ -128,9 +128,7 @@ def run_add(args) -> int:
     mode = "replace" if args.replace else "skip" if args.skip_existing else "error"
     dup = [d.id for d in docs if d.id in index]
     if dup and mode == "error":  # refuse before spending time loading a model
-        shown = ", ".join(map(repr, dup[:5])) + (f" and {len(dup) - 5} more" if len(dup) > 5 else "")
-        raise DuplicateIdError(f"{index.root} already holds {len(dup)} of these document ids ({shown}); "
-                               "pass --replace or --skip-existing")
+        raise DuplicateIdError.for_ids(str(index.root), dup, "pass --replace or --skip-existing")
     index.attach(_embedder(args, args.model or index.spec.model))
     n = index.add(docs, on_duplicate=mode, batch_size=args.batch_size, commit_every=args.commit_every,
                   show_progress=_progress())

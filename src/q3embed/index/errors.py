@@ -20,6 +20,11 @@ class IndexMismatchError(Q3EmbedError, ValueError):
 class DuplicateIdError(Q3EmbedError, ValueError):
     """A document id is already in the index (pass on_duplicate='replace' or 'skip')."""
 
+    @classmethod
+    def for_ids(cls, where: str, ids: list[str], remedy: str) -> "DuplicateIdError":
+        shown = ", ".join(map(repr, ids[:5])) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
+        return cls(f"{where} already holds {len(ids)} of these document ids ({shown}); {remedy}")
+
 
 class IndexBusyError(Q3EmbedError):
     """Another process holds the index's writer lock."""

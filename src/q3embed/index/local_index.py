@@ -21,7 +21,7 @@ from .errors import DuplicateIdError, IndexMismatchError
 from .exact import exact_top_rows
 from .funnel import FunnelConfig, funnel_search, low_dim_matrix
 from .hits import Hit, best_per_document
-from .spec import PROBE_MIN_COSINE, IndexSpec, embed_probe, model_reference, probe_agreement
+from .spec import PROBE_MIN_COSINE, IndexSpec, embed_probe, model_reference, probe_agreement, query_matrix
 from .storage import check_storage_dtype, dequantize, quantize
 from .store import (Manifest, Segment, check_files, commit_manifest, load_segment, manifest_path, read_manifest,
                     remove_debris, write_segment, writer_lock)
@@ -250,9 +250,8 @@ class Index:
         if not dup:
             return docs, []
         if on_duplicate == "error":
-            shown = ", ".join(repr(i) for i in dup[:5]) + (f" and {len(dup) - 5} more" if len(dup) > 5 else "")
-            raise DuplicateIdError(f"{self.root} already holds {len(dup)} of these document ids ({shown}); "
-                                   "use on_duplicate='replace' (--replace) or 'skip' (--skip-existing)")
+            raise DuplicateIdError.for_ids(str(self.root), dup, "use on_duplicate='replace' (--replace) or 'skip' "
+                                                               "(--skip-existing)")
         if on_duplicate == "skip":
             return [d for d in docs if d.id not in self._doc_rows], []
         return docs, dup
@@ -362,16 +361,7 @@ class Index:
         return results[0] if single else results
 
     def _query_vectors(self, queries, instruction) -> tuple[bool, np.ndarray]:
-        if isinstance(queries, str) or (isinstance(queries, (list, tuple)) and queries and isinstance(queries[0], str)):
-            single = isinstance(queries, str)
-            return single, self.encode_queries([queries] if single else queries, instruction)
-        qv = np.asarray(queries, dtype=np.float32)
-        single = qv.ndim == 1
-        qv = qv.reshape(1, -1) if single else qv
-        if qv.ndim != 2 or qv.shape[1] != self.spec.dim:
-            raise IndexMismatchError(f"query vectors have shape {np.shape(queries)}; {self.root} holds dim-{self.spec.dim} "
-                                     f"vectors ({self.spec.describe()})")
-        return single, qv
+        return query_matrix(queries, self.spec, str(self.root), lambda texts: self.encode_queries(texts, instruction))
 
     def _search_vectors(self, qv: np.ndarray, top_k: int, mode: str, ann, funnel) -> list[list[Hit]]:
         n_live = self.num_chunks

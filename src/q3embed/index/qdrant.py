@@ -21,7 +21,7 @@ from .chunking import ChunkingConfig, chunk_text
 from .corpus import read_corpus
 from .errors import DuplicateIdError, IndexMismatchError, IndexNotFoundError
 from .hits import Hit
-from .spec import PROBE_MIN_COSINE, IndexSpec, embed_probe, model_reference, probe_agreement
+from .spec import PROBE_MIN_COSINE, IndexSpec, embed_probe, model_reference, probe_agreement, query_matrix
 
 _NAMESPACE = uuid.UUID("8c1d6f0e-3c1b-4f7e-9a4e-2f0b6c3d9e51")  # point id = uuid5(namespace, doc id + chunk)
 _UPSERT_BATCH = 256
@@ -99,8 +99,8 @@ class QdrantIndex:
         docs = read_corpus(corpus)
         present = [d.id for d in docs if self._has(d.id)]
         if present and on_duplicate == "error":
-            raise DuplicateIdError(f"Qdrant collection {self.collection!r} already holds {len(present)} of these ids "
-                                   f"({', '.join(map(repr, present[:5]))}); use on_duplicate='replace' or 'skip'")
+            raise DuplicateIdError.for_ids(f"Qdrant collection {self.collection!r}", present,
+                                           "use on_duplicate='replace' or 'skip'")
         if on_duplicate == "skip":
             docs = [d for d in docs if d.id not in set(present)]
         elif present:
@@ -146,6 +146,11 @@ class QdrantIndex:
         first = models.Filter(must=[models.FieldCondition(key="chunk", match=models.MatchValue(value=0))])
         return self.client.count(self.collection, count_filter=first, exact=True).count
 
+    def _encode_queries(self, texts: list[str]) -> np.ndarray:
+        if self.embedder is None:
+            raise ValueError("text queries need an embedder: QdrantIndex.open(client, collection, embedder)")
+        return self.embedder.encode_queries(texts, instruction=self.spec.instruction, dim=self.spec.dim)
+
     def search(self, queries, top_k: int = 10, mode: str = "exact", hnsw_ef: int | None = None):
         """Hits per query, like ``Index.search``. mode 'exact' asks the server for brute force,
         'hnsw' for its HNSW graph (local mode is always exact)."""
@@ -153,19 +158,7 @@ class QdrantIndex:
 
         if mode not in ("exact", "hnsw"):
             raise ValueError(f"Qdrant search mode must be 'exact' or 'hnsw', got {mode!r}")
-        if isinstance(queries, str) or (isinstance(queries, list) and queries and isinstance(queries[0], str)):
-            if self.embedder is None:
-                raise ValueError("text queries need an embedder: QdrantIndex.open(client, collection, embedder)")
-            single = isinstance(queries, str)
-            qv = self.embedder.encode_queries([queries] if single else queries, instruction=self.spec.instruction,
-                                              dim=self.spec.dim)
-        else:
-            qv = np.asarray(queries, dtype=np.float32)
-            single = qv.ndim == 1
-            qv = qv.reshape(1, -1) if single else qv
-        if qv.shape[1] != self.spec.dim:
-            raise IndexMismatchError(f"query vectors have dim {qv.shape[1]}; collection {self.collection!r} holds "
-                                     f"dim {self.spec.dim} ({self.spec.describe()})")
+        single, qv = query_matrix(queries, self.spec, f"Qdrant collection {self.collection!r}", self._encode_queries)
         params = models.SearchParams(exact=mode == "exact", hnsw_ef=hnsw_ef)
         # Qdrant's own grouping returns each document once, scored by its best chunk.
         out = []

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .chunking import ChunkingConfig
+from .errors import IndexMismatchError
 from .storage import check_storage_dtype
 
 # Two fixed documents embedded at build time. A query-side embedder must reproduce them
@@ -75,3 +76,20 @@ def probe_agreement(spec: IndexSpec, probe: np.ndarray) -> float:
         return -1.0
     cos = (ref * probe).sum(1) / (np.linalg.norm(ref, axis=1) * np.linalg.norm(probe, axis=1) + 1e-12)
     return float(cos.min())
+
+
+def query_matrix(queries, spec: IndexSpec, where: str, encode) -> tuple[bool, np.ndarray]:
+    """(single, (Q, dim) float32 vectors) from a str or list of str (embedded by ``encode``) or vectors.
+
+    Vectors of another dim are refused: they come from another model or MRL width than ``where`` holds.
+    """
+    if isinstance(queries, str) or (isinstance(queries, (list, tuple)) and queries and isinstance(queries[0], str)):
+        single = isinstance(queries, str)
+        return single, np.asarray(encode([queries] if single else list(queries)), dtype=np.float32)
+    qv = np.asarray(queries, dtype=np.float32)
+    single = qv.ndim == 1
+    qv = qv.reshape(1, -1) if single else qv
+    if qv.ndim != 2 or qv.shape[1] != spec.dim:
+        raise IndexMismatchError(f"query vectors have shape {np.shape(queries)}; {where} holds dim-{spec.dim} "
+                                 f"vectors ({spec.describe()})")
+    return single, qv
