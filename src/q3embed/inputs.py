@@ -1,40 +1,61 @@
-"""Read texts from user files: .txt (one text per line) or .jsonl (a ``text`` field)."""
+"""Read user files: texts from .txt/.jsonl, and line-numbered JSONL records.
+
+This is the one JSONL reader of the package (corpora, queries, training pairs, synth output):
+every error names the file and the line.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import InputFileError
 
 
-def read_texts(path: str | Path, field: str = "text") -> list[str]:
-    """Texts from a .txt file (one per line, blank lines kept out) or a .jsonl file."""
+def read_lines(path: str | Path, what: str = "input file") -> list[str]:
+    """The file's lines; a missing, unreadable or non-UTF-8 file is an InputFileError naming it."""
     path = Path(path)
     try:
         raw = path.read_bytes()
+    except FileNotFoundError:
+        raise InputFileError(f"{what} {path} does not exist") from None
     except OSError as e:
-        raise InputFileError(f"cannot read input file {path}: {e.strerror or e}") from None
+        raise InputFileError(f"cannot read {what} {path}: {e.strerror or e}") from None
     try:
-        lines = raw.decode("utf-8").splitlines()
+        return raw.decode("utf-8").splitlines()
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
-        raise InputFileError(f"{path}:{line}: not valid UTF-8 ({e.reason})") from None
-    if path.suffix == ".jsonl":
-        return list(_jsonl_texts(path, lines, field))
-    if path.suffix in (".txt", ".md", ""):
-        return [ln for ln in lines if ln.strip()]
-    raise InputFileError(f"{path}: unsupported input type '{path.suffix}'; accepted: .txt (one text per line), .jsonl")
+        raise InputFileError(f"{what} {path}:{line}: not valid UTF-8 ({e.reason})") from None
 
 
-def _jsonl_texts(path: Path, lines: list[str], field: str):
-    for n, line in enumerate(lines, start=1):
+def iter_jsonl(path: str | Path, what: str = "", lines: list[str] | None = None) -> Iterator[tuple[int, dict]]:
+    """(line number, object) for every non-blank line; invalid JSON or a non-object names file and line."""
+    path = Path(path)
+    label = f"{what} {path}" if what else str(path)
+    for n, line in enumerate(read_lines(path, what or "input file") if lines is None else lines, start=1):
         if not line.strip():
             continue
         try:
             rec = json.loads(line)
         except json.JSONDecodeError as e:
-            raise InputFileError(f"{path}:{n}: invalid JSON ({e.msg})") from None
-        if not isinstance(rec, dict) or not isinstance(rec.get(field), str):
+            raise InputFileError(f"{label}:{n}: invalid JSON ({e.msg})") from None
+        if not isinstance(rec, dict):
+            raise InputFileError(f"{label}:{n}: expected a JSON object, got {type(rec).__name__}")
+        yield n, rec
+
+
+def read_texts(path: str | Path, field: str = "text") -> list[str]:
+    """Texts from a .txt file (one per line, blank lines left out) or a .jsonl file (``field``)."""
+    path = Path(path)
+    if path.suffix not in (".jsonl", ".txt", ".md", ""):
+        raise InputFileError(f"{path}: unsupported input type '{path.suffix}'; accepted: .txt (one text per line), .jsonl")
+    lines = read_lines(path)
+    if path.suffix != ".jsonl":
+        return [ln for ln in lines if ln.strip()]
+    texts = []
+    for n, rec in iter_jsonl(path, lines=lines):
+        if not isinstance(rec.get(field), str):
             raise InputFileError(f"{path}:{n}: expected an object with a string '{field}' field")
-        yield rec[field]
+        texts.append(rec[field])
+    return texts

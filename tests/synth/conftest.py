@@ -32,14 +32,3 @@ def write_corpus(tmp_path):
         return path
 
     return write
-
-
-def passages(n: int) -> list[str]:
-    """n distinct, sentence-like passages."""
-    topics = ["volcanoes", "insulin", "bridges", "tea", "comets", "vaccines", "rivers", "batteries"]
-    return [f"Passage {i} explains how {topics[i % len(topics)]} change over time in region {i}. "
-            f"It gives measurements number {i * 7} and a short conclusion." for i in range(n)]
-
-
-def read_jsonl(path) -> list[dict]:
-    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]

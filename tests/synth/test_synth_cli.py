@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import passages, read_jsonl
+from synth_helpers import passages, read_jsonl
 
 from q3embed.cli import main
 

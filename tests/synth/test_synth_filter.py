@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import read_jsonl
+from synth_helpers import read_jsonl
 
 from q3embed.cli import main
 from q3embed.errors import InputFileError

@@ -6,7 +6,7 @@ import json
 
 import pytest
 import yaml
-from conftest import passages
+from synth_helpers import passages
 
 from q3embed.cli import main
 from q3embed.synth import recipe as recipe_mod

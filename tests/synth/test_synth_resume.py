@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from conftest import passages, read_jsonl
+from synth_helpers import passages, read_jsonl
 from fake_llm import FakeLLM
 
 from q3embed.cli import main

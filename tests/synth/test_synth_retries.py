@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import passages, read_jsonl
+from synth_helpers import passages, read_jsonl
 
 from q3embed.synth.client import ChatClient, EndpointError, RatePacer, RetryPolicy
 from q3embed.synth.generate import SynthConfig

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import read_jsonl
+from synth_helpers import read_jsonl
 
 from q3embed.errors import InputFileError
 from q3embed.synth.store import PairStore, normalise

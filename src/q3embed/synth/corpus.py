@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputFileError
-from .jsonl import iter_jsonl, read_lines
+from ..inputs import iter_jsonl, read_lines
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputFileError
-from .jsonl import iter_jsonl
+from ..inputs import iter_jsonl
 
 
 @dataclass

@@ -21,7 +21,7 @@ import unicodedata
 from pathlib import Path
 
 from ..errors import InputFileError
-from .jsonl import iter_jsonl
+from ..inputs import iter_jsonl
 
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
 
