@@ -78,6 +78,8 @@ class RerankTokenizer:
             )
 
     def __call__(self, pairs: Sequence[tuple[str, str]], instruction: str) -> list[list[int]]:
+        if not pairs:
+            return []
         texts = [format_rerank_pair(instruction, q, d) for q, d in pairs]
         ids = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
         # Keep the head (instruction, query) and cut the document's tail; the fixed prefix and

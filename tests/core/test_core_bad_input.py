@@ -44,3 +44,9 @@ def test_max_length_limits(tiny_embedding_dir):
 def test_single_string_returns_vector(tiny_embedder):
     v = tiny_embedder.encode("hello")
     assert v.shape == (64,)
+
+
+def test_empty_documents_give_empty_scores(tiny_reranker):
+    for out in (tiny_reranker.score("q", []), tiny_reranker.score_pairs([])):
+        assert out.shape == (0,) and out.dtype == np.float32
+    assert tiny_reranker.rank("q", []) == []
