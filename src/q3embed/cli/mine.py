@@ -64,7 +64,7 @@ def run(args) -> int:
         reranker = Reranker.load(args.reranker, device=args.device, dtype=args.dtype)
     instruction = args.instruction
     if instruction is None and emb.layout.is_decoder:
-        instruction = emb._instruction_from_prompts() or emb.default_query_instruction
+        instruction = emb.query_instruction
     rows = mine_hard_negatives(query_vecs, doc_vecs, query_ids, doc_ids, all_queries, corpus, qrels, cfg,
                                instruction=instruction, reranker=reranker, show_progress=show)
     out = Path(args.out)

@@ -139,6 +139,22 @@ class Embedder:
         hidden = self.model(input_ids=input_ids, attention_mask=mask).last_hidden_state  # (B, T, H)
         return self._pool(hidden, mask).float()  # (B, H)
 
+    def embed_ids(self, rows: list[list[int]]) -> torch.Tensor:
+        """Pooled (B, H) float32 vectors for token-id rows, before MRL and normalisation.
+
+        Rows must already be complete model inputs (as ``tokenize`` returns them, EOS included).
+        This is the hook for callers that batch by themselves, such as the server's batcher.
+        """
+        with torch.inference_mode():
+            return self._forward(rows)
+
+    @property
+    def query_instruction(self) -> str | None:
+        """The instruction ``encode_queries`` applies when none is given."""
+        if self.layout.is_decoder:
+            return self._instruction_from_prompts() or self.default_query_instruction
+        return self.layout.prompts.get("query") or None
+
     def _fast_forward(self):
         """The packed forward over ``self.model`` (rebuilt if the model was swapped); None if off or unsupported."""
         from ..model.fast_qwen3 import packed_forward_for
@@ -148,10 +164,8 @@ class Embedder:
 
     def encode_queries(self, queries: Sequence[str] | str, instruction: str | None = None, **kwargs) -> np.ndarray:
         """Queries get ``instruction`` (default: the model's query prompt, or the web-search task)."""
-        if instruction is None and self.layout.is_decoder:
-            instruction = self._instruction_from_prompts() or self.default_query_instruction
-        elif instruction is None:  # encoders: their sentence-transformers query prompt, if any
-            instruction = self.layout.prompts.get("query") or None
+        if instruction is None:
+            instruction = self.query_instruction
         return self.encode(queries, instruction=instruction, **kwargs)
 
     def encode_documents(self, documents: Sequence[str] | str, **kwargs) -> np.ndarray:

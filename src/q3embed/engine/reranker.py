@@ -106,6 +106,14 @@ class Reranker:
                 out[batch] = self._forward([ids[i] for i in batch]).cpu().numpy()
         return out
 
+    def score_ids(self, rows: list[list[int]]) -> torch.Tensor:
+        """P(yes) (B,) for complete template token-id rows (as the tokenizer builds them).
+
+        The hook for callers that batch by themselves, such as the server's batcher.
+        """
+        with torch.inference_mode():
+            return self._forward(rows)
+
     def _forward(self, rows: list[list[int]]) -> torch.Tensor:
         fast = self._fast_forward()
         if fast is not None:  # packed, with the rows' shared prompt computed once (engine/shared_prefix.py)

@@ -75,14 +75,11 @@ class EmbeddingService:
 
     def _forward(self, rows: list[list[int]]) -> np.ndarray:
         with torch.inference_mode():
-            return self.embedder._forward(rows).cpu().numpy()  # (B, H) float32, before MRL/normalisation
+            return self.embedder.embed_ids(rows).cpu().numpy()  # (B, H) float32, before MRL/normalisation
 
     def query_instruction(self) -> str | None:
         """The instruction ``Embedder.encode_queries`` would use."""
-        emb = self.embedder
-        if emb.layout.is_decoder:
-            return emb._instruction_from_prompts() or emb.default_query_instruction
-        return emb.layout.prompts.get("query") or None
+        return self.embedder.query_instruction
 
     def text_rows(self, texts: list[str], instruction: str | None, truncate: bool | None) -> list[list[int]]:
         """Token ids for texts, as ``Embedder.tokenize`` makes them at the server's limit."""
@@ -145,7 +142,7 @@ class RerankService:
 
     def _forward(self, rows: list[list[int]]) -> np.ndarray:
         with torch.inference_mode():
-            return self.reranker._forward(rows).cpu().numpy()  # (B,) P(yes)
+            return self.reranker.score_ids(rows).cpu().numpy()  # (B,) P(yes)
 
     def pair_rows(self, pairs: list[tuple[str, str]], instruction: str | None, truncate: bool | None,
                   what: str = "documents") -> list[list[int]]:

@@ -49,7 +49,7 @@ class EmbedTrainer(Trainer):
         self.tokenizer_files = TokenizerFiles(self.embedder.tokenizer, append_eos=self.layout.is_decoder)
         self.default_instruction = cfg.data.query_instruction
         if self.default_instruction is None and self.layout.is_decoder:
-            self.default_instruction = self.embedder._instruction_from_prompts() or self.embedder.default_query_instruction
+            self.default_instruction = self.embedder.query_instruction
 
     def query_ids(self, queries: list[str], instructions: list[str | None]) -> list[list[int]]:
         """Token ids of each query with its instruction, exactly as ``Embedder`` would feed them."""
