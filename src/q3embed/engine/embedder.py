@@ -58,8 +58,6 @@ class Embedder:
         layout = read_layout(root)
         dev = pick_device(device)
         model = load_backbone(layout, dev, pick_dtype(dtype, dev))
-        if hasattr(model, "model") and layout.is_decoder and not hasattr(model, "layers"):
-            model = model.model  # a *ForCausalLM checkpoint: embed with the backbone only
         return cls(model, load_tokenizer(layout), layout, max_length=max_length, name=str(name_or_path))
 
     @staticmethod

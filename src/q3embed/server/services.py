@@ -74,8 +74,7 @@ class EmbeddingService:
         self.batcher = _batcher(self._forward, settings, metrics, self.name)
 
     def _forward(self, rows: list[list[int]]) -> np.ndarray:
-        with torch.inference_mode():
-            return self.embedder.embed_ids(rows).cpu().numpy()  # (B, H) float32, before MRL/normalisation
+        return self.embedder.embed_ids(rows).cpu().numpy()  # (B, H) float32, before MRL/normalisation
 
     def query_instruction(self) -> str | None:
         """The instruction ``Embedder.encode_queries`` would use."""
@@ -141,8 +140,7 @@ class RerankService:
         self.batcher = _batcher(self._forward, settings, metrics, self.name)
 
     def _forward(self, rows: list[list[int]]) -> np.ndarray:
-        with torch.inference_mode():
-            return self.reranker.score_ids(rows).cpu().numpy()  # (B,) P(yes)
+        return self.reranker.score_ids(rows).cpu().numpy()  # (B,) P(yes)
 
     def pair_rows(self, pairs: list[tuple[str, str]], instruction: str | None, truncate: bool | None,
                   what: str = "documents") -> list[list[int]]:
