@@ -52,8 +52,26 @@ def test_auto_dtype_follows_native_bf16(monkeypatch):
     from q3embed.engine import cpu
     from q3embed.model.loading import pick_dtype
 
+    cpu_dev = torch.device("cpu")
     monkeypatch.setattr(cpu, "has_native_bf16", lambda: True)
-    assert pick_dtype("auto", torch.device("cpu")) == torch.bfloat16
+    assert pick_dtype("auto", cpu_dev) == torch.bfloat16
+    assert pick_dtype(None, cpu_dev, "bfloat16") == torch.bfloat16  # a bf16 release runs in bf16
+    assert pick_dtype(None, cpu_dev, "float32") == torch.float32  # an fp32 release stays fp32
+    assert pick_dtype(None, cpu_dev) == torch.float32
+    assert pick_dtype("float32", cpu_dev, "bfloat16") == torch.float32  # the documented override
     monkeypatch.setattr(cpu, "has_native_bf16", lambda: False)
-    assert pick_dtype("auto", torch.device("cpu")) == torch.float32
-    assert pick_dtype(None, torch.device("cpu")) == torch.float32  # the CPU default stays fp32
+    assert pick_dtype("auto", cpu_dev) == torch.float32
+    assert pick_dtype(None, cpu_dev, "bfloat16") == torch.float32  # no emulated bf16 by default
+
+
+def test_default_dtype_is_the_checkpoints_own_half_precision(tmp_path, qwen3_tokenizer_dir, monkeypatch):
+    from q3embed import Embedder
+    from q3embed.engine import cpu
+    from q3embed.model.tiny import save_tiny_qwen3
+
+    bf16_dir = save_tiny_qwen3(tmp_path / "bf16", tokenizer_dir=qwen3_tokenizer_dir, dtype=torch.bfloat16)
+    monkeypatch.setattr(cpu, "has_native_bf16", lambda: True)
+    assert Embedder.load(bf16_dir, device="cpu").dtype == torch.bfloat16
+    assert Embedder.load(bf16_dir, device="cpu", dtype="float32").dtype == torch.float32
+    monkeypatch.setattr(cpu, "has_native_bf16", lambda: False)
+    assert Embedder.load(bf16_dir, device="cpu").dtype == torch.float32

@@ -8,7 +8,7 @@ import argparse
 def add_model_args(p: argparse.ArgumentParser, flag: str = "--model", required: bool = True) -> None:
     p.add_argument(flag, required=required, help="checkpoint directory or hub name (e.g. Qwen/Qwen3-Embedding-0.6B)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default: best available)")
-    p.add_argument("--dtype", default=None, help="float32, bfloat16 or float16 (default: bf16 on GPU, fp32 on CPU)")
+    p.add_argument("--dtype", default=None, help="float32, bfloat16, float16 or auto (default: bf16 on GPU; on CPU the checkpoint's own bf16 where the CPU has native bf16, else fp32)")
     p.add_argument("--max-length", type=int, default=None, help="token limit per input (default 8192 for Qwen3)")
 
 

@@ -57,7 +57,7 @@ class Embedder:
         root = resolve_model_path(name_or_path, revision=revision)
         layout = read_layout(root)
         dev = pick_device(device)
-        model = load_backbone(layout, dev, pick_dtype(dtype, dev))
+        model = load_backbone(layout, dev, pick_dtype(dtype, dev, layout.stored_dtype))
         return cls(model, load_tokenizer(layout), layout, max_length=max_length, name=str(name_or_path))
 
     @staticmethod

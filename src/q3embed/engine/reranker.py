@@ -64,7 +64,7 @@ class Reranker:
                 f"{root} is a {layout.model_type} model; Reranker needs a Qwen3-Reranker (decoder with LM head) checkpoint"
             )
         dev = pick_device(device)
-        lm = load_backbone(layout, dev, pick_dtype(dtype, dev), causal_lm=True)
+        lm = load_backbone(layout, dev, pick_dtype(dtype, dev, layout.stored_dtype), causal_lm=True)
         head = lm.get_output_embeddings().weight[[NO_TOKEN_ID, YES_TOKEN_ID]].detach().clone()  # (2, H)
         backbone = lm.model
         del lm  # drop the full (V, H) LM head when it is not tied to the input embeddings

@@ -42,6 +42,7 @@ class CheckpointLayout:
     hidden_size: int = 0
     num_layers: int = 0
     sentence_transformers: bool = False
+    stored_dtype: str | None = None  # config.json "dtype"/"torch_dtype": the precision the weights were released in
 
     @property
     def is_decoder(self) -> bool:
@@ -98,6 +99,7 @@ def read_layout(root: Path) -> CheckpointLayout:
         hidden_size=int(config.get("hidden_size", 0)),
         num_layers=int(config.get("num_hidden_layers", 0)),
         sentence_transformers=st,
+        stored_dtype=config.get("dtype") or config.get("torch_dtype"),
     )
 
 

@@ -31,22 +31,26 @@ def pick_device(device: str | torch.device | None = None) -> torch.device:
     return torch.device("cpu")
 
 
-def pick_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
-    """``None`` picks bf16 on CUDA with bf16 support, fp16 on other accelerators, fp32 on CPU.
+HALF_PRECISION = ("bfloat16", "float16")
 
-    fp32 is the CPU default because it is the numerically faithful choice; the faster bf16
-    path on CPU is opt-in: ``dtype="bfloat16"``, or ``"auto"``, which takes bf16 only on CPUs
-    with native bf16 matmuls (AVX512-BF16 / AMX) and is otherwise the same as ``None``.
+
+def pick_dtype(dtype: str | torch.dtype | None, device: torch.device, stored: str | None = None) -> torch.dtype:
+    """The compute dtype. An explicit dtype wins; otherwise the fastest faithful choice.
+
+    ``None`` (the default):
+    - CUDA: bf16 where supported, else fp16; Apple MPS: fp16;
+    - CPU: bf16 when the checkpoint was released in half precision (``stored``, from config.json:
+      Qwen3-Embedding/Reranker are bf16) *and* the CPU has native bf16 matmuls (AVX512-BF16 /
+      AMX); fp32 otherwise. A bf16 checkpoint then runs in its own precision (what transformers
+      v5 loads by default too), an fp32 checkpoint such as all-MiniLM-L6-v2 stays fp32, and a
+      CPU without native bf16 never gets the slow emulated path.
+
+    ``"auto"``: like ``None``, but on a CPU with native bf16 it takes bf16 for fp32 checkpoints too.
+    Override with ``"float32"`` for the bit-faithful reference (e.g. to compare with fp32 numbers).
     """
     if isinstance(dtype, torch.dtype):
         return dtype
-    if dtype == "auto":
-        from ..engine.cpu import has_native_bf16
-
-        if device.type == "cpu":
-            return torch.bfloat16 if has_native_bf16() else torch.float32
-        dtype = None
-    if dtype is not None:
+    if dtype is not None and dtype != "auto":
         if dtype not in _DTYPES:
             raise ValueError(f"dtype {dtype!r} is not valid; accepted: auto, {', '.join(sorted(set(_DTYPES)))}")
         return _DTYPES[dtype]
@@ -54,6 +58,10 @@ def pick_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.d
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     if device.type == "mps":
         return torch.float16
+    from ..engine.cpu import has_native_bf16
+
+    if device.type == "cpu" and has_native_bf16() and (dtype == "auto" or stored in HALF_PRECISION):
+        return torch.bfloat16
     return torch.float32
 
 
