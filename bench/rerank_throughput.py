@@ -9,6 +9,8 @@ and Q queries x N documents (the paper reranks the top 100). Peers:
   c              q3embed Reranker.load(dir) defaults: packed forward, each query's prompt once, 2 head rows
   c_auto         q3embed with dtype="auto" (bf16 on CPUs with native bf16)
   c_padded       q3embed on its padded path (use_packing=False), to separate the gains
+  c_fp32         q3embed forced to fp32 (the default is bf16 on CPUs with native bf16: the checkpoint is bf16)
+  c_int8         q3embed with quantize="int8"
 
     python bench/rerank_throughput.py --docs 100 --queries 1          # CPU
     python bench/rerank_throughput.py --device cuda --docs 100 --queries 1,10 --half fp16
@@ -60,10 +62,10 @@ def official_path(path, device, dtype, batch_size):
     return run, model
 
 
-def q3embed_path(path, device, batch_size, packing=True, dtype=None):
+def q3embed_path(path, device, batch_size, packing=True, dtype=None, quantize=None):
     from q3embed import Reranker
 
-    rr = Reranker.load(path, device=device, dtype=dtype)
+    rr = Reranker.load(path, device=device, dtype=dtype, quantize=quantize)
     rr.use_packing = packing
 
     def run(pairs):
@@ -136,11 +138,13 @@ def main():
                 if name in ("official", "official_half"):
                     dt = dtypes[args.official_dtype] if name == "official" else dtypes[args.half]
                     run, holder = official_path(path, args.device, dt, args.official_batch)
-                elif name in ("c", "c_padded", "c_auto"):
+                elif name in ("c", "c_padded", "c_auto", "c_fp32", "c_int8"):
+                    dtype = {"c_auto": "auto", "c_fp32": "float32"}.get(name)
                     run, holder = q3embed_path(path, args.device, args.batch, packing=name != "c_padded",
-                                               dtype="auto" if name == "c_auto" else None)
+                                               dtype=dtype, quantize="int8" if name == "c_int8" else None)
                 else:
-                    raise SystemExit(f"unknown peer {name!r}; accepted: official, official_half, c, c_auto, c_padded")
+                    raise SystemExit(f"unknown peer {name!r}; accepted: official, official_half, c, c_auto, c_fp32, "
+                                     "c_int8, c_padded")
                 run(pairs[:2])  # warm-up
                 load = os.getloadavg()[0]
                 seconds, cpu = timed(args.device, lambda: scores.__setitem__(name, run(pairs)), args.repeat)
@@ -158,7 +162,7 @@ def main():
                     top = lambda s: list(np.argsort(-s[: args.docs], kind="stable")[:10])  # noqa: E731
                     print(f"  {name} vs {ref}: max |dP| {d.max():.2e}; same top-10 of query 0: "
                           f"{top(scores[name]) == top(scores[ref])}")
-        for num in ("c", "c_auto", "c_padded"):
+        for num in ("c", "c_auto", "c_fp32", "c_int8", "c_padded"):
             for den in ("official", "official_half"):
                 if num in by and den in by:
                     print(f"  ratio {num} / {den} ({n_q}x{args.docs}): {by[den][0] / by[num][0]:.2f}x wall, "

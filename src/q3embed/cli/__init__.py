@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import pkgutil
 import sys
 
@@ -38,6 +39,11 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    # transformers imports torchao whenever it is installed (the int8 extra); torchao then logs a
+    # warning per optional CUDA library it cannot load, and torch one per enum it registers, on
+    # every model load. They say nothing about the user's command, so the CLI keeps them quiet.
+    for noisy in ("torchao", "torch.utils._pytree"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
     try:
         rc = args.func(args)
     except (Q3EmbedError, FileNotFoundError, ValueError, TypeError) as e:

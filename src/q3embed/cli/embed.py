@@ -24,7 +24,7 @@ def run(args) -> int:
     from ..inputs import read_texts
 
     texts = read_texts(args.input)
-    emb = Embedder.load(args.model, device=args.device, dtype=args.dtype, max_length=args.max_length)
+    emb = Embedder.load(args.model, device=args.device, dtype=args.dtype, quantize=args.quantize, max_length=args.max_length)
     vecs = emb.encode(texts, instruction=args.instruction, dim=args.dim, batch_size=args.batch_size,
                       show_progress=len(texts) > 64)
     np.save(args.output, vecs)

@@ -132,7 +132,7 @@ def _check_data(args) -> None:
 def _load_embedder(args):
     from ..engine import Embedder
 
-    return Embedder.load(args.model, device=args.device, dtype=args.dtype, max_length=args.max_length)
+    return Embedder.load(args.model, device=args.device, dtype=args.dtype, quantize=args.quantize, max_length=args.max_length)
 
 
 def _evaluate(args, emb, cache, progress) -> dict:
@@ -149,7 +149,7 @@ def _evaluate(args, emb, cache, progress) -> dict:
         return evaluate_bitext(emb, args.data[0], args.data[1], **common)
     from ..engine import Reranker
 
-    rr = Reranker.load(args.reranker, device=args.device, dtype=args.dtype)
+    rr = Reranker.load(args.reranker, device=args.device, dtype=args.dtype, quantize=args.quantize)
     return evaluate_rerank(emb, rr, args.data[0], split=args.split, top_k=args.top_k,
                            rerank_instruction=args.rerank_instruction, max_queries=args.max_queries, **common)
 

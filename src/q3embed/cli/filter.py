@@ -28,7 +28,7 @@ def run(args) -> int:
     records = read_pairs(args.input)  # check the input before loading a model
     if not -1.0 <= args.threshold <= 1.0:
         raise ValueError(f"--threshold must be a cosine in [-1, 1], got {args.threshold}")
-    emb = Embedder.load(args.model, device=args.device, dtype=args.dtype, max_length=args.max_length)
+    emb = Embedder.load(args.model, device=args.device, dtype=args.dtype, quantize=args.quantize, max_length=args.max_length)
     result = cosine_filter(emb, records, args.threshold, batch_size=args.batch_size,
                            use_instruction=False if args.no_instruction else None,
                            show_progress=len(records) > 256 and sys.stderr.isatty())

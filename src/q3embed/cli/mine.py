@@ -51,7 +51,7 @@ def run(args) -> int:
     qrels = read_qrels(Path(args.qrels), all_queries, corpus)
     query_ids = [q for q in qrels if q in all_queries]
     doc_ids = list(corpus)
-    emb = Embedder.load(args.model, device=args.device, dtype=args.dtype, max_length=args.max_length)
+    emb = Embedder.load(args.model, device=args.device, dtype=args.dtype, quantize=args.quantize, max_length=args.max_length)
     show = sys.stderr.isatty()
     doc_vecs = encode_cached(emb, [corpus[d] for d in doc_ids], batch_size=args.batch_size,
                              cache_dir=args.cache_dir, show_progress=show)
@@ -61,7 +61,7 @@ def run(args) -> int:
     if args.reranker is not None:
         from ..engine import Reranker
 
-        reranker = Reranker.load(args.reranker, device=args.device, dtype=args.dtype)
+        reranker = Reranker.load(args.reranker, device=args.device, dtype=args.dtype, quantize=args.quantize)
     instruction = args.instruction
     if instruction is None and emb.layout.is_decoder:
         instruction = emb.query_instruction

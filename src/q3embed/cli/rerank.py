@@ -24,7 +24,7 @@ def run(args) -> int:
     from ..inputs import read_texts
 
     docs = read_texts(args.docs)
-    rr = Reranker.load(args.model, device=args.device, dtype=args.dtype, max_length=args.max_length)
+    rr = Reranker.load(args.model, device=args.device, dtype=args.dtype, quantize=args.quantize, max_length=args.max_length)
     ranked = rr.rank(args.query, docs, top_n=args.top_n, instruction=args.instruction,
                      batch_size=args.batch_size, show_progress=len(docs) > 32)
     if args.json:

@@ -71,7 +71,7 @@ def run(args) -> int:
 def _load(args):
     from ..engine import Embedder, Reranker
 
-    opts = dict(device=args.device, dtype=args.dtype, max_length=args.max_length)
+    opts = dict(device=args.device, dtype=args.dtype, max_length=args.max_length, quantize=args.quantize)
     embedder = Embedder.load(args.model, **opts) if args.model else None
     reranker = Reranker.load(args.reranker, **opts) if args.reranker else None
     retriever = None

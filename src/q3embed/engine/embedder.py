@@ -10,7 +10,7 @@ import torch
 
 from ..config import DEFAULT_MAX_LENGTH, DEFAULT_QUERY_INSTRUCTION, MAX_CONTEXT, MRL_MIN_DIM
 from ..model.layout import CheckpointLayout, read_layout
-from ..model.loading import load_backbone, load_tokenizer, pick_device, pick_dtype
+from ..model.loading import load_for_inference, load_tokenizer
 from ..model.pooling import POOLERS, mrl_truncate
 from ..model.resolve import resolve_model_path
 from ..tokenize import EmbeddingTokenizer, check_texts, format_query
@@ -52,12 +52,17 @@ class Embedder:
         dtype: str | torch.dtype | None = None,
         max_length: int | None = None,
         revision: str | None = None,
+        quantize: str | None = None,
     ) -> "Embedder":
-        """Load from a local directory or a hub name. ``device``/``dtype`` None = best available."""
+        """Load from a local directory or a hub name.
+
+        ``device``/``dtype`` None = the fastest faithful choice (see ``model.loading.pick_dtype``);
+        ``dtype="float32"`` is the bit-faithful override. ``quantize="int8"``: opt-in int8 dynamic
+        quantisation of the transformer blocks' linear layers (``engine/quantize.py``).
+        """
         root = resolve_model_path(name_or_path, revision=revision)
         layout = read_layout(root)
-        dev = pick_device(device)
-        model = load_backbone(layout, dev, pick_dtype(dtype, dev, layout.stored_dtype))
+        model = load_for_inference(layout, device, dtype, quantize)
         return cls(model, load_tokenizer(layout), layout, max_length=max_length, name=str(name_or_path))
 
     @staticmethod

@@ -11,7 +11,7 @@ import torch
 from ..config import DEFAULT_MAX_LENGTH, DEFAULT_RERANK_INSTRUCTION, MAX_CONTEXT, NO_TOKEN_ID, YES_TOKEN_ID
 from ..errors import CheckpointError
 from ..model.layout import CheckpointLayout, read_layout
-from ..model.loading import load_backbone, load_tokenizer, pick_device, pick_dtype
+from ..model.loading import load_for_inference, load_tokenizer
 from ..model.pooling import last_token_pool
 from ..model.resolve import resolve_model_path
 from ..tokenize import RerankTokenizer, check_texts
@@ -56,15 +56,16 @@ class Reranker:
         dtype: str | torch.dtype | None = None,
         max_length: int | None = None,
         revision: str | None = None,
+        quantize: str | None = None,
     ) -> "Reranker":
+        """Load a Qwen3-Reranker; ``device``/``dtype``/``quantize`` as in ``Embedder.load``."""
         root = resolve_model_path(name_or_path, revision=revision)
         layout = read_layout(root)
         if not layout.is_decoder:
             raise CheckpointError(
                 f"{root} is a {layout.model_type} model; Reranker needs a Qwen3-Reranker (decoder with LM head) checkpoint"
             )
-        dev = pick_device(device)
-        lm = load_backbone(layout, dev, pick_dtype(dtype, dev, layout.stored_dtype), causal_lm=True)
+        lm = load_for_inference(layout, device, dtype, quantize, causal_lm=True)
         head = lm.get_output_embeddings().weight[[NO_TOKEN_ID, YES_TOKEN_ID]].detach().clone()  # (2, H)
         backbone = lm.model
         del lm  # drop the full (V, H) LM head when it is not tied to the input embeddings
