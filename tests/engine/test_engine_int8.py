@@ -85,3 +85,11 @@ def test_unknown_quantize_mode_is_refused(tiny_embedding_dir):
 
     with pytest.raises(ValueError, match="accepted: None \\(off\\), int8"):
         Embedder.load(tiny_embedding_dir, device="cpu", quantize="int4")
+
+
+def test_int8_vectors_never_share_an_eval_cache_entry_with_fp32(int8_embedder, tiny_embedder):
+    from q3embed.eval.cache import model_key
+
+    assert int8_embedder.dtype == tiny_embedder.dtype  # same dtype, so the dtype alone cannot tell them apart
+    assert model_key(int8_embedder) != model_key(tiny_embedder)
+    assert "quantize=int8" in repr(int8_embedder) and "quantize" not in repr(tiny_embedder)

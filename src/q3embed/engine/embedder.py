@@ -182,7 +182,11 @@ class Embedder:
         return None
 
     def __repr__(self) -> str:
-        return f"Embedder({self.name!r}, kind={self.kind}, width={self.width}, device={self.device}, dtype={self.dtype})"
+        from .quantize import quantization_of
+
+        q = quantization_of(self.model)
+        return (f"Embedder({self.name!r}, kind={self.kind}, width={self.width}, device={self.device}, dtype={self.dtype}"
+                + (f", quantize={q}" if q else "") + ")")
 
 
 def _progress(items, enabled: bool, desc: str):

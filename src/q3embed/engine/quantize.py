@@ -57,3 +57,15 @@ def quantize_linears_int8(model: torch.nn.Module) -> torch.nn.Module:
         raise ValueError(f"quantize='int8': no linear layers found inside transformer blocks of {type(model).__name__}")
     quantize_(model, config(), filter_fn=in_block)
     return model
+
+
+def quantization_of(model: torch.nn.Module) -> str | None:
+    """"int8" when any linear layer holds quantised weights (a torchao tensor subclass), else None.
+
+    Read from the model itself, so a model quantised outside ``load`` is still recognised (the
+    evaluation cache keys vectors by it).
+    """
+    for m in model.modules():
+        if isinstance(m, torch.nn.Linear) and type(m.weight) not in (torch.nn.Parameter, torch.Tensor):
+            return "int8"
+    return None

@@ -31,6 +31,11 @@ def model_key(embedder) -> str | None:
     root = Path(root)
     parts = [str(root.resolve()), str(getattr(embedder, "max_length", "")), str(getattr(embedder, "dtype", "")),
              str(getattr(layout, "pooling", ""))]
+    model = getattr(embedder, "model", None)
+    if model is not None:
+        from ..engine.quantize import quantization_of
+
+        parts.append(f"quantize={quantization_of(model)}")  # int8 vectors differ from the fp32 ones of equal dtype
     for f in sorted(root.rglob("*")):
         if f.is_file() and f.suffix in (".safetensors", ".bin", ".pt", ".json"):
             st = f.stat()
