@@ -104,6 +104,18 @@ def test_shared_prefix_is_used(tiny_reranker, monkeypatch):
     assert len(seen) == 1 and seen[0] > 60  # system prompt + instruction + query, computed once
 
 
+def test_shared_prefix_computed_once_per_query_across_batches(tiny_reranker_dir, tiny_reranker, monkeypatch):
+    fast = tiny_reranker._fast_forward()
+    seen = []
+    orig = fast.prefix_cache
+    monkeypatch.setattr(fast, "prefix_cache", lambda p: seen.append(len(p[0])) or orig(p))
+    pairs = [(q, d) for q in QUERIES[:2] for d in TEXTS]  # 2 queries x len(TEXTS) documents
+    ours = tiny_reranker.score_pairs(pairs, batch_size=2)  # 3 batches per query (6 documents)
+    assert len(seen) == 2, seen  # one prefix pass per query, not one per batch
+    ref = reference_rerank(tiny_reranker_dir, tiny_reranker._tok(pairs, TASK)).numpy()
+    assert np.abs(ours - ref).max() <= 1e-5
+
+
 def test_rerank_fast_equals_padded(tiny_reranker_dir, tiny_reranker):
     from q3embed import Reranker
 

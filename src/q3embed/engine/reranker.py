@@ -17,6 +17,8 @@ from ..model.resolve import resolve_model_path
 from ..tokenize import RerankTokenizer, check_texts
 from .batching import grouped_length_sorted_batches, length_sorted_batches, pad_batch
 from .embedder import _progress
+from .packing import common_prefix_length
+from .shared_prefix import PrefixMemo, last_hidden_shared_prefix
 
 
 class Reranker:
@@ -96,15 +98,22 @@ class Reranker:
         ids = self._tok(pairs, instruction)
         out = np.zeros(len(pairs), dtype=np.float32)
         queries = [q for q, _ in pairs]
+        prefix_len: dict[str, int] = {}
         if self._fast_forward() is not None and len(set(queries)) * batch_size <= len(pairs):
-            # Enough documents per query to fill batches: keep each batch to one query so the
-            # shared prefix reaches the document (engine/shared_prefix.py).
+            # Enough documents per query to fill batches: keep each batch to one query, and compute
+            # the prompt that all of a query's rows share once for all its batches (engine/shared_prefix.py).
             batches = list(grouped_length_sorted_batches(ids, queries, batch_size, max_batch_tokens))
+            rows_of: dict[str, list[list[int]]] = {}
+            for q, r in zip(queries, ids):
+                rows_of.setdefault(q, []).append(r)
+            prefix_len = {q: common_prefix_length(rows) for q, rows in rows_of.items() if len(rows) > 1}
         else:
             batches = list(length_sorted_batches(ids, batch_size, max_batch_tokens))
+        memo = PrefixMemo()
         with torch.inference_mode():
             for batch in _progress(batches, show_progress, "reranking"):
-                out[batch] = self._forward([ids[i] for i in batch]).cpu().numpy()
+                n = prefix_len.get(queries[batch[0]])
+                out[batch] = self._forward([ids[i] for i in batch], n, memo).cpu().numpy()
         return out
 
     def score_ids(self, rows: list[list[int]]) -> torch.Tensor:
@@ -115,12 +124,10 @@ class Reranker:
         with torch.inference_mode():
             return self._forward(rows)
 
-    def _forward(self, rows: list[list[int]]) -> torch.Tensor:
+    def _forward(self, rows: list[list[int]], prefix_len: int | None = None, memo: PrefixMemo | None = None) -> torch.Tensor:
         fast = self._fast_forward()
         if fast is not None:  # packed, with the rows' shared prompt computed once (engine/shared_prefix.py)
-            from .shared_prefix import last_hidden_shared_prefix
-
-            return self._yes_probability(last_hidden_shared_prefix(fast, rows, self.device))  # (B,)
+            return self._yes_probability(last_hidden_shared_prefix(fast, rows, self.device, prefix_len, memo))  # (B,)
         input_ids, mask = pad_batch(rows, self.pad_id, side="right")  # (B, T)
         input_ids, mask = input_ids.to(self.device), mask.to(self.device)
         hidden = self.model(input_ids=input_ids, attention_mask=mask).last_hidden_state  # (B, T, H)
