@@ -103,8 +103,8 @@ def test_reranker_never_builds_full_vocab_logits(tiny_reranker, monkeypatch):
     seen = []
     orig = tiny_reranker._forward
 
-    def spy(rows):
-        out = orig(rows)
+    def spy(rows, *args):
+        out = orig(rows, *args)
         seen.append(out.shape)
         return out
 
