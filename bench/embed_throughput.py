@@ -11,6 +11,7 @@ a long-document setting (2K-8K tokens). Peers:
   c_auto  q3embed with dtype="auto" (bf16 on CPUs with native bf16)
   c_fp32, c_padded   q3embed forced to fp32 / to the padded path (to see where the gain comes from)
   c_int8  q3embed with quantize="int8" (opt-in int8 dynamic quantisation, fp32 activations)
+  c_int8_bf16  the same over a bf16 model (bf16 activations), to choose int8's default activation dtype
   c_big   q3embed defaults but batch_size=512, max_batch_tokens=65536 (GPU batch size)
 
 Prints tokens/s, texts/s, peak RSS (GPU memory on CUDA), GFLOP/s on real tokens and the fraction
@@ -98,9 +99,11 @@ def build_peer(name, path, args):
         return q3embed_path(path, args.device, torch.float32)
     if name == "c_int8":
         return q3embed_path(path, args.device, quantize="int8")
+    if name == "c_int8_bf16":
+        return q3embed_path(path, args.device, torch.bfloat16, quantize="int8")
     if name == "c_padded":
         return q3embed_path(path, None if args.device_default else args.device, packing=False)
-    raise ValueError(f"unknown peer {name!r}; accepted: a, a_bf16, a_fp16, b, c, c_auto, c_fp32, c_int8, c_padded, c_big")
+    raise ValueError(f"unknown peer {name!r}; accepted: a, a_bf16, a_fp16, b, c, c_auto, c_fp32, c_int8, c_int8_bf16, c_padded, c_big")
 
 
 def measure(names, path, texts, lengths, config, args, label):
@@ -189,7 +192,8 @@ def main():
                                ("mixed:c", "mixed:b"), ("mixed:c_auto", "mixed:a"), ("mixed:c_auto", "mixed:a_bf16"),
                                ("mixed:c_auto", "mixed:b"), ("mixed:c_big", "mixed:a_fp16"), ("mixed:c_big", "mixed:b"),
                                ("mixed:c", "mixed:c_padded"), ("mixed:c", "mixed:c_fp32"),
-                               ("mixed:c_int8", "mixed:a"), ("mixed:c_int8", "mixed:c_fp32"), ("mixed:c_int8", "mixed:c")])
+                               ("mixed:c_int8", "mixed:a"), ("mixed:c_int8", "mixed:c_fp32"), ("mixed:c_int8", "mixed:c"),
+                               ("mixed:c_int8", "mixed:c_int8_bf16")])
 
     if args.long:
         long_target = np.random.default_rng(2).integers(2048, 8192, args.long).tolist()

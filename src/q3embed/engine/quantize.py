@@ -29,7 +29,12 @@ def check_quantize(mode: str | None) -> str | None:
 
 
 def _torchao_int8():
-    """torchao's ``quantize_`` and the int8 config; torchao logs a warning per optional CUDA library it cannot load."""
+    """torchao's ``quantize_`` and the int8 config.
+
+    If torchao is first imported here, its warnings about optional CUDA libraries it cannot load
+    are kept quiet (transformers usually imports it earlier, when it is installed; the CLI quiets
+    that logger for the whole run).
+    """
     ao_log = logging.getLogger("torchao")
     level = ao_log.level
     ao_log.setLevel(logging.ERROR)
@@ -49,6 +54,7 @@ def quantize_linears_int8(model: torch.nn.Module) -> torch.nn.Module:
     embeddings and any head stay in the compute dtype, as they are a small share of the FLOPs.
     """
     quantize_, config = _torchao_int8()
+
     def in_block(module: torch.nn.Module, name: str) -> bool:
         return isinstance(module, torch.nn.Linear) and (".layers." in f".{name}" or ".layer." in f".{name}")
 
