@@ -93,3 +93,18 @@ def test_int8_vectors_never_share_an_eval_cache_entry_with_fp32(int8_embedder, t
     assert int8_embedder.dtype == tiny_embedder.dtype  # same dtype, so the dtype alone cannot tell them apart
     assert model_key(int8_embedder) != model_key(tiny_embedder)
     assert "quantize=int8" in repr(int8_embedder) and "quantize" not in repr(tiny_embedder)
+
+
+def test_cli_quantize_flag(tmp_path, tiny_embedding_dir, tiny_embedder, capsys):
+    from q3embed.cli import main
+
+    src = tmp_path / "texts.txt"
+    src.write_text("\n".join(SENTENCES) + "\n")
+    assert main(["embed", "--model", str(tiny_embedding_dir), "--device", "cpu", "--quantize", "int8",
+                 str(src), str(tmp_path / "v.npy")]) == 0
+    vecs = np.load(tmp_path / "v.npy")
+    ref = tiny_embedder.encode(SENTENCES)
+    assert (vecs * ref).sum(1).min() >= 0.998 and np.abs(vecs - ref).max() > 1e-6
+    with pytest.raises(SystemExit) as e:
+        main(["embed", "--model", str(tiny_embedding_dir), "--quantize", "int4", str(src), str(tmp_path / "w.npy")])
+    assert e.value.code == 2 and "invalid choice: 'int4'" in capsys.readouterr().err
