@@ -58,8 +58,7 @@ def quantize_linears_int8(model: torch.nn.Module) -> torch.nn.Module:
     def in_block(module: torch.nn.Module, name: str) -> bool:
         return isinstance(module, torch.nn.Linear) and (".layers." in f".{name}" or ".layer." in f".{name}")
 
-    n = sum(in_block(m, name) for name, m in model.named_modules())
-    if n == 0:
+    if not any(in_block(m, name) for name, m in model.named_modules()):
         raise ValueError(f"quantize='int8': no linear layers found inside transformer blocks of {type(model).__name__}")
     quantize_(model, config(), filter_fn=in_block)
     return model

@@ -45,7 +45,7 @@ class Reranker:
         self._tok = RerankTokenizer(tokenizer, max_length)
         pad = tokenizer.pad_token_id
         self.pad_id = pad if pad is not None else 0
-        # Padding-free forward with each batch's shared prompt computed once (engine/shared_prefix.py);
+        # Padding-free forward with each query's prompt computed once (engine/shared_prefix.py);
         # False = padded reference path.
         self.use_packing = True
         self._fast = None

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import InputFileError
-from .jsonl import jsonl_records
+from ..inputs import iter_jsonl
 
 
 @dataclass
@@ -81,7 +81,7 @@ def _need(path: Path) -> Path:
 
 
 def _jsonl_records(path: Path):
-    for n, rec in jsonl_records(path):
+    for n, rec in iter_jsonl(path):
         if "_id" not in rec:
             raise InputFileError(f"{path}:{n}: expected an object with an '_id' field")
         yield n, str(rec["_id"]), rec

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import InputFileError
 from .cache import encode_cached
-from .jsonl import jsonl_records
+from ..inputs import iter_jsonl
 from .metrics import pearson, spearman
 from .retrieval import as_embedder, model_name
 
@@ -51,7 +51,7 @@ def _csv_rows(path: Path) -> list[tuple[str, str, float]]:
 
 def _jsonl_rows(path: Path) -> list[tuple[str, str, float]]:
     rows = []
-    for n, rec in jsonl_records(path):
+    for n, rec in iter_jsonl(path):
         keys = next((k for k in _JSON_KEYS if all(x in rec for x in k)), None)
         if keys is None:
             raise InputFileError(f"{path}:{n}: expected fields sentence1, sentence2, score")

@@ -130,7 +130,7 @@ def load_for_inference(layout: CheckpointLayout, device=None, dtype=None, quanti
     """Device + dtype choice, the backbone, and the optional int8 quantisation, as Embedder/Reranker load them.
 
     With ``quantize="int8"`` and no dtype, CPU activations stay fp32: int8 over bf16 activations
-    was measured between 1.3x faster and 1.3x slower depending on its order in the process, fp32
+    was measured from 1.2x faster to 1.3x slower depending on its order in the process; fp32
     activations were stable and are the closer to fp32 (bench/RESULTS.md, "int8 speed").
     """
     from ..engine.quantize import check_quantize, quantize_linears_int8

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputFileError
-from ..eval.jsonl import jsonl_records
+from ..inputs import iter_jsonl
 
 QUERY_KEYS = ("query", "anchor", "question")
 POS_KEYS = ("pos", "response", "positive", "positives")
@@ -75,7 +75,7 @@ def read_train_file(path: str | Path) -> list[TrainExample]:
     path = Path(path)
     if not path.is_file():
         raise InputFileError(f"training file {path} does not exist")
-    rows = [parse_row(rec, path, n) for n, rec in jsonl_records(path)]
+    rows = [parse_row(rec, path, n) for n, rec in iter_jsonl(path)]
     if not rows:
         raise InputFileError(f"{path}: no training rows")
     return rows

@@ -18,7 +18,7 @@ from ..engine.batching import pad_batch
 from ..model.pooling import last_token_pool
 from ..tokenize import RerankTokenizer
 from .adapters import apply_lora, base_model, enable_gradient_checkpointing
-from .config import ConfigError, RerankTrainConfig
+from .config import ConfigError
 from .data import pick_texts
 from .export import TokenizerFiles, export_reranker_model
 from .losses import RerankLabelLoss
@@ -27,9 +27,6 @@ from .trainer import Trainer
 
 class RerankTrainer(Trainer):
     task_name = "train rerank"
-
-    def __init__(self, cfg: RerankTrainConfig):
-        super().__init__(cfg)
 
     def negatives_per_row(self) -> int:
         return self.cfg.data.num_negatives
