@@ -9,8 +9,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from q3embed.engine.packing import common_prefix_length, pack
-from q3embed.model.fast_qwen3 import PackedQwen3
+from q3embed.runtime.packing import common_prefix_length, pack
+from q3embed.runtime.fast_qwen3 import PackedQwen3
 
 
 def emulated_varlen(q, k, v, cu_q, cu_k, max_q, max_k, scale, rep, causal):
