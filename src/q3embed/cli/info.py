@@ -22,12 +22,7 @@ def run(args) -> int:
     layout = read_layout(root)
     files = weight_files(layout.model_dir)
     device = pick_device(args.device)
-    if not layout.is_decoder:
-        kind = f"encoder embedding model ({layout.model_type}, {layout.pooling} pooling)"
-    elif layout.has_lm_head and not layout.sentence_transformers:
-        kind = "qwen3 reranker (decoder with LM head)"
-    else:
-        kind = "qwen3 embedding model (decoder, last-token pooling)"
+    kind = layout.describe_kind()
     info = {
         "path": str(root),
         "kind": kind,

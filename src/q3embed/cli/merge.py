@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import re
 
-from ._common import add_verb
+from ._common import Parser, add_verb
 
 MERGE_HELP = """\
 Merge checkpoints tensor by tensor, streaming from (sharded) safetensors, so peak memory
@@ -33,12 +33,12 @@ Try merges of the checkpoints, evaluate each, and print a table with the best.
 Two checkpoints: slerp at each --grid value. More: multislerp of every subset of two or more.
 Each input is also evaluated alone, as the baseline.
 
-  q3embed merge search --checkpoints runs/a runs/b --task retrieval --data ../shared/data/scifact
+  q3embed merge search --checkpoints runs/a runs/b --task retrieval --data data/scifact
   q3embed merge search --checkpoints c1 c2 c3 --task sts --data stsb-en-test.csv --out best
 """
 
 
-class _MergeParser(argparse.ArgumentParser):
+class _MergeParser(Parser):
     search_parser: argparse.ArgumentParser
 
     def parse_known_args(self, args=None, namespace=None):

@@ -62,6 +62,7 @@ class Embedder:
         """
         root = resolve_model_path(name_or_path, revision=revision)
         layout = read_layout(root)
+        layout.require("embedding")  # a reranker's hidden states are not trained as embeddings
         model = load_for_inference(layout, device, dtype, quantize)
         return cls(model, load_tokenizer(layout), layout, max_length=max_length, name=str(name_or_path))
 
@@ -192,6 +193,6 @@ class Embedder:
 def _progress(items, enabled: bool, desc: str):
     if not enabled:
         return items
-    from tqdm.auto import tqdm
+    from ..progress import tqdm
 
     return tqdm(items, desc=desc, unit="batch")

@@ -77,6 +77,11 @@ class RerankTokenizer:
                 f"{len(self.prefix_ids) + len(self.suffix_ids) + 16}"
             )
 
+    def document_room(self, query: str, instruction: str) -> int:
+        """Tokens left for a document after the instruction and query (<= 0: none survives truncation)."""
+        head = self.tokenizer(format_rerank_pair(instruction, query, ""), add_special_tokens=False)["input_ids"]
+        return self.budget - len(head)
+
     def __call__(self, pairs: Sequence[tuple[str, str]], instruction: str) -> list[list[int]]:
         if not pairs:
             return []

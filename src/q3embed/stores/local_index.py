@@ -258,7 +258,7 @@ class Index:
 
     def _embed_and_commit(self, chunks: list, replaced: list[str], batch_size: int, commit_every: int,
                           show_progress: bool) -> None:
-        from tqdm.auto import tqdm
+        from ..progress import tqdm
 
         if commit_every < 1:
             raise ValueError(f"commit_every must be >= 1, got {commit_every}")
