@@ -30,7 +30,7 @@ def tqdm(iterable=None, *, file=None, **kwargs):
         from tqdm import tqdm as plain
 
         return plain(iterable, disable=True, **{k: v for k, v in kwargs.items() if k != "disable"})
-    if _is_terminal(stream):
+    if is_terminal(stream):
         from tqdm.auto import tqdm as live
 
         return live(iterable, file=stream, **kwargs)
@@ -41,7 +41,7 @@ def tqdm(iterable=None, *, file=None, **kwargs):
     return tqdm_logging(iterable, file=stream, **kwargs)
 
 
-def _is_terminal(stream) -> bool:
+def is_terminal(stream) -> bool:
     try:
         return bool(stream.isatty())
     except (AttributeError, ValueError):  # a closed or file-like object without isatty

@@ -74,8 +74,17 @@ def _quiet_noisy_loggers() -> None:
 
 
 def _route_progress_to_stderr() -> None:
-    """Off a terminal, progress arrives as log lines (q3embed.progress); print them on stderr."""
-    from ..progress import PROGRESS_LOGGER
+    """Off a terminal, progress arrives as log lines (q3embed.progress); print them on stderr.
+
+    The hub's and transformers' own bars (a second of "Loading weights") are not long work: off a
+    terminal they would only be ``\r`` noise in the log, so they are switched off there.
+    """
+    from ..progress import PROGRESS_LOGGER, is_terminal
+
+    if not is_terminal(sys.stderr):
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        if "transformers" in sys.modules:  # imported before main() (tests, or an embedding application)
+            sys.modules["transformers"].utils.logging.disable_progress_bar()
 
     log = logging.getLogger(PROGRESS_LOGGER)
     if not any(getattr(h, "_q3embed", False) for h in log.handlers):

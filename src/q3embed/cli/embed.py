@@ -33,6 +33,7 @@ def run(args) -> int:
     from ..inputs import read_texts
 
     check_positive("--batch-size", args.batch_size)
+    check_output_file(args.output, "OUTPUT")
     out = check_output_file(npy_path(args.output), "OUTPUT")
     texts = read_texts(args.input, blank="refuse")
     if not texts:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import add_model_args, add_verb
+from ._common import add_model_args, add_verb, check_output_dir, check_output_file, check_positive
 
 DESCRIPTION = """\
 Evaluate an embedding model on local data, the way MTEB scores it.
@@ -81,7 +81,11 @@ def run(args) -> int:
 
     _check_args(args)
     _check_data(args)  # bad data fails here, before minutes of model loading
-    progress = sys.stderr.isatty()
+    if args.output:
+        check_output_file(args.output, "--output")
+    if args.cache_dir and not args.no_cache:
+        check_output_dir(args.cache_dir, "--cache-dir")
+    progress = True  # a live bar on a terminal, periodic log lines off one (q3embed.progress)
     cache = None if args.no_cache else args.cache_dir
     emb = _load_embedder(args)
     if args.dims:
@@ -112,6 +116,9 @@ def _check_args(args) -> None:
         raise ValueError("--dims (MRL sweep) works with --task retrieval or sts")
     if args.dims and args.dim:
         raise ValueError("give --dim or --dims, not both")
+    check_positive("--top-k", args.top_k)
+    check_positive("--batch-size", args.batch_size)
+    check_positive("--max-queries", args.max_queries)
 
 
 def _check_data(args) -> None:

@@ -39,6 +39,37 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(info))
     else:
-        for k, v in info.items():
-            print(f"{k:>14}: {v}")
+        print_fields(info)
     return 0
+
+
+def print_fields(info: dict, indent: int = 0) -> None:
+    """``key: value`` lines for people: no Python reprs (None, [...], {...}, '\\n')."""
+    width = max(map(len, info), default=0)
+    for k, v in info.items():
+        label = f"{' ' * indent}{k:>{width}}"
+        if isinstance(v, dict) and v:
+            print(f"{label}:")
+            print_fields(v, indent + 4)
+        else:
+            print(f"{label}: {_plain(k, v)}")
+
+
+def _plain(key: str, value) -> str:
+    if value is None or value == {} or value == []:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_plain(key, v) for v in value)
+    if isinstance(value, int) and key.endswith("bytes"):
+        return _size(value)
+    return str(value).replace("\n", " ↵ ")
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB"):
+        if n < 1024:
+            return f"{int(n)} B" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"

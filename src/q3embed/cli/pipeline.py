@@ -27,6 +27,6 @@ def run(args) -> int:
 
     overrides = {k: v for k, v in (("output_dir", args.output_dir), ("device", args.device)) if v is not None}
     cfg = load_recipe(args.recipe, overrides)
-    table = Pipeline(cfg, log=lambda m: print(m, file=sys.stderr), show_progress=sys.stderr.isatty()).run(args.stop_after)
+    table = Pipeline(cfg, log=lambda m: print(m, file=sys.stderr), show_progress=True).run(args.stop_after)
     print(table)
     return 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._common import add_verb
+from ._common import add_compute_args, add_verb, check_text, compute_dtype, shorten
 
 
 def register(sub) -> None:
@@ -21,8 +21,7 @@ def register(sub) -> None:
     p.add_argument("--rerank-top", type=int, default=100, help="first-stage candidates to rerank (default 100)")
     p.add_argument("--rerank-instruction", default=None, help="reranker instruction (default: web search)")
     p.add_argument("--model", default=None, help="embedding model (default: the one the index records)")
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default: best available)")
-    p.add_argument("--torch-dtype", default=None, help="model compute dtype: float32, bfloat16, float16")
+    add_compute_args(p, legacy_torch_dtype=True)
     p.add_argument("--json", action="store_true", help="print JSON: one object per query with its hits")
 
 
@@ -32,13 +31,16 @@ def run(args) -> int:
     from ..engine import Embedder, Reranker
     from ..stores import FunnelConfig, Index, Retriever
 
+    for i, q in enumerate(args.query, 1):
+        check_text(f"query {i}" if len(args.query) > 1 else "the query", q)
     index = Index.open(args.idx)  # a missing index fails here, naming the path, before any model loads
     if args.top_k < 1 or args.rerank_top < 1:
         raise ValueError("--top-k and --rerank-top must be >= 1")
-    embedder = Embedder.load(args.model or index.spec.model, device=args.device, dtype=args.torch_dtype)
+    dtype = compute_dtype(args)
+    embedder = Embedder.load(args.model or index.spec.model, device=args.device, dtype=dtype)
     reranker = None
     if args.rerank_model:
-        reranker = Reranker.load(args.rerank_model, device=args.device, dtype=args.torch_dtype)
+        reranker = Reranker.load(args.rerank_model, device=args.device, dtype=dtype)
     retriever = Retriever(embedder, index, reranker, instruction=args.instruction,
                           rerank_instruction=args.rerank_instruction)
     kw = {"funnel": FunnelConfig(dim=args.funnel_dim)} if args.mode == "funnel" else {}
@@ -52,7 +54,7 @@ def run(args) -> int:
 
 
 def format_hits(query: str, hits) -> str:
-    lines = [f"query: {query}"]
+    lines = [f"query: {shorten(query, 200)}"]
     for rank, h in enumerate(hits, 1):
         rr = f"  rerank {h.rerank_score:.4f}" if h.rerank_score is not None else ""
         text = " ".join(h.text.split())

@@ -44,6 +44,8 @@ def run(args) -> int:
 
     from ..server import ServerSettings, create_app
 
+    if not 0 <= args.port <= 65535:
+        raise ValueError(f"--port {args.port} is out of range; accepted: 1..65535 (0 picks a free port)")
     if not (args.model or args.reranker):
         raise ValueError("give --model (an embedding model), --reranker, or both")
     if args.index and not args.model:
