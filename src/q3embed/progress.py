@@ -15,7 +15,7 @@ its logging goes. No torch import here: this sits on the bottom floor with confi
 from __future__ import annotations
 
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 #: how often a progress line is logged off a terminal
 LOG_EVERY = timedelta(seconds=10)
@@ -34,11 +34,34 @@ def tqdm(iterable=None, *, file=None, **kwargs):
         from tqdm.auto import tqdm as live
 
         return live(iterable, file=stream, **kwargs)
+    bar = _log_lines_class()
+    bar.set_log_rate(LOG_EVERY)
+    return bar(iterable, file=stream, **kwargs)
+
+
+def _log_lines_class():
     from tqdm_loggable.tqdm_logging import tqdm_logging
 
-    tqdm_logging.set_log_rate(LOG_EVERY)
-    # the first line comes at the first update past LOG_EVERY, then one per LOG_EVERY, and one at close
-    return tqdm_logging(iterable, file=stream, **kwargs)
+    class ProgressLines(tqdm_logging):
+        """tqdm-loggable's bar, quiet for work too short to report.
+
+        tqdm-loggable logs a line when the bar opens and when it closes; a one-second job (or one that
+        fails at once) would print two progress lines around a one-line error. Here the first line comes
+        LOG_EVERY after the start, and the closing line only when an earlier one was printed.
+        """
+
+        def display(self, **kwargs):
+            if not hasattr(self, "_reported"):  # the call from tqdm's __init__: start the clock only
+                self._reported = False
+                self.last_log_message_at = datetime.now()
+                return
+            if self.disable and not self._reported:  # closing a bar that never reported
+                return
+            before = self.last_log_message_at
+            super().display(**kwargs)
+            self._reported = self._reported or self.last_log_message_at != before
+
+    return ProgressLines
 
 
 def is_terminal(stream) -> bool:

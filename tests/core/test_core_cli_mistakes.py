@@ -92,7 +92,8 @@ MISTAKES = [
     ("eval --model {emb} --task retrieval --data {tmp} --top-k 0", "--top-k must be"),
     # filter, mine, synth, train, merge, pipeline, demo
     ("filter --model {emb} --in {tmp}/missing.jsonl --out {tmp}/kept.jsonl", "missing.jsonl"),
-    ("filter --model {emb} --in {tmp}/corpus.jsonl --out {tmp}/no/such/kept.jsonl", "create it first"),
+    ("filter --model {emb} --in {tmp}/corpus.jsonl --out {tmp}/a_file/kept.jsonl", "is a file"),
+    ("eval --model {emb} --task retrieval --data {tmp} --output {tmp}/a_file/r.json", "is a file"),
     ("mine --model {emb} --corpus {tmp}/nothing.jsonl --queries {tmp}/q.jsonl --qrels {tmp}/q.tsv --out {tmp}/m.jsonl",
      "nothing.jsonl"),
     ("mine --model {emb} --corpus {tmp}/corpus.jsonl --queries {tmp}/q.jsonl --qrels {tmp}/q.tsv "

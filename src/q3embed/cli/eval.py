@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import add_model_args, add_verb, check_output_dir, check_output_file, check_positive
+from ._common import add_model_args, add_verb, check_output_dir, check_positive
 
 DESCRIPTION = """\
 Evaluate an embedding model on local data, the way MTEB scores it.
@@ -80,11 +80,13 @@ def run(args) -> int:
     from ..eval.report import default_result_path, save_result
 
     _check_args(args)
-    _check_data(args)  # bad data fails here, before minutes of model loading
-    if args.output:
-        check_output_file(args.output, "--output")
+    if args.output:  # its folder is created later; a file in the way, or a folder at the path, is refused now
+        out = check_output_dir(Path(args.output).parent, "--output") / Path(args.output).name
+        if out.is_dir():
+            raise ValueError(f"--output {out} is a directory; expected a results .json path")
     if args.cache_dir and not args.no_cache:
         check_output_dir(args.cache_dir, "--cache-dir")
+    _check_data(args)  # bad data fails here, before minutes of model loading
     progress = True  # a live bar on a terminal, periodic log lines off one (q3embed.progress)
     cache = None if args.no_cache else args.cache_dir
     emb = _load_embedder(args)

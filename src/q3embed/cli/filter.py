@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from ._common import add_model_args, add_verb, check_output_file, check_positive
+from ._common import add_model_args, add_verb, check_output_dir, check_output_file, check_positive
 
 
 def register(sub) -> None:
@@ -19,13 +19,16 @@ def register(sub) -> None:
 
 def run(args) -> int:
     import sys
+    from pathlib import Path
 
     import numpy as np
 
     from ..engine import Embedder
     from ..synth.filter import cosine_filter, histogram_png, read_pairs, text_histogram, write_pairs
 
-    check_output_file(args.out, "--out")
+    check_output_dir(Path(args.out).parent, "--out")  # write_pairs creates the folder; a file in the way is refused now
+    if Path(args.out).is_dir():
+        raise ValueError(f"--out {args.out} is a directory; expected a .jsonl path")
     if args.png:
         check_output_file(args.png, "--png")
     check_positive("--batch-size", args.batch_size)
