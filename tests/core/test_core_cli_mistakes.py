@@ -108,6 +108,8 @@ MISTAKES = [
     ("demo --top-k 0", "--top-k must be"),
     ("demo --query ''", "--query is empty"),
     ("data fetch nosuchset --out {tmp}/data", "nosuchset"),
+    ("tiny --out {tmp}/a_file", "is a file"),
+    ("tiny --out {tmp}/t --shape huge", "accepted: tiny"),
     ("nosuchverb", "invalid choice"),
 ]
 
