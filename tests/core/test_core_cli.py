@@ -110,3 +110,33 @@ def test_info_prints_clean_values(tiny_embedding_dir, capsys):
     out = capsys.readouterr().out
     assert "None" not in out and "[" not in out and "{" not in out and "\\n" not in out
     assert "query: Instruct:" in out
+
+
+REPO = __import__("pathlib").Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("verb", _verbs())
+def test_help_names_only_files_that_exist(verb, capsys):
+    import re
+
+    helps = []
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "verb").choices[verb]
+    todo = [sub]
+    while todo:  # the verb and its sub-verbs
+        p = todo.pop()
+        helps.append(p.format_help())
+        for a in p._actions:
+            if getattr(a, "choices", None) and isinstance(a.choices, dict):
+                todo.extend(a.choices.values())
+    for path in re.findall(r"recipes/[\w.-]+\.ya?ml", "\n".join(helps)):
+        assert (REPO / path).exists(), f"`q3embed {verb} --help` names {path}, which does not exist"
+
+
+def test_docs_name_no_development_machine_paths():
+    """README, docs, recipes and src must work in a user's clone: no ../shared paths."""
+    files = [REPO / "README.md", *(REPO / "docs").rglob("*.md"), *(REPO / "recipes").rglob("*"),
+             *(REPO / "src").rglob("*.py")]
+    bad = [str(f.relative_to(REPO)) for f in files if f.is_file() and "../shared" in f.read_text(errors="ignore")]
+    assert not bad, f"../shared paths in {bad}"
+    assert "DESIGN.md" not in (REPO / "docs" / "train.md").read_text()

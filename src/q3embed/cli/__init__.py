@@ -20,6 +20,10 @@ from ._common import Parser
 from .boundary import DEBUG_ENV, exit_on_broken_pipe, report_error
 
 
+#: the dests of the verbs' own sub-commands (index build, eval report, data fetch, train embed, pipeline run)
+SUB_VERB_DESTS = ("index_verb", "eval_mode", "data_action", "train_kind", "action")
+
+
 def build_parser() -> Parser:
     from .. import __version__
 
@@ -49,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     _quiet_noisy_loggers()
     _route_progress_to_stderr()
     debug = args.debug or os.environ.get(DEBUG_ENV, "").strip().lower() in ("1", "true", "yes", "on")
-    verb = " ".join(v for v in (args.verb, getattr(args, "index_verb", None) or getattr(args, "eval_mode", None)) if v)
+    sub_verb = next((getattr(args, d) for d in SUB_VERB_DESTS if getattr(args, d, None)), None)
+    verb = " ".join(v for v in (args.verb, sub_verb) if v)
     try:
         rc = args.func(args)
         sys.stdout.flush()  # a closed pipe (`| head`) shows up here, inside the boundary
