@@ -24,9 +24,17 @@ from .errors import APIError
 from .metrics import ServerMetrics
 from .settings import ServerSettings
 
-# Default character limit per input = 16 x the model's max_length (131,072 for Qwen3's 8192): far
-# above any real text that fits, and it rejects giant texts before the tokenizer spends time on them.
+# Default character limit per input = 16 x max(the model's max_length, 8192) = 131,072 for every
+# model: far above any real text, and it rejects giant texts before the tokenizer spends time on
+# them. It is a guard, not the length rule: truncation (or the 400 without it) counts tokens. It
+# must not follow a small max_length: MiniLM's 256 tokens would refuse a 4,097-character document
+# that truncation handles fine.
 CHARS_PER_TOKEN_BOUND = 16
+GUARD_TOKENS = 8192
+
+
+def char_guard(max_length: int) -> int:
+    return CHARS_PER_TOKEN_BOUND * max(max_length, GUARD_TOKENS)
 
 
 def _batcher(forward, settings: ServerSettings, metrics: ServerMetrics, name: str) -> DynamicBatcher:
@@ -63,7 +71,7 @@ class EmbeddingService:
         self.embedder = embedder
         self.name, self.aliases = _served_names(embedder.name, settings.embedding_model_name)
         self.limit = min(settings.max_input_tokens or embedder.max_length, embedder.max_length)
-        self.char_limit = settings.max_input_chars or CHARS_PER_TOKEN_BOUND * embedder.max_length
+        self.char_limit = settings.max_input_chars or char_guard(embedder.max_length)
         self.truncate = settings.truncate
         self.is_decoder = embedder.layout.is_decoder
         self._tok = EmbeddingTokenizer(embedder.tokenizer, self.is_decoder, self.limit + 1)
@@ -133,7 +141,7 @@ class RerankService:
         # template comes on top, and the model's max_length caps the whole.
         wanted = reranker.max_length if settings.max_input_tokens is None else self._fixed + settings.max_input_tokens
         self.limit = min(wanted, reranker.max_length)
-        self.char_limit = settings.max_input_chars or CHARS_PER_TOKEN_BOUND * reranker.max_length
+        self.char_limit = settings.max_input_chars or char_guard(reranker.max_length)
         self.truncate = settings.truncate
         self._tok = RerankTokenizer(reranker.tokenizer, self.limit + 1)
         self.tokenizer_lock = threading.Lock()
