@@ -10,7 +10,8 @@ import torch
 
 from ..config import DEFAULT_MAX_LENGTH, DEFAULT_QUERY_INSTRUCTION, MAX_CONTEXT, MRL_MIN_DIM
 from ..model.layout import CheckpointLayout, read_layout
-from ..model.loading import load_for_inference, load_tokenizer
+from ..model.loading import load_tokenizer
+from .loading import load_for_inference
 from ..runtime.pooling import POOLERS, mrl_truncate
 from ..model.resolve import resolve_model_path
 from ..runtime.tokenize import EmbeddingTokenizer, check_texts, format_query

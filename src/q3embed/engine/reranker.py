@@ -11,7 +11,8 @@ import torch
 from ..config import DEFAULT_MAX_LENGTH, DEFAULT_RERANK_INSTRUCTION, MAX_CONTEXT, NO_TOKEN_ID, YES_TOKEN_ID
 from ..errors import CheckpointError
 from ..model.layout import CheckpointLayout, read_layout
-from ..model.loading import load_for_inference, load_tokenizer
+from ..model.loading import load_tokenizer
+from .loading import load_for_inference
 from ..runtime.pooling import last_token_pool
 from ..model.resolve import resolve_model_path
 from ..runtime.tokenize import RerankTokenizer, check_texts
