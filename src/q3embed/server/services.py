@@ -34,11 +34,13 @@ from .settings import ServerSettings
 # length rule (truncation, or the 400 without it, counts tokens), so the token count is the model's
 # max_length but at least GUARD_TOKENS: the guard must not follow a small max_length (MiniLM's 256 tokens
 # would refuse a 4,097-character document that truncation by tokens handles fine).
+CHARS_PER_TOKEN_BOUND = 16
 GUARD_TOKENS = 8192
 
 
 def char_guard(max_length: int) -> int:
     return CHARS_PER_TOKEN_BOUND * max(max_length, GUARD_TOKENS)
+
 
 _HINTS = {
     "input_too_long": "; shorten it, or send \"truncate\": true",
