@@ -17,7 +17,9 @@ Evaluate an embedding model on local data, the way MTEB scores it.
   q3embed eval report RESULTS.json... [--output report.md]
 
 Prints one JSON line (main_score and every metric, as fractions) and writes a results file.
-Corpus embeddings are cached under --cache-dir, keyed by model, dim and text hash.
+Corpus embeddings are cached under --cache-dir, keyed by model, dim and text hash, and saved
+while they are computed: rerun a killed eval and it embeds only the rest.
+Data: `q3embed data fetch scifact stsb` fills data/ (BEIR folder, STS CSV).
 """
 
 
