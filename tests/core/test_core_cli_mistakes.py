@@ -190,10 +190,16 @@ def test_closed_pipe_ends_quietly(files):
 
 
 def test_wrong_kind_refused_before_weights_load(files):
+    """Reranker.load refuses embedding checkpoints everywhere; the CLI's embedding verbs refuse rerankers.
+
+    The library's Embedder.load still accepts a causal LM: embedding training may start from a base LLM.
+    """
+    from q3embed.cli._common import load_embedder
     from q3embed.engine import Embedder, Reranker
     from q3embed.errors import CheckpointError
 
     with pytest.raises(CheckpointError, match="expected a Qwen3-Reranker"):
         Reranker.load(files["emb"])
     with pytest.raises(CheckpointError, match="expected an embedding model"):
-        Embedder.load(files["rr"])
+        load_embedder(files["rr"])
+    assert Embedder.load(files["rr"]).width == 64

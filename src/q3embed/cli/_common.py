@@ -93,3 +93,17 @@ def shorten(text: str, limit: int = 80) -> str:
     """One line, at most ``limit`` characters, for echoing user text back."""
     text = " ".join(text.split())
     return text if len(text) <= limit else f"{text[: limit - 1]}… ({len(text):,} chars)"
+
+
+def load_embedder(name: str, **kwargs):
+    """``Embedder.load``, refusing a Qwen3-Reranker first (the CLI's verbs embed with embedding models).
+
+    The library leaves this to its caller: training an embedding model may start from a base
+    causal LM, which is laid out like a reranker.
+    """
+    from ..engine import Embedder
+    from ..model.layout import read_layout
+    from ..model.resolve import resolve_model_path
+
+    read_layout(resolve_model_path(name)).require("embedding")
+    return Embedder.load(name, **kwargs)

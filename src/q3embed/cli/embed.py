@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from ._common import add_model_args, add_verb, check_output_file, check_positive
+from ._common import add_model_args, add_verb, check_output_file, check_positive, load_embedder
 
 
 def register(sub) -> None:
@@ -29,7 +29,6 @@ def run(args) -> int:
 
     import numpy as np
 
-    from ..engine import Embedder
     from ..inputs import read_texts
 
     check_positive("--batch-size", args.batch_size)
@@ -38,7 +37,7 @@ def run(args) -> int:
     texts = read_texts(args.input, blank="refuse")
     if not texts:
         raise ValueError(f"{args.input} holds no texts; expected one text per line (.txt) or a 'text' field (.jsonl)")
-    emb = Embedder.load(args.model, device=args.device, dtype=args.dtype, quantize=args.quantize, max_length=args.max_length)
+    emb = load_embedder(args.model, device=args.device, dtype=args.dtype, quantize=args.quantize, max_length=args.max_length)
     vecs = emb.encode(texts, instruction=args.instruction, dim=args.dim, batch_size=args.batch_size,
                       show_progress=len(texts) > 64)
     np.save(out, vecs)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import add_model_args, add_verb, check_output_dir, check_positive
+from ._common import add_model_args, add_verb, check_output_dir, check_positive, load_embedder
 
 DESCRIPTION = """\
 Evaluate an embedding model on local data, the way MTEB scores it.
@@ -141,9 +141,8 @@ def _check_data(args) -> None:
 
 
 def _load_embedder(args):
-    from ..engine import Embedder
 
-    return Embedder.load(args.model, device=args.device, dtype=args.dtype, quantize=args.quantize, max_length=args.max_length)
+    return load_embedder(args.model, device=args.device, dtype=args.dtype, quantize=args.quantize, max_length=args.max_length)
 
 
 def _evaluate(args, emb, cache, progress) -> dict:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from ._common import add_model_args, add_verb, check_output_dir, check_output_file, check_positive
+from ._common import add_model_args, add_verb, check_output_dir, check_output_file, check_positive, load_embedder
 
 
 def register(sub) -> None:
@@ -23,7 +23,6 @@ def run(args) -> int:
 
     import numpy as np
 
-    from ..engine import Embedder
     from ..synth.filter import cosine_filter, histogram_png, read_pairs, text_histogram, write_pairs
 
     check_output_dir(Path(args.out).parent, "--out")  # write_pairs creates the folder; a file in the way is refused now
@@ -35,7 +34,7 @@ def run(args) -> int:
     records = read_pairs(args.input)  # check the input before loading a model
     if not -1.0 <= args.threshold <= 1.0:
         raise ValueError(f"--threshold must be a cosine in [-1, 1], got {args.threshold}")
-    emb = Embedder.load(args.model, device=args.device, dtype=args.dtype, quantize=args.quantize, max_length=args.max_length)
+    emb = load_embedder(args.model, device=args.device, dtype=args.dtype, quantize=args.quantize, max_length=args.max_length)
     result = cosine_filter(emb, records, args.threshold, batch_size=args.batch_size,
                            use_instruction=False if args.no_instruction else None,
                            show_progress=len(records) > 256)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import add_compute_args, add_verb, check_output_dir, check_positive, compute_dtype
+from ._common import add_compute_args, add_verb, check_output_dir, check_positive, compute_dtype, load_embedder
 
 
 def register(sub) -> None:
@@ -91,9 +91,8 @@ def _model_args(p, required: bool) -> None:
 
 
 def _embedder(args, model: str):
-    from ..engine import Embedder
 
-    return Embedder.load(model, device=args.device, dtype=compute_dtype(args), max_length=args.max_length)
+    return load_embedder(model, device=args.device, dtype=compute_dtype(args), max_length=args.max_length)
 
 
 def _progress() -> bool:

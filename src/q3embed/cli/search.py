@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._common import add_compute_args, add_verb, check_text, compute_dtype, shorten
+from ._common import add_compute_args, add_verb, check_text, compute_dtype, load_embedder, shorten
 
 
 def register(sub) -> None:
@@ -28,7 +28,7 @@ def register(sub) -> None:
 def run(args) -> int:
     import json
 
-    from ..engine import Embedder, Reranker
+    from ..engine import Reranker
     from ..stores import FunnelConfig, Index, Retriever
 
     for i, q in enumerate(args.query, 1):
@@ -37,7 +37,7 @@ def run(args) -> int:
     if args.top_k < 1 or args.rerank_top < 1:
         raise ValueError("--top-k and --rerank-top must be >= 1")
     dtype = compute_dtype(args)
-    embedder = Embedder.load(args.model or index.spec.model, device=args.device, dtype=dtype)
+    embedder = load_embedder(args.model or index.spec.model, device=args.device, dtype=dtype)
     reranker = None
     if args.rerank_model:
         reranker = Reranker.load(args.rerank_model, device=args.device, dtype=dtype)

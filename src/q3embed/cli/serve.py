@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from ._common import add_model_args, add_verb
+from ._common import add_model_args, add_verb, load_embedder
 
 DESCRIPTION = """\
 Serve an embedding model (and optionally a reranker and an index) over HTTP:
@@ -71,10 +71,10 @@ def run(args) -> int:
 
 
 def _load(args):
-    from ..engine import Embedder, Reranker
+    from ..engine import Reranker
 
     opts = dict(device=args.device, dtype=args.dtype, max_length=args.max_length, quantize=args.quantize)
-    embedder = Embedder.load(args.model, **opts) if args.model else None
+    embedder = load_embedder(args.model, **opts) if args.model else None
     reranker = Reranker.load(args.reranker, **opts) if args.reranker else None
     retriever = None
     if args.index:

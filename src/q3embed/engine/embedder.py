@@ -71,7 +71,6 @@ class Embedder:
         """
         root = resolve_model_path(name_or_path, revision=revision)
         layout = read_layout(root)
-        layout.require("embedding")  # a reranker's hidden states are not trained as embeddings
         model = load_for_inference(layout, device, dtype, quantize)
         return cls(model, load_tokenizer(layout), layout, max_length=max_length, name=str(name_or_path),
                    allow_special_tokens=allow_special_tokens)
