@@ -13,7 +13,8 @@ def built(tmp_path, small_docs, hash_embedder):
 
 
 def test_build_open_search_roundtrip(built, tmp_path, hash_embedder, small_docs):
-    assert len(built) == 60 and built.generation == 3  # 25 + 25 + 10 chunks: three commits
+    assert len(built) == 60 and built.generation == 4  # 25 + 25 + 10 chunks: three commits, then "build finished"
+    assert len(built.segments) == 3 and not built.interrupted
     again = Index.open(tmp_path / "idx", hash_embedder, verify=True)
     assert len(again) == 60 and again.ids() == built.ids()
     hits = again.search("cooking bread oven flour item7", top_k=5)

@@ -29,7 +29,7 @@ def register(sub) -> None:
     b.add_argument("--chunk-tokens", type=int, default=0,
                    help="split documents into windows of this many tokens (default 0: no chunking, truncate at max length)")
     b.add_argument("--chunk-overlap", type=int, default=0, help="tokens shared by consecutive chunks (default 0)")
-    b.add_argument("--commit-every", type=int, default=8192, help="commit after this many chunks (default 8192)")
+    _commit_args(b)
     g = b.add_mutually_exclusive_group()
     g.add_argument("--overwrite", action="store_true", help="replace an index already at --out")
     g.add_argument("--resume", action="store_true", help="continue an interrupted build at --out, skipping stored ids")
@@ -45,7 +45,7 @@ def register(sub) -> None:
     g = a.add_mutually_exclusive_group()
     g.add_argument("--replace", action="store_true", help="replace documents whose id is already stored")
     g.add_argument("--skip-existing", action="store_true", help="leave documents whose id is already stored")
-    a.add_argument("--commit-every", type=int, default=8192, help="commit after this many chunks (default 8192)")
+    _commit_args(a)
     a.set_defaults(func=run_add)
 
     d = verbs.add_parser("delete", help="delete documents by id", description="Delete documents from IDX in one commit.")
@@ -74,6 +74,14 @@ def register(sub) -> None:
     q.add_argument("--overwrite", action="store_true", help="replace an existing collection")
     q.set_defaults(func=run_to_qdrant)
     p.set_defaults(_index_parser=p)
+
+
+def _commit_args(p) -> None:
+    p.add_argument("--commit-every", type=int, default=8192,
+                   help="commit after this many chunks (default 8192), or sooner per --commit-seconds")
+    p.add_argument("--commit-seconds", type=float, default=60.0,
+                   help="commit at least this often, at the next whole document (default 60; a kill loses "
+                        "at most about this much work)")
 
 
 def _help(args) -> int:
@@ -110,7 +118,8 @@ def run_build(args) -> int:
     read_corpus(args.corpus)  # report bad input before loading a model
     index = Index.build(args.out, args.corpus, _embedder(args, args.model), dim=args.dim, dtype=args.dtype,
                         instruction=args.instruction, chunk_tokens=args.chunk_tokens, chunk_overlap=args.chunk_overlap,
-                        batch_size=args.batch_size, commit_every=args.commit_every, overwrite=args.overwrite,
+                        batch_size=args.batch_size, commit_every=args.commit_every,
+                        commit_seconds=args.commit_seconds, overwrite=args.overwrite,
                         resume=args.resume, show_progress=_progress())
     print(f"built {index}", file=sys.stderr)
     return 0
@@ -131,7 +140,7 @@ def run_add(args) -> int:
         raise DuplicateIdError.for_ids(str(index.root), dup, "pass --replace or --skip-existing")
     index.attach(_embedder(args, args.model or index.spec.model))
     n = index.add(docs, on_duplicate=mode, batch_size=args.batch_size, commit_every=args.commit_every,
-                  show_progress=_progress())
+                  commit_seconds=args.commit_seconds, show_progress=_progress())
     print(f"added {n} documents; {index}", file=sys.stderr)
     return 0
 
@@ -152,21 +161,37 @@ def run_delete(args) -> int:
 
 def run_info(args) -> int:
     import json
+    import sys
 
     from ..stores import Index
 
     index = Index.open(args.idx, verify=args.verify)
     spec = index.spec.to_json()
     spec.pop("probe")
+    partial = index.partial_documents() if args.verify else []
     info = {"path": str(index.root), "documents": len(index), "chunks": index.num_chunks,
             "generation": index.generation, "segments": len(index.segments), "bytes": index.size_bytes(),
-            "verified": bool(args.verify), "spec": spec}
+            "interrupted": index.interrupted, "verified": bool(args.verify), "partial_documents": partial,
+            "spec": spec}
     if args.json:
         print(json.dumps(info))
     else:
         for k, v in info.items():
-            print(f"{k:>10}: {v}")
+            print(f"{k:>17}: {v}")
+    if index.interrupted:
+        print(interrupted_note(index), file=sys.stderr)
+    if partial:
+        shown = ", ".join(map(repr, partial[:5])) + (f" and {len(partial) - 5} more" if len(partial) > 5 else "")
+        print(f"error: {index.root}: {len(partial)} documents are stored without all their chunks ({shown}); "
+              "repair with `q3embed index build --resume` or `q3embed index add IDX CORPUS --skip-existing`",
+              file=sys.stderr)
+        return 1
     return 0
+
+
+def interrupted_note(index) -> str:
+    return (f"warning: {index.root} is an interrupted build ({len(index)} documents committed so far); "
+            f"finish it with `q3embed index build --resume` and the same arguments")
 
 
 def run_to_qdrant(args) -> int:

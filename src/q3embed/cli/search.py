@@ -32,7 +32,13 @@ def run(args) -> int:
     from ..engine import Embedder, Reranker
     from ..stores import FunnelConfig, Index, Retriever
 
+    import sys
+
+    from .index import interrupted_note
+
     index = Index.open(args.idx)  # a missing index fails here, naming the path, before any model loads
+    if index.interrupted:
+        print(interrupted_note(index), file=sys.stderr)
     if args.top_k < 1 or args.rerank_top < 1:
         raise ValueError("--top-k and --rerank-top must be >= 1")
     embedder = Embedder.load(args.model or index.spec.model, device=args.device, dtype=args.torch_dtype)

@@ -9,6 +9,8 @@
 from __future__ import annotations
 
 import shutil
+import threading
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -23,17 +25,22 @@ from .funnel import FunnelConfig, funnel_search, low_dim_matrix
 from .hits import Hit, best_per_document
 from .spec import PROBE_MIN_COSINE, IndexSpec, embed_probe, model_reference, probe_agreement, query_matrix
 from .storage import check_storage_dtype, dequantize, quantize
-from .store import (Manifest, Segment, check_files, commit_manifest, load_segment, manifest_path, read_manifest,
-                    remove_debris, write_segment, writer_lock)
+from .store import (LOCK, Manifest, Segment, check_files, commit_manifest, load_segment, manifest_path, read_manifest,
+                    manifest_stamp, remove_debris, write_segment, writer_lock)
 
 SEARCH_MODES = ("exact", "hnsw", "ivf", "funnel")
 ON_DUPLICATE = ("error", "replace", "skip")
 _ENCODE_STEP = 256  # chunks per encode call, so progress moves and memory stays flat
+# A build or add commits at least this often (at the next document boundary after it passes), so a
+# kill loses at most about a minute of embedding however slow the model is.
+COMMIT_SECONDS = 60.0
 
 
 class Index:
-    def __init__(self, root: Path, manifest: Manifest, embedder=None):
+    def __init__(self, root: Path, manifest: Manifest, embedder=None, stamp=None):
         self.root = root
+        self._reload_lock = threading.RLock()  # a server thread may refresh while another searches
+        self._stamp = stamp  # taken before the manifest was read: a commit in between means one more reload
         self._load(manifest)
         self.embedder = embedder
 
@@ -43,9 +50,10 @@ class Index:
     def open(cls, path: str | Path, embedder=None, verify: bool = False) -> "Index":
         """Open the last commit. ``verify`` also checks every file's sha256 (sizes are always checked)."""
         root = Path(path).expanduser()
+        stamp = manifest_stamp(root)
         manifest = read_manifest(root)
         check_files(root, manifest, verify=verify)
-        index = cls(root, manifest)
+        index = cls(root, manifest, stamp=stamp)
         if embedder is not None:
             index.attach(embedder)
         return index
@@ -53,50 +61,76 @@ class Index:
     @classmethod
     def create(cls, path: str | Path, embedder, dim: int | None = None, dtype: str = "float32",
                instruction: str | None = None, chunking: ChunkingConfig | None = None,
-               overwrite: bool = False) -> "Index":
-        """An empty, committed index (generation 0) that records how it embeds."""
+               overwrite: bool = False, building: bool = False) -> "Index":
+        """An empty, committed index (generation 0) that records how it embeds.
+
+        The writer lock is taken before anything is checked or removed, so ``overwrite`` cannot
+        pull an index from under a concurrent ``add`` (that writer gets ``IndexBusyError``).
+        """
         root = Path(path).expanduser()
         check_storage_dtype(dtype)
         dim = embedder.check_dim(dim) if hasattr(embedder, "check_dim") else int(dim or embedder.width)
-        if root.exists() and any(root.iterdir()):
-            if not _looks_like_index(root):
-                raise FileExistsError(f"{root} is a non-empty directory that is not a q3embed index; "
-                                      "choose a new or empty directory")
-            if not overwrite:
-                what = "an index" if manifest_path(root).exists() else "an unfinished index build"
-                raise FileExistsError(f"{root} already holds {what}; pass overwrite=True (--overwrite) to replace it, "
-                                      "or add documents to an existing index with `q3embed index add`")
-            _remove_tree(root)
-        root.mkdir(parents=True, exist_ok=True)
+        if root.exists() and not root.is_dir():
+            raise FileExistsError(f"{root} is a file; an index is a directory (choose a new or empty directory)")
+        if root.exists() and any(root.iterdir()) and not _looks_like_index(root):
+            raise FileExistsError(f"{root} is a non-empty directory that is not a q3embed index; "
+                                  "choose a new or empty directory")
         spec = IndexSpec(model=model_reference(embedder), width=int(embedder.width), dim=dim, dtype=dtype,
                          instruction=instruction, chunking=chunking or ChunkingConfig(),
                          probe=tuple(map(tuple, embed_probe(embedder, dim).tolist())))
         with writer_lock(root):
-            commit_manifest(root, Manifest(spec))
-        return cls(root, read_manifest(root), embedder)
+            if any(p.name != LOCK for p in root.iterdir()):
+                if not overwrite:
+                    what = "an index" if manifest_path(root).exists() else "an unfinished index build"
+                    raise FileExistsError(f"{root} already holds {what}; pass overwrite=True (--overwrite) to replace "
+                                          "it, resume=True (--resume) to finish an interrupted build, or add documents "
+                                          "with `q3embed index add`")
+                _remove_tree(root)
+            commit_manifest(root, Manifest(spec, building=building))
+            return cls(root, read_manifest(root), embedder, stamp=manifest_stamp(root))
 
     @classmethod
     def build(cls, path: str | Path, corpus, embedder, *, dim: int | None = None, dtype: str = "float32",
               instruction: str | None = None, chunk_tokens: int = 0, chunk_overlap: int = 0, batch_size: int = 32,
-              commit_every: int = 8192, overwrite: bool = False, resume: bool = False,
-              show_progress: bool = False) -> "Index":
+              commit_every: int = 8192, commit_seconds: float | None = COMMIT_SECONDS, overwrite: bool = False,
+              resume: bool = False, show_progress: bool = False) -> "Index":
         """Embed ``corpus`` (path or iterable, see ``read_corpus``) into a new index at ``path``.
 
-        Commits every ``commit_every`` chunks. ``resume=True`` continues an index that a killed
-        build left behind (same model and settings), skipping documents it already holds.
+        Commits every ``commit_every`` chunks or ``commit_seconds`` seconds, whichever comes
+        first, always at a document boundary. Until the last commit the manifest says the build
+        is unfinished (``Index.interrupted``). ``resume=True`` continues an index that a killed
+        build left behind (same model and settings): stored documents are kept, documents stored
+        only in part are redone, the rest are added.
         """
         docs = read_corpus(corpus)  # bad input fails before anything is written
         chunking = ChunkingConfig(chunk_tokens, chunk_overlap)
-        if resume and manifest_path(Path(path).expanduser()).exists():
-            index = cls.open(path, embedder)
-            index._check_same_settings(dim, dtype, chunking)
-            index.add(docs, on_duplicate="skip", batch_size=batch_size, commit_every=commit_every,
-                      show_progress=show_progress)
-            return index
-        index = cls.create(path, embedder, dim=dim, dtype=dtype, instruction=instruction, chunking=chunking,
-                           overwrite=overwrite)
-        index.add(docs, batch_size=batch_size, commit_every=commit_every, show_progress=show_progress)
+        root = Path(path).expanduser()
+        with writer_lock(root):  # held from the first check to the last commit
+            if resume and manifest_path(root).exists():
+                index = cls.open(root, embedder)
+                index._check_same_settings(dim, dtype, chunking)
+                index._set_building(True)
+                on_duplicate = "skip"
+            else:
+                index = cls.create(root, embedder, dim=dim, dtype=dtype, instruction=instruction, chunking=chunking,
+                                   overwrite=overwrite, building=True)
+                on_duplicate = "error"
+            index.add(docs, on_duplicate=on_duplicate, batch_size=batch_size, commit_every=commit_every,
+                      commit_seconds=commit_seconds, show_progress=show_progress)
+            index._set_building(False)
         return index
+
+    def _set_building(self, building: bool) -> None:
+        if self.manifest.building != building:
+            m = self.manifest
+            commit_manifest(self.root, Manifest(self.spec, m.generation + 1, m.next_segment,
+                                                [_copy_entry(e) for e in m.segments], building=building))
+            self.reload()
+
+    @property
+    def interrupted(self) -> bool:
+        """True when the last commit belongs to a build that has not finished (it was killed, or is running)."""
+        return self.manifest.building
 
     def attach(self, embedder) -> "Index":
         """Use ``embedder`` for text queries and adds, after checking it is the model the index was built with."""
@@ -147,10 +181,24 @@ class Index:
 
     def reload(self) -> "Index":
         """Re-read the last commit (e.g. after another process added documents)."""
-        manifest = read_manifest(self.root)
-        check_files(self.root, manifest)
-        self._load(manifest)
+        with self._reload_lock:
+            stamp = manifest_stamp(self.root)
+            manifest = read_manifest(self.root)
+            check_files(self.root, manifest)
+            self._load(manifest)
+            self._stamp = stamp
         return self
+
+    def refresh(self) -> bool:
+        """Re-open if another process committed since this one last read; True when it did.
+
+        One ``stat`` of the manifest, done before every search: a commit is visible to the first
+        search that starts after its manifest rename (the staleness bound is zero, not a poll period).
+        """
+        if manifest_stamp(self.root) == self._stamp:
+            return False
+        self.reload()
+        return True
 
     @property
     def generation(self) -> int:
@@ -198,11 +246,15 @@ class Index:
     # ---- writing ----------------------------------------------------------------------------
 
     def add(self, corpus, embedder=None, on_duplicate: str = "error", batch_size: int = 32,
-            commit_every: int = 8192, show_progress: bool = False) -> int:
-        """Embed and add documents; returns how many were added.
+            commit_every: int = 8192, commit_seconds: float | None = COMMIT_SECONDS,
+            show_progress: bool = False) -> int:
+        """Embed and add documents; returns how many were added (repaired documents included).
 
         An id already in the index is an error (``on_duplicate="error"``, nothing is written),
-        replaces the stored document (``"replace"``, in the same commit) or is left alone (``"skip"``).
+        replaces the stored document (``"replace"``) or is left alone (``"skip"``), except that a
+        document stored only in part (by a version that could split one across commits) is redone.
+        Commits come every ``commit_every`` chunks or ``commit_seconds`` seconds, at document
+        boundaries: a document and the deletion of its old version land in the same commit.
         """
         if on_duplicate not in ON_DUPLICATE:
             raise ValueError(f"on_duplicate must be one of {', '.join(ON_DUPLICATE)}, got {on_duplicate!r}")
@@ -211,14 +263,19 @@ class Index:
         if self.embedder is None:
             raise ValueError(f"adding to {self.root} needs an embedder: Index.open(path, embedder) or add(..., embedder=)")
         docs = read_corpus(corpus)
+        spec = self.spec
         with writer_lock(self.root):
             self.reload()  # another writer may have committed since we opened
+            if self.spec != spec:
+                raise IndexMismatchError(f"{self.root} was replaced while this writer had it open (now "
+                                         f"{self.spec.describe()}); nothing was added")
             remove_debris(self.root, self.manifest)
-            docs, replaced = self._resolve_duplicates(docs, on_duplicate)
-            chunks = [(d, i, c) for d in docs for i, c in enumerate(chunk_text(d.text, getattr(self.embedder, "tokenizer", None),
-                                                                                self.spec.chunking))]
-            self._embed_and_commit(chunks, replaced, batch_size, commit_every, show_progress)
-        return len(docs)
+            tokenizer = getattr(self.embedder, "tokenizer", None)
+            chunked = [(d, chunk_text(d.text, tokenizer, self.spec.chunking)) for d in docs]
+            chunked, replaced = self._resolve_duplicates(chunked, on_duplicate)
+            chunks = [(d, i, len(cs), c) for d, cs in chunked for i, c in enumerate(cs)]
+            self._embed_and_commit(chunks, set(replaced), batch_size, commit_every, commit_seconds, show_progress)
+        return len(chunked)
 
     def add_vectors(self, ids: Sequence[str], vectors: np.ndarray, texts: Sequence[str] | None = None,
                     on_duplicate: str = "error") -> int:
@@ -237,46 +294,86 @@ class Index:
         with writer_lock(self.root):
             self.reload()
             remove_debris(self.root, self.manifest)
-            kept, replaced = self._resolve_duplicates(docs, on_duplicate)
-            keep = {d.id for d in kept}
+            kept, replaced = self._resolve_duplicates([(d, [None]) for d in docs], on_duplicate)
+            keep = {d.id for d, _ in kept}
             sel = [n for n, i in enumerate(ids) if i in keep]
-            rows = [{"id": ids[n], "chunk": 0, "start": 0, "end": len(texts[n]), "text": texts[n]} for n in sel]
+            rows = [{"id": ids[n], "chunk": 0, "n_chunks": 1, "start": 0, "end": len(texts[n]), "text": texts[n]}
+                    for n in sel]
             if rows or replaced:
                 self._commit_segment(vectors[sel], rows, replaced)
         return len(sel)
 
-    def _resolve_duplicates(self, docs: list[Document], on_duplicate: str) -> tuple[list[Document], list[str]]:
-        dup = [d.id for d in docs if d.id in self._doc_rows]
+    def _resolve_duplicates(self, chunked: list, on_duplicate: str) -> tuple[list, list[str]]:
+        """(documents to write, stored ids they replace). ``chunked``: [(Document, chunks)]."""
+        dup = [d.id for d, _ in chunked if d.id in self._doc_rows]
         if not dup:
-            return docs, []
+            return chunked, []
         if on_duplicate == "error":
             raise DuplicateIdError.for_ids(str(self.root), dup, "use on_duplicate='replace' (--replace) or 'skip' "
                                                                "(--skip-existing)")
-        if on_duplicate == "skip":
-            return [d for d in docs if d.id not in self._doc_rows], []
-        return docs, dup
+        if on_duplicate == "skip":  # keep whole documents; redo partial ones
+            redo = {d.id for d, cs in chunked if d.id in self._doc_rows and not self._stored_whole(d.id, len(cs))}
+            return [(d, cs) for d, cs in chunked if d.id not in self._doc_rows or d.id in redo], sorted(redo)
+        return chunked, dup
 
-    def _embed_and_commit(self, chunks: list, replaced: list[str], batch_size: int, commit_every: int,
-                          show_progress: bool) -> None:
+    def _stored_whole(self, doc_id: str, n_chunks: int) -> bool:
+        """The stored chunks of ``doc_id`` are exactly chunks 0..n_chunks-1."""
+        return sorted(self.record(r).get("chunk", 0) for r in self._doc_rows[doc_id]) == list(range(n_chunks))
+
+    def partial_documents(self) -> list[str]:
+        """Ids of documents whose stored chunks are not all of them (gaps, or fewer than recorded).
+
+        Rows written since whole-document commits record ``n_chunks``; for older rows only gaps
+        in the chunk numbers can be seen here. ``add(corpus, on_duplicate="skip")`` (``--resume``,
+        ``--skip-existing``) compares with the corpus and redoes them either way.
+        """
+        out = []
+        for doc, rows in self._doc_rows.items():
+            recs = [self.record(r) for r in rows]
+            numbers = sorted(r.get("chunk", 0) for r in recs)
+            total = recs[0].get("n_chunks", numbers[-1] + 1)
+            if numbers != list(range(total)):
+                out.append(doc)
+        return out
+
+    def _embed_and_commit(self, chunks: list, replaced: set[str], batch_size: int, commit_every: int,
+                          commit_seconds: float | None, show_progress: bool) -> None:
+        """Embed ``chunks`` [(doc, chunk no, chunks in doc, Chunk)] and commit them in whole documents."""
         from tqdm.auto import tqdm
 
         if commit_every < 1:
             raise ValueError(f"commit_every must be >= 1, got {commit_every}")
+        if commit_seconds is not None and commit_seconds <= 0:
+            raise ValueError(f"commit_seconds must be > 0 (or None: count only), got {commit_seconds}")
         step_size = min(_ENCODE_STEP, commit_every)
-        pending_vecs, pending_rows = [], []
-        with tqdm(total=len(chunks), desc="indexing", unit="chunk", disable=not show_progress) as bar:
+        pending_vecs = np.zeros((0, self.spec.dim), np.float32)
+        pending_rows: list[dict] = []
+        last_commit = time.monotonic()
+        with tqdm(total=len(chunks), desc="indexing", unit="chunk", disable=not show_progress, mininterval=1.0) as bar:
             for a in range(0, len(chunks), step_size):
                 step = chunks[a: a + step_size]
-                pending_vecs.append(self.embedder.encode_documents([c.text for _, _, c in step], dim=self.spec.dim,
-                                                                   batch_size=batch_size))
-                pending_rows.extend(_row_record(d, i, c) for d, i, c in step)
+                vecs = self.embedder.encode_documents([c.text for *_, c in step], dim=self.spec.dim, batch_size=batch_size)
+                pending_vecs = np.concatenate([pending_vecs, np.asarray(vecs, np.float32)])
+                pending_rows.extend(_row_record(d, i, n, c) for d, i, n, c in step)
                 bar.update(len(step))
-                if len(pending_rows) >= commit_every:
-                    self._commit_segment(np.concatenate(pending_vecs), pending_rows, replaced)
-                    pending_vecs, pending_rows, replaced = [], [], []
+                due = len(pending_rows) >= commit_every or (
+                    commit_seconds is not None and time.monotonic() - last_commit >= commit_seconds)
+                if due:
+                    # Cut after the last whole document: a document's chunks all land in one commit.
+                    cut = _last_whole_document(pending_rows)
+                    if cut:
+                        self._commit_rows(pending_vecs[:cut], pending_rows[:cut], replaced)
+                        pending_vecs, pending_rows = pending_vecs[cut:], pending_rows[cut:]
+                        last_commit = time.monotonic()
         if pending_rows or replaced:
-            vecs = np.concatenate(pending_vecs) if pending_vecs else np.zeros((0, self.spec.dim), np.float32)
-            self._commit_segment(vecs, pending_rows, replaced)
+            self._commit_rows(pending_vecs, pending_rows, replaced, final=True)
+
+    def _commit_rows(self, vectors: np.ndarray, rows: list[dict], replaced: set[str], final: bool = False) -> None:
+        """Commit ``rows`` and delete the old versions of the documents among them (all of ``replaced`` if final)."""
+        ids = {r["id"] for r in rows}
+        gone = sorted(replaced if final else replaced & ids)
+        replaced.difference_update(gone)
+        self._commit_segment(vectors, rows, gone)
 
     def _commit_segment(self, vectors: np.ndarray, rows: list[dict], replaced: Sequence[str]) -> None:
         m = self.manifest
@@ -287,7 +384,7 @@ class Index:
             stored, scales = quantize(vectors, self.spec.dtype)
             segments.append(write_segment(self.root, f"seg-{next_segment:06d}", stored, scales, rows))
             next_segment += 1
-        commit_manifest(self.root, Manifest(self.spec, m.generation + 1, next_segment, segments))
+        commit_manifest(self.root, Manifest(self.spec, m.generation + 1, next_segment, segments, building=m.building))
         self.reload()
 
     def _mark_deleted(self, segments, doc_ids: Iterable[str]) -> None:
@@ -328,7 +425,8 @@ class Index:
             if rows:
                 sc = None if scales[0] is None else np.concatenate(scales)
                 entries.append(write_segment(self.root, f"seg-{m.next_segment:06d}", np.concatenate(stored), sc, rows))
-            commit_manifest(self.root, Manifest(self.spec, m.generation + 1, m.next_segment + 1, entries))
+            commit_manifest(self.root, Manifest(self.spec, m.generation + 1, m.next_segment + 1, entries,
+                                                building=m.building))
             self.reload()
             remove_debris(self.root, self.manifest)
 
@@ -353,6 +451,7 @@ class Index:
             raise ValueError(f"search mode must be one of {', '.join(SEARCH_MODES)}, got {mode!r}")
         if top_k < 1:
             raise ValueError(f"top_k must be >= 1, got {top_k}")
+        self.refresh()
         single, qv = self._query_vectors(queries, instruction)
         results = [[] for _ in range(len(qv))]
         n_live = self.num_chunks
@@ -411,11 +510,23 @@ class Index:
                 f"generation {self.generation})")
 
 
-def _row_record(doc: Document, chunk_no: int, chunk) -> dict:
-    rec = {"id": doc.id, "chunk": chunk_no, "start": chunk.start, "end": chunk.end, "text": chunk.text}
+def _row_record(doc: Document, chunk_no: int, n_chunks: int, chunk) -> dict:
+    rec = {"id": doc.id, "chunk": chunk_no, "n_chunks": n_chunks, "start": chunk.start, "end": chunk.end,
+           "text": chunk.text}
     if doc.meta:
         rec["meta"] = doc.meta
     return rec
+
+
+def _last_whole_document(rows: list[dict]) -> int:
+    """How many leading rows form whole documents (rows of one document are contiguous, in chunk order)."""
+    last = rows[-1]
+    if last.get("chunk", 0) + 1 == last.get("n_chunks", 1):
+        return len(rows)
+    n = len(rows)
+    while n and rows[n - 1]["id"] == last["id"]:
+        n -= 1
+    return n
 
 
 def _copy_entry(e):
@@ -424,7 +535,7 @@ def _copy_entry(e):
     return SegmentEntry(e.name, e.rows, e.files, list(e.deleted))
 
 
-_INDEX_NAMES = {"manifest.json", ".manifest.json.tmp", "segments", "ann", ".lock"}
+_INDEX_NAMES = {"manifest.json", ".manifest.json.tmp", "segments", "ann", LOCK}
 
 
 def _looks_like_index(root: Path) -> bool:
@@ -433,9 +544,11 @@ def _looks_like_index(root: Path) -> bool:
 
 
 def _remove_tree(root: Path) -> None:
-    """Remove an old index: un-commit first, so a kill midway leaves no openable half-index."""
+    """Remove an old index but its lock file: un-commit first, so a kill midway leaves no openable half-index."""
     manifest_path(root).unlink(missing_ok=True)
     for p in root.iterdir():
+        if p.name == LOCK:
+            continue
         if p.is_dir():
             shutil.rmtree(p)
         else:
