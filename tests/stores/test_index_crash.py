@@ -131,7 +131,8 @@ BUILD_CHILD = textwrap.dedent("""
     from q3embed.stores import Index
 
     root, kill_at, resume = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "resume"
-    local_index._ENCODE_STEP = 2  # encode steps of 2 chunks end inside 3-chunk documents
+    import q3embed.stores.ingest as ingest
+    ingest.ENCODE_STEP = 2  # encode steps of 2 chunks end inside 3-chunk documents
     real = local_index.commit_manifest
     calls = [0]
     def counting(r, m):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from q3embed.stores import Index, IndexBusyError
-from q3embed.stores import local_index
+from q3embed.stores import ingest, local_index
 from q3embed.stores.store import SegmentEntry, commit_manifest, read_manifest, write_segment
 
 
@@ -41,7 +41,7 @@ def _group(rows):
 
 @pytest.mark.parametrize("commit_every", [1, 2, 5, 7])
 def test_every_commit_holds_whole_documents(tmp_path, word_embedder, commit_every, monkeypatch):
-    monkeypatch.setattr(local_index, "_ENCODE_STEP", 2)  # steps end inside documents
+    monkeypatch.setattr(ingest, "ENCODE_STEP", 2)  # steps end inside documents
     index = Index.build(tmp_path / "idx", long_docs(9), word_embedder, chunk_tokens=4, commit_every=commit_every)
     assert index.num_chunks == 9 * 3 and len(index) == 9
     assert len(index.segments) > 1
@@ -50,12 +50,12 @@ def test_every_commit_holds_whole_documents(tmp_path, word_embedder, commit_ever
 
 
 def test_replace_deletes_the_old_version_in_the_commit_that_adds_the_new(tmp_path, word_embedder, monkeypatch):
-    monkeypatch.setattr(local_index, "_ENCODE_STEP", 2)
+    monkeypatch.setattr(ingest, "ENCODE_STEP", 2)
     index = Index.build(tmp_path / "idx", long_docs(4), word_embedder, chunk_tokens=4)
     seen = []
     real = index._commit_segment
 
-    def spy(vectors, rows, replaced):
+    def spy(vectors, rows, replaced):  # every commit of the add goes through here
         seen.append(({r["id"] for r in rows}, set(replaced)))
         real(vectors, rows, replaced)
 
@@ -173,7 +173,7 @@ def test_refresh_costs_one_stat_when_nothing_changed(tmp_path, hash_embedder_cls
 
 
 def test_time_based_commits(tmp_path, word_embedder, monkeypatch):
-    monkeypatch.setattr(local_index, "_ENCODE_STEP", 3)
+    monkeypatch.setattr(ingest, "ENCODE_STEP", 3)
     index = Index.build(tmp_path / "idx", long_docs(6), word_embedder, chunk_tokens=4, commit_every=10_000,
                         commit_seconds=1e-9)
     assert len(index.segments) >= 4  # one commit per whole-document step despite the huge count
@@ -181,7 +181,7 @@ def test_time_based_commits(tmp_path, word_embedder, monkeypatch):
     one = Index.build(tmp_path / "idx2", long_docs(6), word_embedder, chunk_tokens=4, commit_every=10_000,
                       commit_seconds=None)
     assert len(one.segments) == 1
-    assert local_index.COMMIT_SECONDS <= 60
+    assert ingest.COMMIT_SECONDS <= 60
 
 
 def test_server_sees_index_add(tmp_path, hash_embedder_cls, doc_maker):

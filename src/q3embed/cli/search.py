@@ -47,7 +47,7 @@ def run(args) -> int:
         reranker = Reranker.load(args.rerank_model, device=args.device, dtype=args.torch_dtype)
     retriever = Retriever(embedder, index, reranker, instruction=args.instruction,
                           rerank_instruction=args.rerank_instruction)
-    kw = {"funnel": FunnelConfig(dim=args.funnel_dim)} if args.mode == "funnel" else {}
+    kw = {"tuning": FunnelConfig(dim=args.funnel_dim)} if args.mode == "funnel" else {}
     results = retriever.search(list(args.query), top_k=args.top_k, rerank_top=args.rerank_top, mode=args.mode, **kw)
     if args.json:
         print(json.dumps([{"query": q, "hits": [h.to_dict() for h in hits]} for q, hits in zip(args.query, results)]))

@@ -17,23 +17,20 @@ from pathlib import Path
 import numpy as np
 
 from .ann import AnnConfig, load_or_build, search_ann
-from .chunking import ChunkingConfig, chunk_text
+from .chunking import ChunkingConfig
 from .corpus import Document, read_corpus
-from .errors import DuplicateIdError, IndexMismatchError
+from .errors import DuplicateIdError, IndexMismatchError, UnknownIdError
 from .exact import exact_top_rows
 from .funnel import FunnelConfig, funnel_search, low_dim_matrix
 from .hits import Hit, best_per_document
-from .spec import PROBE_MIN_COSINE, IndexSpec, embed_probe, model_reference, probe_agreement, query_matrix
+from .ingest import COMMIT_SECONDS, add_documents, check_embedder, check_on_duplicate, check_records, matches, whole
+from .spec import IndexSpec, new_spec, query_matrix
 from .storage import check_storage_dtype, dequantize, quantize
 from .store import (LOCK, Manifest, Segment, check_files, commit_manifest, load_segment, manifest_path, read_manifest,
                     manifest_stamp, remove_debris, write_segment, writer_lock)
 
 SEARCH_MODES = ("exact", "hnsw", "ivf", "funnel")
-ON_DUPLICATE = ("error", "replace", "skip")
-_ENCODE_STEP = 256  # chunks per encode call, so progress moves and memory stays flat
-# A build or add commits at least this often (at the next document boundary after it passes), so a
-# kill loses at most about a minute of embedding however slow the model is.
-COMMIT_SECONDS = 60.0
+
 
 
 class Index:
@@ -69,15 +66,12 @@ class Index:
         """
         root = Path(path).expanduser()
         check_storage_dtype(dtype)
-        dim = embedder.check_dim(dim) if hasattr(embedder, "check_dim") else int(dim or embedder.width)
         if root.exists() and not root.is_dir():
             raise FileExistsError(f"{root} is a file; an index is a directory (choose a new or empty directory)")
         if root.exists() and any(root.iterdir()) and not _looks_like_index(root):
             raise FileExistsError(f"{root} is a non-empty directory that is not a q3embed index; "
                                   "choose a new or empty directory")
-        spec = IndexSpec(model=model_reference(embedder), width=int(embedder.width), dim=dim, dtype=dtype,
-                         instruction=instruction, chunking=chunking or ChunkingConfig(),
-                         probe=tuple(map(tuple, embed_probe(embedder, dim).tolist())))
+        spec = new_spec(embedder, dim, dtype, instruction, chunking)
         with writer_lock(root):
             if any(p.name != LOCK for p in root.iterdir()):
                 if not overwrite:
@@ -139,17 +133,7 @@ class Index:
         return self
 
     def check_embedder(self, embedder) -> None:
-        spec = self.spec
-        name = getattr(embedder, "name", "?")
-        if int(embedder.width) < spec.dim:
-            raise IndexMismatchError(f"{self.root} was built with {spec.describe()}; the embedder {name!r} has width "
-                                     f"{embedder.width}. Search with {spec.model!r} or rebuild the index.")
-        agreement = probe_agreement(spec, embed_probe(embedder, spec.dim))
-        if agreement < PROBE_MIN_COSINE:
-            raise IndexMismatchError(
-                f"{self.root} was built with {spec.describe()}, but the embedder {name!r} (width {embedder.width}) "
-                f"gives different vectors (probe cosine {agreement:.3f} < {PROBE_MIN_COSINE}). "
-                f"Search with {spec.model!r}, or rebuild the index with this model.")
+        check_embedder(self.spec, embedder, str(self.root))
 
     def _check_same_settings(self, dim, dtype, chunking) -> None:
         spec = self.spec
@@ -208,6 +192,18 @@ class Index:
         """Number of stored documents (not chunks)."""
         return len(self._doc_rows)
 
+    def count(self) -> int:
+        """Number of stored documents in the last commit (re-opens if another process committed)."""
+        self.refresh()
+        return len(self._doc_rows)
+
+    @property
+    def location(self) -> str:
+        return str(self.root)
+
+    def close(self) -> None:
+        """Nothing to release (files are memory-mapped per segment); here for the ``VectorStore`` contract."""
+
     def __contains__(self, doc_id: str) -> bool:
         return doc_id in self._doc_rows
 
@@ -248,7 +244,7 @@ class Index:
     def add(self, corpus, embedder=None, on_duplicate: str = "error", batch_size: int = 32,
             commit_every: int = 8192, commit_seconds: float | None = COMMIT_SECONDS,
             show_progress: bool = False) -> int:
-        """Embed and add documents; returns how many were added (repaired documents included).
+        """Embed and add documents; returns how many were written (repaired documents included).
 
         An id already in the index is an error (``on_duplicate="error"``, nothing is written),
         replaces the stored document (``"replace"``) or is left alone (``"skip"``), except that a
@@ -256,13 +252,9 @@ class Index:
         Commits come every ``commit_every`` chunks or ``commit_seconds`` seconds, at document
         boundaries: a document and the deletion of its old version land in the same commit.
         """
-        if on_duplicate not in ON_DUPLICATE:
-            raise ValueError(f"on_duplicate must be one of {', '.join(ON_DUPLICATE)}, got {on_duplicate!r}")
+        check_on_duplicate(on_duplicate)
         if embedder is not None and embedder is not self.embedder:
             self.attach(embedder)
-        if self.embedder is None:
-            raise ValueError(f"adding to {self.root} needs an embedder: Index.open(path, embedder) or add(..., embedder=)")
-        docs = read_corpus(corpus)
         spec = self.spec
         with writer_lock(self.root):
             self.reload()  # another writer may have committed since we opened
@@ -270,12 +262,33 @@ class Index:
                 raise IndexMismatchError(f"{self.root} was replaced while this writer had it open (now "
                                          f"{self.spec.describe()}); nothing was added")
             remove_debris(self.root, self.manifest)
-            tokenizer = getattr(self.embedder, "tokenizer", None)
-            chunked = [(d, chunk_text(d.text, tokenizer, self.spec.chunking)) for d in docs]
-            chunked, replaced = self._resolve_duplicates(chunked, on_duplicate)
-            chunks = [(d, i, len(cs), c) for d, cs in chunked for i, c in enumerate(cs)]
-            self._embed_and_commit(chunks, set(replaced), batch_size, commit_every, commit_seconds, show_progress)
-        return len(chunked)
+            return add_documents(self, corpus, self.embedder, on_duplicate, batch_size, commit_every, commit_seconds,
+                                 show_progress)
+
+    def add_records(self, records: Sequence[dict], vectors: np.ndarray, on_duplicate: str = "error") -> int:
+        """Write chunk records (id, chunk, n_chunks, start, end, text, meta) and their (N, dim) vectors
+        in one commit; returns documents written. Records must hold whole documents."""
+        check_on_duplicate(on_duplicate)
+        records = [dict(r) for r in records]
+        vectors = check_records(records, vectors, self.spec, str(self.root))
+        with writer_lock(self.root):
+            self.reload()
+            remove_debris(self.root, self.manifest)
+            ids = list(dict.fromkeys(r["id"] for r in records))
+            present = [i for i in ids if i in self._doc_rows]
+            if present and on_duplicate == "error":
+                raise DuplicateIdError.for_ids(str(self.root), present, "use on_duplicate='replace' (--replace) or "
+                                                                       "'skip' (--skip-existing)")
+            if present and on_duplicate == "skip":
+                keep_ids = set(ids) - {i for i in present if whole(self._stored_chunk_numbers(i),
+                                                                     _count(records, i))}
+                sel = [n for n, r in enumerate(records) if r["id"] in keep_ids]
+                records, vectors = [records[n] for n in sel], vectors[sel]
+            written = {r["id"] for r in records}
+            replaced = [i for i in present if i in written]
+            if records:
+                self._commit_segment(vectors, records, replaced)
+        return len(written)
 
     def add_vectors(self, ids: Sequence[str], vectors: np.ndarray, texts: Sequence[str] | None = None,
                     on_duplicate: str = "error") -> int:
@@ -284,41 +297,19 @@ class Index:
         The vectors must come from the model the index records (nothing here can check that);
         they are L2-normalised at ``dim`` like ``Embedder.encode`` output.
         """
-        vectors = np.asarray(vectors, dtype=np.float32)
         ids = [str(i) for i in ids]
-        if vectors.shape != (len(ids), self.spec.dim):
-            raise IndexMismatchError(f"vectors have shape {vectors.shape}; expected ({len(ids)}, {self.spec.dim}) "
-                                     f"for {self.root} ({self.spec.describe()})")
         texts = list(texts) if texts is not None else [""] * len(ids)
-        docs = read_corpus([Document(i, t) for i, t in zip(ids, texts)]) if ids else []
-        with writer_lock(self.root):
-            self.reload()
-            remove_debris(self.root, self.manifest)
-            kept, replaced = self._resolve_duplicates([(d, [None]) for d in docs], on_duplicate)
-            keep = {d.id for d, _ in kept}
-            sel = [n for n, i in enumerate(ids) if i in keep]
-            rows = [{"id": ids[n], "chunk": 0, "n_chunks": 1, "start": 0, "end": len(texts[n]), "text": texts[n]}
-                    for n in sel]
-            if rows or replaced:
-                self._commit_segment(vectors[sel], rows, replaced)
-        return len(sel)
+        read_corpus([Document(i, t) for i, t in zip(ids, texts)]) if ids else None  # unique ids
+        records = [{"id": i, "chunk": 0, "n_chunks": 1, "start": 0, "end": len(t), "text": t} for i, t in zip(ids, texts)]
+        return self.add_records(records, vectors, on_duplicate)
 
-    def _resolve_duplicates(self, chunked: list, on_duplicate: str) -> tuple[list, list[str]]:
-        """(documents to write, stored ids they replace). ``chunked``: [(Document, chunks)]."""
-        dup = [d.id for d, _ in chunked if d.id in self._doc_rows]
-        if not dup:
-            return chunked, []
-        if on_duplicate == "error":
-            raise DuplicateIdError.for_ids(str(self.root), dup, "use on_duplicate='replace' (--replace) or 'skip' "
-                                                               "(--skip-existing)")
-        if on_duplicate == "skip":  # keep whole documents; redo partial ones
-            redo = {d.id for d, cs in chunked if d.id in self._doc_rows and not self._stored_whole(d.id, len(cs))}
-            return [(d, cs) for d, cs in chunked if d.id not in self._doc_rows or d.id in redo], sorted(redo)
-        return chunked, dup
+    def stored_chunks(self, ids: Iterable[str]) -> dict[str, list[int]]:
+        """Chunk numbers stored for each of ``ids`` that the index holds."""
+        self.refresh()
+        return {i: self._stored_chunk_numbers(i) for i in ids if i in self._doc_rows}
 
-    def _stored_whole(self, doc_id: str, n_chunks: int) -> bool:
-        """The stored chunks of ``doc_id`` are exactly chunks 0..n_chunks-1."""
-        return sorted(self.record(r).get("chunk", 0) for r in self._doc_rows[doc_id]) == list(range(n_chunks))
+    def _stored_chunk_numbers(self, doc_id: str) -> list[int]:
+        return sorted(self.record(r).get("chunk", 0) for r in self._doc_rows[doc_id])
 
     def partial_documents(self) -> list[str]:
         """Ids of documents whose stored chunks are not all of them (gaps, or fewer than recorded).
@@ -331,49 +322,9 @@ class Index:
         for doc, rows in self._doc_rows.items():
             recs = [self.record(r) for r in rows]
             numbers = sorted(r.get("chunk", 0) for r in recs)
-            total = recs[0].get("n_chunks", numbers[-1] + 1)
-            if numbers != list(range(total)):
+            if not whole(numbers, recs[0].get("n_chunks", numbers[-1] + 1)):
                 out.append(doc)
         return out
-
-    def _embed_and_commit(self, chunks: list, replaced: set[str], batch_size: int, commit_every: int,
-                          commit_seconds: float | None, show_progress: bool) -> None:
-        """Embed ``chunks`` [(doc, chunk no, chunks in doc, Chunk)] and commit them in whole documents."""
-        from tqdm.auto import tqdm
-
-        if commit_every < 1:
-            raise ValueError(f"commit_every must be >= 1, got {commit_every}")
-        if commit_seconds is not None and commit_seconds <= 0:
-            raise ValueError(f"commit_seconds must be > 0 (or None: count only), got {commit_seconds}")
-        step_size = min(_ENCODE_STEP, commit_every)
-        pending_vecs = np.zeros((0, self.spec.dim), np.float32)
-        pending_rows: list[dict] = []
-        last_commit = time.monotonic()
-        with tqdm(total=len(chunks), desc="indexing", unit="chunk", disable=not show_progress, mininterval=1.0) as bar:
-            for a in range(0, len(chunks), step_size):
-                step = chunks[a: a + step_size]
-                vecs = self.embedder.encode_documents([c.text for *_, c in step], dim=self.spec.dim, batch_size=batch_size)
-                pending_vecs = np.concatenate([pending_vecs, np.asarray(vecs, np.float32)])
-                pending_rows.extend(_row_record(d, i, n, c) for d, i, n, c in step)
-                bar.update(len(step))
-                due = len(pending_rows) >= commit_every or (
-                    commit_seconds is not None and time.monotonic() - last_commit >= commit_seconds)
-                if due:
-                    # Cut after the last whole document: a document's chunks all land in one commit.
-                    cut = _last_whole_document(pending_rows)
-                    if cut:
-                        self._commit_rows(pending_vecs[:cut], pending_rows[:cut], replaced)
-                        pending_vecs, pending_rows = pending_vecs[cut:], pending_rows[cut:]
-                        last_commit = time.monotonic()
-        if pending_rows or replaced:
-            self._commit_rows(pending_vecs, pending_rows, replaced, final=True)
-
-    def _commit_rows(self, vectors: np.ndarray, rows: list[dict], replaced: set[str], final: bool = False) -> None:
-        """Commit ``rows`` and delete the old versions of the documents among them (all of ``replaced`` if final)."""
-        ids = {r["id"] for r in rows}
-        gone = sorted(replaced if final else replaced & ids)
-        replaced.difference_update(gone)
-        self._commit_segment(vectors, rows, gone)
 
     def _commit_segment(self, vectors: np.ndarray, rows: list[dict], replaced: Sequence[str]) -> None:
         m = self.manifest
@@ -403,8 +354,7 @@ class Index:
             self.reload()
             unknown = [i for i in ids if i not in self._doc_rows]
             if unknown and missing != "ignore":
-                raise KeyError(f"{self.root} holds no document with id {', '.join(map(repr, unknown[:5]))}"
-                               + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "") + "; nothing deleted")
+                raise UnknownIdError.for_ids(str(self.root), unknown)
             present = [i for i in ids if i in self._doc_rows]
             if present:
                 self._commit_segment(np.zeros((0, self.spec.dim), np.float32), [], present)
@@ -440,43 +390,55 @@ class Index:
         return self.embedder.encode_queries(list(queries), instruction=instruction, dim=self.spec.dim)
 
     def search(self, queries, top_k: int = 10, mode: str = "exact", instruction: str | None = None,
-               ann: AnnConfig | None = None, funnel: FunnelConfig | None = None):
+               where: dict | None = None, tuning: AnnConfig | FunnelConfig | None = None):
         """Best ``top_k`` documents per query: a list of Hits for one query (str or (dim,) vector),
         a list of lists for several (list of str or (Q, dim) array).
 
-        mode: ``exact`` (inner product over every row), ``hnsw`` / ``ivf`` (faiss, approximate),
-        ``funnel`` (MRL: low-dim pass, full-dim rescore).
+        mode: ``exact`` (inner product over every row), ``hnsw`` / ``ivf`` (faiss, approximate;
+        ``tuning=AnnConfig(...)``), ``funnel`` (MRL: low-dim pass, full-dim rescore;
+        ``tuning=FunnelConfig(...)``). ``where`` keeps documents whose metadata holds every
+        key/value given (exact mode: the filter is applied before ranking).
         """
         if mode not in SEARCH_MODES:
             raise ValueError(f"search mode must be one of {', '.join(SEARCH_MODES)}, got {mode!r}")
         if top_k < 1:
             raise ValueError(f"top_k must be >= 1, got {top_k}")
+        if where and mode != "exact":
+            raise ValueError(f"a metadata filter (where=) needs mode 'exact' in the embedded index, got {mode!r}")
+        ann = tuning if isinstance(tuning, AnnConfig) else None
+        funnel = tuning if isinstance(tuning, FunnelConfig) else None
         self.refresh()
         single, qv = self._query_vectors(queries, instruction)
         results = [[] for _ in range(len(qv))]
         n_live = self.num_chunks
         if n_live and len(qv):
-            results = self._search_vectors(qv, top_k, mode, ann, funnel)
+            results = self._search_vectors(qv, top_k, mode, ann, funnel, where)
         return results[0] if single else results
 
     def _query_vectors(self, queries, instruction) -> tuple[bool, np.ndarray]:
         return query_matrix(queries, self.spec, str(self.root), lambda texts: self.encode_queries(texts, instruction))
 
-    def _search_vectors(self, qv: np.ndarray, top_k: int, mode: str, ann, funnel) -> list[list[Hit]]:
-        n_live = self.num_chunks
-        several_chunks = len(self._doc_rows) < n_live
+    def _search_vectors(self, qv: np.ndarray, top_k: int, mode: str, ann, funnel, where=None) -> list[list[Hit]]:
+        live = self._live
+        if where:
+            live = live & np.array([matches(self.record(r).get("meta"), where) if ok else False
+                                    for r, ok in enumerate(live.tolist())], dtype=bool)
+        n_live = int(live.sum())
+        if not n_live:
+            return [[] for _ in range(len(qv))]
+        several_chunks = len(self._doc_rows) < self.num_chunks
         m = min(n_live, top_k * 4 if several_chunks else top_k)
         while True:
-            scores, rows = self._top_rows(qv, m, mode, ann, funnel)  # (Q, m') each, best first
+            scores, rows = self._top_rows(qv, m, mode, ann, funnel, live)  # (Q, m') each, best first
             ranked = [best_per_document(s[r >= 0], r[r >= 0], self._row_doc, top_k) for s, r in zip(scores, rows)]
             if m >= n_live or all(len(x) >= min(top_k, len(self)) for x in ranked):
                 break
             m = min(n_live, m * 4)  # many chunks of the same documents: look deeper
         return [[self._hit(r, s) for r, s in q] for q in ranked]
 
-    def _top_rows(self, qv, m, mode, ann, funnel) -> tuple[np.ndarray, np.ndarray]:
+    def _top_rows(self, qv, m, mode, ann, funnel, live) -> tuple[np.ndarray, np.ndarray]:
         if mode == "exact":
-            blocks = ((int(first), seg.vectors, seg.scales, self._live[first: first + seg.entry.rows])
+            blocks = ((int(first), seg.vectors, seg.scales, live[first: first + seg.entry.rows])
                       for seg, first in zip(self.segments, self._offsets[:-1]))
             return exact_top_rows(qv, blocks, m)
         live_rows, dense = self.vectors()
@@ -510,23 +472,8 @@ class Index:
                 f"generation {self.generation})")
 
 
-def _row_record(doc: Document, chunk_no: int, n_chunks: int, chunk) -> dict:
-    rec = {"id": doc.id, "chunk": chunk_no, "n_chunks": n_chunks, "start": chunk.start, "end": chunk.end,
-           "text": chunk.text}
-    if doc.meta:
-        rec["meta"] = doc.meta
-    return rec
-
-
-def _last_whole_document(rows: list[dict]) -> int:
-    """How many leading rows form whole documents (rows of one document are contiguous, in chunk order)."""
-    last = rows[-1]
-    if last.get("chunk", 0) + 1 == last.get("n_chunks", 1):
-        return len(rows)
-    n = len(rows)
-    while n and rows[n - 1]["id"] == last["id"]:
-        n -= 1
-    return n
+def _count(records: list[dict], doc_id: str) -> int:
+    return next(r["n_chunks"] for r in records if r["id"] == doc_id)
 
 
 def _copy_entry(e):
