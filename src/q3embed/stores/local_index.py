@@ -34,6 +34,8 @@ SEARCH_MODES = ("exact", "hnsw", "ivf", "funnel")
 
 
 class Index:
+    search_modes = SEARCH_MODES
+
     def __init__(self, root: Path, manifest: Manifest, embedder=None, stamp=None):
         self.root = root
         self._reload_lock = threading.RLock()  # a server thread may refresh while another searches

@@ -50,6 +50,9 @@ class VectorStore(Protocol):
 
     def add_records(self, records: Sequence[dict], vectors: np.ndarray, on_duplicate: str = "error") -> int: ...
 
+    def stored_chunks(self, ids: Iterable[str]) -> dict[str, list[int]]:
+        """Chunk numbers held for each of ``ids`` that is stored (how resume tells whole from partial)."""
+
     def delete(self, ids: Iterable[str], missing: str = "error") -> int: ...
 
     def search(self, queries, top_k: int = 10, mode: str = "exact", instruction: str | None = None,
