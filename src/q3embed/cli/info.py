@@ -44,19 +44,23 @@ def run(args) -> int:
 
 
 def print_fields(info: dict, indent: int = 0) -> None:
-    """``key: value`` lines for people: no Python reprs (None, [...], {...}, '\\n')."""
+    """``key: value`` lines for people: no Python reprs (None, [...], {...}, '\\n').
+
+    Top-level keys are right-aligned; a nested mapping is listed under its key, left-aligned where
+    the values start.
+    """
     width = max(map(len, info), default=0)
     for k, v in info.items():
-        label = f"{' ' * indent}{k:>{width}}"
+        label = f"{k:>{width}}" if indent == 0 else f"{' ' * indent}{k}"
         if isinstance(v, dict) and v:
             print(f"{label}:")
-            print_fields(v, indent + 4)
+            print_fields(v, (width + 2) if indent == 0 else indent + 2)
         else:
             print(f"{label}: {_plain(k, v)}")
 
 
 def _plain(key: str, value) -> str:
-    if value is None or value == {} or value == []:
+    if value is None or value in ({}, [], ""):
         return "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
