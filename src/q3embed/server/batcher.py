@@ -145,7 +145,23 @@ class DynamicBatcher:
             self._jobs.append(job)
             self._queued_rows += job.size
             self._cond.notify()
+        job.future.add_done_callback(lambda _: self._drop_if_cancelled(job))
         return job.future
+
+    def _drop_if_cancelled(self, job: _Job) -> None:
+        """Cancellation hook: a request whose client left cancels its future; its rows leave the queue now.
+
+        Rows already taken by the worker are skipped by ``_run`` (``set_running_or_notify_cancel``).
+        """
+        if not job.future.cancelled():
+            return
+        with self._cond:
+            at = next((i for i, queued in enumerate(self._jobs) if queued is job), None)  # identity, not ==
+            if at is None:  # already taken by the worker
+                return
+            del self._jobs[at]
+            self._queued_rows -= job.size
+            self._cond.notify()
 
     def _retry_after(self, backlog: int) -> int:
         if self._rows_per_s <= 0:

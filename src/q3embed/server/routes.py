@@ -196,7 +196,7 @@ async def models(request: Request) -> JSONResponse:
     return JSONResponse({"object": "list", "data": data})
 
 
-@router.get("/health")
+@router.api_route("/health", methods=["GET", "HEAD"])  # HEAD: load balancers' cheapest probe
 async def health(request: Request) -> JSONResponse:
     state = _state(request)
     return JSONResponse({"status": "ok", "models": state.model_names(), "index": state.retriever is not None})
