@@ -147,7 +147,14 @@ class AccessMiddleware:
             await send(message)
 
         try:
-            if path not in OPEN_PATHS and not is_authorized(_header(scope, b"authorization"),
+            head_bytes = sum(len(k) + len(v) for k, v in scope.get("headers", ()))
+            if head_bytes > self.state.settings.max_header_bytes:
+                # h11 bounds a head that arrives in pieces; one that arrives whole is bounded here.
+                response = error_response(431, f"request headers take {head_bytes} bytes; the limit is "
+                                               f"{self.state.settings.max_header_bytes}", code="headers_too_large",
+                                          headers={"Connection": "close"})
+                await response(scope, receive, send_with_status)
+            elif path not in OPEN_PATHS and not is_authorized(_header(scope, b"authorization"),
                                                             self.state.settings.api_key):
                 response = error_response(401, "missing or wrong API key: send 'Authorization: Bearer <key>'",
                                           code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
