@@ -145,23 +145,32 @@ class DynamicBatcher:
             self._jobs.append(job)
             self._queued_rows += job.size
             self._cond.notify()
-        job.future.add_done_callback(lambda _: self._drop_if_cancelled(job))
+        job.future.add_done_callback(self._on_job_done)
         return job.future
 
-    def _drop_if_cancelled(self, job: _Job) -> None:
-        """Cancellation hook: a request whose client left cancels its future; its rows leave the queue now.
+    # -- cancellation hook (issue 13: a client that leaves cancels its request's future) ---------
 
-        Rows already taken by the worker are skipped by ``_run`` (``set_running_or_notify_cancel``).
+    def _on_job_done(self, future: concurrent.futures.Future) -> None:
+        """A cancelled request's rows leave the queue now, not when the worker next looks at it."""
+        if future.cancelled():
+            with self._cond:
+                self._drop_cancelled()
+                self._cond.notify()
+
+    def _drop_cancelled(self) -> None:
+        """Forget the queued jobs of requests already answered (cancelled: the client went away).
+
+        Jobs the worker has taken are skipped by ``_run`` (``set_running_or_notify_cancel``).
         """
-        if not job.future.cancelled():
+        if not any(j.future.done() for j in self._jobs):
             return
-        with self._cond:
-            at = next((i for i, queued in enumerate(self._jobs) if queued is job), None)  # identity, not ==
-            if at is None:  # already taken by the worker
-                return
-            del self._jobs[at]
-            self._queued_rows -= job.size
-            self._cond.notify()
+        kept = deque()
+        for job in self._jobs:
+            if job.future.done():
+                self._queued_rows -= job.size
+            else:
+                kept.append(job)
+        self._jobs = kept
 
     def _retry_after(self, backlog: int) -> int:
         if self._rows_per_s <= 0:
