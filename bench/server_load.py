@@ -130,7 +130,8 @@ def _mixed_body(kind: str, rng: random.Random, texts: int, docs: int, rerank_top
     if kind == "embed":
         return "/v1/embeddings", {"input": [random_text(rng) for _ in range(texts)]}
     if kind == "rerank":
-        return "/v1/rerank", {"query": " ".join(rng.sample(WORDS, 4)), "documents": [random_text(rng) for _ in range(docs)]}
+        return "/v1/rerank", {"query": " ".join(rng.sample(WORDS, 4)),
+                              "documents": [random_text(rng) for _ in range(docs)]}
     if kind == "retrieve":
         return "/v1/retrieve", {"query": " ".join(rng.sample(WORDS, 4)), "top_k": 10, "rerank_top": rerank_top}
     return "/v1/embeddings", {"input": " ".join(rng.sample(WORDS, 6))}  # the one-text probe

@@ -9,7 +9,8 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 _TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
-          408: "timeout_error", 413: "request_too_large", 431: "request_too_large", 422: "invalid_request_error", 429: "rate_limit_error",
+          408: "timeout_error", 413: "request_too_large", 422: "invalid_request_error", 429: "rate_limit_error",
+          431: "request_too_large",
           503: "service_unavailable"}
 
 
