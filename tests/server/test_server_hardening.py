@@ -85,6 +85,17 @@ def test_lone_surrogates_are_400_naming_the_field(client, path, body, field):
     assert error["code"] == "invalid_text" and "surrogate" in error["message"]
 
 
+@pytest.mark.parametrize("path,body,field", [
+    ("/v1/embeddings", {"input": "short", "instruction": "x" * 200_000}, "instruction"),
+    ("/v1/rerank", {"query": "x" * 200_000, "documents": ["short"]}, "query"),
+    ("/v1/rerank", {"query": "q", "documents": ["short"], "instruction": "x" * 200_000}, "instruction"),
+    ("/v1/score", {"text_1": "x" * 200_000, "text_2": ["short"]}, "text_1"),
+])
+def test_an_over_long_instruction_or_query_is_named_not_the_inputs(client, path, body, field):
+    error = assert_clean_4xx(client.post(path, json=body), 413, field)
+    assert error["code"] == "input_too_large"
+
+
 def test_valid_surrogate_pairs_are_text(client, tiny_embedder):
     r = client.post("/v1/embeddings", content=b'{"input": "smile \\ud83d\\ude00"}',
                     headers={"content-type": "application/json"})
