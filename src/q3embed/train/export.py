@@ -25,7 +25,7 @@ import torch
 
 from ..config import EOS_TOKEN, EOS_TOKEN_ID
 from ..model.layout import CheckpointLayout
-from ..model.tiny import write_sentence_transformers_files
+from ..model.st_files import write_sentence_transformers_files
 from .adapters import base_model, merged_state_dict
 
 _FLOAT_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
