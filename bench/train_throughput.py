@@ -15,8 +15,11 @@ word counts: queries ~12 words, documents ~60), a contrastive loss, backward, Ad
   ``MultipleNegativesRankingLoss`` on the same (anchor, positive, negative) texts.
 
 Tokens/s counts real (unpadded) tokens of the measured steps: q3embed's token rows for
-the first two, the attention masks sentence-transformers fed its model for the third. The
-first ``--warmup`` steps of each mode are not measured. The (V, H) token embedding is frozen in
+the first two, the attention masks sentence-transformers fed its model for the third. Time is
+the process's CPU time per step (``time.process_time``; with one torch thread this is the
+compute, and it holds still on a machine shared with other jobs, where wall-clock time does
+not); wall-clock seconds are printed beside it. The first ``--warmup`` steps of each mode are
+not measured. The (V, H) token embedding is frozen in
 every mode unless ``--train-embeddings`` (its dense gradient and AdamW state would add the
 same few seconds per step to each). Ratios are printed against ``padded``.
 """
@@ -68,24 +71,29 @@ def run_q3embed(model_dir: Path, triples, packed: bool, warmup: int, train_embed
     assert encode.packed == packed
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
     loss = InfoNCELoss(temperature=0.05)
-    tokens = seconds = 0.0
+    tokens = seconds = wall = 0.0
     for i, (q, p, n) in enumerate(triples):
         groups = [emb.tokenize(q), emb.tokenize(p), emb.tokenize(n)]
         keys = torch.tensor([text_key(x) for x in p])
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         opt.zero_grad(set_to_none=True)
         plain_step(encode, groups, lambda a, b, c: loss(a, b, c.view(len(q), 1, -1), pos_keys=keys))
         opt.step()
-        dt = time.perf_counter() - t0
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
         step_tokens = sum(len(r) for g in groups for r in g)
         padded_tokens = sum(len(g) * max(len(r) for r in g) for g in groups)
-        print(f"  {'packed' if packed else 'padded'} step {i}: {dt:.1f} s, {step_tokens} tokens "
+        print(f"  {'packed' if packed else 'padded'} step {i}: {cpu:.1f} s CPU ({dt:.1f} s wall), {step_tokens} tokens "
               f"({padded_tokens} with padding){' (warm-up)' if i < warmup else ''}", file=sys.stderr, flush=True)
         if i >= warmup:
-            tokens, seconds = tokens + step_tokens, seconds + dt
+            tokens, seconds, wall = tokens + step_tokens, seconds + cpu, wall + dt
     del emb, model, opt, encode
     gc.collect()
-    return {"tokens": int(tokens), "seconds": round(seconds, 2), "tokens_per_s": round(tokens / seconds, 2)}
+    return _result(tokens, seconds, wall)
+
+
+def _result(tokens, cpu_seconds, wall_seconds) -> dict:
+    return {"tokens": int(tokens), "cpu_seconds": round(cpu_seconds, 2), "wall_seconds": round(wall_seconds, 2),
+            "tokens_per_cpu_s": round(tokens / cpu_seconds, 2)}
 
 
 def run_st_fit(model_dir: Path, triples, warmup: int, train_embeddings: bool) -> dict:
@@ -100,7 +108,8 @@ def run_st_fit(model_dir: Path, triples, warmup: int, train_embeddings: bool) ->
         if "embed_tokens" in name:
             p.requires_grad_(train_embeddings)
     counted: list[int] = []
-    times: list[float] = []
+    times: list[float] = []  # CPU seconds per step
+    walls: list[float] = []
 
     class CountingMNRL(MultipleNegativesRankingLoss):
         def forward(self, sentence_features, labels):
@@ -109,11 +118,12 @@ def run_st_fit(model_dir: Path, triples, warmup: int, train_embeddings: bool) ->
 
     class StepTimer(TrainerCallback):
         def on_step_begin(self, args, state, control, **kw):
-            self.t0 = time.perf_counter()
+            self.t0, self.c0 = time.perf_counter(), time.process_time()
 
         def on_step_end(self, args, state, control, **kw):
-            times.append(time.perf_counter() - self.t0)
-            print(f"  st-fit step {len(times) - 1}: {times[-1]:.1f} s, {counted[-1]} tokens"
+            times.append(time.process_time() - self.c0)
+            walls.append(time.perf_counter() - self.t0)
+            print(f"  st-fit step {len(times) - 1}: {times[-1]:.1f} s CPU ({walls[-1]:.1f} s wall), {counted[-1]} tokens"
                   f"{' (warm-up)' if len(times) <= warmup else ''}", file=sys.stderr, flush=True)
 
     batch = len(triples[0][0])
@@ -129,10 +139,10 @@ def run_st_fit(model_dir: Path, triples, warmup: int, train_embeddings: bool) ->
                                              loss=CountingMNRL(model), callbacks=[StepTimer()])
         trainer.train()
     assert len(counted) == len(times) == len(triples), (len(counted), len(times))
-    tokens, seconds = sum(counted[warmup:]), sum(times[warmup:])
+    tokens, seconds, wall = sum(counted[warmup:]), sum(times[warmup:]), sum(walls[warmup:])
     del model, trainer
     gc.collect()
-    return {"tokens": int(tokens), "seconds": round(seconds, 2), "tokens_per_s": round(tokens / seconds, 2)}
+    return _result(tokens, seconds, wall)
 
 
 def main() -> int:
@@ -170,8 +180,9 @@ def main() -> int:
           f"{args.steps} measured steps (+{args.warmup} warm-up), token embedding "
           f"{'trained' if args.train_embeddings else 'frozen'}")
     for mode, r in results.items():
-        ratio = f"  {r['tokens_per_s'] / base['tokens_per_s']:.2f}x padded" if base else ""
-        print(f"{mode:8s} {r['tokens_per_s']:10.2f} tokens/s  ({r['tokens']} tokens in {r['seconds']} s){ratio}")
+        ratio = f"  {r['tokens_per_cpu_s'] / base['tokens_per_cpu_s']:.2f}x padded" if base else ""
+        print(f"{mode:8s} {r['tokens_per_cpu_s']:10.2f} tokens per CPU second  ({r['tokens']} tokens in "
+              f"{r['cpu_seconds']} s CPU, {r['wall_seconds']} s wall){ratio}")
     print(json.dumps({"layers": args.layers, "batch": args.batch, "threads": args.threads, "results": results}))
     return 0
 
