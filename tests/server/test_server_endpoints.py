@@ -52,18 +52,22 @@ def test_token_ids_are_fed_as_is_with_one_eos(client, tiny_embedder):
     ids = tiny_embedder.tokenize(TEXTS[:2])  # already end in <|endoftext|>
     bare = [row[:-1] for row in ids]  # without it: the server adds it
     expected = tiny_embedder.encode(TEXTS[:2])
-    np.testing.assert_allclose(vectors(client.post("/v1/embeddings", json={"input": ids})), expected, atol=1e-6)
-    np.testing.assert_allclose(vectors(client.post("/v1/embeddings", json={"input": bare})), expected, atol=1e-6)
+
+    def embed_ids(input_ids):
+        return vectors(client.post("/v1/embeddings", json={"input": input_ids, "token_vocab": "model"}))
+
+    np.testing.assert_allclose(embed_ids(ids), expected, atol=1e-6)
+    np.testing.assert_allclose(embed_ids(bare), expected, atol=1e-6)
     doubled = [row + [row[-1]] for row in ids]  # two EOS collapse to one
-    np.testing.assert_allclose(vectors(client.post("/v1/embeddings", json={"input": doubled})), expected, atol=1e-6)
-    one = vectors(client.post("/v1/embeddings", json={"input": bare[0]}))  # a flat list is one input
+    np.testing.assert_allclose(embed_ids(doubled), expected, atol=1e-6)
+    one = embed_ids(bare[0])  # a flat list is one input
     np.testing.assert_allclose(one, expected[:1], atol=1e-6)
 
 
 def test_token_ids_reject_instruction_and_out_of_vocab(client):
-    r = client.post("/v1/embeddings", json={"input": [[1, 2]], "input_type": "query"})
+    r = client.post("/v1/embeddings", json={"input": [[1, 2]], "input_type": "query", "token_vocab": "model"})
     assert r.status_code == 400 and r.json()["error"]["param"] == "input"
-    r = client.post("/v1/embeddings", json={"input": [[1, 10**9]]})
+    r = client.post("/v1/embeddings", json={"input": [[1, 10**9]], "token_vocab": "model"})
     assert r.status_code == 400 and "10..151668" not in r.text and "0..151668" in r.json()["error"]["message"]
 
 

@@ -43,7 +43,7 @@ def test_openai_client_queries_and_token_ids(oai, tiny_embedder):
     got = np.array([d.embedding for d in resp.data], dtype=np.float32)
     np.testing.assert_allclose(got, tiny_embedder.encode_queries(TEXTS[:2]), atol=1e-6)
     ids = tiny_embedder.tokenize(TEXTS[:2])
-    resp = oai.embeddings.create(model=tiny_embedder.name, input=ids)
+    resp = oai.embeddings.create(model=tiny_embedder.name, input=ids, extra_body={"token_vocab": "model"})
     np.testing.assert_allclose([d.embedding for d in resp.data], tiny_embedder.encode(TEXTS[:2]), atol=1e-6)
 
 

@@ -26,6 +26,8 @@ from .batcher import BatcherClosedError, QueueFullError
 from .errors import APIError, error_response, validation_error
 from .guard import CLIENT_CLOSED, BodyTimeoutError, serve_guarded
 from .metrics import ServerMetrics
+from .page import PAGE_PATH
+from .page import router as page_router
 from .routes import router
 from .services import EmbeddingService, RerankService
 from .settings import ServerSettings
@@ -33,8 +35,8 @@ from .state import ServerState
 
 log = logging.getLogger("q3embed.server")
 
-OPEN_PATHS = ("/health",)  # answered without the API key, for load balancers
-KNOWN_PATHS = ("/v1/embeddings", "/v1/rerank", "/v2/rerank", "/v1/score", "/v1/retrieve", "/v1/models",
+OPEN_PATHS = ("/health", PAGE_PATH)  # answered without the key: load balancers; the page (it holds no secret)
+KNOWN_PATHS = (PAGE_PATH, "/v1/embeddings", "/v1/rerank", "/v2/rerank", "/v1/score", "/v1/retrieve", "/v1/models",
                "/health", "/metrics")
 
 
@@ -66,6 +68,7 @@ def create_app(embedder=None, reranker=None, retriever=None, settings: ServerSet
     app = FastAPI(title="q3embed", version=_version(), lifespan=lifespan)
     app.state.q3 = state
     app.include_router(router)
+    app.include_router(page_router)
     _install_error_handlers(app)
     app.add_middleware(AccessMiddleware, state=state)
     if settings.cors_origins:  # added last = outermost, so preflight OPTIONS never meets the auth check

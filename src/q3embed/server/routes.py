@@ -23,6 +23,13 @@ from .state import ServerState
 
 router = APIRouter()
 
+# Token ids from another tokenizer (LangChain's OpenAIEmbeddings sends tiktoken ids by default) would
+# be read as different Qwen tokens and give wrong vectors without any error: ids must be declared.
+TOKEN_IDS_UNDECLARED = (
+    "input is token ids, which are accepted only with \"token_vocab\": \"model\" (ids from this model's own "
+    "tokenizer); OpenAI-style clients send ids of another tokenizer: send text instead (LangChain "
+    "OpenAIEmbeddings: check_embedding_ctx_length=False)")
+
 
 def _state(request: Request) -> ServerState:
     return request.app.state.q3
@@ -85,6 +92,8 @@ async def embeddings(request: Request) -> JSONResponse:
     _check_items(len(inputs), state.settings.max_items, "input")
     _check_shared_text(state, svc.embedder, instruction=req.instruction)
     if token_input:
+        if req.token_vocab != "model":
+            raise APIError(400, TOKEN_IDS_UNDECLARED, param="input", code="token_ids_not_declared")
         if req.instruction is not None or req.input_type == "query":
             raise APIError(400, "token-id input is fed as it is, so no instruction can be applied; send text, or "
                                 "tokenize 'Instruct: {task}\\nQuery:{query}' yourself", param="input",
@@ -173,9 +182,11 @@ async def retrieve(request: Request) -> JSONResponse:
                        code="no_index")
     if req.model is not None and state.embedding is not None:
         _check_model(req.model, state.embedding, "an embedding", state)
-    hits = await state.retrieval.search(req.query, top_k=req.top_k, rerank_top=req.rerank_top, mode=req.mode)
+    timings: dict[str, float] = {}  # ms per stage: embed, search and (with a reranker) rerank
+    hits = await state.retrieval.search(req.query, top_k=req.top_k, rerank_top=req.rerank_top, mode=req.mode,
+                                        timings=timings)
     results = [_hit_dict(h, req.return_text) for h in hits]
-    return JSONResponse({"object": "list", "query": req.query, "results": results})
+    return JSONResponse({"object": "list", "query": req.query, "results": results, "timings_ms": timings})
 
 
 def _hit_dict(hit, with_text: bool) -> dict:

@@ -21,7 +21,9 @@ class EmbeddingRequest(_Request):
 
     ``input``: a string, a list of strings, a list of token ids, or a list of token-id lists.
     Token ids are fed as they are (no instruction is added); a Qwen3 model gets exactly one
-    ``<|endoftext|>`` at the end, as for text.
+    ``<|endoftext|>`` at the end, as for text. They are refused unless ``token_vocab`` is
+    ``"model"``: clients such as LangChain's ``OpenAIEmbeddings`` send tiktoken ids by default,
+    which this model would read as other tokens (silently wrong vectors).
     """
 
     input: StrictStr | list[StrictStr] | list[StrictInt] | list[list[StrictInt]]
@@ -32,8 +34,10 @@ class EmbeddingRequest(_Request):
     instruction: StrictStr | None = None
     input_type: Literal["query", "document"] | None = None
     truncate: bool | None = None  # None: the server's default
+    token_vocab: Literal["model"] | None = None  # "model": token-id input comes from the served model's tokenizer
 
     ACCEPTED: ClassVar[dict[str, str]] = {
+        "token_vocab": '"model" (token ids from the served model\'s own tokenizer)',
         "input": "a string, a list of strings, a list of token ids (integers), or a list of token-id lists",
         "dimensions": "an integer (32..model width)",
         "encoding_format": '"float" or "base64"',

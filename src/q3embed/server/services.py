@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -153,7 +154,18 @@ class RetrievalService:
         instruction = self.retriever.instruction
         return instruction if instruction is not None else self.embedding.query_instruction()
 
-    async def search(self, query: str, top_k: int, rerank_top: int, mode: str | None) -> list:
+    async def search(self, query: str, top_k: int, rerank_top: int, mode: str | None,
+                     timings: dict[str, float] | None = None) -> list:
+        """Hits best first; ``timings`` (if given) gets each stage's wall time in ms: embed, search, rerank."""
+        timings = {} if timings is None else timings
+        clock = time.perf_counter()
+
+        def lap(stage: str) -> None:
+            nonlocal clock
+            now = time.perf_counter()
+            timings[stage] = round((now - clock) * 1000, 3)
+            clock = now
+
         depth = max(rerank_top, top_k) if self.rerank is not None else top_k
         if self.rerank is not None:
             # The query and instruction go with every candidate: bound that work before any is done.
@@ -168,11 +180,13 @@ class RetrievalService:
             vectors, _ = await self.embedding.embed(
                 lambda: self.embedding.text_rows([query], self.instruction, None, field="query"), 1,
                 self.retriever.index.spec.dim)
+            lap("embed")
             try:
                 hits = (await run_in_threadpool(self.retriever.index.search, vectors, top_k=depth,
                                                 mode=mode or "exact"))[0]
             except ValueError as e:  # e.g. a search mode the index does not have
                 raise APIError(400, f"retrieval failed: {e}", code="invalid_search") from None
+            lap("search")
             if slot is None or not hits:
                 return hits[:top_k]
             pairs = [(query, h.text) for h in hits]
@@ -180,6 +194,7 @@ class RetrievalService:
                                            "query", InputLimits())  # the library's truncation, as Retriever's
             future = slot.submit(rows)
         scores = await asyncio.wrap_future(future)  # (n,) P(yes)
+        lap("rerank")  # tokenizing the pairs, waiting in the rerank queue, the forward passes
         for h, s in zip(hits, scores.tolist()):
             h.rerank_score = float(s)
         return sorted(hits, key=lambda h: -h.rerank_score)[:top_k]
