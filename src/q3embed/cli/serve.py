@@ -9,6 +9,7 @@ Serve an embedding model (and optionally a reranker and an index) over HTTP:
   POST /v1/score        vLLM shape (text_1, text_2)
   POST /v1/retrieve     query -> top-k from --index -> rerank
   GET  /v1/models, /health, /metrics (Prometheus text)
+  GET  /                a search page over /v1/retrieve (?q=... is a shareable result URL)
 Requests arriving together share forward passes (dynamic batching) under --max-batch-tokens.
 Binds 127.0.0.1 unless --host says otherwise. SIGTERM finishes in-flight requests (up to 30 s; later
 ones get 503), then exits. Slow clients are cut off by --header-timeout and --body-timeout."""
