@@ -21,14 +21,30 @@ def pick_device(device: str | torch.device | None = None) -> torch.device:
     """``None`` picks CUDA, then Apple MPS, then CPU."""
     if device is not None:
         try:
-            return torch.device(device)
+            chosen = torch.device(device)
         except RuntimeError as e:
             raise ValueError(f"device {device!r} is not valid; accepted: cpu, cuda, cuda:N, mps") from e
+        _check_available(chosen)
+        return chosen
     if torch.cuda.is_available():
         return torch.device("cuda")
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def _check_available(device: torch.device) -> None:
+    """Refuse a device this machine lacks here, not as an assertion deep inside torch."""
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            build = "this torch build has no CUDA" if torch.version.cuda is None else "no CUDA GPU is visible"
+            raise ValueError(f"device {str(device)!r} is not available ({build}); accepted here: cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"device {str(device)!r} does not exist; this machine has "
+                             f"{torch.cuda.device_count()} CUDA device(s): cuda:0..cuda:{torch.cuda.device_count() - 1}")
+    if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError(f"device {str(device)!r} is not available (no Apple MPS here); accepted here: cpu"
+                         + (", cuda" if torch.cuda.is_available() else ""))
 
 
 HALF_PRECISION = ("bfloat16", "float16")
@@ -123,26 +139,6 @@ def load_backbone(layout: CheckpointLayout, device: torch.device, dtype: torch.d
     except (OSError, ValueError, RuntimeError) as e:
         raise CheckpointError(f"could not load weights from {layout.model_dir}: {str(e).splitlines()[0]}") from e
     return model.to(device).eval()
-
-
-def load_for_inference(layout: CheckpointLayout, device=None, dtype=None, quantize: str | None = None,
-                       causal_lm: bool = False):
-    """Device + dtype choice, the backbone, and the optional int8 quantisation, as Embedder/Reranker load them.
-
-    With ``quantize="int8"`` and no dtype, CPU activations stay fp32: int8 over bf16 activations
-    was measured from 1.2x faster to 1.3x slower depending on its order in the process; fp32
-    activations were stable and are the closer to fp32 (bench/RESULTS.md, "int8 speed").
-    """
-    from ..runtime.quantize import check_quantize, quantize_linears_int8
-
-    check_quantize(quantize)
-    dev = pick_device(device)
-    if quantize and dtype is None and dev.type == "cpu":
-        dtype = torch.float32
-    model = load_backbone(layout, dev, pick_dtype(dtype, dev, layout.stored_dtype), causal_lm=causal_lm)
-    if quantize == "int8":
-        quantize_linears_int8(model)
-    return model
 
 
 def load_tokenizer(layout: CheckpointLayout):

@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from .auth import is_authorized
-from .batcher import BatcherClosedError, DynamicBatcher, QueueFullError
+from .batcher import BatcherClosedError, QueueFullError
 from .errors import APIError, error_response, validation_error
 from .guard import CLIENT_CLOSED, BodyTimeoutError, serve_guarded
 from .metrics import ServerMetrics
@@ -50,8 +50,7 @@ def create_app(embedder=None, reranker=None, retriever=None, settings: ServerSet
     if reranker is not None:
         state.rerank = RerankService(reranker, settings, metrics)
     if retriever is not None:
-        state.retrieve_batcher = state.embedding.batcher if state.embedding else DynamicBatcher(
-            lambda rows: None, max_queue=settings.max_queue, name="retriever")
+        state.compose_retrieval()
     metrics.gauge("q3embed_queue_rows", "rows waiting for a forward pass, per model",
                   lambda: {(("model", b.name),): b.queued_rows for b in state.batchers()})
     metrics.gauge("q3embed_running_rows", "rows in the forward pass now, per model",
