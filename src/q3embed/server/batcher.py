@@ -270,23 +270,6 @@ class DynamicBatcher:
                 kept.append(job)
         self._jobs = kept
 
-    def _drop_cancelled(self) -> None:
-        """Forget the queued jobs of requests already answered (cancelled: the client went away).
-
-        Jobs the worker has taken are skipped by ``_run`` (``set_running_or_notify_cancel``).
-        MERGE NOTE: the runtime branch's row-level batcher has its own ``_drop_cancelled`` (it subtracts
-        ``job.waiting``); git merges both without a conflict, so keep that one and delete this one.
-        """
-        if not any(j.future.done() for j in self._jobs):
-            return
-        kept = deque()
-        for job in self._jobs:
-            if job.future.done():
-                self._queued_rows -= job.size
-            else:
-                kept.append(job)
-        self._jobs = kept
-
     def _fits_more(self) -> bool:
         """True while the queued rows fill less than one batch."""
         rows = tokens = longest = 0
