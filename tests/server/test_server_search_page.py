@@ -92,7 +92,9 @@ def test_page_in_a_real_browser_shows_hits_escaped(tiny_embedder, tiny_reranker,
     assert positions == sorted(positions)  # in the retriever's order
     assert f"rerank score {expected[0].rerank_score:.4f}" in dom and f"first-stage score {expected[0].score:.4f}" in dom
     assert "<mark>capital</mark>" in dom and "<mark>China</mark>" in dom
-    assert "stages: embed" in dom and "rerank" in dom and "round trip" in dom
+    assert "<mark>of</mark>" not in dom and "<mark>capital</mark>s" not in dom  # whole content words only
+    timings = dom[dom.index('<div id="timings">'):dom.index('<ol id="results">')]
+    assert "stages: embed" in timings and " ms · search " in timings and " ms · rerank " in timings
     # the hostile document is shown as text: no <img> or <b> element, and its handler never ran
     results = dom[dom.index('<ol id="results">'):dom.index("<script>")]
     assert "&lt;img src=x" in results and "<img" not in results and "<b>" not in results
