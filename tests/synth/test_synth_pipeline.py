@@ -127,7 +127,7 @@ def test_empty_corpus_fails_before_work(fake_llm, tmp_path, capsys, monkeypatch)
     path = write_recipe(tmp_path, tmp_path / "no_model_needed", fake_llm)
     (tmp_path / "mini" / "corpus.jsonl").write_text("")
     assert main(["pipeline", "run", str(path)]) == 1
-    assert "has no passages" in capsys.readouterr().err
+    assert "the corpus is empty" in capsys.readouterr().err
     assert not fake_llm.requests
 
 

@@ -21,7 +21,7 @@ def run(args) -> int:
     import numpy as np
 
     from ..engine import Embedder
-    from ..inputs import read_texts
+    from ..data.jsonl import read_texts
 
     texts = read_texts(args.input)
     emb = Embedder.load(args.model, device=args.device, dtype=args.dtype, quantize=args.quantize, max_length=args.max_length)

@@ -21,7 +21,7 @@ def run(args) -> int:
     import sys
 
     from ..engine import Reranker
-    from ..inputs import read_texts
+    from ..data.jsonl import read_texts
 
     docs = read_texts(args.docs)
     rr = Reranker.load(args.model, device=args.device, dtype=args.dtype, quantize=args.quantize, max_length=args.max_length)

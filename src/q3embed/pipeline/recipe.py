@@ -16,6 +16,7 @@ import importlib
 import json
 from pathlib import Path
 
+from ..data.jsonl import read_jsonl
 from .config import RecipeConfig, RecipeError
 
 STATE_FILE = "pipeline_state.json"
@@ -193,8 +194,7 @@ class Pipeline:
         out = self.out / "data" / ("stage2.jsonl" if with_synthetic else "labelled_only.jsonl")
         rows = labelled_pairs(self.cfg.stage2.labelled, self.cfg.stage2.labelled_split)
         if with_synthetic:
-            rows += [json.loads(line) for line in Path(self.state["stages"]["filter"]["kept"]).read_text().splitlines()
-                     if line.strip()]
+            rows += read_jsonl(self.state["stages"]["filter"]["kept"], "filtered pairs")
         write_pairs(rows, out)
         return out
 
@@ -310,7 +310,7 @@ def labelled_pairs(path: str, split: str = "train") -> list[dict]:
     from ..train.data import read_train_file
 
     read_train_file(p)  # checks every row, naming the bad line
-    return [json.loads(line) for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return read_jsonl(p, "stage2.labelled")
 
 
 def _planned_steps(data: Path, section: dict) -> int:
