@@ -22,6 +22,7 @@ from ..errors import CheckpointError
 from .combine import combine, gram_matrix
 from .files import copy_support_files
 from .linear import normalize_weights
+from .lora import LoraSource
 from .multislerp import multislerp_coefficients
 from .schedule import Schedule, layer_index
 from .slerp import COLINEAR_EPS, slerp_coefficients
@@ -135,8 +136,6 @@ def _merged_blocks(sources, name, method, coef, t, w, out_dtype, block_elements,
 
 
 def _check_arity(method: str, sources) -> None:
-    from .lora import LoraSource
-
     n = len(sources)
     if method == "slerp" and n != 2:
         raise ValueError(f"slerp merges exactly 2 checkpoints, got {n}; use --method multislerp for more")
