@@ -116,9 +116,10 @@ class EmbeddingService:
                             "or send \"truncate\": true", param="input", code="input_too_long")
 
     async def embed(self, make_rows: Callable[[], list[list[int]]], n: int, dim: int | None) -> tuple[np.ndarray, int]:
-        """((n, dim) float32 L2-normalised vectors, tokens used) for the ``n`` rows ``make_rows()`` tokenizes."""
+        """((n, dim) float32 vectors, tokens used) for the ``n`` rows ``make_rows()`` tokenizes; L2-normalised
+        unless the checkpoint has no Normalize module (as ``Embedder.encode``)."""
         hidden, tokens = await _run(self.batcher, make_rows, n)  # (n, H)
-        return mrl_truncate(torch.from_numpy(hidden), dim, normalize=True).numpy(), tokens
+        return mrl_truncate(torch.from_numpy(hidden), dim, normalize=self.embedder.layout.normalize).numpy(), tokens
 
 
 class RerankService:
