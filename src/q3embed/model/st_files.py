@@ -1,7 +1,4 @@
-"""Write the sentence-transformers files beside a checkpoint (modules.json, pooling, prompts).
-
-Used by training's export and by the tiny test checkpoints alike; ``layout.py`` reads them back.
-"""
+"""The sentence-transformers files beside a checkpoint (modules, pooling, prompts), as q3embed writes them."""
 
 from __future__ import annotations
 
