@@ -65,6 +65,7 @@ class ServerMetrics:
             self._tokens[(("endpoint", endpoint),)] += n
 
     def batch_done(self, model: str, rows: int, padded_tokens: int) -> None:
+        """``padded_tokens``: the batch's cost under the model's rule (runtime.batching.batch_cost)."""
         with self._lock:
             key = (("model", model),)
             self._batch_rows.setdefault(key, _Histogram(BATCH_BUCKETS)).observe(rows)
@@ -79,7 +80,8 @@ class ServerMetrics:
         with self._lock:
             _counter(lines, "q3embed_requests_total", "HTTP requests by endpoint and status code", self._requests)
             _counter(lines, "q3embed_input_tokens_total", "tokens fed to the models, by endpoint", self._tokens)
-            _counter(lines, "q3embed_batch_padded_tokens_total", "padded tokens run through forward passes",
+            _counter(lines, "q3embed_batch_tokens_total",
+                     "tokens run through forward passes, by the model's budget rule (sum if packed, rows x longest if padded)",
                      self._batch_tokens)
             _histograms(lines, "q3embed_request_duration_seconds", "request latency", self._latency)
             _histograms(lines, "q3embed_batch_rows", "rows per forward pass", self._batch_rows)
