@@ -53,6 +53,9 @@ class CountingIndex:
         self.searches += 1
         return self.inner.search(*args, **kwargs)
 
+    def __getattr__(self, name):  # the rest of the store contract (check_embedder, ...)
+        return getattr(self.inner, name)
+
 
 def test_amplified_instruction_is_refused_before_any_tokenizing(app_and_client, monkeypatch):
     app, client, _ = app_and_client
