@@ -46,8 +46,8 @@ class ServerMetrics:
         self._requests = Counter("q3embed_requests", "HTTP requests by endpoint and status code",
                                  ["endpoint", "code"], registry=r)
         self._tokens = Counter("q3embed_input_tokens", "tokens fed to the models, by endpoint", ["endpoint"], registry=r)
-        self._batch_tokens = Counter("q3embed_batch_padded_tokens", "padded tokens run through forward passes",
-                                     ["model"], registry=r)
+        self._batch_tokens = Counter("q3embed_batch_tokens", "tokens run through forward passes, by the model's "
+                                     "budget rule (sum if packed, rows x longest if padded)", ["model"], registry=r)
         self._latency = Histogram("q3embed_request_duration_seconds", "request latency", ["endpoint"],
                                   buckets=LATENCY_BUCKETS, registry=r)
         self._batch_rows = Histogram("q3embed_batch_rows", "rows per forward pass", ["model"],
@@ -62,9 +62,10 @@ class ServerMetrics:
     def tokens(self, endpoint: str, n: int) -> None:
         self._tokens.labels(endpoint).inc(n)
 
-    def batch_done(self, model: str, rows: int, padded_tokens: int) -> None:
+    def batch_done(self, model: str, rows: int, cost: int) -> None:
+        """``cost``: the batch's tokens under the model's rule (runtime.batching.batch_cost)."""
         self._batch_rows.labels(model).observe(rows)
-        self._batch_tokens.labels(model).inc(padded_tokens)
+        self._batch_tokens.labels(model).inc(cost)
 
     def gauge(self, name: str, help_text: str, read: Callable[[], dict[tuple, float]]) -> None:
         """Register a gauge read at scrape time: ``read()`` -> {label pairs: value}."""
