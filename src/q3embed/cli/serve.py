@@ -76,7 +76,7 @@ def _load(args):
     reranker = Reranker.load(args.reranker, **opts) if args.reranker else None
     retriever = None
     if args.index:
-        from .. import Index, Retriever
+        from ..stores import Retriever, open_store
 
-        retriever = Retriever(embedder, Index.open(args.index), reranker=reranker)
+        retriever = Retriever(embedder, open_store(args.index), reranker=reranker)
     return embedder, reranker, retriever

@@ -19,7 +19,7 @@ import numpy as np
 from .ann import AnnConfig, load_or_build, search_ann
 from .chunking import ChunkingConfig
 from .corpus import Document, read_corpus
-from .errors import DuplicateIdError, IndexMismatchError, UnknownIdError
+from .errors import DuplicateIdError, IndexMismatchError, StoreExistsError, UnknownIdError
 from .exact import exact_top_rows
 from .funnel import FunnelConfig, funnel_search, low_dim_matrix
 from .hits import Hit, best_per_document
@@ -69,16 +69,16 @@ class Index:
         root = Path(path).expanduser()
         check_storage_dtype(dtype)
         if root.exists() and not root.is_dir():
-            raise FileExistsError(f"{root} is a file; an index is a directory (choose a new or empty directory)")
+            raise StoreExistsError(f"{root} is a file; an index is a directory (choose a new or empty directory)")
         if root.exists() and any(root.iterdir()) and not _looks_like_index(root):
-            raise FileExistsError(f"{root} is a non-empty directory that is not a q3embed index; "
+            raise StoreExistsError(f"{root} is a non-empty directory that is not a q3embed index; "
                                   "choose a new or empty directory")
         spec = new_spec(embedder, dim, dtype, instruction, chunking)
         with writer_lock(root):
             if any(p.name != LOCK for p in root.iterdir()):
                 if not overwrite:
                     what = "an index" if manifest_path(root).exists() else "an unfinished index build"
-                    raise FileExistsError(f"{root} already holds {what}; pass overwrite=True (--overwrite) to replace "
+                    raise StoreExistsError(f"{root} already holds {what}; pass overwrite=True (--overwrite) to replace "
                                           "it, resume=True (--resume) to finish an interrupted build, or add documents "
                                           "with `q3embed index add`")
                 _remove_tree(root)

@@ -26,7 +26,8 @@ import numpy as np
 
 from .ann import AnnConfig
 from .chunking import ChunkingConfig
-from .errors import (DuplicateIdError, IndexBusyError, IndexMismatchError, IndexNotFoundError, StoreUnavailableError,
+from .errors import (DuplicateIdError, IndexBusyError, IndexMismatchError, IndexNotFoundError, StoreExistsError,
+                     StoreUnavailableError,
                      UnknownIdError)
 from .hits import Hit
 from .ingest import COMMIT_SECONDS, add_documents, check_embedder, check_on_duplicate, check_records, whole
@@ -132,7 +133,7 @@ class PgVectorStore:
             store._ensure_spec_table()
             if store._read_spec() is not None:
                 if not overwrite:
-                    raise FileExistsError(f"{store.location} already exists; pass overwrite=True (--overwrite) to "
+                    raise StoreExistsError(f"{store.location} already exists; pass overwrite=True (--overwrite) to "
                                           "replace it, resume=True (--resume) to finish an interrupted build, or add "
                                           "documents with `q3embed index add`")
                 with conn.transaction():
