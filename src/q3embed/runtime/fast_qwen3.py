@@ -17,6 +17,7 @@ Two more savings, both exact:
 
 from __future__ import annotations
 
+import functools
 import inspect
 import warnings
 from dataclasses import dataclass
@@ -223,6 +224,7 @@ def _varlen_attention():
     try:
         from torch.nn.attention.varlen import varlen_attn
     except ImportError:
+        _warn_no_varlen()
         return None
     params = inspect.signature(varlen_attn).parameters
     native_gqa = "enable_gqa" in params
@@ -239,6 +241,14 @@ def _varlen_attention():
         return varlen_attn(q, k, v, cu_q, cu_k, max_q, max_k, scale=scale, **extra)
 
     return attend
+
+
+@functools.cache
+def _warn_no_varlen() -> None:
+    """Say once per process that CUDA runs the slower per-sequence path, and why (never silently)."""
+    warnings.warn(f"torch {torch.__version__} has no torch.nn.attention.varlen (torch 2.10 or newer has it): "
+                  "the packed forward on CUDA falls back to per-sequence SDPA attention, which is slower; "
+                  "upgrade torch for the varlen flash-attention path", RuntimeWarning, stacklevel=3)
 
 
 def packed_forward_for(model, current: PackedQwen3 | None) -> PackedQwen3 | None:

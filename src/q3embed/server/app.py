@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .auth import is_authorized
-from .batcher import BatcherClosedError, DynamicBatcher, QueueFullError
+from .batcher import BatcherClosedError, QueueFullError
 from .errors import APIError, error_response, validation_error
 from .metrics import ServerMetrics
 from .routes import router
@@ -46,8 +46,7 @@ def create_app(embedder=None, reranker=None, retriever=None, settings: ServerSet
     if reranker is not None:
         state.rerank = RerankService(reranker, settings, metrics)
     if retriever is not None:
-        state.retrieve_batcher = state.embedding.batcher if state.embedding else DynamicBatcher(
-            lambda rows: None, max_queue=settings.max_queue, name="retriever")
+        state.compose_retrieval()
     metrics.gauge("q3embed_queue_rows", "rows waiting for a forward pass, per model",
                   lambda: {(("model", b.name),): b.queued_rows for b in state.batchers()})
     metrics.gauge("q3embed_running_rows", "rows in the forward pass now, per model",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import time
@@ -155,20 +154,7 @@ async def retrieve(request: Request) -> JSONResponse:
                        code="no_index")
     if req.model is not None and state.embedding is not None:
         _check_model(req.model, state.embedding, "an embedding", state)
-    if len(req.query) > state.retrieve_char_limit:
-        raise APIError(413, f"query has {len(req.query)} characters; the limit is {state.retrieve_char_limit}",
-                       param="query", code="input_too_large")
-
-    def search():
-        extra = {} if req.mode is None else {"mode": req.mode}
-        with state.retrieve_lock():
-            return state.retriever.search(req.query, top_k=req.top_k, rerank_top=max(req.rerank_top, req.top_k),
-                                          **extra)
-
-    try:
-        hits = await asyncio.wrap_future(state.retrieve_batcher.submit_call(search))
-    except ValueError as e:  # e.g. a search mode the index does not have
-        raise APIError(400, f"retrieval failed: {e}", code="invalid_search") from None
+    hits = await state.retrieval.search(req.query, top_k=req.top_k, rerank_top=req.rerank_top, mode=req.mode)
     results = [_hit_dict(h, req.return_text) for h in hits]
     return JSONResponse({"object": "list", "query": req.query, "results": results})
 

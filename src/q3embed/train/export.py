@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..config import EOS_TOKEN, EOS_TOKEN_ID
 from ..model.layout import CheckpointLayout
-from ..model.tiny import write_sentence_transformers_files
+from ..model.st_files import write_sentence_transformers_files
 from .adapters import base_model, merged_state_dict
 
 
