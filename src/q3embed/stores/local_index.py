@@ -409,12 +409,14 @@ class Index:
             raise ValueError(f"a metadata filter (where=) needs mode 'exact' in the embedded index, got {mode!r}")
         ann = tuning if isinstance(tuning, AnnConfig) else None
         funnel = tuning if isinstance(tuning, FunnelConfig) else None
-        self.refresh()
         single, qv = self._query_vectors(queries, instruction)
-        results = [[] for _ in range(len(qv))]
-        n_live = self.num_chunks
-        if n_live and len(qv):
-            results = self._search_vectors(qv, top_k, mode, ann, funnel, where)
+        # The server searches from a thread pool; a refresh swaps the loaded commit, so a search
+        # and a refresh never overlap (searches run one at a time per Index).
+        with self._reload_lock:
+            self.refresh()
+            results = [[] for _ in range(len(qv))]
+            if self.num_chunks and len(qv):
+                results = self._search_vectors(qv, top_k, mode, ann, funnel, where)
         return results[0] if single else results
 
     def _query_vectors(self, queries, instruction) -> tuple[bool, np.ndarray]:
