@@ -164,7 +164,32 @@ class DynamicBatcher:
             self._jobs.append(job)
             self._queued_rows += job.size
             self._cond.notify()
+        job.future.add_done_callback(self._on_job_done)
         return job.future
+
+    # -- cancellation hook (issue 13: a client that leaves cancels its request's future) ---------
+
+    def _on_job_done(self, future: concurrent.futures.Future) -> None:
+        """A cancelled request's rows leave the queue now, not when the worker next looks at it."""
+        if future.cancelled():
+            with self._cond:
+                self._drop_cancelled()
+                self._cond.notify()
+
+    def _drop_cancelled(self) -> None:
+        """Forget the queued jobs of requests already answered (cancelled: the client went away).
+
+        Jobs the worker has taken are skipped by ``_run`` (``set_running_or_notify_cancel``).
+        """
+        if not any(j.future.done() for j in self._jobs):
+            return
+        kept = deque()
+        for job in self._jobs:
+            if job.future.done():
+                self._queued_rows -= job.size
+            else:
+                kept.append(job)
+        self._jobs = kept
 
     def _retry_after(self, backlog: int) -> int:
         if self._rows_per_s <= 0:

@@ -21,7 +21,7 @@ class ServerSettings:
     max_items: int = 2048  # inputs (or documents) per request; beyond it -> 413
     max_body_bytes: int = 8 * 1024 * 1024  # request body; beyond it -> 413
     max_input_tokens: int | None = None  # None: the model's max_length
-    max_input_chars: int | None = None  # None: 16 x the model's max_length; over it -> 413, before tokenizing
+    max_input_chars: int | None = None  # None: 16 x max(the model's max_length, 8192); over it -> 413, before tokenizing
     # Characters one request makes the tokenizer read, an instruction or rerank query counted once per
     # input it goes with (a short body can repeat a long one 2048 times). None: max_body_bytes. Over it -> 413.
     max_request_chars: int | None = None
@@ -29,9 +29,16 @@ class ServerSettings:
     embedding_model_name: str | None = None  # served names; None: the name the model was loaded by
     reranker_model_name: str | None = None
     cors_origins: tuple[str, ...] = field(default_factory=tuple)  # empty: CORS off
+    # Slow clients (see ``server/guard.py`` and ``server/http.py``): a connection must send a complete
+    # request head within header_timeout_s of connecting (or of its first byte after keep-alive), and
+    # the whole body within body_timeout_s of its head; otherwise it is closed (body: 408 first).
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
+    max_header_bytes: int = 16384  # request line + headers; beyond it -> 400 and close (h11's own limit)
 
     def __post_init__(self) -> None:
-        positive = ("max_batch_tokens", "max_batch_size", "max_queue", "max_items", "max_body_bytes")
+        positive = ("max_batch_tokens", "max_batch_size", "max_queue", "max_items", "max_body_bytes",
+                    "max_header_bytes")
         for name in positive:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -47,6 +54,9 @@ class ServerSettings:
             raise ValueError(f"max_input_chars must be >= 1, got {self.max_input_chars}")
         if self.max_request_chars is not None and self.max_request_chars < 1:
             raise ValueError(f"max_request_chars must be >= 1, got {self.max_request_chars}")
+        for name in ("header_timeout_s", "body_timeout_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0 seconds, got {getattr(self, name)!r}")
         if self.max_wait_ms < 0:
             raise ValueError(f"max_wait_ms must be >= 0, got {self.max_wait_ms}")
         if self.api_key is not None and not self.api_key:
