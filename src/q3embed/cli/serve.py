@@ -19,7 +19,9 @@ def register(sub) -> None:
                  DESCRIPTION)
     add_model_args(p, required=False)
     p.add_argument("--reranker", default=None, help="Qwen3-Reranker checkpoint to serve on /v1/rerank and /v1/score")
-    p.add_argument("--index", default=None, help="index directory (q3embed index) to serve on /v1/retrieve")
+    p.add_argument("--index", "--store", dest="index", default=None,
+                   help="index directory, or store URL postgresql://user@host/db?collection=NAME, to serve on "
+                        "/v1/retrieve (it re-opens on each new commit, so `index add` shows up at once)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; 0.0.0.0 exposes it)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p.add_argument("--api-key", default=None, help="require 'Authorization: Bearer KEY' (visible in ps; prefer --api-key-file)")
@@ -86,7 +88,7 @@ def _load(args):
     reranker = Reranker.load(args.reranker, **opts) if args.reranker else None
     retriever = None
     if args.index:
-        from .. import Index, Retriever
+        from ..stores import Retriever, open_store
 
-        retriever = Retriever(embedder, Index.open(args.index), reranker=reranker)
+        retriever = Retriever(embedder, open_store(args.index), reranker=reranker)
     return embedder, reranker, retriever
