@@ -33,6 +33,9 @@ def register(sub) -> None:
     g = b.add_mutually_exclusive_group()
     g.add_argument("--overwrite", action="store_true", help="replace an index already at --out")
     g.add_argument("--resume", action="store_true", help="continue an interrupted build at --out, skipping stored ids")
+    from .index_ray import add_ray_arguments
+
+    add_ray_arguments(b)
     b.set_defaults(func=run_build)
 
     a = verbs.add_parser("add", help="embed and add documents to an index",
@@ -107,6 +110,10 @@ def run_build(args) -> int:
 
     from ..stores import Index, read_corpus
 
+    if args.ray is not None:
+        from .index_ray import run_ray_build
+
+        return run_ray_build(args)
     read_corpus(args.corpus)  # report bad input before loading a model
     index = Index.build(args.out, args.corpus, _embedder(args, args.model), dim=args.dim, dtype=args.dtype,
                         instruction=args.instruction, chunk_tokens=args.chunk_tokens, chunk_overlap=args.chunk_overlap,
