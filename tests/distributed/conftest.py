@@ -12,3 +12,11 @@ def ray_address():
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def minilm_fp32(minilm_dir):
+    """MiniLM in fp32: the single-process reference the Ray vectors must equal."""
+    from q3embed import Embedder
+
+    return Embedder.load(minilm_dir, device="cpu", dtype="float32")

@@ -2,34 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from q3embed.stores import Index
 
-from ray_corpus import corpus_records, write_shards
-
-
-@pytest.fixture(scope="module")
-def minilm_fp32(minilm_dir):
-    from q3embed import Embedder
-
-    return Embedder.load(minilm_dir, device="cpu", dtype="float32")
-
-
-def check_against_single_process(index: Index, records: list[dict], embedder) -> None:
-    """Every id once, and each stored vector equal (cosine >= 0.99999) to a one-process encode."""
-    from q3embed.stores import read_corpus
-
-    docs = read_corpus(records)
-    rows, stored = index.vectors()  # (n,), (n, dim)
-    ids = [index.record(int(r))["id"] for r in rows]
-    assert sorted(ids) == sorted(d.id for d in docs)  # each id exactly once
-    texts = {d.id: d.text for d in docs}
-    assert all(index.record(int(r))["text"] == texts[i] for r, i in zip(rows, ids))
-    ref = embedder.encode_documents([texts[i] for i in ids], dim=index.spec.dim)  # (n, dim)
-    cos = (ref * stored).sum(1) / (np.linalg.norm(ref, axis=1) * np.linalg.norm(stored, axis=1))
-    assert cos.min() >= 0.99999, f"lowest cosine {cos.min()}"
+from ray_corpus import check_against_single_process, corpus_records, write_shards
 
 
 def test_ray_vectors_equal_single_process_encode(ray_address, tmp_path, minilm_dir, minilm_fp32):

@@ -15,6 +15,8 @@ def add_ray_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--gpus-per-worker", type=float, default=0.0, help="GPUs per actor (default 0: CPU)")
     g.add_argument("--cpus-per-worker", type=float, default=1.0,
                    help="CPUs per actor, also its torch thread count (default 1)")
+    g.add_argument("--docs-per-task", type=int, default=256,
+                   help="corpus records per actor call; a killed worker redoes at most this many (default 256)")
 
 
 def run_ray_build(args) -> int:
@@ -28,7 +30,8 @@ def run_ray_build(args) -> int:
     from ..distributed.errors import user_error
 
     config = RayBuildConfig(address=args.ray or None, workers=args.workers, gpus_per_worker=args.gpus_per_worker,
-                            cpus_per_worker=args.cpus_per_worker, part_rows=args.commit_every)
+                            cpus_per_worker=args.cpus_per_worker, docs_per_batch=args.docs_per_task,
+                            part_rows=args.commit_every)
     try:
         index = build_on_ray(args.out, args.corpus, args.model, config=config, dim=args.dim, dtype=args.dtype,
                              instruction=args.instruction, chunk_tokens=args.chunk_tokens,
