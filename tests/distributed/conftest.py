@@ -20,3 +20,22 @@ def minilm_fp32(minilm_dir):
     from q3embed import Embedder
 
     return Embedder.load(minilm_dir, device="cpu", dtype="float32")
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory):
+    """A real PostgreSQL with pgvector from pgserver's binaries, in a temp folder (no network)."""
+    pgserver = pytest.importorskip("pgserver")
+    pytest.importorskip("psycopg")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs: XDG_RUNTIME_DIR not set
+        server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
+    yield server
+    server.cleanup()
+
+
+def store_url(pg_server, collection: str) -> str:
+    uri = pg_server.get_uri()
+    return f"{uri}{'&' if '?' in uri else '?'}collection={collection}"
