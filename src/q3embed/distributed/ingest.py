@@ -20,7 +20,7 @@ import numpy as np
 from ..stores.chunking import ChunkingConfig
 from .corpus_files import corpus_files, read_dataset
 from .embed_actor import EmbedRecords
-from .index_parts import StagedParts
+from .targets import IndexTarget, StoreTarget
 
 
 @dataclass
@@ -53,7 +53,7 @@ def connect(config: RayBuildConfig) -> None:
 
     if ray.is_initialized():
         return
-    ray.init(address=config.address, log_to_driver=False, include_dashboard=False, **config.init_kwargs)
+    ray.init(address=config.address or None, log_to_driver=False, include_dashboard=False, **config.init_kwargs)
 
 
 def build_on_ray(out: str | Path, corpus: str | Path, model: str, *, config: RayBuildConfig | None = None,
@@ -61,43 +61,36 @@ def build_on_ray(out: str | Path, corpus: str | Path, model: str, *, config: Ray
                  chunk_tokens: int = 0, chunk_overlap: int = 0, device: str | None = None,
                  torch_dtype: str | None = None, max_length: int | None = None, batch_size: int = 32,
                  overwrite: bool = False, resume: bool = False, show_progress: bool = True):
-    """Embed ``corpus`` (a JSONL/Parquet file or a folder of shards) with ``model`` into the index at ``out``.
+    """Embed ``corpus`` (a JSONL/Parquet file or a folder of shards) with ``model`` into ``out``: an index
+    directory, or a store URL (``postgresql://...?collection=NAME``) written directly.
 
-    Returns the opened ``Index``. A killed run, started again with the same arguments, continues:
+    Returns the opened store. A killed run, started again with the same arguments, continues:
     documents in parts it had staged are not embedded again.
     """
     import ray
 
-    from ..stores import Index
-    from ..stores.store import manifest_path
+    from ..stores.open import is_store_url
     from .model_card import make_card
 
     config = config or RayBuildConfig()
-    out = Path(out).expanduser().resolve()
     kind, files = corpus_files(corpus)  # bad input fails before a cluster starts
     chunking = ChunkingConfig(chunk_tokens, chunk_overlap)
-    settings = {"corpus": files, "model": str(model), "dim": dim, "dtype": dtype, "instruction": instruction,
-                "chunking": asdict(chunking), "max_length": max_length}
-    staged = StagedParts(out, settings)
-    index = None
-    if overwrite:
-        staged.clear()
-    elif manifest_path(out).exists():
-        if not (resume or (staged.root / "run.json").exists()):
-            raise FileExistsError(f"{out} already holds an index; pass --overwrite to replace it, --resume to add the "
-                                  "documents it lacks, or add documents with `q3embed index add`")
-        index = Index.open(out)
-        index._check_same_settings(dim, dtype, chunking)
-    done = set(index.ids()) if index is not None else set()
-    done |= staged.open(done)
+    if is_store_url(str(out)):
+        target = StoreTarget(str(out), dim, dtype, instruction, chunking, overwrite, resume)
+    else:
+        out = Path(out).expanduser().resolve()
+        settings = {"corpus": files, "model": str(model), "dim": dim, "dtype": dtype, "instruction": instruction,
+                    "chunking": asdict(chunking), "max_length": max_length}
+        target = IndexTarget(out, settings, dim, dtype, instruction, chunking, overwrite, resume)
+    done = target.done
 
     connect(config)
     _quiet_ray_data()
     gpu = config.gpus_per_worker > 0
     worker_device = device or ("cuda" if gpu else "cpu")
-    card = None
-    if index is None:  # the probe the new index records; loads beside the pool, not in the driver
-        card = ray.remote(num_cpus=0, num_gpus=config.gpus_per_worker)(make_card).remote(
+    card_ref = None
+    if target.needs_card:  # the probe a new store records; loads beside the pool, not in the driver
+        card_ref = ray.remote(num_cpus=0, num_gpus=config.gpus_per_worker)(make_card).remote(
             str(model), dim, worker_device, torch_dtype, max_length)
     # Enough blocks that every actor has work even when the corpus is one file.
     ds = read_dataset(kind, files, blocks=max(len(files), 4 * config.workers)).map_batches(
@@ -109,7 +102,14 @@ def build_on_ray(out: str | Path, corpus: str | Path, model: str, *, config: Ray
                                    skip_ids=frozenset(done)),
         # A worker killed mid-batch is restarted and its batch re-run; only the driver writes, so nothing doubles.
         max_restarts=-1, max_task_retries=-1)
-    writer = _PartWriter(staged, dtype, config.part_rows)
+    cache = {}
+
+    def card():
+        if "card" not in cache:
+            cache["card"] = ray.get(card_ref)
+        return cache["card"]
+
+    writer = _PartWriter(lambda vectors, rows: target.write(vectors, rows, card), config.part_rows)
     started = time.perf_counter()
     last = started
     for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
@@ -117,21 +117,18 @@ def build_on_ray(out: str | Path, corpus: str | Path, model: str, *, config: Ray
         now = time.perf_counter()
         if show_progress and now - last >= config.progress_every_s:
             print(f"ray: embedded {writer.documents} documents ({writer.documents / (now - started):.1f} docs/s), "
-                  f"{len(staged.parts)} parts staged", file=sys.stderr, flush=True)
+                  f"{writer.parts} parts written", file=sys.stderr, flush=True)
             last = now
     writer.flush(final=True)
-    if index is None:
-        index = Index.create(out, ray.get(card), dim=dim, dtype=dtype, instruction=instruction, chunking=chunking,
-                             overwrite=True)
-    staged.commit(index)
-    return index
+    return target.finish(card)
 
 
 class _PartWriter:
     """Collects output rows until documents are whole, and stages them in parts of ``part_rows`` chunks."""
 
-    def __init__(self, staged: StagedParts, dtype: str, part_rows: int):
-        self.staged, self.dtype, self.part_rows = staged, dtype, part_rows
+    def __init__(self, write, part_rows: int):
+        self.write, self.part_rows = write, part_rows
+        self.parts = 0
         self.open_docs: dict[str, list[tuple[dict, np.ndarray]]] = {}  # chunks of documents not yet whole
         self.rows: list[dict] = []
         self.vectors: list[np.ndarray] = []
@@ -140,7 +137,8 @@ class _PartWriter:
     def take(self, batch: dict) -> None:
         vectors = np.asarray(batch["vector"], dtype=np.float32)  # (rows, dim)
         for k in range(len(batch["id"])):
-            rec = {"id": str(batch["id"][k]), "chunk": int(batch["chunk"][k]), "start": int(batch["start"][k]),
+            rec = {"id": str(batch["id"][k]), "chunk": int(batch["chunk"][k]), "n_chunks": int(batch["chunks"][k]),
+                   "start": int(batch["start"][k]),
                    "end": int(batch["end"][k]), "text": str(batch["text"][k])}
             if batch["meta"][k]:
                 import json
@@ -158,8 +156,9 @@ class _PartWriter:
 
     def flush(self, final: bool = False) -> None:
         if self.rows and (final or len(self.rows) >= self.part_rows):
-            self.staged.write(np.stack(self.vectors), self.rows, self.dtype)
+            self.write(np.stack(self.vectors), self.rows)
             self.rows, self.vectors = [], []
+            self.parts += 1
         if final and self.open_docs:
             raise RuntimeError(f"{len(self.open_docs)} documents arrived with missing chunks; nothing of them was stored")
 
