@@ -58,7 +58,7 @@ def test_killed_worker_and_driver_leave_every_id_once(ray_address, tmp_path, min
     write_shards(tmp_path / "corpus", records, shards=4)
     out, staging = tmp_path / "idx", tmp_path / "idx.ray-parts"
     cmd = [sys.executable, "-c", "import sys; from q3embed.cli import main; sys.exit(main())", "index", "build", "--model", str(minilm_dir), "--corpus",
-           str(tmp_path / "corpus"), "--out", str(out), "--device", "cpu", "--torch-dtype", "float32",
+           str(tmp_path / "corpus"), "--out", str(out), "--device", "cpu", "--dtype", "float32",
            "--ray", ray_address, "--workers", "2", "--docs-per-task", "8", "--commit-every", "8"]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
 

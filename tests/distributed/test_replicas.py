@@ -74,7 +74,7 @@ def test_two_replicas_share_one_store(pg_server, tmp_path, minilm_dir, minilm_fp
                "text": "Zebrafish regrow amputated caudal fins through a blastema of dedifferentiated osteoblasts."}
         (tmp_path / "new.jsonl").write_text(json.dumps(new) + "\n", encoding="utf-8")
         added = subprocess.run(CLI + ["index", "add", "--store", url, str(tmp_path / "new.jsonl"), "--device", "cpu",
-                                      "--torch-dtype", "float32"], env=env, capture_output=True, text=True, timeout=300)
+                                      "--dtype", "float32"], env=env, capture_output=True, text=True, timeout=300)
         assert added.returncode == 0, added.stderr
         query = "how do zebrafish regenerate their fins?"
         for port in ports:  # no restart, no reload call: both replicas read the one database
