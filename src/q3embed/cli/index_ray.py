@@ -34,7 +34,8 @@ def run_ray_build(args) -> int:
                             cpus_per_worker=args.cpus_per_worker, docs_per_batch=args.docs_per_task,
                             part_rows=args.commit_every)
     try:
-        index = build_on_ray(args.store or args.out, args.corpus, args.model, config=config, dim=args.dim, dtype=args.storage_dtype,
+        index = build_on_ray(args.store or args.out, args.corpus, args.model, config=config, dim=args.dim,
+                             dtype=args.storage_dtype,
                              instruction=args.instruction, chunk_tokens=args.chunk_tokens,
                              chunk_overlap=args.chunk_overlap, device=args.device, torch_dtype=compute_dtype(args),
                              max_length=args.max_length, batch_size=args.batch_size, overwrite=args.overwrite,
