@@ -38,7 +38,7 @@ from engine_common import (DEFAULT_CACHE, PeakRSS, Result, gib, lognormal_length
 EOS = "<|endoftext|>"
 
 
-def readme_path(path, device, dtype, batch_size):
+def readme_path(path, device, dtype, batch_size, max_length=8192):
     """The Qwen3-Embedding README transformers code, batched in input order."""
     from transformers import AutoModel, AutoTokenizer
 
@@ -49,7 +49,7 @@ def readme_path(path, device, dtype, batch_size):
         out = []
         for s in range(0, len(texts), batch_size):
             batch = tok([t + EOS for t in texts[s:s + batch_size]], padding=True, truncation=True,
-                        max_length=8192, return_tensors="pt").to(device)
+                        max_length=max_length, return_tensors="pt").to(device)
             with torch.no_grad():
                 hidden = model(**batch).last_hidden_state  # (B, T, H); left padding: last column is last token
             out.append(F.normalize(hidden[:, -1].float(), p=2, dim=1).cpu())
