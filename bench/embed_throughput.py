@@ -164,7 +164,7 @@ def main():
 
     from transformers import AutoConfig, AutoTokenizer
 
-    from q3embed.engine.cpu import describe_cpu
+    from q3embed.model.cpu import describe_cpu
 
     path = model_dir(args.cache, "embedding", args.tokenizer_dir)
     config = AutoConfig.from_pretrained(path)

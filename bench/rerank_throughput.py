@@ -111,7 +111,7 @@ def main():
 
     from transformers import AutoTokenizer
 
-    from q3embed.engine.cpu import describe_cpu
+    from q3embed.model.cpu import describe_cpu
 
     dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
     path = model_dir(args.cache, "reranker", args.tokenizer_dir)

@@ -37,7 +37,7 @@ def main() -> None:
 
     from q3embed import Embedder, Index
     from q3embed.eval.beir import load_beir
-    from q3embed.index import AnnConfig, FunnelConfig
+    from q3embed.stores import AnnConfig, FunnelConfig
 
     corpus, queries, qrels = load_beir(args.data, "test")
     emb = Embedder.load(args.model, device="cpu", dtype="float32")
@@ -120,7 +120,7 @@ def main() -> None:
 def _scale(args, emb, vecs, qv):
     """Latency where it matters: N rows made of the SciFact vectors plus noise (recall is only indicative)."""
     from q3embed import Index
-    from q3embed.index import AnnConfig, FunnelConfig
+    from q3embed.stores import AnnConfig, FunnelConfig
 
     root = Path(args.work) / f"scale-{args.scale}"
     try:

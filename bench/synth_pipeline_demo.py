@@ -20,8 +20,8 @@ from fake_llm import FakeLLM  # noqa: E402
 from test_synth_pipeline import write_recipe  # noqa: E402
 
 from q3embed.model.tiny import save_tiny_qwen3  # noqa: E402
-from q3embed.synth.recipe import Pipeline  # noqa: E402
-from q3embed.synth.recipe_config import load_recipe  # noqa: E402
+from q3embed.pipeline.recipe import Pipeline  # noqa: E402
+from q3embed.pipeline.config import load_recipe  # noqa: E402
 
 
 def main() -> None:

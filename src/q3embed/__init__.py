@@ -11,8 +11,8 @@ __version__ = "0.1.0"
 _LAZY = {
     "Embedder": "engine",
     "Reranker": "engine",
-    "Index": "index",
-    "Retriever": "index",
+    "Index": "stores",
+    "Retriever": "stores",
 }
 
 __all__ = [*_LAZY, "__version__"]

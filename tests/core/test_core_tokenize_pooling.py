@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from q3embed.config import EOS_TOKEN_ID, NO_TOKEN_ID, YES_TOKEN_ID
-from q3embed.model.pooling import last_token_pool, mean_pool, mrl_truncate
-from q3embed.tokenize import EmbeddingTokenizer, RerankTokenizer, format_query
+from q3embed.runtime.pooling import last_token_pool, mean_pool, mrl_truncate
+from q3embed.runtime.tokenize import EmbeddingTokenizer, RerankTokenizer, format_query
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from q3embed.engine.packing import common_prefix_length, pack
+from q3embed.runtime.packing import common_prefix_length, pack
 
 
 def test_pack_positions_and_last_index():
@@ -38,7 +38,7 @@ def test_common_prefix_length(rows, expected):
 
 
 def test_grouped_batches_keep_one_key_per_batch():
-    from q3embed.engine.batching import grouped_length_sorted_batches
+    from q3embed.runtime.batching import grouped_length_sorted_batches
 
     ids = [[1] * n for n in (5, 2, 7, 3, 1, 4)]
     keys = ["a", "b", "a", "b", "a", "a"]
@@ -49,7 +49,7 @@ def test_grouped_batches_keep_one_key_per_batch():
 
 
 def test_auto_dtype_follows_native_bf16(monkeypatch):
-    from q3embed.engine import cpu
+    from q3embed.model import cpu
     from q3embed.model.loading import pick_dtype
 
     cpu_dev = torch.device("cpu")
@@ -66,7 +66,7 @@ def test_auto_dtype_follows_native_bf16(monkeypatch):
 
 def test_default_dtype_is_the_checkpoints_own_half_precision(tmp_path, qwen3_tokenizer_dir, monkeypatch):
     from q3embed import Embedder
-    from q3embed.engine import cpu
+    from q3embed.model import cpu
     from q3embed.model.tiny import save_tiny_qwen3
 
     bf16_dir = save_tiny_qwen3(tmp_path / "bf16", tokenizer_dir=qwen3_tokenizer_dir, dtype=torch.bfloat16)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import torch
 
 from gpu_checks import emulated_varlen
-from q3embed.engine.packing import common_prefix_length, pack
-from q3embed.model.fast_qwen3 import PackedQwen3
+from q3embed.runtime.fast_qwen3 import PackedQwen3
+from q3embed.runtime.packing import common_prefix_length, pack
 
 
 def _rows():

@@ -9,8 +9,8 @@ import yaml
 from synth_helpers import passages
 
 from q3embed.cli import main
-from q3embed.synth import recipe as recipe_mod
-from q3embed.synth.recipe_config import RecipeError, load_recipe
+from q3embed.pipeline import recipe as recipe_mod
+from q3embed.pipeline.config import RecipeError, load_recipe
 
 
 def beir_folder(root, texts):

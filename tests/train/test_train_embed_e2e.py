@@ -12,7 +12,7 @@ import torch
 from q3embed import Embedder
 from q3embed.config import DEFAULT_QUERY_INSTRUCTION
 from q3embed.model.layout import read_layout
-from q3embed.model.pooling import last_token_pool
+from q3embed.runtime.pooling import last_token_pool
 from q3embed.train.config import load_config
 from q3embed.train.embed_trainer import EmbedTrainer
 

@@ -36,7 +36,7 @@ def run(args) -> int:
     from pathlib import Path
 
     from ..engine import Embedder, Reranker
-    from ..index import Index, Retriever
+    from ..stores import Index, Retriever
     from .search import format_hits
 
     corpus_path, queries_path = sample_paths()

@@ -105,7 +105,7 @@ def _progress() -> bool:
 def run_build(args) -> int:
     import sys
 
-    from ..index import Index, read_corpus
+    from ..stores import Index, read_corpus
 
     read_corpus(args.corpus)  # report bad input before loading a model
     index = Index.build(args.out, args.corpus, _embedder(args, args.model), dim=args.dim, dtype=args.dtype,
@@ -119,9 +119,9 @@ def run_build(args) -> int:
 def run_add(args) -> int:
     import sys
 
-    from ..index import Index, read_corpus
+    from ..stores import Index, read_corpus
 
-    from ..index import DuplicateIdError
+    from ..stores import DuplicateIdError
 
     index = Index.open(args.idx)
     docs = read_corpus(args.path)
@@ -139,7 +139,7 @@ def run_add(args) -> int:
 def run_delete(args) -> int:
     import sys
 
-    from ..index import Index
+    from ..stores import Index
 
     index = Index.open(args.idx)
     try:
@@ -153,7 +153,7 @@ def run_delete(args) -> int:
 def run_info(args) -> int:
     import json
 
-    from ..index import Index
+    from ..stores import Index
 
     index = Index.open(args.idx, verify=args.verify)
     spec = index.spec.to_json()
@@ -174,8 +174,8 @@ def run_to_qdrant(args) -> int:
 
     from qdrant_client import QdrantClient
 
-    from ..index import Index
-    from ..index.qdrant import QdrantIndex
+    from ..stores import Index
+    from ..stores.qdrant import QdrantIndex
 
     index = Index.open(args.idx)
     client = QdrantClient(url=args.url, api_key=args.api_key) if args.url else QdrantClient(path=args.path)

@@ -22,8 +22,8 @@ def register(sub) -> None:
 def run(args) -> int:
     import sys
 
-    from ..synth.recipe import Pipeline
-    from ..synth.recipe_config import load_recipe
+    from ..pipeline.recipe import Pipeline
+    from ..pipeline.config import load_recipe
 
     overrides = {k: v for k, v in (("output_dir", args.output_dir), ("device", args.device)) if v is not None}
     cfg = load_recipe(args.recipe, overrides)

@@ -30,7 +30,7 @@ def run(args) -> int:
     import json
 
     from ..engine import Embedder, Reranker
-    from ..index import FunnelConfig, Index, Retriever
+    from ..stores import FunnelConfig, Index, Retriever
 
     index = Index.open(args.idx)  # a missing index fails here, naming the path, before any model loads
     if args.top_k < 1 or args.rerank_top < 1:

@@ -11,11 +11,11 @@ import torch
 from ..config import DEFAULT_MAX_LENGTH, DEFAULT_QUERY_INSTRUCTION, MAX_CONTEXT, MRL_MIN_DIM
 from ..model.layout import CheckpointLayout, read_layout
 from ..model.loading import load_for_inference, load_tokenizer
-from ..model.pooling import POOLERS, mrl_truncate
+from ..runtime.pooling import POOLERS, mrl_truncate
 from ..model.resolve import resolve_model_path
-from ..tokenize import EmbeddingTokenizer, check_texts, format_query
-from .batching import length_sorted_batches, pad_batch
-from .packing import pack
+from ..runtime.tokenize import EmbeddingTokenizer, check_texts, format_query
+from ..runtime.batching import length_sorted_batches, pad_batch
+from ..runtime.packing import pack
 
 
 class Embedder:
@@ -40,7 +40,7 @@ class Embedder:
         self._pool = POOLERS[layout.pooling]
         pad = tokenizer.pad_token_id
         self.pad_id = pad if pad is not None else 0
-        # Padding-free forward for Qwen3 decoders (see model/fast_qwen3.py); False = padded reference path.
+        # Padding-free forward for Qwen3 decoders (see runtime/fast_qwen3.py); False = padded reference path.
         self.use_packing = layout.is_decoder and layout.pooling == "lasttoken"
         self._fast = None
 
@@ -58,7 +58,7 @@ class Embedder:
 
         ``device``/``dtype`` None = the fastest faithful choice (see ``model.loading.pick_dtype``);
         ``dtype="float32"`` is the bit-faithful override. ``quantize="int8"``: opt-in int8 dynamic
-        quantisation of the transformer blocks' linear layers (``engine/quantize.py``).
+        quantisation of the transformer blocks' linear layers (``runtime/quantize.py``).
         """
         root = resolve_model_path(name_or_path, revision=revision)
         layout = read_layout(root)
@@ -160,7 +160,7 @@ class Embedder:
 
     def _fast_forward(self):
         """The packed forward over ``self.model`` (rebuilt if the model was swapped); None if off or unsupported."""
-        from ..model.fast_qwen3 import packed_forward_for
+        from ..runtime.fast_qwen3 import packed_forward_for
 
         self._fast = packed_forward_for(self.model, self._fast) if self.use_packing else None
         return self._fast
@@ -182,7 +182,7 @@ class Embedder:
         return None
 
     def __repr__(self) -> str:
-        from .quantize import quantization_of
+        from ..runtime.quantize import quantization_of
 
         q = quantization_of(self.model)
         return (f"Embedder({self.name!r}, kind={self.kind}, width={self.width}, device={self.device}, dtype={self.dtype}"

@@ -12,13 +12,13 @@ from ..config import DEFAULT_MAX_LENGTH, DEFAULT_RERANK_INSTRUCTION, MAX_CONTEXT
 from ..errors import CheckpointError
 from ..model.layout import CheckpointLayout, read_layout
 from ..model.loading import load_for_inference, load_tokenizer
-from ..model.pooling import last_token_pool
+from ..runtime.pooling import last_token_pool
 from ..model.resolve import resolve_model_path
-from ..tokenize import RerankTokenizer, check_texts
-from .batching import grouped_length_sorted_batches, length_sorted_batches, pad_batch
+from ..runtime.tokenize import RerankTokenizer, check_texts
+from ..runtime.batching import grouped_length_sorted_batches, length_sorted_batches, pad_batch
 from .embedder import _progress
-from .packing import common_prefix_length
-from .shared_prefix import PrefixMemo, last_hidden_shared_prefix
+from ..runtime.packing import common_prefix_length
+from ..runtime.shared_prefix import PrefixMemo, last_hidden_shared_prefix
 
 
 class Reranker:
@@ -45,7 +45,7 @@ class Reranker:
         self._tok = RerankTokenizer(tokenizer, max_length)
         pad = tokenizer.pad_token_id
         self.pad_id = pad if pad is not None else 0
-        # Padding-free forward with each query's prompt computed once (engine/shared_prefix.py);
+        # Padding-free forward with each query's prompt computed once (runtime/shared_prefix.py);
         # False = padded reference path.
         self.use_packing = True
         self._fast = None
@@ -101,7 +101,7 @@ class Reranker:
         prefix_len: dict[str, int] = {}
         if self._fast_forward() is not None and len(set(queries)) * batch_size <= len(pairs):
             # Enough documents per query to fill batches: keep each batch to one query, and compute
-            # the prompt that all of a query's rows share once for all its batches (engine/shared_prefix.py).
+            # the prompt that all of a query's rows share once for all its batches (runtime/shared_prefix.py).
             batches = list(grouped_length_sorted_batches(ids, queries, batch_size, max_batch_tokens))
             rows_of: dict[str, list[list[int]]] = {}
             for q, r in zip(queries, ids):
@@ -126,7 +126,7 @@ class Reranker:
 
     def _forward(self, rows: list[list[int]], prefix_len: int | None = None, memo: PrefixMemo | None = None) -> torch.Tensor:
         fast = self._fast_forward()
-        if fast is not None:  # packed, with the rows' shared prompt computed once (engine/shared_prefix.py)
+        if fast is not None:  # packed, with the rows' shared prompt computed once (runtime/shared_prefix.py)
             return self._yes_probability(last_hidden_shared_prefix(fast, rows, self.device, prefix_len, memo))  # (B,)
         input_ids, mask = pad_batch(rows, self.pad_id, side="right")  # (B, T)
         input_ids, mask = input_ids.to(self.device), mask.to(self.device)
@@ -140,7 +140,7 @@ class Reranker:
 
     def _fast_forward(self):
         """The packed forward over ``self.model`` (rebuilt if the model was swapped); None if off or unsupported."""
-        from ..model.fast_qwen3 import packed_forward_for
+        from ..runtime.fast_qwen3 import packed_forward_for
 
         self._fast = packed_forward_for(self.model, self._fast) if self.use_packing else None
         return self._fast

@@ -33,7 +33,7 @@ def model_key(embedder) -> str | None:
              str(getattr(layout, "pooling", ""))]
     model = getattr(embedder, "model", None)
     if model is not None:
-        from ..engine.quantize import quantization_of
+        from ..runtime.quantize import quantization_of
 
         parts.append(f"quantize={quantization_of(model)}")  # int8 vectors differ from the fp32 ones of equal dtype
     for f in sorted(root.rglob("*")):

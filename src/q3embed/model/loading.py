@@ -58,7 +58,7 @@ def pick_dtype(dtype: str | torch.dtype | None, device: torch.device, stored: st
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     if device.type == "mps":
         return torch.float16
-    from ..engine.cpu import has_native_bf16
+    from .cpu import has_native_bf16
 
     if device.type == "cpu" and has_native_bf16() and (dtype == "auto" or stored in HALF_PRECISION):
         return torch.bfloat16
@@ -133,7 +133,7 @@ def load_for_inference(layout: CheckpointLayout, device=None, dtype=None, quanti
     was measured from 1.2x faster to 1.3x slower depending on its order in the process; fp32
     activations were stable and are the closer to fp32 (bench/RESULTS.md, "int8 speed").
     """
-    from ..engine.quantize import check_quantize, quantize_linears_int8
+    from ..runtime.quantize import check_quantize, quantize_linears_int8
 
     check_quantize(quantize)
     dev = pick_device(device)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..engine.batching import length_sorted_batches
+from ..runtime.batching import length_sorted_batches
 
 Forward = Callable[[list[list[int]]], np.ndarray]  # rows -> (len(rows), ...) results
 

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from fastapi.concurrency import run_in_threadpool
 
-from ..model.pooling import mrl_truncate
-from ..tokenize import EmbeddingTokenizer, RerankTokenizer, format_query
+from ..runtime.pooling import mrl_truncate
+from ..runtime.tokenize import EmbeddingTokenizer, RerankTokenizer, format_query
 from .batcher import DynamicBatcher
 from .errors import APIError
 from .metrics import ServerMetrics

@@ -1,6 +1,6 @@
 """LLM-driven synthetic training pairs (the paper's two-step recipe) and the cosine filter.
 
-Torch-free except ``filter`` (which needs an Embedder) and ``recipe`` (which trains).
+Torch-free except ``filter`` (which needs an Embedder).
 """
 
 from .client import ChatClient, EndpointError, RetryPolicy

@@ -10,8 +10,8 @@ from contextlib import nullcontext
 
 import torch
 
-from ..engine.batching import pad_batch
-from ..model.pooling import POOLERS
+from ..runtime.batching import pad_batch
+from ..runtime.pooling import POOLERS
 
 
 class EmbeddingForward:

@@ -14,9 +14,9 @@ from pathlib import Path
 import torch
 
 from ..config import DEFAULT_RERANK_INSTRUCTION
-from ..engine.batching import pad_batch
-from ..model.pooling import last_token_pool
-from ..tokenize import RerankTokenizer
+from ..runtime.batching import pad_batch
+from ..runtime.pooling import last_token_pool
+from ..runtime.tokenize import RerankTokenizer
 from .adapters import apply_lora, base_model, enable_gradient_checkpointing
 from .config import ConfigError
 from .data import pick_texts

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..engine.packing import PackedBatch
+from .packing import PackedBatch
 
 
 # SDPA's own grouped-query attention (torch >= 2.5) reads each kv head for its query heads
@@ -207,7 +207,7 @@ class _AttentionPlan:
 
 
 def _pack_plain(rows: list[list[int]], device) -> PackedBatch:
-    from ..engine.packing import pack
+    from .packing import pack
 
     return pack(rows, device)
 

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from q3embed.index.exact import exact_top_rows, top_m
-from q3embed.index.storage import dequantize, inner_products, quantize
+from q3embed.stores.exact import exact_top_rows, top_m
+from q3embed.stores.storage import dequantize, inner_products, quantize
 
 
 def _unit(rng, n, d):
@@ -51,7 +51,7 @@ def test_top_m_sorts_best_first():
 
 
 def test_blocked_exact_search_matches_brute_force(monkeypatch):
-    import q3embed.index.exact as exact
+    import q3embed.stores.exact as exact
 
     monkeypatch.setattr(exact, "BLOCK_ROWS", 7)  # force many blocks and merges
     rng = np.random.default_rng(3)

@@ -16,15 +16,15 @@ import time
 import numpy as np
 import pytest
 
-from q3embed.index import Index
+from q3embed.stores import Index
 
 CHILD = textwrap.dedent("""
     import os, signal, sys, importlib.util
     spec = importlib.util.spec_from_file_location("hash_embedder", {embedder_path!r})
     mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
-    import q3embed.index.local_index as local_index
-    import q3embed.index.store as store
-    from q3embed.index import Index
+    import q3embed.stores.local_index as local_index
+    import q3embed.stores.store as store
+    from q3embed.stores import Index
 
     where = sys.argv[1]
     def die():

@@ -13,7 +13,7 @@ def test_minilm_scifact_ndcg_through_the_index(tmp_path, minilm_embedder):
         pytest.skip(f"no SciFact data at {SCIFACT}")
     from q3embed.eval.beir import load_beir
     from q3embed.eval.metrics import retrieval_metrics
-    from q3embed.index import Index, Retriever
+    from q3embed.stores import Index, Retriever
 
     corpus, queries, qrels = load_beir(SCIFACT, "test")
     index = Index.build(tmp_path / "scifact", list(corpus.items()), minilm_embedder)

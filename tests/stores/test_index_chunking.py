@@ -1,6 +1,6 @@
 import pytest
 
-from q3embed.index.chunking import ChunkingConfig, chunk_text, window_spans
+from q3embed.stores.chunking import ChunkingConfig, chunk_text, window_spans
 
 
 @pytest.mark.parametrize("n,size,overlap", [(1, 4, 0), (10, 4, 0), (10, 4, 1), (11, 4, 3), (100, 16, 8), (16, 16, 4)])

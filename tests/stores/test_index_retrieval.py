@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from q3embed.index import Index, IndexMismatchError, Retriever
+from q3embed.stores import Index, IndexMismatchError, Retriever
 
 DOCS = [("paris", "Paris is the capital of France."), ("berlin", "Berlin is the capital of Germany."),
         ("cells", "Mitochondria produce energy in cells."), ("rain", "Rain falls from clouds."),

@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from q3embed.index import Index, IndexMismatchError, Retriever
+from q3embed.stores import Index, IndexMismatchError, Retriever
 
 qdrant_client = pytest.importorskip("qdrant_client")
-from q3embed.index.qdrant import QdrantIndex  # noqa: E402
+from q3embed.stores.qdrant import QdrantIndex  # noqa: E402
 
 
 @pytest.fixture
@@ -47,7 +47,7 @@ def test_build_add_delete_and_spec_in_a_path_collection(tmp_path, small_docs, ha
 
 
 def test_chunked_documents_come_back_once(client, tiny_embedder):
-    from q3embed.index import ChunkingConfig
+    from q3embed.stores import ChunkingConfig
 
     q = QdrantIndex.create(client, "chunks", tiny_embedder, chunking=ChunkingConfig(tokens=16, overlap=4))
     long_doc = " ".join(f"line {i} about rivers." for i in range(40))

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from q3embed.index import (AnnConfig, DuplicateIdError, FunnelConfig, Index, IndexCorruptError, IndexMismatchError,
+from q3embed.stores import (AnnConfig, DuplicateIdError, FunnelConfig, Index, IndexCorruptError, IndexMismatchError,
                            IndexNotFoundError)
 
 

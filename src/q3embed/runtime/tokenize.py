@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .config import EOS_TOKEN, EOS_TOKEN_ID
+from ..config import EOS_TOKEN, EOS_TOKEN_ID
 
 RERANK_PREFIX = (
     "<|im_start|>system\nJudge whether the Document meets the requirements based on the Query and the "

@@ -16,7 +16,7 @@ import importlib
 import json
 from pathlib import Path
 
-from .recipe_config import RecipeConfig, RecipeError
+from .config import RecipeConfig, RecipeError
 
 STATE_FILE = "pipeline_state.json"
 TABLE_FILE = "ablation.md"
@@ -100,9 +100,9 @@ class Pipeline:
         if self.cfg.synthetic_pairs:
             _need_path(self.cfg.synthetic_pairs, "synthetic_pairs")
         elif self.state["stages"].get("synth") is None:
-            from .client import ChatClient
-            from .corpus import read_corpus
-            from .tasks import parse_tasks
+            from ..synth.client import ChatClient
+            from ..synth.corpus import read_corpus
+            from ..synth.tasks import parse_tasks
 
             s = self.cfg.synth
             read_corpus(s.corpus)  # an empty or malformed corpus fails here
@@ -124,10 +124,10 @@ class Pipeline:
     def synth(self) -> dict:
         if self.cfg.synthetic_pairs:
             return {"pairs": self.cfg.synthetic_pairs, "source": "given"}
-        from .client import RetryPolicy
-        from .generate import SynthConfig
-        from .runner import format_report, synthesize
-        from .tasks import parse_tasks
+        from ..synth.client import RetryPolicy
+        from ..synth.generate import SynthConfig
+        from ..synth.runner import format_report, synthesize
+        from ..synth.tasks import parse_tasks
 
         s = self.cfg.synth
         config = SynthConfig(tasks=tuple(parse_tasks(s.tasks)), languages=tuple(s.languages), lengths=tuple(s.lengths),
@@ -145,14 +145,14 @@ class Pipeline:
                               f"synth.allow_failed_fraction={s.allow_failed_fraction}); rerun to retry only those")
         # Concurrent jobs append in completion order; sorting by key makes the training data,
         # and so the seeded training runs, the same on every run.
-        from .filter import read_pairs, write_pairs
+        from ..synth.filter import read_pairs, write_pairs
 
         ordered = self.out / "data" / "synthetic.jsonl"
         write_pairs(sorted(read_pairs(out), key=lambda r: r["key"]), ordered)
         return {"pairs": str(ordered), "raw": str(out), "counts": report.counts.as_dict()}
 
     def filter(self) -> dict:
-        from .filter import cosine_filter, histogram_png, read_pairs, text_histogram, write_pairs
+        from ..synth.filter import cosine_filter, histogram_png, read_pairs, text_histogram, write_pairs
 
         f = self.cfg.filter
         records = read_pairs(self.state["stages"]["synth"]["pairs"])
@@ -188,7 +188,7 @@ class Pipeline:
     # ------------------------------------------------------------------ helpers
 
     def _stage2_data(self, with_synthetic: bool) -> Path:
-        from .filter import write_pairs
+        from ..synth.filter import write_pairs
 
         out = self.out / "data" / ("stage2.jsonl" if with_synthetic else "labelled_only.jsonl")
         rows = labelled_pairs(self.cfg.stage2.labelled, self.cfg.stage2.labelled_split)
