@@ -269,13 +269,13 @@ def embed_throughput(ctx: Context, shape: str, n_texts: int, peers: list[str], n
 
 
 def section_embed_small(ctx: Context):
-    return embed_throughput(ctx, "0.6B", 12 if ctx.dry else 4096,
-                            ["card_fp16", "st_fp16", "q3embed", "q3embed_big", "q3embed_fp16"], 8 if ctx.dry else 256)
+    return embed_throughput(ctx, "0.6B", 8 if ctx.dry else 4096,
+                            ["card_fp16", "st_fp16", "q3embed", "q3embed_big", "q3embed_fp16"], 4 if ctx.dry else 256)
 
 
 def section_embed_8b(ctx: Context):
     # No fp32 reference at 8B: loading 32 GB of fp32 weights would cost a third of the section's time box.
-    return embed_throughput(ctx, "8B", 8 if ctx.dry else 512, ["card_fp16", "st_fp16", "q3embed", "q3embed_big"], 0)
+    return embed_throughput(ctx, "8B", 4 if ctx.dry else 512, ["card_fp16", "st_fp16", "q3embed", "q3embed_big"], 0)
 
 
 # ---------------------------------------------------------------- reranking
@@ -287,7 +287,7 @@ def section_rerank(ctx: Context):
 
     path = random_checkpoint(ctx, "reranker", "0.6B")
     tok = AutoTokenizer.from_pretrained(path)
-    n_docs = 4 if ctx.dry else 100
+    n_docs = 3 if ctx.dry else 100
     settings = [1, 2] if ctx.dry else [1, 10]
     fig, problems = {}, []
     for n_q in settings:

@@ -29,7 +29,8 @@ def _suite(tmp_path, *flags, timeout=600):
 def test_cpu_dry_run_runs_every_section(tmp_path, qwen3_tokenizer_dir):
     (tmp_path / "work").mkdir()
     (tmp_path / "work" / "tokenizer").symlink_to(qwen3_tokenizer_dir)  # the session's tokenizer, not a rebuild
-    proc, res = _suite(tmp_path, "--cpu-dry-run", "--in-process")
+    # About 60 CPU seconds; the wall-clock limit is for a shared, oversubscribed machine.
+    proc, res = _suite(tmp_path, "--cpu-dry-run", "--in-process", timeout=1800)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     sections = res["sections"]
     assert list(sections) == ["env", "checks", "embed-0.6B", "rerank", "long", "embed-8B", "tests"]
@@ -42,7 +43,7 @@ def test_cpu_dry_run_runs_every_section(tmp_path, qwen3_tokenizer_dir):
         assert {"card_fp16", "st_fp16", "q3embed", "q3embed_big"} <= set(peers)
         assert all("error" not in r and r["tok_per_s"] > 0 and 0 < r["mfu_bf16"] for r in peers.values()), peers
     assert sections["embed-0.6B"]["figures"]["peers"]["q3embed"]["cos_min_vs_card_fp32"] > 0.99
-    assert set(sections["rerank"]["figures"]) == {"1x4", "2x4"}
+    assert set(sections["rerank"]["figures"]) == {"1x3", "2x3"}
     assert "6 tests collected" in sections["tests"]["figures"]["summary"][0]
     assert [t["value"] is not None for t in res["targets"]] == [True] * len(res["targets"])
     md = (tmp_path / "out" / "results.md").read_text()
