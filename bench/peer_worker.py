@@ -6,7 +6,8 @@ imports neither torch nor q3embed itself (vLLM brings its own torch).
 
     python peer_worker.py --engine llama --model m.gguf --threads 1 --input in.json --output out.npy
 
-Prints one JSON line: {"wall": s, "cpu": s, "tokens": n} of the timed pass (after one warm-up).
+Prints one JSON line: {"wall": s, "cpu": s, "tokens": n} of the timed pass (after one warm-up);
+"cpu" counts this process and its children (psutil where installed).
 """
 
 from __future__ import annotations
@@ -18,6 +19,23 @@ import sys
 import time
 
 import numpy as np
+
+
+def cpu_seconds() -> float:
+    """CPU seconds of this process and its children (vLLM computes in worker processes)."""
+    try:
+        import psutil
+    except ImportError:
+        return time.process_time()
+    me = psutil.Process()
+    total = 0.0
+    for proc in [me] + me.children(recursive=True):
+        try:
+            t = proc.cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            pass
+    return total
 
 
 def llama_runner(model: str, threads: int, max_tokens: int):
@@ -74,9 +92,9 @@ def main() -> int:
     make = llama_runner if args.engine == "llama" else vllm_runner
     run, counted = make(args.model, args.threads, max_tokens)
     run(texts[:2])  # warm-up
-    t, c = time.perf_counter(), time.process_time()
+    t, c = time.perf_counter(), cpu_seconds()
     vecs = run(texts)
-    wall, cpu = time.perf_counter() - t, time.process_time() - c
+    wall, cpu = time.perf_counter() - t, cpu_seconds() - c
     np.save(args.output, vecs)
     print(json.dumps({"wall": wall, "cpu": cpu, "tokens": counted["tokens"]}), flush=True)
     return 0
