@@ -30,7 +30,7 @@ def test_cpu_dry_run_runs_every_section(tmp_path, qwen3_tokenizer_dir):
     (tmp_path / "work").mkdir()
     (tmp_path / "work" / "tokenizer").symlink_to(qwen3_tokenizer_dir)  # the session's tokenizer, not a rebuild
     # About 60 CPU seconds; the wall-clock limit is for a shared, oversubscribed machine.
-    proc, res = _suite(tmp_path, "--cpu-dry-run", "--in-process", timeout=1800)
+    proc, res = _suite(tmp_path, "--cpu-dry-run", "--in-process", "--budget-s", "1700", timeout=1800)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     sections = res["sections"]
     assert list(sections) == ["env", "checks", "embed-0.6B", "rerank", "long", "embed-8B", "tests"]
