@@ -70,12 +70,12 @@ def main() -> None:
     measure("exact", index)
     index.search(qv[:1], mode="hnsw")  # build (or load) the ANN caches outside the timings
     index.search(qv[:1], mode="ivf")
-    measure("hnsw", index, mode="hnsw", ann=AnnConfig("hnsw"))
-    measure("hnsw-ef128", index, mode="hnsw", ann=AnnConfig("hnsw", ef_search=128))
-    measure("ivf", index, mode="ivf", ann=AnnConfig("ivf"))
+    measure("hnsw", index, mode="hnsw", tuning=AnnConfig("hnsw"))
+    measure("hnsw-ef128", index, mode="hnsw", tuning=AnnConfig("hnsw", ef_search=128))
+    measure("ivf", index, mode="ivf", tuning=AnnConfig("ivf"))
     funnel_dims = [32, 48, 64, 96, 128, 192, 256]
     for d in funnel_dims:
-        measure(f"funnel-{d}", index, mode="funnel", funnel=FunnelConfig(dim=d, candidates=100))
+        measure(f"funnel-{d}", index, mode="funnel", tuning=FunnelConfig(dim=d, candidates=100))
 
     ids, vecs = index.vectors()
     doc_ids = [index.record(r)["id"] for r in ids]
@@ -141,12 +141,12 @@ def _scale(args, emb, vecs, qv):
 
     faiss.omp_set_num_threads(2)  # building the graph is not what is timed here
     t = time.perf_counter()
-    idx.search(few[:1], mode="hnsw", ann=AnnConfig("hnsw"))
+    idx.search(few[:1], mode="hnsw", tuning=AnnConfig("hnsw"))
     print(f"HNSW build over {len(idx)} rows: {time.perf_counter() - t:.0f}s")
     idx.search(few[:1], mode="ivf")
     faiss.omp_set_num_threads(args.threads)
-    idx.search(few[:1], mode="funnel", funnel=FunnelConfig(dim=96))
-    idx.search(few[:1], mode="funnel", funnel=FunnelConfig(dim=128))
+    idx.search(few[:1], mode="funnel", tuning=FunnelConfig(dim=96))
+    idx.search(few[:1], mode="funnel", tuning=FunnelConfig(dim=128))
     exact = None
     print(f"\n{len(idx)} synthetic rows, {len(few)} SciFact queries one at a time, {args.threads} thread(s)")
     print("| mode | ms per query (x exact) | recall@10 vs exact |")

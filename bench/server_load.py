@@ -1,12 +1,22 @@
 """Load generator for a running q3embed server: K concurrent clients for T seconds.
 
     python bench/server_load.py --url http://127.0.0.1:8000 --concurrency 8 --seconds 20 [--server-pid PID]
+    python bench/server_load.py --mix embed=2,rerank=2,retrieve=4 --spawn --seconds 30     # mixed traffic
 
 Each client sends /v1/embeddings requests back to back (``--texts`` random texts of 8..64 words
 each). The run stops after ``--seconds`` or ``--max-requests``, whichever comes first. It
 reports requests/s, tokens/s (the server's usage counts), p50/p99 latency of answered (200)
 requests, errors, 429s and
 5xx, and, given the server's pid, its resident memory at the start, peak and end.
+
+Mixed mode (``--mix``): that many clients per kind send /v1/embeddings (``--texts`` texts),
+/v1/rerank (a query and ``--docs`` documents) and /v1/retrieve (``top_k`` 10, ``--rerank-top``)
+back to back, and one more client sends a one-text embedding probe after another. Before the
+load, ``--baseline`` probes run alone. It reports each kind's figures, the probe's p50/p99
+alone and under load, and their ratio (issue 13 asks for probe p99 under load <= 3x alone).
+``--spawn`` builds a small random Qwen3 embedder and reranker (hidden 256, 4 layers, genuine
+vocabulary) and an index of ``--index-docs`` random documents, and runs ``q3embed serve`` on
+them in its own process for the run.
 """
 
 from __future__ import annotations
@@ -114,6 +124,117 @@ def run_load(url: str, concurrency: int = 8, seconds: float = 20.0, texts: int =
     }
 
 
+# -- mixed traffic ------------------------------------------------------------------------------------
+
+def _mixed_body(kind: str, rng: random.Random, texts: int, docs: int, rerank_top: int) -> tuple[str, dict]:
+    if kind == "embed":
+        return "/v1/embeddings", {"input": [random_text(rng) for _ in range(texts)]}
+    if kind == "rerank":
+        return "/v1/rerank", {"query": " ".join(rng.sample(WORDS, 4)),
+                              "documents": [random_text(rng) for _ in range(docs)]}
+    if kind == "retrieve":
+        return "/v1/retrieve", {"query": " ".join(rng.sample(WORDS, 4)), "top_k": 10, "rerank_top": rerank_top}
+    return "/v1/embeddings", {"input": " ".join(rng.sample(WORDS, 6))}  # the one-text probe
+
+
+def _new_counts() -> dict:
+    return {"ok": 0, "tokens": 0, "429": 0, "5xx": 0, "other_4xx": 0, "transport_errors": 0, "latencies": []}
+
+
+async def _mixed_client(http, url: str, kind: str, stop: asyncio.Event, rng: random.Random, out: dict,
+                        opts: dict) -> None:
+    while not stop.is_set():
+        path, body = _mixed_body(kind, rng, **opts)
+        start = time.perf_counter()
+        try:
+            r = await http.post(url + path, json=body)
+        except httpx.HTTPError:
+            out["transport_errors"] += 1
+            continue
+        if r.status_code == 200:
+            out["latencies"].append(time.perf_counter() - start)
+            out["ok"] += 1
+            out["tokens"] += r.json().get("usage", {}).get("total_tokens", 0)
+        elif r.status_code == 429:
+            out["429"] += 1
+            await asyncio.sleep(min(float(r.headers.get("retry-after", "1")), 1.0))
+        else:
+            out["5xx" if r.status_code >= 500 else "other_4xx"] += 1
+
+
+async def _mixed(url: str, mix: dict[str, int], seconds: float, baseline: int, api_key: str | None, seed: int,
+                 opts: dict) -> tuple[dict, dict, float]:
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    n = sum(mix.values()) + 1
+    limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)
+    async with httpx.AsyncClient(headers=headers, timeout=300, limits=limits) as http:
+        alone = _new_counts()
+        rng = random.Random(seed)
+        for _ in range(baseline):  # the probe alone, on an idle server
+            path, body = _mixed_body("probe", rng, **opts)
+            start = time.perf_counter()
+            r = await http.post(url + path, json=body)
+            r.raise_for_status()
+            alone["latencies"].append(time.perf_counter() - start)
+            alone["ok"] += 1
+        outs = {kind: _new_counts() for kind in [*mix, "probe"]}
+        stop = asyncio.Event()
+        clients = [_mixed_client(http, url, kind, stop, random.Random(seed + 1000 * j + k), outs[kind], opts)
+                   for j, (kind, count) in enumerate(mix.items()) for k in range(count)]
+        clients.append(_mixed_client(http, url, "probe", stop, random.Random(seed - 1), outs["probe"], opts))
+        start = time.monotonic()
+        asyncio.get_running_loop().call_later(seconds, stop.set)
+        await asyncio.gather(*clients)
+        return alone, outs, time.monotonic() - start
+
+
+def _summary(raw: dict, elapsed: float) -> dict:
+    lat = sorted(raw["latencies"]) or [float("nan")]
+    pick = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))]  # noqa: E731
+    return {"requests_ok": raw["ok"], "requests_per_s": round(raw["ok"] / elapsed, 2),
+            "p50_ms": round(pick(0.50) * 1000, 1), "p99_ms": round(pick(0.99) * 1000, 1), "n_429": raw["429"],
+            "n_5xx": raw["5xx"], "errors": raw["5xx"] + raw["other_4xx"] + raw["transport_errors"]}
+
+
+def run_mixed(url: str, mix: dict[str, int], seconds: float = 30.0, baseline: int = 30, texts: int = 4,
+              docs: int = 50, rerank_top: int = 100, api_key: str | None = None, server_pid: int | None = None,
+              seed: int = 0) -> dict:
+    """Drive the server with mixed traffic plus a one-text probe; per-kind summaries (see the module docstring)."""
+    opts = dict(texts=texts, docs=docs, rerank_top=rerank_top)
+    with MemorySampler(server_pid) as memory:
+        alone, outs, elapsed = asyncio.run(_mixed(url, mix, seconds, baseline, api_key, seed, opts))
+    result = {"mix": mix, "seconds": round(elapsed, 1), "probe_alone": _summary(alone, elapsed),
+              **{kind: _summary(raw, elapsed) for kind, raw in outs.items()}, **memory.summary()}
+    result["probe_alone"].pop("requests_per_s")
+    result["probe_p99_over_alone_p50"] = round(result["probe"]["p99_ms"] / result["probe_alone"]["p50_ms"], 2)
+    return result
+
+
+def spawn_server(tmp: Path, index_docs: int, extra: list[str]):
+    """Small random embedder + reranker + an index of random documents, served by `q3embed serve`."""
+    from server_batching import SMALL_SHAPE, start_server
+
+    from q3embed import Embedder, Index
+    from q3embed.model.tiny import save_tiny_qwen3
+
+    emb = save_tiny_qwen3(tmp / "embedder", kind="embedding", seed=0, **SMALL_SHAPE)
+    rer = save_tiny_qwen3(tmp / "reranker", kind="reranker", seed=1, **SMALL_SHAPE)
+    rng = random.Random(7)
+    docs = [{"id": f"d{i}", "text": random_text(rng)} for i in range(index_docs)]
+    Index.build(tmp / "index", docs, Embedder.load(emb, device="cpu"))
+    return start_server(emb, True, ["--reranker", str(rer), "--index", str(tmp / "index"), *extra])
+
+
+def _parse_mix(text: str) -> dict[str, int]:
+    mix = {}
+    for part in text.split(","):
+        kind, _, count = part.partition("=")
+        if kind not in ("embed", "rerank", "retrieve") or not count.isdigit():
+            raise SystemExit(f"--mix: expected kind=count with kind in embed, rerank, retrieve; got {part!r}")
+        mix[kind] = int(count)
+    return mix
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--url", default="http://127.0.0.1:8000")
@@ -123,7 +244,35 @@ def main() -> None:
     p.add_argument("--texts", type=int, default=4, help="texts per request (default 4)")
     p.add_argument("--api-key", default=None)
     p.add_argument("--server-pid", type=int, default=None, help="sample this process's memory (psutil)")
+    p.add_argument("--mix", default=None, help="mixed traffic: clients per kind, e.g. embed=2,rerank=2,retrieve=4")
+    p.add_argument("--docs", type=int, default=50, help="documents per rerank request (mixed; default 50)")
+    p.add_argument("--rerank-top", type=int, default=100, help="rerank_top of each retrieve (mixed; default 100)")
+    p.add_argument("--baseline", type=int, default=30, help="probes on the idle server first (mixed; default 30)")
+    p.add_argument("--spawn", action="store_true", help="mixed: build small random models + an index and serve them")
+    p.add_argument("--index-docs", type=int, default=2000, help="documents in the --spawn index (default 2000)")
+    p.add_argument("--server-arg", action="append", default=[], help="extra `q3embed serve` argument with --spawn")
     args = p.parse_args()
+    if args.mix:
+        mix = _parse_mix(args.mix)
+        opts = dict(seconds=args.seconds, baseline=args.baseline, texts=args.texts, docs=args.docs,
+                    rerank_top=args.rerank_top, api_key=args.api_key)
+        if not args.spawn:
+            print(json.dumps(run_mixed(args.url, mix, server_pid=args.server_pid, **opts)))
+            return
+        import tempfile
+        from pathlib import Path
+
+        from server_batching import stop_server
+
+        with tempfile.TemporaryDirectory() as tmp:
+            proc, url = spawn_server(Path(tmp), args.index_docs, args.server_arg)
+            try:
+                run_mixed(url, {"retrieve": 1, "rerank": 1}, seconds=3, baseline=5, **{k: v for k, v in opts.items()
+                          if k not in ("seconds", "baseline")})  # warm-up
+                print(json.dumps(run_mixed(url, mix, server_pid=proc.pid, **opts)))
+            finally:
+                stop_server(proc)
+        return
     print(json.dumps(run_load(args.url, args.concurrency, args.seconds, args.texts, args.max_requests, args.api_key,
                               args.server_pid)))
 

@@ -15,3 +15,20 @@ class CheckpointError(Q3EmbedError, ValueError):
 
 class InputFileError(Q3EmbedError, ValueError):
     pass
+
+
+class InputLimitError(Q3EmbedError, ValueError):
+    """One input is over a limit or is not valid text. ``index`` says which (None: the whole call).
+
+    ``detail`` reads after the input's name (``texts[3] has ...``), so a caller such as the HTTP
+    server can name the field its client used; ``status`` is the HTTP status that fits (413: too
+    large to look at, 400: too long for the model or not valid text); ``code`` is a stable name.
+    """
+
+    def __init__(self, detail: str, *, index: int | None, code: str, status: int = 400, field: str = "texts"):
+        self.detail, self.index, self.code, self.status = detail, index, code, status
+        super().__init__(self.naming(field))
+
+    def naming(self, field: str) -> str:
+        """The message with the input called ``field`` (``input[3] has ...``)."""
+        return f"{field}[{self.index}] {self.detail}" if self.index is not None else f"{field}: {self.detail}"

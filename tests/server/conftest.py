@@ -36,15 +36,18 @@ def client(app):
 class LiveServer:
     """uvicorn serving ``app`` on a free localhost port, in a thread of this process."""
 
-    def __init__(self, app):
+    def __init__(self, app, config=None):
+        """``config``: a ``uvicorn.Config`` for ``app``; default: the one ``q3embed serve`` uses (10 s grace)."""
         import uvicorn
+
+        from q3embed.server.http import uvicorn_config
 
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))  # port 0: the OS picks a free one, no race with other tests
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=10))
+        self.server = uvicorn.Server(config or uvicorn_config(app, log_level="warning", graceful_shutdown_s=10))
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
 
     def start(self) -> "LiveServer":
@@ -77,8 +80,8 @@ def start_server():
     """Start a LiveServer for an app; stopped at teardown."""
     servers: list[LiveServer] = []
 
-    def start(app) -> LiveServer:
-        servers.append(LiveServer(app).start())
+    def start(app, config=None) -> LiveServer:
+        servers.append(LiveServer(app, config).start())
         return servers[-1]
 
     yield start

@@ -193,3 +193,55 @@ def test_worker_waits_for_requests_that_are_still_tokenizing():
         np.testing.assert_array_equal(alone.result(10), expected([[4]]))
     finally:
         b.close()
+
+
+def test_packed_rule_counts_the_sum_of_tokens_and_reports_it():
+    fwd, seen = RecordingForward(hold_first=True), []
+    b = DynamicBatcher(fwd, max_batch_tokens=20, max_batch_size=64, max_wait_ms=0, packed=True,
+                       on_batch=lambda rows, cost: seen.append((rows, cost)))
+    try:
+        b.submit([[0]])
+        assert fwd.entered.wait(10)
+        jobs = [[[1] * 9, [1] * 2], [[2] * 5], [[3] * 4, [3] * 7]]
+        futures = [b.submit(rows) for rows in jobs]
+        fwd.release.set()
+        for rows, f in zip(jobs, futures):
+            np.testing.assert_array_equal(f.result(10), expected(rows))
+        for rows in fwd.calls:
+            assert sum(map(len, rows)) <= 20  # packed: the sum, not rows x longest (which would be 4 x 9 = 36)
+        assert any(len(rows) * max(map(len, rows)) > 20 for rows in fwd.calls)
+        assert [c for _, c in seen] == [sum(map(len, rows)) for rows in fwd.calls]  # metrics count the same rule
+    finally:
+        b.close()
+
+
+def test_a_big_request_is_split_into_budgeted_passes_and_a_small_one_rides_along():
+    fwd = RecordingForward(hold_first=True)
+    b = DynamicBatcher(fwd, max_batch_tokens=8, max_batch_size=64, max_wait_ms=0, packed=True)
+    try:
+        b.submit([[0]])
+        assert fwd.entered.wait(10)
+        big = b.submit([[5] * 4 for _ in range(10)])  # 40 tokens: five passes of 8
+        small = b.submit([[6, 6]])
+        fwd.release.set()
+        np.testing.assert_array_equal(big.result(10), expected([[5] * 4 for _ in range(10)]))
+        np.testing.assert_array_equal(small.result(10), expected([[6, 6]]))
+        assert all(sum(map(len, rows)) <= 8 for rows in fwd.calls)
+        assert [6, 6] in fwd.calls[1]  # in the first pass after the held one, not after the big request
+    finally:
+        b.close()
+
+
+def test_cancelling_a_request_mid_way_drops_its_remaining_rows():
+    fwd = RecordingForward(hold_first=True)
+    b = DynamicBatcher(fwd, max_batch_tokens=4, max_batch_size=64, max_wait_ms=0, packed=True)
+    try:
+        b.submit([[0]])
+        assert fwd.entered.wait(10)
+        doomed = b.submit([[9] * 4 for _ in range(6)])
+        assert doomed.cancel()
+        fwd.release.set()
+        assert b.submit([[1]]).result(10).shape == (1, 2)
+        assert all([9] * 4 not in call for call in fwd.calls) and b.queued_rows == 0
+    finally:
+        b.close()

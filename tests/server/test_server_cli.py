@@ -29,6 +29,26 @@ def test_serve_help(capsys):
         assert flag in out
 
 
+def test_serve_passes_the_slow_client_limits_to_uvicorn(monkeypatch, tiny_embedder):
+    import uvicorn
+
+    from q3embed.cli import serve
+    from q3embed.server.http import HeadTimeoutH11Protocol
+
+    seen = {}
+    monkeypatch.setattr(serve, "_load", lambda args: (tiny_embedder, None, None))
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets=None: seen.setdefault("config", self.config))
+    assert main(["serve", "--model", "m", "--header-timeout", "2.5", "--body-timeout", "7"]) == 0
+    config = seen["config"]
+    settings = config.app.state.q3.settings
+    assert (settings.header_timeout_s, settings.body_timeout_s) == (2.5, 7.0)
+    assert issubclass(config.http, HeadTimeoutH11Protocol) and config.http.header_timeout_s == 2.5
+    assert config.h11_max_incomplete_event_size == settings.max_header_bytes
+    assert config.timeout_graceful_shutdown == 30
+    config.app.state.q3.close()
+    assert main(["serve", "--model", "m", "--body-timeout", "0"]) == 1  # one clear line, no traceback
+
+
 def test_serve_needs_a_model(capsys):
     assert main(["serve"]) == 1
     assert "--model" in capsys.readouterr().err

@@ -49,3 +49,29 @@ def small_docs():
 @pytest.fixture
 def doc_maker():
     return make_docs
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory):
+    """A real PostgreSQL with pgvector, started from pgserver's binaries in a temp folder (no network)."""
+    pgserver = pytest.importorskip("pgserver")
+    pytest.importorskip("psycopg")
+    pytest.importorskip("pgvector")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs: XDG_RUNTIME_DIR not set
+        server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
+    yield server
+    server.cleanup()
+
+
+_pg_collections = iter(range(10**6))
+
+
+@pytest.fixture
+def pg_url(pg_server):
+    """A store URL for a fresh collection name on the session's server."""
+    uri = pg_server.get_uri()
+    sep = "&" if "?" in uri else "?"
+    return f"{uri}{sep}collection=c{next(_pg_collections)}"

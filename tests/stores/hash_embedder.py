@@ -12,12 +12,20 @@ import re
 import numpy as np
 
 
+class WordTokenizer:
+    """Words as tokens, with the offset mapping ``chunk_text`` reads from a fast tokenizer."""
+
+    def __call__(self, text, add_special_tokens=False, return_offsets_mapping=False):
+        spans = [(m.start(), m.end()) for m in re.finditer(r"\S+", text)]
+        return {"input_ids": list(range(len(spans))), "offset_mapping": spans}
+
+
 class HashEmbedder:
-    def __init__(self, width: int = 64, seed: int = 0, name: str = "hash-embedder"):
+    def __init__(self, width: int = 64, seed: int = 0, name: str = "hash-embedder", words: bool = False):
         self.width = width
         self.seed = seed
         self.name = name
-        self.tokenizer = None  # no chunking with this embedder
+        self.tokenizer = WordTokenizer() if words else None  # words=True: chunking by whitespace words
 
     def check_dim(self, dim):
         if dim is None:

@@ -121,3 +121,56 @@ def test_sigkill_from_outside_mid_add_keeps_whole_commits(tmp_path, base_index, 
         if added:
             index.delete([f"n{i}" for i in range(added)])  # reset for the next round
     assert partial, "no kill landed in the middle of the add"
+
+
+BUILD_CHILD = textwrap.dedent("""
+    import os, signal, sys, importlib.util
+    spec = importlib.util.spec_from_file_location("hash_embedder", {embedder_path!r})
+    mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
+    import q3embed.stores.local_index as local_index
+    from q3embed.stores import Index
+
+    root, kill_at, resume = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "resume"
+    import q3embed.stores.ingest as ingest
+    ingest.ENCODE_STEP = 2  # encode steps of 2 chunks end inside 3-chunk documents
+    real = local_index.commit_manifest
+    calls = [0]
+    def counting(r, m):
+        calls[0] += 1
+        if calls[0] == kill_at:   # after kill_at - 1 commits: a chunk boundary between two commits
+            os.kill(os.getpid(), signal.SIGKILL)
+        real(r, m)
+    local_index.commit_manifest = counting
+    docs = [(f"c{{i}}", " ".join(f"w{{i}}x{{j}} topic{{i % 3}}" for j in range(5))) for i in range(12)]
+    Index.build(root, docs, mod.HashEmbedder(width=32, words=True), chunk_tokens=4, commit_every=2,
+                resume=resume)
+    print("finished", flush=True)
+""")
+
+
+@pytest.mark.parametrize("kill_at", [3, 5, 8])
+def test_kill_between_commits_of_chunked_documents_then_resume(tmp_path, hash_embedder_cls, hash_embedder_path,
+                                                               kill_at, capsys):
+    """Each 3-chunk document is committed whole; the killed build says so; --resume gives each once."""
+    from q3embed.cli import main
+
+    script = tmp_path / "build.py"
+    script.write_text(BUILD_CHILD.format(embedder_path=str(hash_embedder_path)))
+    root = tmp_path / "idx"
+    proc = subprocess.run([sys.executable, str(script), str(root), str(kill_at), "new"], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    index = Index.open(root, hash_embedder_cls(width=32, words=True), verify=True)
+    assert index.interrupted
+    assert 0 < len(index) < 12
+    assert index.partial_documents() == []
+    assert all(sorted(c["chunk"] for c in index.chunks(d)) == [0, 1, 2] for d in index.ids())
+    assert main(["index", "info", str(root)]) == 0
+    assert "--resume" in capsys.readouterr().err
+    proc = subprocess.run([sys.executable, str(script), str(root), "0", "resume"], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    index = Index.open(root, verify=True)
+    assert not index.interrupted and len(index) == 12 and index.num_chunks == 36
+    rows = [index.record(int(r)) for r in index.vectors()[0]]
+    assert sorted((r["id"], r["chunk"]) for r in rows) == sorted({(r["id"], r["chunk"]) for r in rows})  # once each

@@ -13,7 +13,8 @@ def built(tmp_path, small_docs, hash_embedder):
 
 
 def test_build_open_search_roundtrip(built, tmp_path, hash_embedder, small_docs):
-    assert len(built) == 60 and built.generation == 3  # 25 + 25 + 10 chunks: three commits
+    assert len(built) == 60 and built.generation == 4  # 25 + 25 + 10 chunks: three commits, then "build finished"
+    assert len(built.segments) == 3 and not built.interrupted
     again = Index.open(tmp_path / "idx", hash_embedder, verify=True)
     assert len(again) == 60 and again.ids() == built.ids()
     hits = again.search("cooking bread oven flour item7", top_k=5)
@@ -48,8 +49,8 @@ def test_storage_dtypes_rank_like_float32(tmp_path, small_docs, hash_embedder, d
     assert vec.dtype == np.dtype(dtype)
 
 
-@pytest.mark.parametrize("mode,kw", [("hnsw", {}), ("ivf", {"ann": AnnConfig("ivf", nlist=4, nprobe=4)}),
-                                     ("funnel", {"funnel": FunnelConfig(dim=64, candidates=60)})])
+@pytest.mark.parametrize("mode,kw", [("hnsw", {}), ("ivf", {"tuning": AnnConfig("ivf", nlist=4, nprobe=4)}),
+                                     ("funnel", {"tuning": FunnelConfig(dim=64, candidates=60)})])
 def test_approximate_modes_recall_exact(built, small_docs, mode, kw):
     queries = [t for _, t in small_docs[::3]]
     exact = built.search(queries, top_k=10)
@@ -69,7 +70,7 @@ def test_ann_cache_follows_generations(built, tmp_path, doc_maker):
 
 def test_funnel_at_full_dim_equals_exact(built):
     a = built.search("biology cell", top_k=10)
-    b = built.search("biology cell", top_k=10, mode="funnel", funnel=FunnelConfig(dim=64, candidates=60))
+    b = built.search("biology cell", top_k=10, mode="funnel", tuning=FunnelConfig(dim=64, candidates=60))
     assert [h.id for h in a] == [h.id for h in b]
 
 

@@ -114,3 +114,16 @@ def test_gradient_checkpointing_bf16_gradcache_run(tmp_path, tiny_embedding_dir,
         "gradient_checkpointing=true", "bf16=true", "gradcache_chunk=3"))
     losses = EmbedTrainer(cfg).setup().train()
     assert len(losses) == 2 and all(np.isfinite(losses))
+
+
+def test_training_forward_vectors_equal_encode_on_the_checkpoint(lora_run):
+    """What the trainer computed (the packed forward, LoRA live) is what Embedder.encode gives on the export."""
+    trainer, _, out = lora_run
+    assert trainer.encode.packed  # Qwen3 trained on the engine's packed forward, not the padded one
+    trainer.model.eval()
+    with torch.no_grad():
+        q = trainer.encode(trainer.query_ids(QUERIES, [trainer.default_instruction] * len(QUERIES)))  # (2, H)
+        d = trainer.encode(trainer.embedder.tokenize(DOCS))  # (2, H)
+    emb = Embedder.load(out / "final", device="cpu", dtype="float32")
+    np.testing.assert_allclose(emb.encode_queries(QUERIES), torch.nn.functional.normalize(q, dim=-1).numpy(), atol=1e-5)
+    np.testing.assert_allclose(emb.encode_documents(DOCS), torch.nn.functional.normalize(d, dim=-1).numpy(), atol=1e-5)

@@ -21,7 +21,9 @@ def register(sub) -> None:
                                      "query instruction and chunking; searches with another model or dim are refused.")
     _model_args(b, required=True)
     b.add_argument("--corpus", required=True, help="corpus .jsonl or folder of .txt/.md")
-    b.add_argument("--out", required=True, help="index directory to create")
+    out = b.add_mutually_exclusive_group(required=True)
+    out.add_argument("--out", help="index directory to create (the embedded index, the default store)")
+    out.add_argument("--store", help=STORE_HELP)
     b.add_argument("--dim", type=int, default=None, help="MRL dimension to store (default: the model width)")
     b.add_argument("--dtype", default="float32", choices=("float32", "float16", "int8"),
                    help="storage type of the vectors (int8: one scale per vector; default float32)")
@@ -29,7 +31,7 @@ def register(sub) -> None:
     b.add_argument("--chunk-tokens", type=int, default=0,
                    help="split documents into windows of this many tokens (default 0: no chunking, truncate at max length)")
     b.add_argument("--chunk-overlap", type=int, default=0, help="tokens shared by consecutive chunks (default 0)")
-    b.add_argument("--commit-every", type=int, default=8192, help="commit after this many chunks (default 8192)")
+    _commit_args(b)
     g = b.add_mutually_exclusive_group()
     g.add_argument("--overwrite", action="store_true", help="replace an index already at --out")
     g.add_argument("--resume", action="store_true", help="continue an interrupted build at --out, skipping stored ids")
@@ -39,25 +41,28 @@ def register(sub) -> None:
                          description="Embed the documents in PATH and add them to IDX in one commit (per --commit-every).\n"
                                      "A document id already in IDX is an error unless --replace or --skip-existing.",
                          formatter_class=argparse.RawDescriptionHelpFormatter)
-    a.add_argument("idx", help="index directory")
-    a.add_argument("path", help="corpus .jsonl or folder of .txt/.md")
+    a.add_argument("idx", nargs="?", help="index directory (or give --store URL)")
+    a.add_argument("path", nargs="?", help="corpus .jsonl or folder of .txt/.md")
+    a.add_argument("--store", help=STORE_HELP + "; then PATH is the only positional")
     _model_args(a, required=False)
     g = a.add_mutually_exclusive_group()
     g.add_argument("--replace", action="store_true", help="replace documents whose id is already stored")
     g.add_argument("--skip-existing", action="store_true", help="leave documents whose id is already stored")
-    a.add_argument("--commit-every", type=int, default=8192, help="commit after this many chunks (default 8192)")
+    _commit_args(a)
     a.set_defaults(func=run_add)
 
     d = verbs.add_parser("delete", help="delete documents by id", description="Delete documents from IDX in one commit.")
-    d.add_argument("idx", help="index directory")
-    d.add_argument("ids", nargs="+", metavar="ID", help="document ids")
+    d.add_argument("ids", nargs="+", metavar="ID", help="IDX (index directory, unless --store) then document ids")
+    d.add_argument("--store", help=STORE_HELP)
     d.add_argument("--ignore-missing", action="store_true", help="do not fail on ids that are not stored")
     d.set_defaults(func=run_delete)
 
     i = verbs.add_parser("info", help="show what an index holds and how it was built",
                          description="Print an index's spec, counts and size; --verify checks every file's sha256.")
-    i.add_argument("idx", help="index directory")
-    i.add_argument("--verify", action="store_true", help="check the sha256 of every committed file")
+    i.add_argument("idx", nargs="?", help="index directory (or give --store URL)")
+    i.add_argument("--store", help=STORE_HELP)
+    i.add_argument("--verify", action="store_true",
+                   help="check the sha256 of every committed file and that every document has all its chunks")
     i.add_argument("--json", action="store_true", help="print JSON")
     i.set_defaults(func=run_info)
     q = verbs.add_parser("to-qdrant", help="copy an index into a Qdrant collection (no re-embedding)",
@@ -74,6 +79,28 @@ def register(sub) -> None:
     q.add_argument("--overwrite", action="store_true", help="replace an existing collection")
     q.set_defaults(func=run_to_qdrant)
     p.set_defaults(_index_parser=p)
+
+
+STORE_HELP = ("a database store instead of an index directory: postgresql://user[:password]@host[:port]/db"
+              "?collection=NAME (pgvector; the embedded index stays the default)")
+
+
+def store_target(args, positional: str | None) -> str:
+    """The index directory or store URL a verb works on: the positional IDX or --store, not both."""
+    store = getattr(args, "store", None)
+    if store and positional:
+        raise ValueError(f"give an index directory or --store URL, not both (got {positional!r} and --store)")
+    if not store and not positional:
+        raise ValueError("give an index directory (IDX) or --store postgresql://user@host/db?collection=NAME")
+    return store or positional
+
+
+def _commit_args(p) -> None:
+    p.add_argument("--commit-every", type=int, default=8192,
+                   help="commit after this many chunks (default 8192), or sooner per --commit-seconds")
+    p.add_argument("--commit-seconds", type=float, default=60.0,
+                   help="commit at least this often, at the next whole document (default 60; a kill loses "
+                        "at most about this much work)")
 
 
 def _help(args) -> int:
@@ -105,68 +132,94 @@ def _progress() -> bool:
 def run_build(args) -> int:
     import sys
 
-    from ..stores import Index, read_corpus
+    from ..stores import read_corpus
+    from ..stores.open import build_store
 
     read_corpus(args.corpus)  # report bad input before loading a model
-    index = Index.build(args.out, args.corpus, _embedder(args, args.model), dim=args.dim, dtype=args.dtype,
-                        instruction=args.instruction, chunk_tokens=args.chunk_tokens, chunk_overlap=args.chunk_overlap,
-                        batch_size=args.batch_size, commit_every=args.commit_every, overwrite=args.overwrite,
-                        resume=args.resume, show_progress=_progress())
-    print(f"built {index}", file=sys.stderr)
+    store = build_store(args.store or args.out, args.corpus, _embedder(args, args.model), dim=args.dim,
+                        dtype=args.dtype, instruction=args.instruction, chunk_tokens=args.chunk_tokens,
+                        chunk_overlap=args.chunk_overlap, batch_size=args.batch_size, commit_every=args.commit_every,
+                        commit_seconds=args.commit_seconds, overwrite=args.overwrite, resume=args.resume,
+                        show_progress=_progress())
+    print(f"built {store} ({store.count()} documents)", file=sys.stderr)
+    store.close()
     return 0
 
 
 def run_add(args) -> int:
     import sys
 
-    from ..stores import Index, read_corpus
+    from ..stores import DuplicateIdError, open_store, read_corpus
 
-    from ..stores import DuplicateIdError
-
-    index = Index.open(args.idx)
+    if args.store and args.idx and not args.path:
+        args.idx, args.path = None, args.idx  # `index add --store URL PATH`
+    if not args.path:
+        raise ValueError("give the corpus to add: q3embed index add IDX PATH (or --store URL PATH)")
+    store = open_store(store_target(args, args.idx))
     docs = read_corpus(args.path)
     mode = "replace" if args.replace else "skip" if args.skip_existing else "error"
-    dup = [d.id for d in docs if d.id in index]
+    dup = list(store.stored_chunks([d.id for d in docs]))
     if dup and mode == "error":  # refuse before spending time loading a model
-        raise DuplicateIdError.for_ids(str(index.root), dup, "pass --replace or --skip-existing")
-    index.attach(_embedder(args, args.model or index.spec.model))
-    n = index.add(docs, on_duplicate=mode, batch_size=args.batch_size, commit_every=args.commit_every,
-                  show_progress=_progress())
-    print(f"added {n} documents; {index}", file=sys.stderr)
+        raise DuplicateIdError.for_ids(store.location, dup, "pass --replace or --skip-existing")
+    store.attach(_embedder(args, args.model or store.spec.model))
+    n = store.add(docs, on_duplicate=mode, batch_size=args.batch_size, commit_every=args.commit_every,
+                  commit_seconds=args.commit_seconds, show_progress=_progress())
+    print(f"added {n} documents; {store} ({store.count()} documents)", file=sys.stderr)
+    store.close()
     return 0
 
 
 def run_delete(args) -> int:
     import sys
 
-    from ..stores import Index
+    from ..stores import open_store
 
-    index = Index.open(args.idx)
-    try:
-        n = index.delete(args.ids, missing="ignore" if args.ignore_missing else "error")
-    except KeyError as e:
-        raise ValueError(e.args[0]) from None
-    print(f"deleted {n} documents; {index}", file=sys.stderr)
+    ids = list(args.ids)
+    target = store_target(args, None if args.store else ids.pop(0))
+    if not ids:
+        raise ValueError("give at least one document id to delete")
+    store = open_store(target)
+    n = store.delete(ids, missing="ignore" if args.ignore_missing else "error")
+    print(f"deleted {n} documents; {store} ({store.count()} documents)", file=sys.stderr)
+    store.close()
     return 0
 
 
 def run_info(args) -> int:
     import json
+    import sys
 
-    from ..stores import Index
+    from ..stores import open_store
 
-    index = Index.open(args.idx, verify=args.verify)
-    spec = index.spec.to_json()
+    store = open_store(store_target(args, args.idx), verify=args.verify)
+    spec = store.spec.to_json()
     spec.pop("probe")
-    info = {"path": str(index.root), "documents": len(index), "chunks": index.num_chunks,
-            "generation": index.generation, "segments": len(index.segments), "bytes": index.size_bytes(),
-            "verified": bool(args.verify), "spec": spec}
+    partial = store.partial_documents() if args.verify else []
+    info = {"location": store.location, "documents": store.count()}
+    if hasattr(store, "num_chunks"):  # the embedded index's files
+        info.update(chunks=store.num_chunks, generation=store.generation, segments=len(store.segments),
+                    bytes=store.size_bytes())
+    info.update(interrupted=store.interrupted, verified=bool(args.verify), partial_documents=partial, spec=spec)
     if args.json:
         print(json.dumps(info))
     else:
         for k, v in info.items():
-            print(f"{k:>10}: {v}")
+            print(f"{k:>17}: {v}")
+    if store.interrupted:
+        print(interrupted_note(store), file=sys.stderr)
+    store.close()
+    if partial:
+        shown = ", ".join(map(repr, partial[:5])) + (f" and {len(partial) - 5} more" if len(partial) > 5 else "")
+        print(f"error: {store.location}: {len(partial)} documents are stored without all their chunks ({shown}); "
+              "repair with `q3embed index build --resume` or `q3embed index add IDX CORPUS --skip-existing`",
+              file=sys.stderr)
+        return 1
     return 0
+
+
+def interrupted_note(store) -> str:
+    return (f"warning: {store.location} is an interrupted build ({store.count()} documents committed so far); "
+            f"finish it with `q3embed index build --resume` and the same arguments")
 
 
 def run_to_qdrant(args) -> int:

@@ -8,16 +8,20 @@ from ._common import add_verb
 def register(sub) -> None:
     p = add_verb(sub, "search", run, "search an index built with `q3embed index build`",
                  "Embed QUERY with the model the index records (or --model, which must be the same model),\n"
-                 "find the top documents, and with --rerank-model rerank the best --rerank-top of them.\n"
+                 "find the top documents, and with --reranker rerank the best --rerank-top of them.\n"
                  "Prints rank, document id, score (and reranker score), and the matching text.")
-    p.add_argument("idx", help="index directory")
+    p.add_argument("idx", help="index directory, or a store URL postgresql://user@host/db?collection=NAME")
     p.add_argument("query", nargs="+", help="one or more queries")
     p.add_argument("--top-k", type=int, default=10, help="documents to print per query (default 10)")
     p.add_argument("--instruction", default=None, help="query instruction (default: the one the index records)")
     p.add_argument("--mode", default="exact", choices=("exact", "hnsw", "ivf", "funnel"),
-                   help="exact inner product (default), faiss HNSW/IVF (approximate), or MRL funnel")
+                   help="exact inner product (default), HNSW/IVF (approximate; a store URL has exact and hnsw), "
+                        "or MRL funnel")
+    p.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
+                   help="keep documents whose metadata has KEY equal to VALUE (repeatable; exact mode)")
     p.add_argument("--funnel-dim", type=int, default=None, help="first-pass dim of --mode funnel (default dim/4)")
-    p.add_argument("--rerank-model", default=None, help="Qwen3-Reranker checkpoint for a second stage")
+    p.add_argument("--reranker", "--rerank-model", dest="reranker", default=None,
+                   help="Qwen3-Reranker checkpoint for a second stage (--rerank-model is the old name)")
     p.add_argument("--rerank-top", type=int, default=100, help="first-stage candidates to rerank (default 100)")
     p.add_argument("--rerank-instruction", default=None, help="reranker instruction (default: web search)")
     p.add_argument("--model", default=None, help="embedding model (default: the one the index records)")
@@ -28,27 +32,47 @@ def register(sub) -> None:
 
 def run(args) -> int:
     import json
+    import sys
 
     from ..engine import Embedder, Reranker
-    from ..stores import FunnelConfig, Index, Retriever
+    from ..stores import FunnelConfig, Retriever, open_store
+    from .index import interrupted_note
 
-    index = Index.open(args.idx)  # a missing index fails here, naming the path, before any model loads
+    store = open_store(args.idx)  # a missing index fails here, naming where, before any model loads
     if args.top_k < 1 or args.rerank_top < 1:
         raise ValueError("--top-k and --rerank-top must be >= 1")
-    embedder = Embedder.load(args.model or index.spec.model, device=args.device, dtype=args.torch_dtype)
+    if args.mode not in store.search_modes:
+        raise ValueError(f"--mode {args.mode} is not available for {store.location}; "
+                         f"accepted: {', '.join(store.search_modes)}")
+    where = _parse_where(args.where)
+    if store.interrupted:
+        print(interrupted_note(store), file=sys.stderr)
+    embedder = Embedder.load(args.model or store.spec.model, device=args.device, dtype=args.torch_dtype)
     reranker = None
-    if args.rerank_model:
-        reranker = Reranker.load(args.rerank_model, device=args.device, dtype=args.torch_dtype)
-    retriever = Retriever(embedder, index, reranker, instruction=args.instruction,
+    if args.reranker:
+        reranker = Reranker.load(args.reranker, device=args.device, dtype=args.torch_dtype)
+    retriever = Retriever(embedder, store, reranker, instruction=args.instruction,
                           rerank_instruction=args.rerank_instruction)
-    kw = {"funnel": FunnelConfig(dim=args.funnel_dim)} if args.mode == "funnel" else {}
-    results = retriever.search(list(args.query), top_k=args.top_k, rerank_top=args.rerank_top, mode=args.mode, **kw)
+    tuning = FunnelConfig(dim=args.funnel_dim) if args.mode == "funnel" else None
+    results = retriever.search(list(args.query), top_k=args.top_k, rerank_top=args.rerank_top, mode=args.mode,
+                               where=where, tuning=tuning)
+    store.close()
     if args.json:
         print(json.dumps([{"query": q, "hits": [h.to_dict() for h in hits]} for q, hits in zip(args.query, results)]))
         return 0
     for q, hits in zip(args.query, results):
         print(format_hits(q, hits))
     return 0
+
+
+def _parse_where(items: list[str]) -> dict | None:
+    where = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--where takes KEY=VALUE, got {item!r}")
+        where[key] = value
+    return where or None
 
 
 def format_hits(query: str, hits) -> str:

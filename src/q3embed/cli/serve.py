@@ -10,7 +10,8 @@ Serve an embedding model (and optionally a reranker and an index) over HTTP:
   POST /v1/retrieve     query -> top-k from --index -> rerank
   GET  /v1/models, /health, /metrics (Prometheus text)
 Requests arriving together share forward passes (dynamic batching) under --max-batch-tokens.
-Binds 127.0.0.1 unless --host says otherwise. SIGTERM finishes in-flight requests, then exits."""
+Binds 127.0.0.1 unless --host says otherwise. SIGTERM finishes in-flight requests (up to 30 s; later
+ones get 503), then exits. Slow clients are cut off by --header-timeout and --body-timeout."""
 
 
 def register(sub) -> None:
@@ -29,6 +30,10 @@ def register(sub) -> None:
     p.add_argument("--max-items", type=int, default=2048, help="inputs or documents per request before 413 (default 2048)")
     p.add_argument("--max-input-tokens", type=int, default=None, help="token limit per input (default: the model's)")
     p.add_argument("--max-body-mb", type=float, default=8.0, help="request body limit in MiB before 413 (default 8)")
+    p.add_argument("--header-timeout", type=float, default=10.0,
+                   help="seconds a connection has to send a complete request head before it is closed (default 10)")
+    p.add_argument("--body-timeout", type=float, default=30.0,
+                   help="seconds a request has to send its whole body before 408 and close (default 30)")
     p.add_argument("--no-truncate", action="store_true", help="reject over-long inputs with 400 instead of truncating")
     p.add_argument("--no-batching", action="store_true", help="run each request alone (for comparison)")
     p.add_argument("--max-wait-ms", type=float, default=2.0, help="how long a batch waits for more requests (default 2)")
@@ -43,6 +48,7 @@ def run(args) -> int:
     import uvicorn
 
     from ..server import ServerSettings, create_app
+    from ..server.http import uvicorn_config
 
     if not (args.model or args.reranker):
         raise ValueError("give --model (an embedding model), --reranker, or both")
@@ -59,12 +65,14 @@ def run(args) -> int:
         max_items=args.max_items, max_body_bytes=int(args.max_body_mb * 1024 * 1024),
         max_input_tokens=args.max_input_tokens, truncate=not args.no_truncate,
         embedding_model_name=args.served_model_name, cors_origins=tuple(args.cors_origin),
+        header_timeout_s=args.header_timeout, body_timeout_s=args.body_timeout,
     )
     embedder, reranker, retriever = _load(args)
     app = create_app(embedder, reranker, retriever, settings=settings)
-    # uvicorn turns SIGTERM/SIGINT into a graceful shutdown: stop accepting, finish in-flight requests,
-    # then run the app's lifespan shutdown, which drains the batchers.
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, timeout_graceful_shutdown=30)
+    # uvicorn turns SIGTERM/SIGINT into a graceful shutdown: stop accepting, finish in-flight requests
+    # (those still running after 30 s are answered 503), then run the app's lifespan shutdown, which
+    # drains the batchers.
+    uvicorn.Server(uvicorn_config(app, host=args.host, port=args.port, log_level=args.log_level)).run()
     return 0
 
 

@@ -9,13 +9,15 @@ import numpy as np
 import torch
 
 from ..config import DEFAULT_MAX_LENGTH, DEFAULT_QUERY_INSTRUCTION, MAX_CONTEXT, MRL_MIN_DIM
+from ..errors import InputLimitError
 from ..model.layout import CheckpointLayout, read_layout
-from ..model.loading import load_for_inference, load_tokenizer
-from ..runtime.pooling import POOLERS, mrl_truncate
+from ..model.loading import load_tokenizer
 from ..model.resolve import resolve_model_path
-from ..runtime.tokenize import EmbeddingTokenizer, check_texts, format_query
 from ..runtime.batching import length_sorted_batches, pad_batch
 from ..runtime.packing import pack
+from ..runtime.pooling import POOLERS, mrl_truncate
+from ..runtime.tokenize import DEFAULT_LIMITS, EmbeddingTokenizer, InputLimits, check_chars, check_texts
+from .loading import load_for_inference
 
 
 class Embedder:
@@ -27,7 +29,8 @@ class Embedder:
     >>> float(q @ d.T)
     """
 
-    def __init__(self, model, tokenizer, layout: CheckpointLayout, max_length: int | None = None, name: str = ""):
+    def __init__(self, model, tokenizer, layout: CheckpointLayout, max_length: int | None = None, name: str = "",
+                 allow_special_tokens: bool = False):
         self.model = model
         self.tokenizer = tokenizer
         self.layout = layout
@@ -36,7 +39,10 @@ class Embedder:
         self.dtype = next(model.parameters()).dtype
         self.width = int(model.config.hidden_size)
         self.max_length = self._check_max_length(max_length, layout)
-        self._tok = EmbeddingTokenizer(tokenizer, layout.is_decoder, self.max_length)
+        # allow_special_tokens=False (default): control-token strings in text stay plain text (runtime/tokenize.py).
+        self.allow_special_tokens = allow_special_tokens
+        self._tok = EmbeddingTokenizer(tokenizer, layout.is_decoder, self.max_length, allow_special_tokens)
+        self.vocab_size = int(model.get_input_embeddings().num_embeddings)
         self._pool = POOLERS[layout.pooling]
         pad = tokenizer.pad_token_id
         self.pad_id = pad if pad is not None else 0
@@ -53,17 +59,21 @@ class Embedder:
         max_length: int | None = None,
         revision: str | None = None,
         quantize: str | None = None,
+        allow_special_tokens: bool = False,
     ) -> "Embedder":
         """Load from a local directory or a hub name.
 
         ``device``/``dtype`` None = the fastest faithful choice (see ``model.loading.pick_dtype``);
         ``dtype="float32"`` is the bit-faithful override. ``quantize="int8"``: opt-in int8 dynamic
         quantisation of the transformer blocks' linear layers (``runtime/quantize.py``).
+        ``allow_special_tokens=True``: text may produce control tokens such as ``<|endoftext|>``, as in
+        the reference code; by default it cannot (``runtime/tokenize.py``).
         """
         root = resolve_model_path(name_or_path, revision=revision)
         layout = read_layout(root)
         model = load_for_inference(layout, device, dtype, quantize)
-        return cls(model, load_tokenizer(layout), layout, max_length=max_length, name=str(name_or_path))
+        return cls(model, load_tokenizer(layout), layout, max_length=max_length, name=str(name_or_path),
+                   allow_special_tokens=allow_special_tokens)
 
     @staticmethod
     def _check_max_length(max_length: int | None, layout: CheckpointLayout) -> int:
@@ -96,13 +106,52 @@ class Embedder:
             raise ValueError(f"dim must be an integer in {MRL_MIN_DIM}..{self.width} (MRL), got {dim!r}")
         return int(dim)
 
+    # -- the runtime contract (runtime/contract.py): prepare -> forward -> postprocess ------------
+
+    @property
+    def packed(self) -> bool:
+        """True when batches run the padding-free packed forward (cost = sum of tokens)."""
+        return self._fast_forward() is not None
+
+    def prepare(self, texts: Sequence[str], instruction: str | None = None,
+                limits: InputLimits | None = None) -> list[list[int]]:
+        """Complete model rows for ``texts``: the instruction format, one EOS, truncation, the limits.
+
+        ``InputLimitError`` (errors.py) names an input that breaks ``limits``.
+        """
+        limits = limits or DEFAULT_LIMITS
+        extra = 0 if instruction is None else len(instruction)
+        check_chars([len(t) + extra for t in texts], limits, texts if instruction is None else [*texts, instruction])
+        return self._tok(texts, instruction, self._token_limit(limits), limits.truncate)
+
+    def prepare_ids(self, ids: Sequence[Sequence[int]], limits: InputLimits | None = None) -> list[list[int]]:
+        """Complete model rows from client-given token ids (in the vocabulary), with the EOS guarantee."""
+        for i, row in enumerate(ids):
+            bad = next((t for t in row if not 0 <= t < self.vocab_size), None)
+            if bad is not None:
+                raise InputLimitError(f"holds token id {bad}; ids must be in 0..{self.vocab_size - 1}", index=i,
+                                      code="invalid_token_id")
+        limits = limits or DEFAULT_LIMITS
+        return self._tok.fit_ids(ids, self._token_limit(limits), limits.truncate)
+
+    def _token_limit(self, limits: InputLimits) -> int:
+        return self.max_length if limits.max_tokens is None else min(limits.max_tokens, self.max_length)
+
+    def forward(self, rows: list[list[int]]) -> torch.Tensor:
+        """Pooled (B, H) float32 vectors for complete rows, before MRL and normalisation."""
+        with torch.inference_mode():
+            return self._forward(rows)
+
+    def postprocess(self, hidden: torch.Tensor | np.ndarray, dim: int | None = None,
+                    normalize: bool = True) -> np.ndarray:
+        """(B, H) pooled states -> (B, dim) float32: the MRL prefix, L2-normalised."""
+        if isinstance(hidden, np.ndarray):
+            hidden = torch.from_numpy(hidden)
+        return mrl_truncate(hidden, dim, normalize).cpu().numpy()
+
     def tokenize(self, texts: Sequence[str], instruction: str | None = None) -> list[list[int]]:
         """Token ids exactly as ``encode`` feeds them to the model (EOS included)."""
-        if instruction is not None and self.layout.is_decoder:
-            texts = [format_query(instruction, t) for t in texts]
-        elif instruction is not None and not self.layout.is_decoder:
-            texts = [instruction + t for t in texts]  # encoders take a plain text prefix (e.g. BGE)
-        return self._tok(texts)
+        return self.prepare(list(texts), instruction)
 
     def encode(
         self,
@@ -123,14 +172,11 @@ class Embedder:
         texts = [texts] if single else list(texts)
         check_texts(texts)
         out_dim = self.check_dim(dim)
-        ids = self.tokenize(texts, instruction)
+        ids = self.prepare(texts, instruction)
         out = np.zeros((len(texts), out_dim), dtype=np.float32)
-        batches = list(length_sorted_batches(ids, batch_size, max_batch_tokens))
-        progress = _progress(batches, show_progress, "embedding")
-        with torch.inference_mode():
-            for batch in progress:
-                vecs = self._forward([ids[i] for i in batch])  # (b, H) float32
-                out[batch] = mrl_truncate(vecs, dim, normalize).cpu().numpy()
+        batches = list(length_sorted_batches(ids, batch_size, max_batch_tokens, self.packed))
+        for batch in _progress(batches, show_progress, "embedding"):
+            out[batch] = self.postprocess(self.forward([ids[i] for i in batch]), dim, normalize)
         return out[0] if single else out
 
     def _forward(self, rows: list[list[int]]) -> torch.Tensor:
@@ -143,13 +189,8 @@ class Embedder:
         return self._pool(hidden, mask).float()  # (B, H)
 
     def embed_ids(self, rows: list[list[int]]) -> torch.Tensor:
-        """Pooled (B, H) float32 vectors for token-id rows, before MRL and normalisation.
-
-        Rows must already be complete model inputs (as ``tokenize`` returns them, EOS included).
-        This is the hook for callers that batch by themselves, such as the server's batcher.
-        """
-        with torch.inference_mode():
-            return self._forward(rows)
+        """Same as ``forward`` (its name before the runtime contract)."""
+        return self.forward(rows)
 
     @property
     def query_instruction(self) -> str | None:

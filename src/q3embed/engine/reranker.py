@@ -11,10 +11,11 @@ import torch
 from ..config import DEFAULT_MAX_LENGTH, DEFAULT_RERANK_INSTRUCTION, MAX_CONTEXT, NO_TOKEN_ID, YES_TOKEN_ID
 from ..errors import CheckpointError
 from ..model.layout import CheckpointLayout, read_layout
-from ..model.loading import load_for_inference, load_tokenizer
+from ..model.loading import load_tokenizer
+from .loading import load_for_inference
 from ..runtime.pooling import last_token_pool
 from ..model.resolve import resolve_model_path
-from ..runtime.tokenize import RerankTokenizer, check_texts
+from ..runtime.tokenize import DEFAULT_LIMITS, InputLimits, RerankTokenizer, check_chars, check_texts
 from ..runtime.batching import grouped_length_sorted_batches, length_sorted_batches, pad_batch
 from .embedder import _progress
 from ..runtime.packing import common_prefix_length
@@ -29,7 +30,7 @@ class Reranker:
     """
 
     def __init__(self, backbone, yes_no_head: torch.Tensor, tokenizer, layout: CheckpointLayout,
-                 max_length: int | None = None, name: str = ""):
+                 max_length: int | None = None, name: str = "", allow_special_tokens: bool = False):
         self.model = backbone
         self.head = yes_no_head  # (2, H): rows for "no", "yes"
         self.tokenizer = tokenizer
@@ -42,7 +43,10 @@ class Reranker:
         if not 64 <= max_length <= MAX_CONTEXT:
             raise ValueError(f"max_length must be in 64..{MAX_CONTEXT}, got {max_length}")
         self.max_length = max_length
-        self._tok = RerankTokenizer(tokenizer, max_length)
+        # allow_special_tokens=False (default): no control token from the query, document or instruction,
+        # so a document cannot close the user turn and write the answer (runtime/tokenize.py).
+        self.allow_special_tokens = allow_special_tokens
+        self._tok = RerankTokenizer(tokenizer, max_length, allow_special_tokens)
         pad = tokenizer.pad_token_id
         self.pad_id = pad if pad is not None else 0
         # Padding-free forward with each query's prompt computed once (runtime/shared_prefix.py);
@@ -59,8 +63,9 @@ class Reranker:
         max_length: int | None = None,
         revision: str | None = None,
         quantize: str | None = None,
+        allow_special_tokens: bool = False,
     ) -> "Reranker":
-        """Load a Qwen3-Reranker; ``device``/``dtype``/``quantize`` as in ``Embedder.load``."""
+        """Load a Qwen3-Reranker; ``device``/``dtype``/``quantize``/``allow_special_tokens`` as in ``Embedder.load``."""
         root = resolve_model_path(name_or_path, revision=revision)
         layout = read_layout(root)
         if not layout.is_decoder:
@@ -71,7 +76,8 @@ class Reranker:
         head = lm.get_output_embeddings().weight[[NO_TOKEN_ID, YES_TOKEN_ID]].detach().clone()  # (2, H)
         backbone = lm.model
         del lm  # drop the full (V, H) LM head when it is not tied to the input embeddings
-        return cls(backbone, head, load_tokenizer(layout), layout, max_length=max_length, name=str(name_or_path))
+        return cls(backbone, head, load_tokenizer(layout), layout, max_length=max_length, name=str(name_or_path),
+                   allow_special_tokens=allow_special_tokens)
 
     def score(self, query: str, documents: Sequence[str], instruction: str | None = None, **kwargs) -> np.ndarray:
         """P(yes) for each document against one query."""
@@ -94,21 +100,21 @@ class Reranker:
         for i, p in enumerate(pairs):
             if not (isinstance(p, (tuple, list)) and len(p) == 2 and all(isinstance(x, str) for x in p)):
                 raise TypeError(f"pairs[{i}] must be a (query, document) pair of str, got {p!r:.80}")
-        instruction = DEFAULT_RERANK_INSTRUCTION if instruction is None else instruction
-        ids = self._tok(pairs, instruction)
+        ids = self.prepare(pairs, instruction)
         out = np.zeros(len(pairs), dtype=np.float32)
         queries = [q for q, _ in pairs]
         prefix_len: dict[str, int] = {}
-        if self._fast_forward() is not None and len(set(queries)) * batch_size <= len(pairs):
+        packed = self.packed
+        if packed and len(set(queries)) * batch_size <= len(pairs):
             # Enough documents per query to fill batches: keep each batch to one query, and compute
             # the prompt that all of a query's rows share once for all its batches (runtime/shared_prefix.py).
-            batches = list(grouped_length_sorted_batches(ids, queries, batch_size, max_batch_tokens))
+            batches = list(grouped_length_sorted_batches(ids, queries, batch_size, max_batch_tokens, packed))
             rows_of: dict[str, list[list[int]]] = {}
             for q, r in zip(queries, ids):
                 rows_of.setdefault(q, []).append(r)
             prefix_len = {q: common_prefix_length(rows) for q, rows in rows_of.items() if len(rows) > 1}
         else:
-            batches = list(length_sorted_batches(ids, batch_size, max_batch_tokens))
+            batches = list(length_sorted_batches(ids, batch_size, max_batch_tokens, packed))
         memo = PrefixMemo()
         with torch.inference_mode():
             for batch in _progress(batches, show_progress, "reranking"):
@@ -116,13 +122,46 @@ class Reranker:
                 out[batch] = self._forward([ids[i] for i in batch], n, memo).cpu().numpy()
         return out
 
-    def score_ids(self, rows: list[list[int]]) -> torch.Tensor:
-        """P(yes) (B,) for complete template token-id rows (as the tokenizer builds them).
+    # -- the runtime contract (runtime/contract.py): prepare -> forward -> postprocess ------------
 
-        The hook for callers that batch by themselves, such as the server's batcher.
+    @property
+    def packed(self) -> bool:
+        """True when batches run the padding-free packed forward (cost = sum of tokens)."""
+        return self._fast_forward() is not None
+
+    @property
+    def template_tokens(self) -> int:
+        """Tokens of the fixed chat template around every pair."""
+        return self._tok.fixed
+
+    def prepare(self, pairs: Sequence[tuple[str, str]], instruction: str | None = None,
+                limits: InputLimits | None = None) -> list[list[int]]:
+        """Complete template rows for (query, document) pairs: the template, truncation, the limits.
+
+        The instruction and the query count toward the character limits once per pair.
+        ``InputLimitError`` (errors.py) names a pair that breaks ``limits``.
         """
+        instruction = DEFAULT_RERANK_INSTRUCTION if instruction is None else instruction
+        limits = limits or DEFAULT_LIMITS
+        queries = {q for q, _ in pairs}
+        check_chars([len(instruction) + len(q) + len(d) for q, d in pairs], limits,
+                    [d for _, d in pairs] + [instruction, *queries])
+        return self._tok(pairs, instruction, limits.max_tokens, limits.truncate)
+
+    def forward(self, rows: list[list[int]]) -> torch.Tensor:
+        """P(yes) (B,) for complete template rows."""
         with torch.inference_mode():
             return self._forward(rows)
+
+    def postprocess(self, scores: torch.Tensor | np.ndarray) -> np.ndarray:
+        """(B,) P(yes) as float32 numpy."""
+        if isinstance(scores, torch.Tensor):
+            scores = scores.cpu().numpy()
+        return np.asarray(scores, dtype=np.float32)
+
+    def score_ids(self, rows: list[list[int]]) -> torch.Tensor:
+        """Same as ``forward`` (its name before the runtime contract)."""
+        return self.forward(rows)
 
     def _forward(self, rows: list[list[int]], prefix_len: int | None = None, memo: PrefixMemo | None = None) -> torch.Tensor:
         fast = self._fast_forward()

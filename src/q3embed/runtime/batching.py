@@ -7,31 +7,43 @@ from collections.abc import Iterator, Sequence
 import torch
 
 
+def batch_cost(rows: int, tokens: int, longest: int, packed: bool) -> int:
+    """The one token-budget rule: what a forward pass over a batch costs, in tokens.
+
+    Packed forwards (the Qwen3 runtime, ``fast_qwen3.py``) compute exactly the tokens they are
+    given: the cost is their sum. Padded forwards (encoders, the transformers reference path)
+    compute every row at the longest row's length: rows x longest. The library's batches, the
+    server's batcher (merging and splitting) and its metrics all count with this rule.
+    """
+    return tokens if packed else rows * longest
+
+
 def length_sorted_batches(
-    token_ids: Sequence[Sequence[int]], batch_size: int, max_batch_tokens: int | None = None
+    token_ids: Sequence[Sequence[int]], batch_size: int, max_batch_tokens: int | None = None, packed: bool = False
 ) -> Iterator[list[int]]:
     """Yield lists of indices into ``token_ids``, longest texts first.
 
-    A batch closes when it holds ``batch_size`` texts or when its padded size
-    (texts x longest length) would pass ``max_batch_tokens``. Longest-first means the first
-    batch is the biggest, so an out-of-memory error shows up at once rather than at the end.
+    A batch closes when it holds ``batch_size`` texts or when its cost (``batch_cost``: padded
+    rows x longest, or the sum of tokens when ``packed``) would pass ``max_batch_tokens``.
+    Longest-first means the first batch is the biggest, so an out-of-memory error shows up at
+    once rather than at the end.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     order = sorted(range(len(token_ids)), key=lambda i: -len(token_ids[i]))
     batch: list[int] = []
-    longest = 0
+    longest = tokens = 0
     for i in order:
         n = len(token_ids[i])
-        longest_if_added = max(longest, n)
         if batch and (
             len(batch) >= batch_size
-            or (max_batch_tokens is not None and longest_if_added * (len(batch) + 1) > max_batch_tokens)
+            or (max_batch_tokens is not None
+                and batch_cost(len(batch) + 1, tokens + n, max(longest, n), packed) > max_batch_tokens)
         ):
             yield batch
-            batch, longest_if_added = [], n
+            batch, longest, tokens = [], 0, 0
         batch.append(i)
-        longest = longest_if_added
+        longest, tokens = max(longest, n), tokens + n
     if batch:
         yield batch
 
@@ -52,7 +64,8 @@ def pad_batch(rows: Sequence[Sequence[int]], pad_id: int, side: str = "right") -
 
 
 def grouped_length_sorted_batches(
-    token_ids: Sequence[Sequence[int]], keys: Sequence[object], batch_size: int, max_batch_tokens: int | None = None
+    token_ids: Sequence[Sequence[int]], keys: Sequence[object], batch_size: int, max_batch_tokens: int | None = None,
+    packed: bool = False,
 ) -> Iterator[list[int]]:
     """Like :func:`length_sorted_batches`, but a batch only holds rows with one key.
 
@@ -63,5 +76,5 @@ def grouped_length_sorted_batches(
     for i, k in enumerate(keys):
         groups.setdefault(k, []).append(i)
     for members in groups.values():
-        for batch in length_sorted_batches([token_ids[i] for i in members], batch_size, max_batch_tokens):
+        for batch in length_sorted_batches([token_ids[i] for i in members], batch_size, max_batch_tokens, packed):
             yield [members[j] for j in batch]

@@ -13,10 +13,16 @@ Two more savings, both exact:
   token, the only position that last-token pooling (and the reranker head) reads;
 - a cached prefix (the reranker's system prompt + instruction + query, computed once per
   query) supplies keys and values for the tokens before each sequence.
+
+Every operation is differentiable, so training runs this same forward with gradients
+(``train/encoding.py``), LoRA layers included (peft's modules are called like the originals).
+When the model has gradient checkpointing on and is in training mode, each layer is
+recomputed in backward, as transformers would do.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 import warnings
 from dataclasses import dataclass
@@ -103,29 +109,46 @@ class PackedQwen3:
         cos, sin = cos[0, :, None, :], sin[0, :, None, :]  # (N, 1, hd)
         last = batch.last_index  # (B,)
         plan = _AttentionPlan(batch, prefix, x.device, varlen=self._varlen is not None)
-        keys, values = [], []
+        kv = [] if kv_only else None
+        # Training with gradient checkpointing (switched on on the model, as in transformers): keep
+        # only each layer's input and recompute the layer in backward. Never under no_grad/inference.
+        recompute = torch.is_grad_enabled() and m.training and _checkpointing(m)
         n_layers = len(m.layers)
         for i, layer in enumerate(m.layers):
-            attn = layer.self_attn
-            final = i == n_layers - 1
-            h = layer.input_layernorm(x)  # (N, H)
-            k = _rope(attn.k_norm(attn.k_proj(h).view(h.shape[0], self.n_kv, self.head_dim)), cos, sin)  # (N, kv, hd)
-            v = attn.v_proj(h).view(h.shape[0], self.n_kv, self.head_dim)  # (N, kv, hd)
-            if kv_only:
-                keys.append(k)
-                values.append(v)
-                if final:  # a prefix's own outputs are never read, only its keys/values
-                    return keys, values
-            # Last layer: only last tokens are pooled, so only they need queries and an MLP.
-            rows = last if final else slice(None)
-            q = attn.q_proj(h[rows]).view(-1, self.n_heads, self.head_dim)  # (Nq, nh, hd)
-            q = _rope(attn.q_norm(q), cos[rows], sin[rows])
-            pk = prefix.keys[i] if prefix is not None else None
-            pv = prefix.values[i] if prefix is not None else None
-            o = self._attend(q, k, v, pk, pv, plan, last_only=final)  # (Nq, nh, hd)
-            x = x[rows] + attn.o_proj(o.reshape(o.shape[0], -1))  # (Nq, H)
-            x = x + layer.mlp(layer.post_attention_layernorm(x))
+            args = (layer, x, cos, sin, last, plan, prefix, i, i == n_layers - 1, kv)
+            if recompute and not kv_only:
+                from torch.utils.checkpoint import checkpoint
+
+                x = checkpoint(self._layer, *args, use_reentrant=False)
+            else:
+                x = self._layer(*args)
+        if kv_only:
+            return [k for k, _ in kv], [v for _, v in kv]
         return m.norm(x)  # (B, H)
+
+    def _layer(self, layer, x, cos, sin, last, plan: "_AttentionPlan", prefix: PrefixCache | None, i: int,
+               final: bool, kv: list | None) -> torch.Tensor | None:
+        """One decoder layer on the packed row x (N, H); the final layer returns only last tokens (B, H).
+
+        ``kv`` (a list): collect this layer's keys/values there; the final layer then stops early.
+        """
+        attn = layer.self_attn
+        h = layer.input_layernorm(x)  # (N, H)
+        k = _rope(attn.k_norm(attn.k_proj(h).view(h.shape[0], self.n_kv, self.head_dim)), cos, sin)  # (N, kv, hd)
+        v = attn.v_proj(h).view(h.shape[0], self.n_kv, self.head_dim)  # (N, kv, hd)
+        if kv is not None:
+            kv.append((k, v))
+            if final:  # a prefix's own outputs are never read, only its keys/values
+                return None
+        # Last layer: only last tokens are pooled, so only they need queries and an MLP.
+        rows = last if final else slice(None)
+        q = attn.q_proj(h[rows]).view(-1, self.n_heads, self.head_dim)  # (Nq, nh, hd)
+        q = _rope(attn.q_norm(q), cos[rows], sin[rows])
+        pk = prefix.keys[i] if prefix is not None else None
+        pv = prefix.values[i] if prefix is not None else None
+        o = self._attend(q, k, v, pk, pv, plan, last_only=final)  # (Nq, nh, hd)
+        x = x[rows] + attn.o_proj(o.reshape(o.shape[0], -1))  # (Nq, H)
+        return x + layer.mlp(layer.post_attention_layernorm(x))
 
     def _attend(self, q, k, v, pk, pv, plan: "_AttentionPlan", last_only: bool) -> torch.Tensor:
         if self._varlen is not None:
@@ -206,6 +229,11 @@ class _AttentionPlan:
             self.own_index = torch.cat(own_idx).to(device)  # (N,) own tokens' places among the keys
 
 
+def _checkpointing(model) -> bool:
+    """Whether transformers' gradient (activation) checkpointing is switched on for ``model``'s layers."""
+    return any(getattr(layer, "gradient_checkpointing", False) for layer in model.layers)
+
+
 def _pack_plain(rows: list[list[int]], device) -> PackedBatch:
     from .packing import pack
 
@@ -223,6 +251,7 @@ def _varlen_attention():
     try:
         from torch.nn.attention.varlen import varlen_attn
     except ImportError:
+        _warn_no_varlen()
         return None
     params = inspect.signature(varlen_attn).parameters
     native_gqa = "enable_gqa" in params
@@ -239,6 +268,14 @@ def _varlen_attention():
         return varlen_attn(q, k, v, cu_q, cu_k, max_q, max_k, scale=scale, **extra)
 
     return attend
+
+
+@functools.cache
+def _warn_no_varlen() -> None:
+    """Say once per process that CUDA runs the slower per-sequence path, and why (never silently)."""
+    warnings.warn(f"torch {torch.__version__} has no torch.nn.attention.varlen (torch 2.10 or newer has it): "
+                  "the packed forward on CUDA falls back to per-sequence SDPA attention, which is slower; "
+                  "upgrade torch for the varlen flash-attention path", RuntimeWarning, stacklevel=3)
 
 
 def packed_forward_for(model, current: PackedQwen3 | None) -> PackedQwen3 | None:

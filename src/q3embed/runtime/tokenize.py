@@ -1,18 +1,37 @@
-"""Turn texts into token ids exactly as the Qwen3 Embedding system expects.
+"""Turn texts into token ids exactly as the Qwen3 Embedding system expects: the one place for it.
 
 - Embedding (decoder): ``Instruct: {task}\\nQuery:{query}`` for queries, the bare text for
   documents, then ``<|endoftext|>`` exactly once, after truncation too. We never rely on the
   tokenizer's post-processor for it, because some tokenizer revisions append it and some don't.
-- Embedding (encoder, e.g. BERT): the tokenizer's own special tokens ([CLS] ... [SEP]).
+- Embedding (encoder, e.g. BERT): the tokenizer's own special tokens ([CLS] ... [SEP]); an
+  instruction is a plain text prefix.
 - Reranking: a fixed chat prefix + ``<Instruct>: ..\\n<Query>: ..\\n<Document>: ..`` + a fixed
   suffix. Truncation only ever shortens the middle part.
+
+User text stays text. By default the text of queries, documents and instructions is tokenized
+with none of the tokenizer's added tokens: ``<|im_start|>``, ``<|im_end|>``, ``<|endoftext|>``,
+``<think>`` … written in a document come out as the ordinary tokens of those characters, so a
+document cannot close the reranker's chat turn and forge its answer, and an embedding input
+holds exactly one ``<|endoftext|>`` id. The template's own control tokens are the only ones in
+a model input. ``allow_special_tokens=True`` keeps the reference code's behaviour (added tokens
+in text are matched), for inputs that carry them on purpose. On text without such strings both
+give the same ids (tests/core: parity against the reference code).
+
+Tokenizing holds no lock: each tokenizer here runs on its own copy of the fast tokenizer's
+backend, configured once and never changed afterwards (transformers flips backend flags such as
+``encode_special_tokens`` on the shared object per call, which races between threads).
 """
 
 from __future__ import annotations
 
+import json
+import threading
+import weakref
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from ..config import EOS_TOKEN, EOS_TOKEN_ID
+from ..errors import InputLimitError
 
 RERANK_PREFIX = (
     "<|im_start|>system\nJudge whether the Document meets the requirements based on the Query and the "
@@ -36,52 +55,206 @@ def check_texts(texts: Sequence[str], what: str = "texts") -> None:
             raise TypeError(f"{what}[{i}] is {type(t).__name__}; every element must be a str")
 
 
+@dataclass(frozen=True)
+class InputLimits:
+    """What ``prepare`` accepts; the library's defaults truncate to the model's ``max_length``.
+
+    ``max_tokens``: per model input. Embedding: the whole row, ``<|endoftext|>`` included.
+    Reranking: the instruction, query and document text; the fixed chat template comes on top.
+    Either way the model's ``max_length`` caps the whole row. ``truncate=False`` refuses an
+    over-long input instead of cutting it. ``max_chars`` bounds one input *with* its instruction
+    (and, for reranking, its query); ``max_total_chars`` bounds the whole call, where a rerank
+    query and an instruction count once per row they are repeated in. Both are checked before
+    any tokenizing, so a request's token work is bounded before it is queued.
+    """
+
+    max_tokens: int | None = None
+    truncate: bool = True
+    max_chars: int | None = None
+    max_total_chars: int | None = None
+
+
+DEFAULT_LIMITS = InputLimits()
+
+
+def check_chars(sizes: Sequence[int], limits: InputLimits, strings: Sequence[str] = ()) -> None:
+    """Refuse inputs over the character limits (413), and any string that is not valid Unicode (400).
+
+    ``sizes[i]``: characters of row ``i`` as it will be tokenized (instruction and query included).
+    ``strings``: the distinct strings that make up the rows, checked for lone surrogates.
+    """
+    if limits.max_chars is not None:
+        for i, n in enumerate(sizes):
+            if n > limits.max_chars:
+                raise InputLimitError(f"has {n} characters with its instruction/query; the limit is "
+                                      f"{limits.max_chars} characters per input", index=i, code="input_too_large",
+                                      status=413)
+    if limits.max_total_chars is not None and (total := sum(sizes)) > limits.max_total_chars:
+        raise InputLimitError(f"the inputs hold {total} characters in all (an instruction or query counts once "
+                              f"per input it goes with); the limit is {limits.max_total_chars} per call",
+                              index=None, code="request_too_large", status=413)
+    for i, s in enumerate(strings):
+        if not s.isascii():
+            try:
+                s.encode("utf-8")
+            except UnicodeEncodeError:
+                raise InputLimitError("holds an unpaired surrogate (\\ud800-\\udfff); send valid Unicode text",
+                                      index=i, code="invalid_text") from None
+
+
+class TextEncoder:
+    """Texts -> token ids on a private copy of a fast tokenizer's backend; safe from many threads.
+
+    ``allow_special_tokens=False`` drops the added tokens from the copy, so text can only ever
+    produce ordinary vocabulary ids (see the module docstring).
+    """
+
+    _copies: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+    _copies_lock = threading.Lock()
+
+    def __init__(self, tokenizer, allow_special_tokens: bool = False):
+        self.tokenizer = tokenizer
+        self.allow_special_tokens = allow_special_tokens
+        self._backend = self._backend_copy(tokenizer, allow_special_tokens)
+        self._lock = threading.Lock() if self._backend is None else None  # slow tokenizers only
+
+    @classmethod
+    def _backend_copy(cls, tokenizer, allow_special: bool):
+        backend = getattr(tokenizer, "backend_tokenizer", None)
+        if backend is None:
+            return None
+        with cls._copies_lock:
+            try:
+                cached = cls._copies.setdefault(tokenizer, {})
+            except TypeError:  # not weak-referenceable: no cache
+                cached = {}
+            if allow_special not in cached:
+                from tokenizers import Tokenizer
+
+                spec = json.loads(backend.to_str())
+                spec["truncation"] = spec["padding"] = None  # we truncate ourselves, and never pad here
+                if not allow_special:
+                    spec["added_tokens"] = []  # the post-processor keeps its own ids ([CLS]/[SEP])
+                cached[allow_special] = Tokenizer.from_str(json.dumps(spec))
+            return cached[allow_special]
+
+    def __call__(self, texts: Sequence[str], add_special_tokens: bool = False) -> list[list[int]]:
+        if not texts:
+            return []
+        if self._backend is not None:
+            return [e.ids for e in self._backend.encode_batch(list(texts), add_special_tokens=add_special_tokens)]
+        with self._lock:  # a slow (Python) tokenizer: transformers' own call, one thread at a time
+            return self.tokenizer(list(texts), add_special_tokens=add_special_tokens,
+                                  split_special_tokens=not self.allow_special_tokens)["input_ids"]
+
+
 class EmbeddingTokenizer:
     """Token ids for embedding, with the decoder EOS guarantee or the encoder's special tokens."""
 
-    def __init__(self, tokenizer, is_decoder: bool, max_length: int):
+    def __init__(self, tokenizer, is_decoder: bool, max_length: int, allow_special_tokens: bool = False):
         self.tokenizer = tokenizer
         self.is_decoder = is_decoder
         self.max_length = max_length
+        self.encode = TextEncoder(tokenizer, allow_special_tokens)
         if is_decoder:
             eos = tokenizer.convert_tokens_to_ids(EOS_TOKEN)
             self.eos_id = eos if isinstance(eos, int) and eos >= 0 else EOS_TOKEN_ID
+        else:  # how many special tokens the encoder's post-processor puts before and after the text
+            plain = self.encode(["a"])[0]
+            full = self.encode(["a"], add_special_tokens=True)[0]
+            self.front = next(i for i in range(len(full)) if full[i: i + len(plain)] == plain)
+            self.back = len(full) - self.front - len(plain)
 
-    def __call__(self, texts: Sequence[str]) -> list[list[int]]:
-        if not texts:
-            return []
+    def format(self, text: str, instruction: str | None) -> str:
+        if instruction is None:
+            return text
+        return format_query(instruction, text) if self.is_decoder else instruction + text  # encoders: a plain prefix
+
+    def __call__(self, texts: Sequence[str], instruction: str | None = None, max_tokens: int | None = None,
+                 truncate: bool = True) -> list[list[int]]:
+        """One row per text, at most ``max_tokens`` (default ``max_length``) ids; ``InputLimitError``
+        for a longer one when ``truncate`` is False."""
+        limit = self.max_length if max_tokens is None else min(max_tokens, self.max_length)
+        formatted = [self.format(t, instruction) for t in texts]
         if not self.is_decoder:
-            return self.tokenizer(list(texts), truncation=True, max_length=self.max_length)["input_ids"]
-        ids = self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+            return [self._cut(row, i, limit, truncate) for i, row in
+                    enumerate(self.encode(formatted, add_special_tokens=True))]
         out = []
-        for row in ids:
-            while row and row[-1] == self.eos_id:  # a text that already ends in <|endoftext|>
+        for i, row in enumerate(self.encode(formatted)):
+            while row and row[-1] == self.eos_id:  # a text that already ends in <|endoftext|> (special tokens allowed)
                 row = row[:-1]
-            out.append(row[: self.max_length - 1] + [self.eos_id])
+            if len(row) + 1 > limit and not truncate:
+                raise _too_long(i, limit)
+            out.append(row[: limit - 1] + [self.eos_id])
         return out
+
+    def fit_ids(self, rows: Sequence[Sequence[int]], max_tokens: int | None = None,
+                truncate: bool = True) -> list[list[int]]:
+        """Client-given token ids: fed as they are, plus the EOS guarantee for decoders."""
+        limit = self.max_length if max_tokens is None else min(max_tokens, self.max_length)
+        out = []
+        for i, row in enumerate(rows):
+            row = list(row)
+            if not self.is_decoder:
+                if not row:
+                    raise InputLimitError("is an empty token list", index=i, code="empty_input")
+                if len(row) > limit and not truncate:
+                    raise _too_long(i, limit)
+                out.append(row if len(row) <= limit else row[: limit - 1] + row[-1:])  # keep the closing [SEP]
+                continue
+            while row and row[-1] == self.eos_id:  # already ends in <|endoftext|>: keep one
+                row.pop()
+            if len(row) + 1 > limit and not truncate:
+                raise _too_long(i, limit)
+            out.append(row[: limit - 1] + [self.eos_id])
+        return out
+
+    def _cut(self, row: list[int], i: int, limit: int, truncate: bool) -> list[int]:
+        """Shorten the text between the encoder's special tokens, as transformers' truncation does."""
+        if len(row) <= limit:
+            return row
+        if not truncate:
+            raise _too_long(i, limit)
+        end = len(row) - self.back
+        return row[: self.front] + row[self.front: end][: limit - self.front - self.back] + row[end:]
 
 
 class RerankTokenizer:
     """Token ids for (query, document) pairs in the Qwen3-Reranker chat template."""
 
-    def __init__(self, tokenizer, max_length: int):
+    def __init__(self, tokenizer, max_length: int, allow_special_tokens: bool = False):
         self.tokenizer = tokenizer
         self.max_length = max_length
-        self.prefix_ids = tokenizer.encode(RERANK_PREFIX, add_special_tokens=False)
-        self.suffix_ids = tokenizer.encode(RERANK_SUFFIX, add_special_tokens=False)
-        self.budget = max_length - len(self.prefix_ids) - len(self.suffix_ids)
+        self.encode = TextEncoder(tokenizer, allow_special_tokens)
+        template = TextEncoder(tokenizer, allow_special_tokens=True)  # the template's own control tokens
+        self.prefix_ids = template([RERANK_PREFIX])[0]
+        self.suffix_ids = template([RERANK_SUFFIX])[0]
+        self.fixed = len(self.prefix_ids) + len(self.suffix_ids)
+        self.budget = max_length - self.fixed
         if self.budget < 16:
             raise ValueError(
                 f"max_length {max_length} leaves {self.budget} tokens for the query and document after the "
-                f"fixed template ({len(self.prefix_ids) + len(self.suffix_ids)} tokens); use at least "
-                f"{len(self.prefix_ids) + len(self.suffix_ids) + 16}"
+                f"fixed template ({self.fixed} tokens); use at least {self.fixed + 16}"
             )
 
-    def __call__(self, pairs: Sequence[tuple[str, str]], instruction: str) -> list[list[int]]:
+    def __call__(self, pairs: Sequence[tuple[str, str]], instruction: str, max_tokens: int | None = None,
+                 truncate: bool = True) -> list[list[int]]:
+        """``max_tokens`` bounds the pair text (template excluded); ``max_length`` caps the whole row."""
         if not pairs:
             return []
-        texts = [format_rerank_pair(instruction, q, d) for q, d in pairs]
-        ids = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
-        # Keep the head (instruction, query) and cut the document's tail; the fixed prefix and
-        # suffix are added after truncation so they are never shortened.
-        return [self.prefix_ids + row[: self.budget] + self.suffix_ids for row in ids]
+        budget = self.budget if max_tokens is None else min(max_tokens, self.budget)
+        ids = self.encode([format_rerank_pair(instruction, q, d) for q, d in pairs])
+        out = []
+        for i, row in enumerate(ids):
+            if len(row) > budget and not truncate:
+                raise InputLimitError(f"the instruction, query and document take {len(row)} tokens; the limit is "
+                                      f"{budget} tokens (+ {self.fixed} for the fixed template)", index=i,
+                                      code="input_too_long")
+            # Keep the head (instruction, query) and cut the document's tail; the fixed prefix and
+            # suffix are added after truncation so they are never shortened.
+            out.append(self.prefix_ids + row[:budget] + self.suffix_ids)
+        return out
+
+
+def _too_long(i: int, limit: int) -> InputLimitError:
+    return InputLimitError(f"is longer than the limit of {limit} tokens", index=i, code="input_too_long")

@@ -9,18 +9,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from .auth import is_authorized
-from .batcher import BatcherClosedError, DynamicBatcher, QueueFullError
+from .batcher import BatcherClosedError, QueueFullError
 from .errors import APIError, error_response, validation_error
+from .guard import CLIENT_CLOSED, BodyTimeoutError, serve_guarded
 from .metrics import ServerMetrics
 from .routes import router
 from .services import EmbeddingService, RerankService
@@ -46,8 +50,7 @@ def create_app(embedder=None, reranker=None, retriever=None, settings: ServerSet
     if reranker is not None:
         state.rerank = RerankService(reranker, settings, metrics)
     if retriever is not None:
-        state.retrieve_batcher = state.embedding.batcher if state.embedding else DynamicBatcher(
-            lambda rows: None, max_queue=settings.max_queue, name="retriever")
+        state.compose_retrieval()
     metrics.gauge("q3embed_queue_rows", "rows waiting for a forward pass, per model",
                   lambda: {(("model", b.name),): b.queued_rows for b in state.batchers()})
     metrics.gauge("q3embed_running_rows", "rows in the forward pass now, per model",
@@ -57,7 +60,8 @@ def create_app(embedder=None, reranker=None, retriever=None, settings: ServerSet
     async def lifespan(app: FastAPI):
         yield
         # Runs after uvicorn has finished in-flight requests (SIGTERM): drain and stop the workers.
-        state.close()
+        # Off the event loop, so requests cancelled past the grace period can still send their 503.
+        await asyncio.to_thread(state.close)
 
     app = FastAPI(title="q3embed", version=_version(), lifespan=lifespan)
     app.state.q3 = state
@@ -92,6 +96,14 @@ def _install_error_handlers(app: FastAPI) -> None:
         return error_response(503, "server is shutting down; retry on another replica", code="shutting_down",
                               headers={"Retry-After": "1"})
 
+    @app.exception_handler(ClientDisconnect)
+    async def _client_left(request: Request, e: ClientDisconnect):
+        return Response(status_code=CLIENT_CLOSED)  # nobody reads it; no traceback for a hang-up
+
+    @app.exception_handler(BodyTimeoutError)
+    async def _slow_body(request: Request, e: BodyTimeoutError):
+        return error_response(408, str(e), code="body_timeout", headers={"Connection": "close"})
+
     @app.exception_handler(ValidationError)
     async def _pydantic(request: Request, e: ValidationError):
         return validation_error(e).response()
@@ -113,7 +125,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 
 class AccessMiddleware:
-    """Bearer-key check and per-request metrics, as plain ASGI (bodies stream through untouched)."""
+    """Bearer-key check, per-request metrics and the request guard (``guard.py``), as plain ASGI."""
 
     def __init__(self, app, state: ServerState):
         self.app = app
@@ -134,13 +146,21 @@ class AccessMiddleware:
             await send(message)
 
         try:
-            if path not in OPEN_PATHS and not is_authorized(_header(scope, b"authorization"),
+            head_bytes = sum(len(k) + len(v) for k, v in scope.get("headers", ()))
+            if head_bytes > self.state.settings.max_header_bytes:
+                # h11 bounds a head that arrives in pieces; one that arrives whole is bounded here.
+                response = error_response(431, f"request headers take {head_bytes} bytes; the limit is "
+                                               f"{self.state.settings.max_header_bytes}", code="headers_too_large",
+                                          headers={"Connection": "close"})
+                await response(scope, receive, send_with_status)
+            elif path not in OPEN_PATHS and not is_authorized(_header(scope, b"authorization"),
                                                             self.state.settings.api_key):
                 response = error_response(401, "missing or wrong API key: send 'Authorization: Bearer <key>'",
                                           code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
                 await response(scope, receive, send_with_status)
-            else:
-                await self.app(scope, receive, send_with_status)
+            elif await serve_guarded(self.app, scope, receive, send_with_status,
+                                     self.state.settings.body_timeout_s) == CLIENT_CLOSED:
+                status = CLIENT_CLOSED
         finally:
             self.state.metrics.request_done(endpoint, status, time.perf_counter() - start)
 

@@ -5,8 +5,15 @@ torch and the model is never entered from two threads at once. Requests wait in 
 queue (counted in rows); when it is full, ``submit`` raises ``QueueFullError`` at once, which
 the HTTP layer turns into 429 + Retry-After, so memory stays bounded under any load.
 
-Each row's result depends only on its own tokens (right padding plus an attention mask), so
-mixing requests in a batch gives the same numbers as running each request alone.
+Every forward pass is one budgeted batch, counted by the model's own rule
+(``runtime.batching.batch_cost``: the sum of tokens for packed models, rows x longest for
+padded ones). The worker fills a batch with rows from the oldest requests first and may take
+part of a big request (a 1,000-document rerank) now and the rest in later passes, so one
+batch's cost never passes the budget. Rows are taken round-robin over the waiting requests, so a
+later small request rides in the next pass instead of waiting for a whole big request. A cancelled request's rows that have not run yet are dropped.
+
+Each row's result depends only on its own tokens, so mixing requests in a batch gives the
+same numbers as running each request alone.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..runtime.batching import length_sorted_batches
+from ..runtime.batching import batch_cost
 
 Forward = Callable[[list[list[int]]], np.ndarray]  # rows -> (len(rows), ...) results
 
@@ -43,28 +50,40 @@ class _Job:
     rows: list[list[int]] | None  # token ids; None for a call job
     call: Callable[[], object] | None
     future: concurrent.futures.Future = field(default_factory=concurrent.futures.Future)
+    order: list[int] = field(default_factory=list)  # row numbers, longest first: the order they are taken in
+    taken: int = 0  # how many of ``order`` a batch has taken
+    results: list = field(default_factory=list)
+    left: int = 0  # rows without a result yet
+
+    def __post_init__(self) -> None:
+        if self.rows is not None:
+            self.order = sorted(range(len(self.rows)), key=lambda r: -len(self.rows[r]))
+            self.results = [None] * len(self.rows)
+            self.left = len(self.rows)
 
     @property
     def size(self) -> int:  # rows it occupies in the queue
         return len(self.rows) if self.rows is not None else 1
 
     @property
-    def tokens(self) -> int:
-        return sum(len(r) for r in self.rows) if self.rows is not None else 0
+    def waiting(self) -> int:  # rows not taken by a batch yet
+        return len(self.order) - self.taken if self.rows is not None else 1
 
 
 class DynamicBatcher:
     """Run ``forward`` over rows submitted by many requests.
 
-    ``max_batch_tokens`` bounds rows x longest row per forward; ``max_batch_size`` bounds rows.
-    With ``batching=False`` each request runs on its own (the baseline for benchmarks).
-    ``on_batch(rows, padded_tokens)`` is called after each forward, for metrics.
+    ``max_batch_tokens`` bounds each forward's cost under the model's rule (``packed``: the sum
+    of tokens; otherwise rows x longest row); ``max_batch_size`` bounds rows. With
+    ``batching=False`` each request runs on its own (the baseline for benchmarks).
+    ``on_batch(rows, cost)`` is called after each forward, for metrics.
     """
 
     def __init__(self, forward: Forward, *, max_batch_tokens: int = 16384, max_batch_size: int = 64,
                  max_queue: int = 4096, max_wait_ms: float = 2.0, batching: bool = True, name: str = "model",
-                 on_batch: Callable[[int, int], None] | None = None):
+                 on_batch: Callable[[int, int], None] | None = None, packed: bool = False):
         self.forward = forward
+        self.packed = packed
         self.max_batch_tokens = max_batch_tokens
         self.max_batch_size = max_batch_size
         self.max_queue = max_queue
@@ -145,7 +164,32 @@ class DynamicBatcher:
             self._jobs.append(job)
             self._queued_rows += job.size
             self._cond.notify()
+        job.future.add_done_callback(self._on_job_done)
         return job.future
+
+    # -- cancellation hook (issue 13: a client that leaves cancels its request's future) ---------
+
+    def _on_job_done(self, future: concurrent.futures.Future) -> None:
+        """A cancelled request's rows leave the queue now, not when the worker next looks at it."""
+        if future.cancelled():
+            with self._cond:
+                self._drop_cancelled()
+                self._cond.notify()
+
+    def _drop_cancelled(self) -> None:
+        """Forget the queued jobs of requests already answered (cancelled: the client went away).
+
+        Jobs the worker has taken are skipped by ``_run`` (``set_running_or_notify_cancel``).
+        """
+        if not any(j.future.done() for j in self._jobs):
+            return
+        kept = deque()
+        for job in self._jobs:
+            if job.future.done():
+                self._queued_rows -= job.size
+            else:
+                kept.append(job)
+        self._jobs = kept
 
     def _retry_after(self, backlog: int) -> int:
         if self._rows_per_s <= 0:
@@ -163,13 +207,13 @@ class DynamicBatcher:
 
     def _work(self) -> None:
         while True:
-            jobs = self._take()
-            if jobs is None:
+            batch = self._take()
+            if batch is None:
                 return
             start = time.perf_counter()
-            rows = sum(j.size for j in jobs)
+            rows = len(batch) if isinstance(batch, list) else 1
             try:
-                self._run(jobs)
+                self._run(batch)
             finally:
                 with self._cond:
                     self._running_rows -= rows
@@ -177,10 +221,13 @@ class DynamicBatcher:
             rate = rows / elapsed
             self._rows_per_s = rate if self._rows_per_s == 0 else 0.8 * self._rows_per_s + 0.2 * rate
 
-    def _take(self) -> list[_Job] | None:
-        """Block for the next job; with batching on, gather more jobs that fit the budget."""
+    def _take(self) -> list[tuple[_Job, int]] | _Job | None:
+        """Block for work; return one budgeted batch as (job, row number) pairs, or a call job."""
         with self._cond:
-            while not self._jobs:
+            while True:
+                self._drop_cancelled()
+                if self._jobs:
+                    break
                 if self._closed:
                     return None
                 self._cond.wait()
@@ -190,60 +237,106 @@ class DynamicBatcher:
                 while (self._arriving and (left := deadline - time.monotonic()) > 0 and not self._closed
                        and self._fits_more()):
                     self._cond.wait(left)
-            jobs = [self._jobs.popleft()]
-            if jobs[0].rows is not None and self.batching:
-                rows, tokens = jobs[0].size, jobs[0].tokens
-                while self._jobs and self._jobs[0].rows is not None:
-                    nxt = self._jobs[0]
-                    if rows + nxt.size > self.max_batch_size or tokens + nxt.tokens > self.max_batch_tokens:
+                self._drop_cancelled()
+                if not self._jobs:
+                    return []
+            if self._jobs[0].rows is None:  # a call job runs alone
+                job = self._jobs.popleft()
+                self._queued_rows -= 1
+                self._running_rows += 1
+                return job
+            # Take rows round-robin over the waiting requests (oldest first), so a small request
+            # joins the next pass even behind a big one; stop where the budget is full.
+            active = []
+            for job in self._jobs if self.batching else [self._jobs[0]]:
+                if job.rows is None:
+                    break
+                active.append(job)
+            batch: list[tuple[_Job, int]] = []
+            tokens = longest = 0
+            full = False
+            while not full and any(job.waiting for job in active):
+                for job in active:
+                    if not job.waiting:
+                        continue
+                    r = job.order[job.taken]
+                    n = len(job.rows[r])
+                    if batch and (len(batch) >= self.max_batch_size or batch_cost(
+                            len(batch) + 1, tokens + n, max(longest, n), self.packed) > self.max_batch_tokens):
+                        full = True
                         break
-                    jobs.append(self._jobs.popleft())
-                    rows, tokens = rows + nxt.size, tokens + nxt.tokens
-            taken = sum(j.size for j in jobs)
-            self._queued_rows -= taken
-            self._running_rows += taken
-            return jobs
+                    batch.append((job, r))
+                    job.taken += 1
+                    tokens, longest = tokens + n, max(longest, n)
+            self._jobs = deque(j for j in self._jobs if j.rows is None or j.waiting)  # fully taken: answered later
+            self._queued_rows -= len(batch)
+            self._running_rows += len(batch)
+            return batch
+
+    def _drop_cancelled(self) -> None:
+        """Forget the untaken rows of requests already answered: cancelled (the client went away) or failed."""
+        if not any(j.future.done() for j in self._jobs):
+            return
+        kept = deque()
+        for job in self._jobs:
+            if job.future.done():
+                self._queued_rows -= job.waiting
+            else:
+                kept.append(job)
+        self._jobs = kept
 
     def _fits_more(self) -> bool:
-        """True while the queued row jobs fill less than one batch."""
-        rows = tokens = 0
+        """True while the queued rows fill less than one batch."""
+        rows = tokens = longest = 0
         for job in self._jobs:
             if job.rows is None:
                 return False
-            rows, tokens = rows + job.size, tokens + job.tokens
-        return rows < self.max_batch_size and tokens < self.max_batch_tokens
+            for r in job.order[job.taken:]:
+                n = len(job.rows[r])
+                rows, tokens, longest = rows + 1, tokens + n, max(longest, n)
+                if rows >= self.max_batch_size or batch_cost(rows, tokens, longest, self.packed) >= self.max_batch_tokens:
+                    return False
+        return True
 
-    def _run(self, jobs: list[_Job]) -> None:
-        live = [j for j in jobs if j.future.set_running_or_notify_cancel()]  # drop cancelled requests
-        if not live:
-            return
-        if live[0].rows is None:
-            job = live[0]
+    def _run(self, batch: list[tuple[_Job, int]] | _Job) -> None:
+        if isinstance(batch, _Job):
+            job = batch
+            if not job.future.set_running_or_notify_cancel():
+                return
             try:
                 job.future.set_result(job.call())
             except BaseException as e:  # noqa: BLE001 - handed to the waiting request
                 job.future.set_exception(e)
             return
-        # Flatten every request's rows; owner[k] = (job index, row index) of flat row k.
-        flat = [row for job in live for row in job.rows]
-        owner = [(j, r) for j, job in enumerate(live) for r in range(job.size)]
-        results: list[np.ndarray | None] = [None] * len(flat)
-        try:
-            for batch in length_sorted_batches(flat, self.max_batch_size, self.max_batch_tokens):
-                out = self.forward([flat[k] for k in batch])  # (len(batch), ...)
-                for k, value in zip(batch, out):
-                    results[k] = value
-                if self.on_batch is not None:
-                    self.on_batch(len(batch), len(batch) * max(len(flat[k]) for k in batch))
-        except BaseException as e:  # noqa: BLE001 - every waiting request gets the error
-            for job in live:
-                job.future.set_exception(e)
+        live = [(job, r) for job, r in batch if not job.future.done()]  # skip cancelled or failed requests
+        if not live:
             return
-        per_job: list[list] = [[] for _ in live]
-        for (j, _), value in zip(owner, results):
-            per_job[j].append(value)
-        for job, values in zip(live, per_job):
-            job.future.set_result(np.stack(values))
+        rows = [job.rows[r] for job, r in live]
+        try:
+            out = self.forward(rows)  # (len(rows), ...)
+        except BaseException as e:  # noqa: BLE001 - every request in the batch gets the error
+            for job in {id(j): j for j, _ in live}.values():
+                _settle(job.future, exc=e)
+            return
+        if self.on_batch is not None:
+            lengths = [len(r) for r in rows]
+            self.on_batch(len(rows), batch_cost(len(rows), sum(lengths), max(lengths), self.packed))
+        for (job, r), value in zip(live, out):
+            job.results[r] = value
+            job.left -= 1
+            if job.left == 0:
+                _settle(job.future, result=np.stack(job.results))
+
+
+def _settle(future: concurrent.futures.Future, result=None, exc: BaseException | None = None) -> None:
+    """Answer a request unless it is already answered or cancelled."""
+    try:
+        if exc is not None:
+            future.set_exception(exc)
+        else:
+            future.set_result(result)
+    except concurrent.futures.InvalidStateError:
+        pass
 
 
 class Reservation:

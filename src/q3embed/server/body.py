@@ -1,16 +1,30 @@
-"""Read a request body with a size limit, then decode it: UTF-8, JSON, and a pydantic model."""
+"""Read a request body with a size limit, then decode it: UTF-8, JSON, and a pydantic model.
+
+Two checks run before pydantic sees the data, because they would otherwise end in a 500:
+- nesting deeper than ``MAX_JSON_DEPTH`` (Python's JSON parser recurses, so ``[[[[...]]]]``
+  a few thousand deep raises ``RecursionError``), checked on the raw bytes before parsing;
+- lone UTF-16 surrogates (``"\\ud800"`` is valid JSON but not encodable text), anywhere in a key
+  or a value, named by their path (``documents.3.text``).
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from typing import TypeVar
 
+import numpy as np
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
 
 from .errors import APIError, validation_error
 
 M = TypeVar("M", bound=BaseModel)
+
+# The deepest request is a rerank document's own fields: {"documents": [{"meta": {...}}]} is 3-4 levels.
+# 64 leaves room for any real metadata and stays far below the parser's recursion limit (~1000).
+MAX_JSON_DEPTH = 64
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')  # unrolled loop: linear, no backtracking blow-up
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -27,9 +41,51 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def json_depth(raw: bytes) -> int:
+    """How deeply ``[`` and ``{`` nest in ``raw``, ignoring brackets inside strings (C speed, no recursion)."""
+    skeleton = np.frombuffer(_JSON_STRING.sub(b'""', raw), dtype=np.uint8)
+    opens = (skeleton == ord("[")) | (skeleton == ord("{"))
+    closes = (skeleton == ord("]")) | (skeleton == ord("}"))
+    if not opens.any():
+        return 0
+    return int(np.cumsum(opens.astype(np.int64) - closes).max())
+
+
+def find_surrogate(value, path: str = "") -> str | None:
+    """The path (``input.2``, ``documents.0.text``) of the first string holding a lone surrogate, or None."""
+    stack = [(path, value)]
+    while stack:  # iterative: the depth check has bounded nesting, but a loop needs no bound at all
+        where, item = stack.pop()
+        if isinstance(item, str):
+            if not _encodable(item):
+                return where or "body"
+        elif isinstance(item, dict):
+            for key, child in reversed(list(item.items())):
+                if not _encodable(key):
+                    return f"{where}.<key>" if where else "<key>"
+                stack.append((f"{where}.{key}" if where else key, child))
+        elif isinstance(item, list):
+            stack.extend((f"{where}.{i}" if where else str(i), child) for i, child in reversed(list(enumerate(item))))
+    return None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 async def parse_body(request: Request, model: type[M], limit: int) -> M:
-    """Body -> ``model``: 413 too large, 400 not UTF-8 / not JSON / not an object, 422 wrong fields."""
+    """Body -> ``model``: 413 too large, 400 not UTF-8 / not JSON / too deep / not an object / lone surrogate,
+    422 wrong fields."""
     raw = await read_body(request, limit)
+    return decode_body(raw, model)
+
+
+def decode_body(raw: bytes, model: type[M]) -> M:
+    """The checks of ``parse_body`` on bytes already read."""
     if not raw.strip():
         raise APIError(400, "request body is empty; send a JSON object", code="empty_body")
     try:
@@ -37,6 +93,10 @@ async def parse_body(request: Request, model: type[M], limit: int) -> M:
     except UnicodeDecodeError as e:
         raise APIError(400, f"request body is not valid UTF-8 (byte {e.start}); send UTF-8 JSON",
                        code="invalid_encoding") from None
+    depth = json_depth(raw)
+    if depth > MAX_JSON_DEPTH:
+        raise APIError(400, f"request body nests {depth} levels deep; the limit is {MAX_JSON_DEPTH}",
+                       code="invalid_json")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
@@ -45,6 +105,11 @@ async def parse_body(request: Request, model: type[M], limit: int) -> M:
     if not isinstance(data, dict):
         raise APIError(400, f"request body must be a JSON object, got a JSON {type(data).__name__}",
                        code="invalid_json")
+    bad = find_surrogate(data)
+    if bad is not None:
+        field = bad.split(".")[0]
+        raise APIError(400, f"{bad} holds an unpaired surrogate (\\ud800-\\udfff); send valid Unicode text",
+                       param=field, code="invalid_text")
     try:
         return model.model_validate(data)
     except ValidationError as e:

@@ -9,7 +9,8 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 _TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
-          413: "request_too_large", 422: "invalid_request_error", 429: "rate_limit_error",
+          408: "timeout_error", 413: "request_too_large", 422: "invalid_request_error", 429: "rate_limit_error",
+          431: "request_too_large",
           503: "service_unavailable"}
 
 
@@ -29,8 +30,15 @@ class APIError(Exception):
 
 def error_response(status: int, message: str, param: str | None = None, code: str | None = None,
                    headers: dict[str, str] | None = None) -> JSONResponse:
-    body = {"error": {"message": message, "type": _TYPES.get(status, "server_error"), "param": param, "code": code}}
+    param = None if param is None else encodable(param)
+    body = {"error": {"message": encodable(message), "type": _TYPES.get(status, "server_error"), "param": param,
+                      "code": code}}
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+def encodable(text: str) -> str:
+    """``text`` with anything UTF-8 cannot hold (lone surrogates) written as ``\\udXXX`` escapes."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def validation_error(e: ValidationError, accepted: dict[str, str] | None = None) -> APIError:
@@ -47,7 +55,7 @@ def validation_error(e: ValidationError, accepted: dict[str, str] | None = None)
         if field in accepted:
             problems.setdefault(field, f"{field}: {_got(err)}; accepted: {accepted[field]}")
         else:
-            where = ".".join(loc) or "body"
+            where = encodable(".".join(loc)) or "body"
             problems.setdefault(where, f"{where}: {err['msg']}")
     items = list(problems.values())
     more = f" (and {len(items) - 5} more)" if len(items) > 5 else ""
@@ -58,4 +66,7 @@ def validation_error(e: ValidationError, accepted: dict[str, str] | None = None)
 def _got(err: dict) -> str:
     if err["type"] == "missing":
         return "missing"
-    return f"got {type(err.get('input')).__name__.replace('NoneType', 'null')} {str(err.get('input'))[:40]!s}"
+    value = err.get("input")
+    kind = {"NoneType": "null", "str": "string", "int": "integer", "float": "number", "bool": "boolean",
+            "list": "list", "dict": "object"}.get(type(value).__name__, type(value).__name__)
+    return f"got {kind} {encodable(str(value)[:40])}"  # a client's raw value may hold lone surrogates

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import time
@@ -19,6 +18,7 @@ from .body import parse_body
 from .errors import APIError
 from .metrics import CONTENT_TYPE
 from .schemas import EmbeddingRequest, RerankRequest, RetrieveRequest, ScoreRequest
+from .services import CHARS_PER_TOKEN_BOUND
 from .state import ServerState
 
 router = APIRouter()
@@ -36,6 +36,20 @@ def _check_model(requested: str | None, service, kind: str, state: ServerState) 
     if requested is not None and requested not in service.aliases:
         raise APIError(404, f"model {requested!r} is not served as {kind} model here; use {service.name!r} "
                             f"(served models: {state.model_names()})", param="model", code="model_not_found")
+
+
+def _check_shared_text(state: ServerState, model, **fields: str | None) -> None:
+    """413 naming an instruction or query that alone passes the per-input character limit.
+
+    Such a text goes with every input (the engine counts it into each one), so without this check
+    the error would blame ``input[0]`` or ``documents[0]`` for a field the client did not get wrong.
+    """
+    limit = state.settings.max_input_chars or CHARS_PER_TOKEN_BOUND * model.max_length
+    for field, text in fields.items():
+        if text is not None and len(text) > limit:
+            raise APIError(413, f"{field} has {len(text)} characters; the limit is {limit} characters per input, "
+                                "and it counts into each one (server setting max_input_chars)", param=field,
+                           code="input_too_large")
 
 
 def _check_items(n: int, limit: int, field: str) -> None:
@@ -69,6 +83,7 @@ async def embeddings(request: Request) -> JSONResponse:
     elif token_input and isinstance(inputs[0], int):
         inputs = [inputs]  # one token-id list
     _check_items(len(inputs), state.settings.max_items, "input")
+    _check_shared_text(state, svc.embedder, instruction=req.instruction)
     if token_input:
         if req.instruction is not None or req.input_type == "query":
             raise APIError(400, "token-id input is fed as it is, so no instruction can be applied; send text, or "
@@ -109,6 +124,7 @@ def _encode_vector(v: np.ndarray, encoding_format: str):
 async def rerank(request: Request) -> JSONResponse:
     state, req, svc = await _open(request, RerankRequest, "rerank", "a rerank")
     _check_items(len(req.documents), state.settings.max_items, "documents")
+    _check_shared_text(state, svc.reranker, query=req.query, instruction=req.instruction)
     texts = [d if isinstance(d, str) else d.text for d in req.documents]
     make_rows = partial(svc.pair_rows, [(req.query, t) for t in texts], req.instruction, req.truncate)
     scores, n_tokens = await svc.score(make_rows, len(texts))  # (N,)
@@ -137,6 +153,8 @@ async def score(request: Request) -> JSONResponse:
         raise APIError(400, f"text_1 has {len(left)} texts and text_2 has {len(right)}; send one text_1, "
                             "or lists of equal length", param="text_2", code="length_mismatch")
     _check_items(len(right), state.settings.max_items, "text_2")
+    _check_shared_text(state, svc.reranker, text_1=req.text_1 if isinstance(req.text_1, str) else None,
+                       instruction=req.instruction)
     make_rows = partial(svc.pair_rows, list(zip(left, right)), req.instruction, req.truncate, "text_2")
     scores, n_tokens = await svc.score(make_rows, len(right))
     state.metrics.tokens("/v1/score", n_tokens)
@@ -155,20 +173,7 @@ async def retrieve(request: Request) -> JSONResponse:
                        code="no_index")
     if req.model is not None and state.embedding is not None:
         _check_model(req.model, state.embedding, "an embedding", state)
-    if len(req.query) > state.retrieve_char_limit:
-        raise APIError(413, f"query has {len(req.query)} characters; the limit is {state.retrieve_char_limit}",
-                       param="query", code="input_too_large")
-
-    def search():
-        extra = {} if req.mode is None else {"mode": req.mode}
-        with state.retrieve_lock():
-            return state.retriever.search(req.query, top_k=req.top_k, rerank_top=max(req.rerank_top, req.top_k),
-                                          **extra)
-
-    try:
-        hits = await asyncio.wrap_future(state.retrieve_batcher.submit_call(search))
-    except ValueError as e:  # e.g. a search mode the index does not have
-        raise APIError(400, f"retrieval failed: {e}", code="invalid_search") from None
+    hits = await state.retrieval.search(req.query, top_k=req.top_k, rerank_top=req.rerank_top, mode=req.mode)
     results = [_hit_dict(h, req.return_text) for h in hits]
     return JSONResponse({"object": "list", "query": req.query, "results": results})
 
@@ -196,7 +201,7 @@ async def models(request: Request) -> JSONResponse:
     return JSONResponse({"object": "list", "data": data})
 
 
-@router.get("/health")
+@router.api_route("/health", methods=["GET", "HEAD"])  # HEAD: load balancers' cheapest probe
 async def health(request: Request) -> JSONResponse:
     state = _state(request)
     return JSONResponse({"status": "ok", "models": state.model_names(), "index": state.retriever is not None})

@@ -1,24 +1,29 @@
-"""The served models: request inputs -> checked token ids -> the batcher -> results.
+"""The served models: request inputs -> the engine's ``prepare`` -> the model's batcher -> ``postprocess``.
 
-Token ids are made exactly as ``Embedder.encode`` / ``Reranker.score`` make them, with the
-server's token limit in place of the model's ``max_length``; so the server's answers equal the
-library's on the same inputs. Tokenizing one row past the limit tells "fits" from "too long"
-without tokenizing anything twice.
+The server holds no tokenization, template or truncation logic of its own: every row comes
+from the engine's runtime contract (``runtime/contract.py``) under the server's limits
+(``InputLimits``), so the server's answers equal the library's on the same inputs. Limits are
+checked before any tokenizing, and a request holds room in its model's queue before it
+tokenizes, so load is shed with 429 before work is spent. Tokenizing takes no lock.
+
+``/v1/retrieve`` is a composition (``RetrievalService``): the query embedding goes through the
+embedding queue, the store is searched off the event loop, and the candidates are reranked
+as rows of the rerank queue, each stage counted against its queue and budget like any request.
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
+import contextlib
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import torch
 from fastapi.concurrency import run_in_threadpool
 
-from ..runtime.pooling import mrl_truncate
-from ..runtime.tokenize import EmbeddingTokenizer, RerankTokenizer, format_query
+from ..errors import InputLimitError
+from ..runtime.tokenize import InputLimits
 from .batcher import DynamicBatcher
 from .errors import APIError
 from .metrics import ServerMetrics
@@ -28,12 +33,19 @@ from .settings import ServerSettings
 # above any real text that fits, and it rejects giant texts before the tokenizer spends time on them.
 CHARS_PER_TOKEN_BOUND = 16
 
+_HINTS = {
+    "input_too_long": "; shorten it, or send \"truncate\": true",
+    "input_too_large": " (server setting max_input_chars)",
+    "request_too_large": " (server setting max_request_chars)",
+}
 
-def _batcher(forward, settings: ServerSettings, metrics: ServerMetrics, name: str) -> DynamicBatcher:
+
+def _batcher(forward, packed: bool, settings: ServerSettings, metrics: ServerMetrics, name: str) -> DynamicBatcher:
+    """The model's queue, counting its token budget by the model's own rule (``packed``: runtime/batching.py)."""
     return DynamicBatcher(
         forward, max_batch_tokens=settings.max_batch_tokens, max_batch_size=settings.max_batch_size,
         max_queue=settings.max_queue, max_wait_ms=settings.max_wait_ms, batching=settings.batching, name=name,
-        on_batch=lambda rows, padded: metrics.batch_done(name, rows, padded),
+        on_batch=lambda rows, cost: metrics.batch_done(name, rows, cost), packed=packed,
     )
 
 
@@ -43,17 +55,20 @@ def _served_names(loaded_as: str, served: str | None) -> tuple[str, set[str]]:
     return name, {name, loaded_as, Path(loaded_as).name}
 
 
-def _check_chars(texts: list[str], limit: int, what: str) -> None:
-    for i, t in enumerate(texts):
-        if len(t) > limit:
-            raise APIError(413, f"{what}[{i}] has {len(t)} characters; the limit is {limit} characters "
-                                "per input (server setting max_input_chars)",
-                           param=what, code="input_too_large")
-        try:
-            t.encode("utf-8")
-        except UnicodeEncodeError:
-            raise APIError(400, f"{what}[{i}] holds an unpaired surrogate (\\ud800-\\udfff); send valid Unicode text",
-                           param=what, code="invalid_text") from None
+def _limits(settings: ServerSettings, max_length: int) -> InputLimits:
+    return InputLimits(
+        max_tokens=settings.max_input_tokens, truncate=settings.truncate,
+        max_chars=settings.max_input_chars or CHARS_PER_TOKEN_BOUND * max_length,
+        max_total_chars=settings.max_request_chars or settings.max_body_bytes,
+    )
+
+
+def _prepared(prepare: Callable[[], list[list[int]]], field: str) -> list[list[int]]:
+    """Run the engine's ``prepare``; an input it refuses becomes a 4xx naming the request's field."""
+    try:
+        return prepare()
+    except InputLimitError as e:
+        raise APIError(e.status, e.naming(field) + _HINTS.get(e.code, ""), param=field, code=e.code) from None
 
 
 class EmbeddingService:
@@ -62,63 +77,31 @@ class EmbeddingService:
     def __init__(self, embedder, settings: ServerSettings, metrics: ServerMetrics):
         self.embedder = embedder
         self.name, self.aliases = _served_names(embedder.name, settings.embedding_model_name)
-        self.limit = min(settings.max_input_tokens or embedder.max_length, embedder.max_length)
-        self.char_limit = settings.max_input_chars or CHARS_PER_TOKEN_BOUND * embedder.max_length
-        self.truncate = settings.truncate
-        self.is_decoder = embedder.layout.is_decoder
-        self._tok = EmbeddingTokenizer(embedder.tokenizer, self.is_decoder, self.limit + 1)
-        self.eos_id = self._tok.eos_id if self.is_decoder else None
-        self.vocab_size = int(embedder.model.get_input_embeddings().num_embeddings)
-        # Fast tokenizers raise "Already borrowed" when two threads tokenize with truncation at once.
-        self.tokenizer_lock = threading.Lock()
-        self.batcher = _batcher(self._forward, settings, metrics, self.name)
-
-    def _forward(self, rows: list[list[int]]) -> np.ndarray:
-        return self.embedder.embed_ids(rows).cpu().numpy()  # (B, H) float32, before MRL/normalisation
+        self.limits = _limits(settings, embedder.max_length)
+        # (B, H) pooled states; MRL and normalisation per request afterwards (``embed``).
+        self.batcher = _batcher(lambda rows: embedder.forward(rows).cpu().numpy(), embedder.packed, settings,
+                                metrics, self.name)
 
     def query_instruction(self) -> str | None:
         """The instruction ``Embedder.encode_queries`` would use."""
         return self.embedder.query_instruction
 
-    def text_rows(self, texts: list[str], instruction: str | None, truncate: bool | None) -> list[list[int]]:
-        """Token ids for texts, as ``Embedder.tokenize`` makes them at the server's limit."""
-        _check_chars(texts, self.char_limit, "input")
-        if instruction is not None:
-            texts = [format_query(instruction, t) if self.is_decoder else instruction + t for t in texts]
-        with self.tokenizer_lock:
-            rows = self._tok(texts)  # at most limit + 1 tokens each
-        return [self._fit(row, i, truncate) for i, row in enumerate(rows)]
+    def _with(self, truncate: bool | None) -> InputLimits:
+        return self.limits if truncate is None else replace(self.limits, truncate=truncate)
+
+    def text_rows(self, texts: list[str], instruction: str | None, truncate: bool | None,
+                  field: str = "input") -> list[list[int]]:
+        """Rows for texts, exactly as ``Embedder.encode`` makes them, under the server's limits."""
+        return _prepared(lambda: self.embedder.prepare(texts, instruction, self._with(truncate)), field)
 
     def id_rows(self, ids: list[list[int]], truncate: bool | None) -> list[list[int]]:
-        """Token ids given by the client: fed as they are, plus the EOS guarantee for Qwen3."""
-        rows = []
-        for i, row in enumerate(ids):
-            bad = next((t for t in row if not 0 <= t < self.vocab_size), None)
-            if bad is not None:
-                raise APIError(400, f"input[{i}] holds token id {bad}; ids must be in 0..{self.vocab_size - 1}",
-                               param="input", code="invalid_token_id")
-            if self.is_decoder:
-                end = len(row)
-                while end and row[end - 1] == self.eos_id:  # already ends in <|endoftext|>: keep one
-                    end -= 1
-                row = row[: min(end, self.limit)] + [self.eos_id]  # limit + 1 at most, like text rows
-            elif not row:
-                raise APIError(400, f"input[{i}] is an empty token list", param="input", code="empty_input")
-            rows.append(self._fit(row, i, truncate))
-        return rows
-
-    def _fit(self, row: list[int], i: int, truncate: bool | None) -> list[int]:
-        if len(row) <= self.limit:
-            return row
-        if self.truncate if truncate is None else truncate:
-            return row[: self.limit - 1] + row[-1:]  # keep the closing token (<|endoftext|> or [SEP])
-        raise APIError(400, f"input[{i}] is longer than the limit of {self.limit} tokens; shorten it, "
-                            "or send \"truncate\": true", param="input", code="input_too_long")
+        """Rows from client-given token ids, with the engine's EOS guarantee and vocabulary check."""
+        return _prepared(lambda: self.embedder.prepare_ids(ids, self._with(truncate)), "input")
 
     async def embed(self, make_rows: Callable[[], list[list[int]]], n: int, dim: int | None) -> tuple[np.ndarray, int]:
-        """((n, dim) float32 L2-normalised vectors, tokens used) for the ``n`` rows ``make_rows()`` tokenizes."""
+        """((n, dim) float32 L2-normalised vectors, tokens used) for the ``n`` rows ``make_rows()`` prepares."""
         hidden, tokens = await _run(self.batcher, make_rows, n)  # (n, H)
-        return mrl_truncate(torch.from_numpy(hidden), dim, normalize=True).numpy(), tokens
+        return self.embedder.postprocess(hidden, dim), tokens
 
 
 class RerankService:
@@ -127,50 +110,74 @@ class RerankService:
     def __init__(self, reranker, settings: ServerSettings, metrics: ServerMetrics):
         self.reranker = reranker
         self.name, self.aliases = _served_names(reranker.name, settings.reranker_model_name)
-        self._fixed = len(RerankTokenizer(reranker.tokenizer, reranker.max_length).prefix_ids) + len(
-            RerankTokenizer(reranker.tokenizer, reranker.max_length).suffix_ids)
-        # max_input_tokens bounds the pair text (instruction, query, document); the fixed chat
-        # template comes on top, and the model's max_length caps the whole.
-        wanted = reranker.max_length if settings.max_input_tokens is None else self._fixed + settings.max_input_tokens
-        self.limit = min(wanted, reranker.max_length)
-        self.char_limit = settings.max_input_chars or CHARS_PER_TOKEN_BOUND * reranker.max_length
-        self.truncate = settings.truncate
-        self._tok = RerankTokenizer(reranker.tokenizer, self.limit + 1)
-        self.tokenizer_lock = threading.Lock()
-        self.batcher = _batcher(self._forward, settings, metrics, self.name)
-
-    def _forward(self, rows: list[list[int]]) -> np.ndarray:
-        return self.reranker.score_ids(rows).cpu().numpy()  # (B,) P(yes)
+        self.limits = _limits(settings, reranker.max_length)
+        self.batcher = _batcher(lambda rows: reranker.postprocess(reranker.forward(rows)), reranker.packed,
+                                settings, metrics, self.name)
 
     def pair_rows(self, pairs: list[tuple[str, str]], instruction: str | None, truncate: bool | None,
-                  what: str = "documents") -> list[list[int]]:
-        """Token ids for (query, document) pairs, as ``Reranker.score_pairs`` makes them at the limit."""
-        from ..config import DEFAULT_RERANK_INSTRUCTION
-
-        _check_chars([q + d for q, d in pairs], self.char_limit, what)
-        instruction = DEFAULT_RERANK_INSTRUCTION if instruction is None else instruction
-        with self.tokenizer_lock:
-            rows = self._tok(pairs, instruction)
-        prefix, suffix = len(self._tok.prefix_ids), len(self._tok.suffix_ids)
-        out = []
-        for i, row in enumerate(rows):
-            if len(row) > self.limit:
-                if not (self.truncate if truncate is None else truncate):
-                    raise APIError(400, f"{what}[{i}]: the query and document take more than the limit of "
-                                        f"{self.limit} tokens; shorten them, or send \"truncate\": true",
-                                   param=what, code="input_too_long")
-                middle = row[prefix: len(row) - suffix]
-                row = row[:prefix] + middle[: self.limit - self._fixed] + row[len(row) - suffix:]
-            out.append(row)
-        return out
+                  what: str = "documents", limits: InputLimits | None = None) -> list[list[int]]:
+        """Rows for (query, document) pairs, exactly as ``Reranker.score_pairs`` makes them, under the limits."""
+        limits = limits or (self.limits if truncate is None else replace(self.limits, truncate=truncate))
+        return _prepared(lambda: self.reranker.prepare(pairs, instruction, limits), what)
 
     async def score(self, make_rows: Callable[[], list[list[int]]], n: int) -> tuple[np.ndarray, int]:
-        """((n,) P(yes), tokens used) for the ``n`` pair rows ``make_rows()`` tokenizes."""
+        """((n,) P(yes), tokens used) for the ``n`` pair rows ``make_rows()`` prepares."""
         return await _run(self.batcher, make_rows, n)
 
 
+class RetrievalService:
+    """``/v1/retrieve``: embed the query (embedding queue) -> search the store -> rerank (rerank queue).
+
+    Computes what ``stores.Retriever.search`` computes, stage by stage through the served
+    models' queues: no stage holds a lock across services, each is shed with 429 when its
+    queue is full, and rerank rows are split into budgeted passes like any rerank request. The
+    store is asked on every request (it re-reads its own commits), never a cached answer.
+    """
+
+    def __init__(self, retriever, embedding: EmbeddingService, rerank: RerankService | None):
+        self.retriever = retriever
+        self.embedding = embedding
+        self.rerank = rerank
+
+    @property
+    def instruction(self) -> str | None:
+        instruction = self.retriever.instruction
+        return instruction if instruction is not None else self.embedding.query_instruction()
+
+    async def search(self, query: str, top_k: int, rerank_top: int, mode: str | None) -> list:
+        depth = max(rerank_top, top_k) if self.rerank is not None else top_k
+        if self.rerank is not None:
+            # The query and instruction go with every candidate: bound that work before any is done.
+            per_row = len(query) + len(self.retriever.rerank_instruction or "")
+            if per_row * depth > self.rerank.limits.max_total_chars:
+                raise APIError(413, f"query: {len(query)} characters x rerank depth {depth} passes the limit of "
+                                    f"{self.rerank.limits.max_total_chars} characters per request (server setting "
+                                    "max_request_chars); shorten the query or lower rerank_top",
+                               param="query", code="request_too_large")
+        # Room in the rerank queue is held from the start, so a retrieve is shed before any work.
+        with self.rerank.batcher.reserve(depth) if self.rerank is not None else contextlib.nullcontext() as slot:
+            vectors, _ = await self.embedding.embed(
+                lambda: self.embedding.text_rows([query], self.instruction, None, field="query"), 1,
+                self.retriever.index.spec.dim)
+            try:
+                hits = (await run_in_threadpool(self.retriever.index.search, vectors, top_k=depth,
+                                                mode=mode or "exact"))[0]
+            except ValueError as e:  # e.g. a search mode the index does not have
+                raise APIError(400, f"retrieval failed: {e}", code="invalid_search") from None
+            if slot is None or not hits:
+                return hits[:top_k]
+            pairs = [(query, h.text) for h in hits]
+            rows = await run_in_threadpool(self.rerank.pair_rows, pairs, self.retriever.rerank_instruction, True,
+                                           "query", InputLimits())  # the library's truncation, as Retriever's
+            future = slot.submit(rows)
+        scores = await asyncio.wrap_future(future)  # (n,) P(yes)
+        for h, s in zip(hits, scores.tolist()):
+            h.rerank_score = float(s)
+        return sorted(hits, key=lambda h: -h.rerank_score)[:top_k]
+
+
 async def _run(batcher: DynamicBatcher, make_rows: Callable[[], list[list[int]]], n: int) -> tuple[np.ndarray, int]:
-    """Reserve room for ``n`` rows (429 at once if there is none), tokenize off the event loop, run."""
+    """Reserve room for ``n`` rows (429 at once if there is none), prepare off the event loop, run."""
     with batcher.reserve(n) as slot:
         rows = await run_in_threadpool(make_rows)
         future = slot.submit(rows)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import time
 from dataclasses import dataclass, field
 
 from .batcher import DynamicBatcher
 from .metrics import ServerMetrics
-from .services import CHARS_PER_TOKEN_BOUND, EmbeddingService, RerankService
+from .services import EmbeddingService, RerankService, RetrievalService
 from .settings import ServerSettings
 
 
@@ -19,22 +18,19 @@ class ServerState:
     embedding: EmbeddingService | None = None
     rerank: RerankService | None = None
     retriever: object | None = None
-    retrieve_batcher: DynamicBatcher | None = None  # the embedder's batcher, or one of its own
+    retrieval: RetrievalService | None = None  # /v1/retrieve, composed of the two services' queues
     started: int = field(default_factory=lambda: int(time.time()))
 
-    @property
-    def retrieve_char_limit(self) -> int:
-        if self.settings.max_input_chars is not None:
-            return self.settings.max_input_chars
-        return self.embedding.char_limit if self.embedding else CHARS_PER_TOKEN_BOUND * 8192
-
-    def retrieve_lock(self):
-        """Hold the tokenizer locks while a retrieval tokenizes on its own."""
-        stack = contextlib.ExitStack()
-        for svc in (self.embedding, self.rerank):
-            if svc is not None:
-                stack.enter_context(svc.tokenizer_lock)
-        return stack
+    def compose_retrieval(self) -> None:
+        """/v1/retrieve over the served models' queues; a retriever's own models get their own."""
+        r = self.retriever
+        embedding = self.embedding if self.embedding is not None and self.embedding.embedder is r.embedder else \
+            EmbeddingService(r.embedder, self.settings, self.metrics)
+        rerank = None
+        if r.reranker is not None:
+            rerank = self.rerank if self.rerank is not None and self.rerank.reranker is r.reranker else \
+                RerankService(r.reranker, self.settings, self.metrics)
+        self.retrieval = RetrievalService(r, embedding, rerank)
 
     def models(self) -> list[tuple[str, str]]:
         out = []
@@ -48,9 +44,13 @@ class ServerState:
         return [name for name, _ in self.models()]
 
     def batchers(self) -> list[DynamicBatcher]:
-        found = [s.batcher for s in (self.embedding, self.rerank) if s is not None]
-        if self.retrieve_batcher is not None and self.retrieve_batcher not in found:
-            found.append(self.retrieve_batcher)
+        services = [self.embedding, self.rerank]
+        if self.retrieval is not None:
+            services += [self.retrieval.embedding, self.retrieval.rerank]
+        found: list[DynamicBatcher] = []
+        for s in services:
+            if s is not None and s.batcher not in found:
+                found.append(s.batcher)
         return found
 
     def close(self) -> None:

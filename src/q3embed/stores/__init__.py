@@ -1,15 +1,20 @@
-"""Embedded vector index and two-stage search (embed -> top-k -> rerank), plus a Qdrant adapter."""
+"""Vector stores behind one contract (``VectorStore``): the embedded ``Index`` (default), Qdrant and
+pgvector, plus two-stage search (embed -> top-k -> rerank)."""
 
 from .ann import AnnConfig
 from .chunking import ChunkingConfig
 from .corpus import Document, read_corpus
-from .errors import DuplicateIdError, IndexBusyError, IndexCorruptError, IndexMismatchError, IndexNotFoundError
+from .errors import (DuplicateIdError, IndexBusyError, IndexCorruptError, IndexMismatchError, IndexNotFoundError,
+                     StoreUnavailableError, UnknownIdError)
 from .funnel import FunnelConfig
 from .hits import Hit
 from .local_index import SEARCH_MODES, Index
+from .open import open_store
+from .protocol import VectorStore
 from .retrieval import Retriever
 from .spec import IndexSpec
 
 __all__ = ["AnnConfig", "ChunkingConfig", "Document", "DuplicateIdError", "FunnelConfig", "Hit", "Index",
            "IndexBusyError", "IndexCorruptError", "IndexMismatchError", "IndexNotFoundError", "IndexSpec",
-           "Retriever", "SEARCH_MODES", "read_corpus"]
+           "Retriever", "SEARCH_MODES", "StoreUnavailableError", "UnknownIdError", "VectorStore", "open_store",
+           "read_corpus"]

@@ -28,3 +28,20 @@ class DuplicateIdError(Q3EmbedError, ValueError):
 
 class IndexBusyError(Q3EmbedError):
     """Another process holds the index's writer lock."""
+
+
+class UnknownIdError(Q3EmbedError, KeyError):
+    """``delete`` was given ids the store does not hold (nothing was deleted)."""
+
+    def __str__(self) -> str:  # KeyError would print the message in quotes
+        return str(self.args[0]) if self.args else ""
+
+    @classmethod
+    def for_ids(cls, where: str, ids: list[str]) -> "UnknownIdError":
+        shown = ", ".join(map(repr, ids[:5])) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
+        return cls(f"{where} holds no document with id {shown}; nothing deleted (pass missing='ignore', "
+                   "--ignore-missing, to delete the others)")
+
+
+class StoreUnavailableError(Q3EmbedError):
+    """A database store cannot be reached, refuses the credentials, or lacks an extension."""

@@ -9,31 +9,37 @@
 from __future__ import annotations
 
 import shutil
+import threading
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from .ann import AnnConfig, load_or_build, search_ann
-from .chunking import ChunkingConfig, chunk_text
+from .chunking import ChunkingConfig
 from .corpus import Document, read_corpus
-from .errors import DuplicateIdError, IndexMismatchError
+from .errors import DuplicateIdError, IndexMismatchError, UnknownIdError
 from .exact import exact_top_rows
 from .funnel import FunnelConfig, funnel_search, low_dim_matrix
 from .hits import Hit, best_per_document
-from .spec import PROBE_MIN_COSINE, IndexSpec, embed_probe, model_reference, probe_agreement, query_matrix
+from .ingest import COMMIT_SECONDS, add_documents, check_embedder, check_on_duplicate, check_records, matches, whole
+from .spec import IndexSpec, new_spec, query_matrix
 from .storage import check_storage_dtype, dequantize, quantize
-from .store import (Manifest, Segment, check_files, commit_manifest, load_segment, manifest_path, read_manifest,
-                    remove_debris, write_segment, writer_lock)
+from .store import (LOCK, Manifest, Segment, check_files, commit_manifest, load_segment, manifest_path, read_manifest,
+                    manifest_stamp, remove_debris, write_segment, writer_lock)
 
 SEARCH_MODES = ("exact", "hnsw", "ivf", "funnel")
-ON_DUPLICATE = ("error", "replace", "skip")
-_ENCODE_STEP = 256  # chunks per encode call, so progress moves and memory stays flat
+
 
 
 class Index:
-    def __init__(self, root: Path, manifest: Manifest, embedder=None):
+    search_modes = SEARCH_MODES
+
+    def __init__(self, root: Path, manifest: Manifest, embedder=None, stamp=None):
         self.root = root
+        self._reload_lock = threading.RLock()  # a server thread may refresh while another searches
+        self._stamp = stamp  # taken before the manifest was read: a commit in between means one more reload
         self._load(manifest)
         self.embedder = embedder
 
@@ -43,9 +49,10 @@ class Index:
     def open(cls, path: str | Path, embedder=None, verify: bool = False) -> "Index":
         """Open the last commit. ``verify`` also checks every file's sha256 (sizes are always checked)."""
         root = Path(path).expanduser()
+        stamp = manifest_stamp(root)
         manifest = read_manifest(root)
         check_files(root, manifest, verify=verify)
-        index = cls(root, manifest)
+        index = cls(root, manifest, stamp=stamp)
         if embedder is not None:
             index.attach(embedder)
         return index
@@ -53,50 +60,73 @@ class Index:
     @classmethod
     def create(cls, path: str | Path, embedder, dim: int | None = None, dtype: str = "float32",
                instruction: str | None = None, chunking: ChunkingConfig | None = None,
-               overwrite: bool = False) -> "Index":
-        """An empty, committed index (generation 0) that records how it embeds."""
+               overwrite: bool = False, building: bool = False) -> "Index":
+        """An empty, committed index (generation 0) that records how it embeds.
+
+        The writer lock is taken before anything is checked or removed, so ``overwrite`` cannot
+        pull an index from under a concurrent ``add`` (that writer gets ``IndexBusyError``).
+        """
         root = Path(path).expanduser()
         check_storage_dtype(dtype)
-        dim = embedder.check_dim(dim) if hasattr(embedder, "check_dim") else int(dim or embedder.width)
-        if root.exists() and any(root.iterdir()):
-            if not _looks_like_index(root):
-                raise FileExistsError(f"{root} is a non-empty directory that is not a q3embed index; "
-                                      "choose a new or empty directory")
-            if not overwrite:
-                what = "an index" if manifest_path(root).exists() else "an unfinished index build"
-                raise FileExistsError(f"{root} already holds {what}; pass overwrite=True (--overwrite) to replace it, "
-                                      "or add documents to an existing index with `q3embed index add`")
-            _remove_tree(root)
-        root.mkdir(parents=True, exist_ok=True)
-        spec = IndexSpec(model=model_reference(embedder), width=int(embedder.width), dim=dim, dtype=dtype,
-                         instruction=instruction, chunking=chunking or ChunkingConfig(),
-                         probe=tuple(map(tuple, embed_probe(embedder, dim).tolist())))
+        if root.exists() and not root.is_dir():
+            raise FileExistsError(f"{root} is a file; an index is a directory (choose a new or empty directory)")
+        if root.exists() and any(root.iterdir()) and not _looks_like_index(root):
+            raise FileExistsError(f"{root} is a non-empty directory that is not a q3embed index; "
+                                  "choose a new or empty directory")
+        spec = new_spec(embedder, dim, dtype, instruction, chunking)
         with writer_lock(root):
-            commit_manifest(root, Manifest(spec))
-        return cls(root, read_manifest(root), embedder)
+            if any(p.name != LOCK for p in root.iterdir()):
+                if not overwrite:
+                    what = "an index" if manifest_path(root).exists() else "an unfinished index build"
+                    raise FileExistsError(f"{root} already holds {what}; pass overwrite=True (--overwrite) to replace "
+                                          "it, resume=True (--resume) to finish an interrupted build, or add documents "
+                                          "with `q3embed index add`")
+                _remove_tree(root)
+            commit_manifest(root, Manifest(spec, building=building))
+            return cls(root, read_manifest(root), embedder, stamp=manifest_stamp(root))
 
     @classmethod
     def build(cls, path: str | Path, corpus, embedder, *, dim: int | None = None, dtype: str = "float32",
               instruction: str | None = None, chunk_tokens: int = 0, chunk_overlap: int = 0, batch_size: int = 32,
-              commit_every: int = 8192, overwrite: bool = False, resume: bool = False,
-              show_progress: bool = False) -> "Index":
+              commit_every: int = 8192, commit_seconds: float | None = COMMIT_SECONDS, overwrite: bool = False,
+              resume: bool = False, show_progress: bool = False) -> "Index":
         """Embed ``corpus`` (path or iterable, see ``read_corpus``) into a new index at ``path``.
 
-        Commits every ``commit_every`` chunks. ``resume=True`` continues an index that a killed
-        build left behind (same model and settings), skipping documents it already holds.
+        Commits every ``commit_every`` chunks or ``commit_seconds`` seconds, whichever comes
+        first, always at a document boundary. Until the last commit the manifest says the build
+        is unfinished (``Index.interrupted``). ``resume=True`` continues an index that a killed
+        build left behind (same model and settings): stored documents are kept, documents stored
+        only in part are redone, the rest are added.
         """
         docs = read_corpus(corpus)  # bad input fails before anything is written
         chunking = ChunkingConfig(chunk_tokens, chunk_overlap)
-        if resume and manifest_path(Path(path).expanduser()).exists():
-            index = cls.open(path, embedder)
-            index._check_same_settings(dim, dtype, chunking)
-            index.add(docs, on_duplicate="skip", batch_size=batch_size, commit_every=commit_every,
-                      show_progress=show_progress)
-            return index
-        index = cls.create(path, embedder, dim=dim, dtype=dtype, instruction=instruction, chunking=chunking,
-                           overwrite=overwrite)
-        index.add(docs, batch_size=batch_size, commit_every=commit_every, show_progress=show_progress)
+        root = Path(path).expanduser()
+        with writer_lock(root):  # held from the first check to the last commit
+            if resume and manifest_path(root).exists():
+                index = cls.open(root, embedder)
+                index._check_same_settings(dim, dtype, chunking)
+                index._set_building(True)
+                on_duplicate = "skip"
+            else:
+                index = cls.create(root, embedder, dim=dim, dtype=dtype, instruction=instruction, chunking=chunking,
+                                   overwrite=overwrite, building=True)
+                on_duplicate = "error"
+            index.add(docs, on_duplicate=on_duplicate, batch_size=batch_size, commit_every=commit_every,
+                      commit_seconds=commit_seconds, show_progress=show_progress)
+            index._set_building(False)
         return index
+
+    def _set_building(self, building: bool) -> None:
+        if self.manifest.building != building:
+            m = self.manifest
+            commit_manifest(self.root, Manifest(self.spec, m.generation + 1, m.next_segment,
+                                                [_copy_entry(e) for e in m.segments], building=building))
+            self.reload()
+
+    @property
+    def interrupted(self) -> bool:
+        """True when the last commit belongs to a build that has not finished (it was killed, or is running)."""
+        return self.manifest.building
 
     def attach(self, embedder) -> "Index":
         """Use ``embedder`` for text queries and adds, after checking it is the model the index was built with."""
@@ -105,17 +135,7 @@ class Index:
         return self
 
     def check_embedder(self, embedder) -> None:
-        spec = self.spec
-        name = getattr(embedder, "name", "?")
-        if int(embedder.width) < spec.dim:
-            raise IndexMismatchError(f"{self.root} was built with {spec.describe()}; the embedder {name!r} has width "
-                                     f"{embedder.width}. Search with {spec.model!r} or rebuild the index.")
-        agreement = probe_agreement(spec, embed_probe(embedder, spec.dim))
-        if agreement < PROBE_MIN_COSINE:
-            raise IndexMismatchError(
-                f"{self.root} was built with {spec.describe()}, but the embedder {name!r} (width {embedder.width}) "
-                f"gives different vectors (probe cosine {agreement:.3f} < {PROBE_MIN_COSINE}). "
-                f"Search with {spec.model!r}, or rebuild the index with this model.")
+        check_embedder(self.spec, embedder, str(self.root))
 
     def _check_same_settings(self, dim, dtype, chunking) -> None:
         spec = self.spec
@@ -147,10 +167,24 @@ class Index:
 
     def reload(self) -> "Index":
         """Re-read the last commit (e.g. after another process added documents)."""
-        manifest = read_manifest(self.root)
-        check_files(self.root, manifest)
-        self._load(manifest)
+        with self._reload_lock:
+            stamp = manifest_stamp(self.root)
+            manifest = read_manifest(self.root)
+            check_files(self.root, manifest)
+            self._load(manifest)
+            self._stamp = stamp
         return self
+
+    def refresh(self) -> bool:
+        """Re-open if another process committed since this one last read; True when it did.
+
+        One ``stat`` of the manifest, done before every search: a commit is visible to the first
+        search that starts after its manifest rename (the staleness bound is zero, not a poll period).
+        """
+        if manifest_stamp(self.root) == self._stamp:
+            return False
+        self.reload()
+        return True
 
     @property
     def generation(self) -> int:
@@ -159,6 +193,18 @@ class Index:
     def __len__(self) -> int:
         """Number of stored documents (not chunks)."""
         return len(self._doc_rows)
+
+    def count(self) -> int:
+        """Number of stored documents in the last commit (re-opens if another process committed)."""
+        self.refresh()
+        return len(self._doc_rows)
+
+    @property
+    def location(self) -> str:
+        return str(self.root)
+
+    def close(self) -> None:
+        """Nothing to release (files are memory-mapped per segment); here for the ``VectorStore`` contract."""
 
     def __contains__(self, doc_id: str) -> bool:
         return doc_id in self._doc_rows
@@ -198,27 +244,53 @@ class Index:
     # ---- writing ----------------------------------------------------------------------------
 
     def add(self, corpus, embedder=None, on_duplicate: str = "error", batch_size: int = 32,
-            commit_every: int = 8192, show_progress: bool = False) -> int:
-        """Embed and add documents; returns how many were added.
+            commit_every: int = 8192, commit_seconds: float | None = COMMIT_SECONDS,
+            show_progress: bool = False) -> int:
+        """Embed and add documents; returns how many were written (repaired documents included).
 
         An id already in the index is an error (``on_duplicate="error"``, nothing is written),
-        replaces the stored document (``"replace"``, in the same commit) or is left alone (``"skip"``).
+        replaces the stored document (``"replace"``) or is left alone (``"skip"``), except that a
+        document stored only in part (by a version that could split one across commits) is redone.
+        Commits come every ``commit_every`` chunks or ``commit_seconds`` seconds, at document
+        boundaries: a document and the deletion of its old version land in the same commit.
         """
-        if on_duplicate not in ON_DUPLICATE:
-            raise ValueError(f"on_duplicate must be one of {', '.join(ON_DUPLICATE)}, got {on_duplicate!r}")
+        check_on_duplicate(on_duplicate)
         if embedder is not None and embedder is not self.embedder:
             self.attach(embedder)
-        if self.embedder is None:
-            raise ValueError(f"adding to {self.root} needs an embedder: Index.open(path, embedder) or add(..., embedder=)")
-        docs = read_corpus(corpus)
+        spec = self.spec
         with writer_lock(self.root):
             self.reload()  # another writer may have committed since we opened
+            if self.spec != spec:
+                raise IndexMismatchError(f"{self.root} was replaced while this writer had it open (now "
+                                         f"{self.spec.describe()}); nothing was added")
             remove_debris(self.root, self.manifest)
-            docs, replaced = self._resolve_duplicates(docs, on_duplicate)
-            chunks = [(d, i, c) for d in docs for i, c in enumerate(chunk_text(d.text, getattr(self.embedder, "tokenizer", None),
-                                                                                self.spec.chunking))]
-            self._embed_and_commit(chunks, replaced, batch_size, commit_every, show_progress)
-        return len(docs)
+            return add_documents(self, corpus, self.embedder, on_duplicate, batch_size, commit_every, commit_seconds,
+                                 show_progress)
+
+    def add_records(self, records: Sequence[dict], vectors: np.ndarray, on_duplicate: str = "error") -> int:
+        """Write chunk records (id, chunk, n_chunks, start, end, text, meta) and their (N, dim) vectors
+        in one commit; returns documents written. Records must hold whole documents."""
+        check_on_duplicate(on_duplicate)
+        records = [dict(r) for r in records]
+        vectors = check_records(records, vectors, self.spec, str(self.root))
+        with writer_lock(self.root):
+            self.reload()
+            remove_debris(self.root, self.manifest)
+            ids = list(dict.fromkeys(r["id"] for r in records))
+            present = [i for i in ids if i in self._doc_rows]
+            if present and on_duplicate == "error":
+                raise DuplicateIdError.for_ids(str(self.root), present, "use on_duplicate='replace' (--replace) or "
+                                                                       "'skip' (--skip-existing)")
+            if present and on_duplicate == "skip":
+                keep_ids = set(ids) - {i for i in present if whole(self._stored_chunk_numbers(i),
+                                                                     _count(records, i))}
+                sel = [n for n, r in enumerate(records) if r["id"] in keep_ids]
+                records, vectors = [records[n] for n in sel], vectors[sel]
+            written = {r["id"] for r in records}
+            replaced = [i for i in present if i in written]
+            if records:
+                self._commit_segment(vectors, records, replaced)
+        return len(written)
 
     def add_vectors(self, ids: Sequence[str], vectors: np.ndarray, texts: Sequence[str] | None = None,
                     on_duplicate: str = "error") -> int:
@@ -227,56 +299,34 @@ class Index:
         The vectors must come from the model the index records (nothing here can check that);
         they are L2-normalised at ``dim`` like ``Embedder.encode`` output.
         """
-        vectors = np.asarray(vectors, dtype=np.float32)
         ids = [str(i) for i in ids]
-        if vectors.shape != (len(ids), self.spec.dim):
-            raise IndexMismatchError(f"vectors have shape {vectors.shape}; expected ({len(ids)}, {self.spec.dim}) "
-                                     f"for {self.root} ({self.spec.describe()})")
         texts = list(texts) if texts is not None else [""] * len(ids)
-        docs = read_corpus([Document(i, t) for i, t in zip(ids, texts)]) if ids else []
-        with writer_lock(self.root):
-            self.reload()
-            remove_debris(self.root, self.manifest)
-            kept, replaced = self._resolve_duplicates(docs, on_duplicate)
-            keep = {d.id for d in kept}
-            sel = [n for n, i in enumerate(ids) if i in keep]
-            rows = [{"id": ids[n], "chunk": 0, "start": 0, "end": len(texts[n]), "text": texts[n]} for n in sel]
-            if rows or replaced:
-                self._commit_segment(vectors[sel], rows, replaced)
-        return len(sel)
+        read_corpus([Document(i, t) for i, t in zip(ids, texts)]) if ids else None  # unique ids
+        records = [{"id": i, "chunk": 0, "n_chunks": 1, "start": 0, "end": len(t), "text": t} for i, t in zip(ids, texts)]
+        return self.add_records(records, vectors, on_duplicate)
 
-    def _resolve_duplicates(self, docs: list[Document], on_duplicate: str) -> tuple[list[Document], list[str]]:
-        dup = [d.id for d in docs if d.id in self._doc_rows]
-        if not dup:
-            return docs, []
-        if on_duplicate == "error":
-            raise DuplicateIdError.for_ids(str(self.root), dup, "use on_duplicate='replace' (--replace) or 'skip' "
-                                                               "(--skip-existing)")
-        if on_duplicate == "skip":
-            return [d for d in docs if d.id not in self._doc_rows], []
-        return docs, dup
+    def stored_chunks(self, ids: Iterable[str]) -> dict[str, list[int]]:
+        """Chunk numbers stored for each of ``ids`` that the index holds."""
+        self.refresh()
+        return {i: self._stored_chunk_numbers(i) for i in ids if i in self._doc_rows}
 
-    def _embed_and_commit(self, chunks: list, replaced: list[str], batch_size: int, commit_every: int,
-                          show_progress: bool) -> None:
-        from tqdm.auto import tqdm
+    def _stored_chunk_numbers(self, doc_id: str) -> list[int]:
+        return sorted(self.record(r).get("chunk", 0) for r in self._doc_rows[doc_id])
 
-        if commit_every < 1:
-            raise ValueError(f"commit_every must be >= 1, got {commit_every}")
-        step_size = min(_ENCODE_STEP, commit_every)
-        pending_vecs, pending_rows = [], []
-        with tqdm(total=len(chunks), desc="indexing", unit="chunk", disable=not show_progress) as bar:
-            for a in range(0, len(chunks), step_size):
-                step = chunks[a: a + step_size]
-                pending_vecs.append(self.embedder.encode_documents([c.text for _, _, c in step], dim=self.spec.dim,
-                                                                   batch_size=batch_size))
-                pending_rows.extend(_row_record(d, i, c) for d, i, c in step)
-                bar.update(len(step))
-                if len(pending_rows) >= commit_every:
-                    self._commit_segment(np.concatenate(pending_vecs), pending_rows, replaced)
-                    pending_vecs, pending_rows, replaced = [], [], []
-        if pending_rows or replaced:
-            vecs = np.concatenate(pending_vecs) if pending_vecs else np.zeros((0, self.spec.dim), np.float32)
-            self._commit_segment(vecs, pending_rows, replaced)
+    def partial_documents(self) -> list[str]:
+        """Ids of documents whose stored chunks are not all of them (gaps, or fewer than recorded).
+
+        Rows written since whole-document commits record ``n_chunks``; for older rows only gaps
+        in the chunk numbers can be seen here. ``add(corpus, on_duplicate="skip")`` (``--resume``,
+        ``--skip-existing``) compares with the corpus and redoes them either way.
+        """
+        out = []
+        for doc, rows in self._doc_rows.items():
+            recs = [self.record(r) for r in rows]
+            numbers = sorted(r.get("chunk", 0) for r in recs)
+            if not whole(numbers, recs[0].get("n_chunks", numbers[-1] + 1)):
+                out.append(doc)
+        return out
 
     def _commit_segment(self, vectors: np.ndarray, rows: list[dict], replaced: Sequence[str]) -> None:
         m = self.manifest
@@ -287,7 +337,7 @@ class Index:
             stored, scales = quantize(vectors, self.spec.dtype)
             segments.append(write_segment(self.root, f"seg-{next_segment:06d}", stored, scales, rows))
             next_segment += 1
-        commit_manifest(self.root, Manifest(self.spec, m.generation + 1, next_segment, segments))
+        commit_manifest(self.root, Manifest(self.spec, m.generation + 1, next_segment, segments, building=m.building))
         self.reload()
 
     def _mark_deleted(self, segments, doc_ids: Iterable[str]) -> None:
@@ -306,8 +356,7 @@ class Index:
             self.reload()
             unknown = [i for i in ids if i not in self._doc_rows]
             if unknown and missing != "ignore":
-                raise KeyError(f"{self.root} holds no document with id {', '.join(map(repr, unknown[:5]))}"
-                               + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "") + "; nothing deleted")
+                raise UnknownIdError.for_ids(str(self.root), unknown)
             present = [i for i in ids if i in self._doc_rows]
             if present:
                 self._commit_segment(np.zeros((0, self.spec.dim), np.float32), [], present)
@@ -328,7 +377,8 @@ class Index:
             if rows:
                 sc = None if scales[0] is None else np.concatenate(scales)
                 entries.append(write_segment(self.root, f"seg-{m.next_segment:06d}", np.concatenate(stored), sc, rows))
-            commit_manifest(self.root, Manifest(self.spec, m.generation + 1, m.next_segment + 1, entries))
+            commit_manifest(self.root, Manifest(self.spec, m.generation + 1, m.next_segment + 1, entries,
+                                                building=m.building))
             self.reload()
             remove_debris(self.root, self.manifest)
 
@@ -342,42 +392,55 @@ class Index:
         return self.embedder.encode_queries(list(queries), instruction=instruction, dim=self.spec.dim)
 
     def search(self, queries, top_k: int = 10, mode: str = "exact", instruction: str | None = None,
-               ann: AnnConfig | None = None, funnel: FunnelConfig | None = None):
+               where: dict | None = None, tuning: AnnConfig | FunnelConfig | None = None):
         """Best ``top_k`` documents per query: a list of Hits for one query (str or (dim,) vector),
         a list of lists for several (list of str or (Q, dim) array).
 
-        mode: ``exact`` (inner product over every row), ``hnsw`` / ``ivf`` (faiss, approximate),
-        ``funnel`` (MRL: low-dim pass, full-dim rescore).
+        mode: ``exact`` (inner product over every row), ``hnsw`` / ``ivf`` (faiss, approximate;
+        ``tuning=AnnConfig(...)``), ``funnel`` (MRL: low-dim pass, full-dim rescore;
+        ``tuning=FunnelConfig(...)``). ``where`` keeps documents whose metadata holds every
+        key/value given (exact mode: the filter is applied before ranking).
         """
         if mode not in SEARCH_MODES:
             raise ValueError(f"search mode must be one of {', '.join(SEARCH_MODES)}, got {mode!r}")
         if top_k < 1:
             raise ValueError(f"top_k must be >= 1, got {top_k}")
+        if where and mode != "exact":
+            raise ValueError(f"a metadata filter (where=) needs mode 'exact' in the embedded index, got {mode!r}")
+        ann = tuning if isinstance(tuning, AnnConfig) else None
+        funnel = tuning if isinstance(tuning, FunnelConfig) else None
+        self.refresh()
         single, qv = self._query_vectors(queries, instruction)
         results = [[] for _ in range(len(qv))]
         n_live = self.num_chunks
         if n_live and len(qv):
-            results = self._search_vectors(qv, top_k, mode, ann, funnel)
+            results = self._search_vectors(qv, top_k, mode, ann, funnel, where)
         return results[0] if single else results
 
     def _query_vectors(self, queries, instruction) -> tuple[bool, np.ndarray]:
         return query_matrix(queries, self.spec, str(self.root), lambda texts: self.encode_queries(texts, instruction))
 
-    def _search_vectors(self, qv: np.ndarray, top_k: int, mode: str, ann, funnel) -> list[list[Hit]]:
-        n_live = self.num_chunks
-        several_chunks = len(self._doc_rows) < n_live
+    def _search_vectors(self, qv: np.ndarray, top_k: int, mode: str, ann, funnel, where=None) -> list[list[Hit]]:
+        live = self._live
+        if where:
+            live = live & np.array([matches(self.record(r).get("meta"), where) if ok else False
+                                    for r, ok in enumerate(live.tolist())], dtype=bool)
+        n_live = int(live.sum())
+        if not n_live:
+            return [[] for _ in range(len(qv))]
+        several_chunks = len(self._doc_rows) < self.num_chunks
         m = min(n_live, top_k * 4 if several_chunks else top_k)
         while True:
-            scores, rows = self._top_rows(qv, m, mode, ann, funnel)  # (Q, m') each, best first
+            scores, rows = self._top_rows(qv, m, mode, ann, funnel, live)  # (Q, m') each, best first
             ranked = [best_per_document(s[r >= 0], r[r >= 0], self._row_doc, top_k) for s, r in zip(scores, rows)]
             if m >= n_live or all(len(x) >= min(top_k, len(self)) for x in ranked):
                 break
             m = min(n_live, m * 4)  # many chunks of the same documents: look deeper
         return [[self._hit(r, s) for r, s in q] for q in ranked]
 
-    def _top_rows(self, qv, m, mode, ann, funnel) -> tuple[np.ndarray, np.ndarray]:
+    def _top_rows(self, qv, m, mode, ann, funnel, live) -> tuple[np.ndarray, np.ndarray]:
         if mode == "exact":
-            blocks = ((int(first), seg.vectors, seg.scales, self._live[first: first + seg.entry.rows])
+            blocks = ((int(first), seg.vectors, seg.scales, live[first: first + seg.entry.rows])
                       for seg, first in zip(self.segments, self._offsets[:-1]))
             return exact_top_rows(qv, blocks, m)
         live_rows, dense = self.vectors()
@@ -411,11 +474,8 @@ class Index:
                 f"generation {self.generation})")
 
 
-def _row_record(doc: Document, chunk_no: int, chunk) -> dict:
-    rec = {"id": doc.id, "chunk": chunk_no, "start": chunk.start, "end": chunk.end, "text": chunk.text}
-    if doc.meta:
-        rec["meta"] = doc.meta
-    return rec
+def _count(records: list[dict], doc_id: str) -> int:
+    return next(r["n_chunks"] for r in records if r["id"] == doc_id)
 
 
 def _copy_entry(e):
@@ -424,7 +484,7 @@ def _copy_entry(e):
     return SegmentEntry(e.name, e.rows, e.files, list(e.deleted))
 
 
-_INDEX_NAMES = {"manifest.json", ".manifest.json.tmp", "segments", "ann", ".lock"}
+_INDEX_NAMES = {"manifest.json", ".manifest.json.tmp", "segments", "ann", LOCK}
 
 
 def _looks_like_index(root: Path) -> bool:
@@ -433,9 +493,11 @@ def _looks_like_index(root: Path) -> bool:
 
 
 def _remove_tree(root: Path) -> None:
-    """Remove an old index: un-commit first, so a kill midway leaves no openable half-index."""
+    """Remove an old index but its lock file: un-commit first, so a kill midway leaves no openable half-index."""
     manifest_path(root).unlink(missing_ok=True)
     for p in root.iterdir():
+        if p.name == LOCK:
+            continue
         if p.is_dir():
             shutil.rmtree(p)
         else:

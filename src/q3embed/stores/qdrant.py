@@ -5,8 +5,15 @@
 for all three. The collection's metadata records the ``IndexSpec``, so a different model or dim
 is refused here exactly as by the local ``Index``.
 
->>> qi = QdrantIndex.from_index(Index.open("scifact.idx"), QdrantClient(url=...), "scifact")
->>> Retriever(embedder, qi, reranker).search("query")
+Qdrant has no multi-operation transactions. A write upserts a document's chunks (point ids are
+stable per document and chunk, so a retry overwrites rather than duplicates) and then deletes
+the chunks an older, longer version had: a document is never absent, but a kill between the two
+steps can leave old trailing chunks, which ``add(..., on_duplicate="skip")`` redoes.
+
+Tested here in local mode only: Qdrant's server cannot be started on these machines.
+
+>>> qs = QdrantStore.from_index(Index.open("scifact.idx"), QdrantClient(url=...), "scifact")
+>>> Retriever(embedder, qs, reranker).search("query")
 """
 
 from __future__ import annotations
@@ -17,11 +24,12 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from .chunking import ChunkingConfig, chunk_text
-from .corpus import read_corpus
-from .errors import DuplicateIdError, IndexMismatchError, IndexNotFoundError
+from .ann import AnnConfig
+from .chunking import ChunkingConfig
+from .errors import DuplicateIdError, IndexMismatchError, IndexNotFoundError, UnknownIdError
 from .hits import Hit
-from .spec import PROBE_MIN_COSINE, IndexSpec, embed_probe, model_reference, probe_agreement, query_matrix
+from .ingest import COMMIT_SECONDS, add_documents, check_embedder, check_on_duplicate, check_records, whole
+from .spec import IndexSpec, new_spec, query_matrix
 
 _NAMESPACE = uuid.UUID("8c1d6f0e-3c1b-4f7e-9a4e-2f0b6c3d9e51")  # point id = uuid5(namespace, doc id + chunk)
 _UPSERT_BATCH = 256
@@ -32,7 +40,9 @@ def point_id(doc_id: str, chunk: int) -> str:
     return str(uuid.uuid5(_NAMESPACE, f"{doc_id}\x00{chunk}"))
 
 
-class QdrantIndex:
+class QdrantStore:
+    search_modes = ("exact", "hnsw")
+
     def __init__(self, client, collection: str, spec: IndexSpec, embedder=None):
         self.client = client
         self.collection = collection
@@ -40,12 +50,12 @@ class QdrantIndex:
         self.embedder = embedder
 
     @classmethod
-    def create(cls, client, collection: str, embedder, dim: int | None = None, instruction: str | None = None,
-               chunking: ChunkingConfig | None = None, overwrite: bool = False) -> "QdrantIndex":
-        dim = embedder.check_dim(dim) if hasattr(embedder, "check_dim") else int(dim or embedder.width)
-        spec = IndexSpec(model=model_reference(embedder), width=int(embedder.width), dim=dim,
-                         instruction=instruction, chunking=chunking or ChunkingConfig(),
-                         probe=tuple(map(tuple, embed_probe(embedder, dim).tolist())))
+    def create(cls, client, collection: str, embedder, dim: int | None = None, dtype: str = "float32",
+               instruction: str | None = None, chunking: ChunkingConfig | None = None,
+               overwrite: bool = False) -> "QdrantStore":
+        if dtype != "float32":
+            raise ValueError(f"the Qdrant adapter stores float32 vectors; got dtype {dtype!r}")
+        spec = new_spec(embedder, dim, dtype, instruction, chunking)
         cls._create_collection(client, collection, spec, overwrite)
         return cls(client, collection, spec, embedder)
 
@@ -65,56 +75,75 @@ class QdrantIndex:
             client.create_payload_index(collection, "doc_id", models.PayloadSchemaType.KEYWORD)
 
     @classmethod
-    def open(cls, client, collection: str, embedder=None) -> "QdrantIndex":
+    def open(cls, client, collection: str, embedder=None) -> "QdrantStore":
         if not client.collection_exists(collection):
             raise IndexNotFoundError(f"Qdrant collection {collection!r} does not exist")
         meta = client.get_collection(collection).config.metadata or {}
         if "q3embed" not in meta:
             raise IndexMismatchError(f"Qdrant collection {collection!r} was not made by q3embed (no spec in its metadata)")
-        index = cls(client, collection, IndexSpec.from_json(meta["q3embed"]))
+        store = cls(client, collection, IndexSpec.from_json(meta["q3embed"]))
         if embedder is not None:
-            index.check_embedder(embedder)
-            index.embedder = embedder
-        return index
+            store.attach(embedder)
+        return store
 
     @classmethod
-    def from_index(cls, index, client, collection: str, overwrite: bool = False) -> "QdrantIndex":
+    def from_index(cls, index, client, collection: str, overwrite: bool = False) -> "QdrantStore":
         """Copy a local ``Index`` (vectors, chunks, spec) into a collection, with no re-embedding."""
         cls._create_collection(client, collection, index.spec, overwrite)
         target = cls(client, collection, index.spec, index.embedder)
         rows, vectors = index.vectors()
-        records = [index.record(int(r)) for r in rows]
+        records = [dict(index.record(int(r))) for r in rows]
+        for r in records:
+            r.setdefault("n_chunks", 1 + max(c.get("chunk", 0) for c in index.chunks(r["id"])))
         target._upsert(records, vectors)
         return target
 
-    def check_embedder(self, embedder) -> None:
-        agreement = probe_agreement(self.spec, embed_probe(embedder, self.spec.dim)) if embedder.width >= self.spec.dim else -1
-        if agreement < PROBE_MIN_COSINE:
-            raise IndexMismatchError(f"Qdrant collection {self.collection!r} was built with {self.spec.describe()}; "
-                                     f"the embedder {getattr(embedder, 'name', '?')!r} gives different vectors. "
-                                     f"Search with {self.spec.model!r} or rebuild the collection.")
+    @property
+    def location(self) -> str:
+        return f"Qdrant collection {self.collection!r}"
 
-    def add(self, corpus, on_duplicate: str = "error", batch_size: int = 32) -> int:
-        """Embed and upsert documents. Duplicates: 'error', 'replace' (old chunks deleted first) or 'skip'."""
-        docs = read_corpus(corpus)
-        present = [d.id for d in docs if self._has(d.id)]
-        if present and on_duplicate == "error":
-            raise DuplicateIdError.for_ids(f"Qdrant collection {self.collection!r}", present,
-                                           "use on_duplicate='replace' or 'skip'")
-        if on_duplicate == "skip":
-            docs = [d for d in docs if d.id not in set(present)]
-        elif present:
-            self.delete(present)
-        records = []
-        for d in docs:
-            for i, c in enumerate(chunk_text(d.text, getattr(self.embedder, "tokenizer", None), self.spec.chunking)):
-                records.append({"id": d.id, "chunk": i, "start": c.start, "end": c.end, "text": c.text,
-                                **({"meta": d.meta} if d.meta else {})})
-        if records:
-            vectors = self.embedder.encode_documents([r["text"] for r in records], dim=self.spec.dim,
-                                                     batch_size=batch_size)
-            self._upsert(records, vectors)
-        return len(docs)
+    def check_embedder(self, embedder) -> None:
+        check_embedder(self.spec, embedder, self.location)
+
+    def attach(self, embedder) -> "QdrantStore":
+        self.check_embedder(embedder)
+        self.embedder = embedder
+        return self
+
+    def close(self) -> None:
+        self.client.close()
+
+    def add(self, corpus, embedder=None, on_duplicate: str = "error", batch_size: int = 32,
+            commit_every: int = 8192, commit_seconds: float | None = COMMIT_SECONDS,
+            show_progress: bool = False) -> int:
+        """Embed and upsert documents (see ``VectorStore``)."""
+        if embedder is not None and embedder is not self.embedder:
+            self.attach(embedder)
+        return add_documents(self, corpus, self.embedder, on_duplicate, batch_size, commit_every, commit_seconds,
+                             show_progress)
+
+    def add_records(self, records: Sequence[dict], vectors: np.ndarray, on_duplicate: str = "error") -> int:
+        check_on_duplicate(on_duplicate)
+        records = [dict(r) for r in records]
+        vectors = check_records(records, vectors, self.spec, self.location)
+        ids = list(dict.fromkeys(r["id"] for r in records))
+        stored = self.stored_chunks(ids)
+        if stored and on_duplicate == "error":
+            raise DuplicateIdError.for_ids(self.location, list(stored), "use on_duplicate='replace' (--replace) or "
+                                                                       "'skip' (--skip-existing)")
+        if stored and on_duplicate == "skip":
+            n_of = {r["id"]: r["n_chunks"] for r in records}
+            done = {i for i, cs in stored.items() if whole(cs, n_of[i])}
+            sel = [n for n, r in enumerate(records) if r["id"] not in done]
+            records, vectors = [records[n] for n in sel], vectors[sel]
+        self._upsert(records, vectors)
+        n_of = {r["id"]: r["n_chunks"] for r in records}
+        stale = [point_id(d, c) for d, cs in stored.items() if d in n_of for c in cs if c >= n_of[d]]
+        if stale:  # chunks of a longer old version, removed after the new version is in
+            from qdrant_client import models
+
+            self.client.delete(self.collection, points_selector=models.PointIdsList(points=stale), wait=True)
+        return len(n_of)
 
     def _upsert(self, records: list[dict], vectors: np.ndarray) -> None:
         from qdrant_client import models
@@ -130,36 +159,66 @@ class QdrantIndex:
 
         return models.Filter(must=[models.FieldCondition(key="doc_id", match=models.MatchAny(any=list(ids)))])
 
-    def _has(self, doc_id: str) -> bool:
-        return self.client.count(self.collection, count_filter=self._doc_filter([doc_id]), exact=True).count > 0
+    def stored_chunks(self, ids: Iterable[str]) -> dict[str, list[int]]:
+        ids = list(ids)
+        out: dict[str, list[int]] = {}
+        for a in range(0, len(ids), 1024):
+            offset = None
+            while True:
+                points, offset = self.client.scroll(self.collection, scroll_filter=self._doc_filter(ids[a: a + 1024]),
+                                                    limit=4096, offset=offset, with_payload=["doc_id", "chunk"],
+                                                    with_vectors=False)
+                for p in points:
+                    out.setdefault(p.payload["doc_id"], []).append(int(p.payload.get("chunk", 0)))
+                if offset is None:
+                    break
+        return {d: sorted(c) for d, c in out.items()}
 
-    def delete(self, ids: Iterable[str]) -> None:
+    def delete(self, ids: Iterable[str], missing: str = "error") -> int:
         from qdrant_client import models
 
-        ids = [str(i) for i in ([ids] if isinstance(ids, str) else ids)]
-        self.client.delete(self.collection, points_selector=models.FilterSelector(filter=self._doc_filter(ids)), wait=True)
+        ids = list(dict.fromkeys(str(i) for i in ([ids] if isinstance(ids, str) else ids)))
+        present = set(self.stored_chunks(ids))
+        unknown = [i for i in ids if i not in present]
+        if unknown and missing != "ignore":
+            raise UnknownIdError.for_ids(self.location, unknown)
+        if present:
+            self.client.delete(self.collection, points_selector=models.FilterSelector(filter=self._doc_filter(list(present))),
+                               wait=True)
+        return len(present)
 
-    def __len__(self) -> int:
+    def count(self) -> int:
         """Number of documents (their first chunks)."""
         from qdrant_client import models
 
         first = models.Filter(must=[models.FieldCondition(key="chunk", match=models.MatchValue(value=0))])
         return self.client.count(self.collection, count_filter=first, exact=True).count
 
-    def _encode_queries(self, texts: list[str]) -> np.ndarray:
-        if self.embedder is None:
-            raise ValueError("text queries need an embedder: QdrantIndex.open(client, collection, embedder)")
-        return self.embedder.encode_queries(texts, instruction=self.spec.instruction, dim=self.spec.dim)
+    def __len__(self) -> int:
+        return self.count()
 
-    def search(self, queries, top_k: int = 10, mode: str = "exact", hnsw_ef: int | None = None):
-        """Hits per query, like ``Index.search``. mode 'exact' asks the server for brute force,
-        'hnsw' for its HNSW graph (local mode is always exact)."""
+    def encode_queries(self, texts: Sequence[str], instruction: str | None = None) -> np.ndarray:
+        if self.embedder is None:
+            raise ValueError("text queries need an embedder: QdrantStore.open(client, collection, embedder)")
+        instruction = instruction if instruction is not None else self.spec.instruction
+        return self.embedder.encode_queries(list(texts), instruction=instruction, dim=self.spec.dim)
+
+    def search(self, queries, top_k: int = 10, mode: str = "exact", instruction: str | None = None,
+               where: dict | None = None, tuning=None):
+        """Hits per query (see ``VectorStore``). mode 'exact' asks the server for brute force,
+        'hnsw' for its HNSW graph with ``tuning.ef_search`` (local mode is always exact)."""
         from qdrant_client import models
 
-        if mode not in ("exact", "hnsw"):
-            raise ValueError(f"Qdrant search mode must be 'exact' or 'hnsw', got {mode!r}")
-        single, qv = query_matrix(queries, self.spec, f"Qdrant collection {self.collection!r}", self._encode_queries)
-        params = models.SearchParams(exact=mode == "exact", hnsw_ef=hnsw_ef)
+        if mode not in self.search_modes:
+            raise ValueError(f"search mode must be one of {', '.join(self.search_modes)} for {self.location}, "
+                             f"got {mode!r}")
+        if top_k < 1:
+            raise ValueError(f"top_k must be >= 1, got {top_k}")
+        single, qv = query_matrix(queries, self.spec, self.location, lambda t: self.encode_queries(t, instruction))
+        ef = tuning.ef_search if isinstance(tuning, AnnConfig) and mode == "hnsw" else None
+        params = models.SearchParams(exact=mode == "exact", hnsw_ef=ef)
+        filt = models.Filter(must=[models.FieldCondition(key=f"meta.{k}", match=models.MatchValue(value=v))
+                                   for k, v in where.items()]) if where else None
         # Qdrant's own grouping returns each document once, scored by its best chunk.
         out = []
         for v in qv:
@@ -167,9 +226,12 @@ class QdrantIndex:
                 warnings.filterwarnings("ignore", message="Local mode performs exact")
                 groups = self.client.query_points_groups(self.collection, query=v.tolist(), group_by="doc_id",
                                                          limit=top_k, group_size=1, search_params=params,
-                                                         with_payload=True).groups
+                                                         query_filter=filt, with_payload=True).groups
             out.append([_hit(g.hits[0]) for g in groups])
         return out[0] if single else out
+
+
+QdrantIndex = QdrantStore  # the name before the shared contract
 
 
 def _hit(point) -> Hit:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .hits import Hit
+from .protocol import VectorStore
 
 
 class Retriever:
@@ -13,28 +14,31 @@ class Retriever:
     Without a reranker, hits are the index's top ``top_k``. With one, the index returns
     ``max(rerank_top, top_k)`` candidates, the reranker scores each (query, chunk text) pair,
     and the ``top_k`` best by ``rerank_score`` come back; ``score`` keeps the first-stage value.
-    ``index`` is a local ``Index`` or any object with the same ``search(vectors, top_k, ...)``
-    and ``spec`` (e.g. ``QdrantIndex``).
+    ``index`` is any ``VectorStore`` (embedded ``Index``, ``QdrantStore``, ``PgVectorStore``); it
+    checks the embedder is the model it was built with before any search.
     """
 
-    def __init__(self, embedder, index, reranker=None, instruction: str | None = None,
+    def __init__(self, embedder, index: VectorStore, reranker=None, instruction: str | None = None,
                  rerank_instruction: str | None = None):
-        if hasattr(index, "check_embedder"):
-            index.check_embedder(embedder)
+        index.check_embedder(embedder)
         self.embedder = embedder
         self.index = index
         self.reranker = reranker
         self.instruction = instruction if instruction is not None else index.spec.instruction
         self.rerank_instruction = rerank_instruction
 
+    @property
+    def store(self) -> VectorStore:
+        return self.index
+
     def search(self, query: str | Sequence[str], top_k: int = 10, rerank_top: int = 100, mode: str = "exact",
-               **search_kwargs) -> list[Hit] | list[list[Hit]]:
+               where: dict | None = None, tuning=None) -> list[Hit] | list[list[Hit]]:
         """Hits for one query (str) or a list of hit lists for several."""
         single = isinstance(query, str)
         queries = [query] if single else list(query)
         vectors = self.embedder.encode_queries(queries, instruction=self.instruction, dim=self.index.spec.dim)
         depth = max(rerank_top, top_k) if self.reranker is not None else top_k
-        results = self.index.search(vectors, top_k=depth, mode=mode, **search_kwargs)  # list per query
+        results = self.index.search(vectors, top_k=depth, mode=mode, where=where, tuning=tuning)  # list per query
         if self.reranker is not None:
             results = [self._rerank(q, hits, top_k) for q, hits in zip(queries, results)]
         return results[0] if single else results

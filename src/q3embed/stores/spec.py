@@ -54,6 +54,15 @@ class IndexSpec:
         return f"model {self.model!r}, dim {self.dim}, {self.dtype}, {chunks}"
 
 
+def new_spec(embedder, dim: int | None = None, dtype: str = "float32", instruction: str | None = None,
+             chunking: ChunkingConfig | None = None) -> IndexSpec:
+    """The spec a new store records: the embedder's name, width, the (MRL) dim and its probe vectors."""
+    dim = embedder.check_dim(dim) if hasattr(embedder, "check_dim") else int(dim or embedder.width)
+    return IndexSpec(model=model_reference(embedder), width=int(embedder.width), dim=dim, dtype=dtype,
+                     instruction=instruction, chunking=chunking or ChunkingConfig(),
+                     probe=tuple(map(tuple, embed_probe(embedder, dim).tolist())))
+
+
 def model_reference(embedder) -> str:
     """What to record as the model: a local directory as an absolute path (so `search` works from
     any working directory), a hub name as given."""

@@ -33,6 +33,7 @@ from .spec import IndexSpec
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+LOCK = ".lock"
 SEGMENTS = "segments"
 
 
@@ -53,10 +54,12 @@ class Manifest:
     generation: int = 0
     next_segment: int = 1
     segments: list[SegmentEntry] = field(default_factory=list)
+    building: bool = False  # True from a build's first commit until its last: an interrupted build says so
 
     def to_json(self) -> dict:
         return {"format": FORMAT_VERSION, "generation": self.generation, "next_segment": self.next_segment,
-                "spec": self.spec.to_json(), "segments": [s.to_json() for s in self.segments]}
+                "building": self.building, "spec": self.spec.to_json(),
+                "segments": [s.to_json() for s in self.segments]}
 
 
 @dataclass
@@ -71,6 +74,19 @@ class Segment:
 
 def manifest_path(root: Path) -> Path:
     return root / MANIFEST
+
+
+def manifest_stamp(root: Path) -> tuple[int, int] | None:
+    """(inode, mtime_ns) of the committed manifest: a commit replaces the file, so the stamp changes.
+
+    The new manifest is written beside the old one before the rename, so the two inodes differ
+    and a reused inode number cannot hide a commit. One stat call: cheap enough for every search.
+    """
+    try:
+        st = manifest_path(root).stat()
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_mtime_ns
 
 
 def read_manifest(root: Path) -> Manifest:
@@ -93,6 +109,7 @@ def read_manifest(root: Path) -> Manifest:
         next_segment=int(data["next_segment"]),
         segments=[SegmentEntry(s["name"], int(s["rows"]), s["files"], list(s.get("deleted", [])))
                   for s in data["segments"]],
+        building=bool(data.get("building", False)),
     )
 
 
@@ -202,15 +219,37 @@ def remove_debris(root: Path, manifest: Manifest) -> int:
     return removed
 
 
+_HELD: dict[str, list] = {}  # resolved root -> [open lock file, depth]: re-entrant within one process
+
+
 @contextlib.contextmanager
 def writer_lock(root: Path):
-    """One writer at a time. flock is released by the kernel when a writer dies, even by SIGKILL."""
-    with open(root / ".lock", "a+b") as f:
+    """One writer at a time. flock is released by the kernel when a writer dies, even by SIGKILL.
+
+    Re-entrant within a process, so ``Index.build`` can hold it across create + add while the
+    methods it calls take it again. ``.lock`` itself is never deleted (``--overwrite`` keeps it):
+    deleting it would let a second writer lock a fresh file while the first still holds the old one.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    key = str(root.resolve())
+    if key in _HELD:
+        _HELD[key][1] += 1
+        try:
+            yield
+        finally:
+            _HELD[key][1] -= 1
+        return
+    f = open(root / LOCK, "a+b")
+    try:
         try:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise IndexBusyError(f"{root}: another process is writing to this index; try again when it finishes") from None
+        _HELD[key] = [f, 1]
         try:
             yield
         finally:
+            del _HELD[key]
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+    finally:
+        f.close()

@@ -22,6 +22,7 @@ class ConfigError(Q3EmbedError, ValueError):
 
 
 SCHEDULERS = ("linear", "cosine", "constant")
+SAVE_DTYPES = ("auto", "float32", "bfloat16", "float16")  # "auto": the base model's release dtype
 DEFAULT_LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
@@ -113,6 +114,9 @@ class RunConfig:
     gradcache_chunk: int | None = None  # texts per forward in GradCache; None = one forward per step
     gradient_checkpointing: bool = False
     bf16: bool = False  # autocast to bfloat16; weights and optimizer stay fp32
+    # Precision of the exported model. "auto": the base model's release dtype (config.json
+    # dtype/torch_dtype; bf16 for official Qwen3), so the fine-tune serves as fast as its base.
+    save_dtype: str = "auto"
     seed: int = 0
     device: str | None = None
     save_every: int = 0  # steps between checkpoints; 0 = only at the end
@@ -128,6 +132,8 @@ class RunConfig:
         _check(self.batch_size >= 2, f"batch_size must be >= 2 (contrastive batches need in-batch peers), got {self.batch_size}")
         if self.gradcache_chunk is not None:
             _check(self.gradcache_chunk >= 1, f"gradcache_chunk must be >= 1, got {self.gradcache_chunk}")
+        _check(self.save_dtype in SAVE_DTYPES,
+               f"save_dtype {self.save_dtype!r} is not known; accepted: {', '.join(SAVE_DTYPES)}")
         _check(self.save_every >= 0, f"save_every must be >= 0, got {self.save_every}")
         _check(self.log_every >= 1, f"log_every must be >= 1, got {self.log_every}")
         _check(self.keep_checkpoints is None or self.keep_checkpoints >= 1,

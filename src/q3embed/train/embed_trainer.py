@@ -95,4 +95,5 @@ class EmbedTrainer(Trainer):
     def export(self, out: Path) -> Path:
         self.model.eval()
         return export_embedding_model(self.model, self.tokenizer_files, self.layout, out,
-                                      query_instruction=self.default_instruction if self.layout.is_decoder else None)
+                                      query_instruction=self.default_instruction if self.layout.is_decoder else None,
+                                      dtype=self.cfg.save_dtype)

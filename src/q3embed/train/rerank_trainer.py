@@ -8,18 +8,16 @@ step into micro-batches whose gradients add up to the full step's.
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from pathlib import Path
 
 import torch
 
 from ..config import DEFAULT_RERANK_INSTRUCTION
-from ..runtime.batching import pad_batch
-from ..runtime.pooling import last_token_pool
 from ..runtime.tokenize import RerankTokenizer
 from .adapters import apply_lora, base_model, enable_gradient_checkpointing
 from .config import ConfigError
 from .data import pick_texts
+from .encoding import EmbeddingForward
 from .export import TokenizerFiles, export_reranker_model
 from .losses import RerankLabelLoss
 from .trainer import Trainer
@@ -56,6 +54,10 @@ class RerankTrainer(Trainer):
         self.loss = RerankLabelLoss(cfg.loss.label_softmax)
         pad = self.tokenizer.pad_token_id
         self.pad_id = pad if pad is not None else 0
+        # The decoder body only: the (V, H) head is applied to one position per pair, in the loss.
+        # Qwen3 bodies run the packed forward that ``Reranker`` scores with.
+        body = base_model(self.model).model
+        self.forward_last = EmbeddingForward(body, "lasttoken", self.pad_id, self.device, cfg.bf16)
 
     def build_pairs(self, epoch: int, rows: list[int]) -> tuple[list[list[int]], torch.Tensor]:
         cfg = self.cfg
@@ -68,16 +70,6 @@ class RerankTrainer(Trainer):
             ids += self.rerank_tok([(ex.query, d) for d in docs], instruction)
             labels += [1] + [0] * len(negs)
         return ids, torch.tensor(labels, device=self.device)
-
-    def forward_last(self, rows: list[list[int]]) -> torch.Tensor:
-        """(B,) token lists -> (B, H) hidden state at the last position (where the label is read)."""
-        ids, mask = pad_batch(rows, self.pad_id, side="right")  # (B, T)
-        ids, mask = ids.to(self.device), mask.to(self.device)
-        body = base_model(self.model).model  # the decoder; the (V, H) head is applied to one position only
-        ctx = torch.autocast(self.device.type, dtype=torch.bfloat16) if self.cfg.bf16 else nullcontext()
-        with ctx:
-            hidden = body(input_ids=ids, attention_mask=mask).last_hidden_state  # (B, T, H)
-            return last_token_pool(hidden, mask).float()  # (B, H)
 
     def training_step(self, epoch: int, rows: list[int]):
         ids, labels = self.build_pairs(epoch, rows)
@@ -95,4 +87,4 @@ class RerankTrainer(Trainer):
 
     def export(self, out: Path) -> Path:
         self.model.eval()
-        return export_reranker_model(self.model, self.tokenizer_files, out)
+        return export_reranker_model(self.model, self.tokenizer_files, out, self.layout, self.cfg.save_dtype)

@@ -1,0 +1,30 @@
+"""The sentence-transformers files beside a checkpoint (modules, pooling, prompts), as q3embed writes them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def write_sentence_transformers_files(out: Path, pooling: str = "lasttoken", prompt_instruction: str | None = None,
+                                      max_seq_length: int = 8192) -> None:
+    """modules.json (Transformer -> Pooling -> Normalize), pooling config, prompts."""
+    out = Path(out)
+    (out / "1_Pooling").mkdir(exist_ok=True)
+    (out / "2_Normalize").mkdir(exist_ok=True)
+    modules = [
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+        {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
+    ]
+    (out / "modules.json").write_text(json.dumps(modules, indent=2))
+    hidden = json.loads((out / "config.json").read_text())["hidden_size"]
+    pool = {"word_embedding_dimension": hidden, "pooling_mode_cls_token": pooling == "cls",
+            "pooling_mode_mean_tokens": pooling == "mean", "pooling_mode_max_tokens": False,
+            "pooling_mode_mean_sqrt_len_tokens": False, "pooling_mode_weightedmean_tokens": False,
+            "pooling_mode_lasttoken": pooling == "lasttoken", "include_prompt": True}
+    (out / "1_Pooling" / "config.json").write_text(json.dumps(pool, indent=2))
+    prompts = {"query": f"Instruct: {prompt_instruction}\nQuery:", "document": ""} if prompt_instruction else {}
+    (out / "config_sentence_transformers.json").write_text(json.dumps(
+        {"prompts": prompts, "default_prompt_name": None, "similarity_fn_name": "cosine"}, indent=2))
+    (out / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": max_seq_length, "do_lower_case": False}))

@@ -1,0 +1,63 @@
+"""``VectorStore``: the one contract every store keeps (embedded ``Index``, Qdrant, pgvector).
+
+Same signatures, same return types, same errors:
+
+- ``add`` / ``add_records`` refuse a stored id with ``DuplicateIdError`` (``on_duplicate="error"``)
+  before writing anything; ``"replace"`` swaps a document in the commit/transaction that writes
+  the new version; ``"skip"`` keeps whole stored documents and redoes partial ones.
+- ``delete`` returns how many documents went; unknown ids raise ``UnknownIdError`` (nothing is
+  deleted) unless ``missing="ignore"``.
+- ``search`` returns ``list[Hit]`` for one query (str or (dim,) vector) and ``list[list[Hit]]``
+  for several; each document once, scored by its best chunk (inner product). ``where`` keeps
+  documents whose metadata holds every given key/value. ``tuning`` is an ``AnnConfig`` for
+  ``mode="hnsw"`` (``ef_search`` is read by every store) or a ``FunnelConfig`` for the
+  embedded index's ``mode="funnel"``.
+- ``check_embedder`` raises ``IndexMismatchError`` for another model or dim; stores call it in
+  ``open``/``attach`` before anything is written.
+
+A new store is one file: keep ``spec`` beside the data, write records transactionally in whole
+documents, and reuse ``ingest.add_documents`` for chunk -> embed -> write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from .hits import Hit
+from .spec import IndexSpec
+
+ON_DUPLICATE = ("error", "replace", "skip")
+
+
+@runtime_checkable
+class VectorStore(Protocol):
+    spec: IndexSpec  # the embedding spec: model, dim, dtype, instruction (+ chunking and probe vectors)
+    search_modes: tuple[str, ...]  # "exact" first; every store also has "hnsw"
+
+    @property
+    def location(self) -> str:
+        """Where the store lives, for messages: a path, or a URL without its password plus the collection."""
+
+    def check_embedder(self, embedder) -> None: ...
+
+    def attach(self, embedder) -> "VectorStore": ...
+
+    def add(self, corpus, embedder=None, on_duplicate: str = "error", batch_size: int = 32,
+            commit_every: int = 8192, commit_seconds: float | None = 60.0, show_progress: bool = False) -> int: ...
+
+    def add_records(self, records: Sequence[dict], vectors: np.ndarray, on_duplicate: str = "error") -> int: ...
+
+    def stored_chunks(self, ids: Iterable[str]) -> dict[str, list[int]]:
+        """Chunk numbers held for each of ``ids`` that is stored (how resume tells whole from partial)."""
+
+    def delete(self, ids: Iterable[str], missing: str = "error") -> int: ...
+
+    def search(self, queries, top_k: int = 10, mode: str = "exact", instruction: str | None = None,
+               where: dict | None = None, tuning=None) -> list[Hit] | list[list[Hit]]: ...
+
+    def count(self) -> int: ...
+
+    def close(self) -> None: ...

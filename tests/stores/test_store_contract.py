@@ -1,0 +1,197 @@
+"""One contract, every store: the embedded Index, Qdrant (local mode) and pgvector (a real PostgreSQL).
+
+Each test runs against all three through the ``VectorStore`` protocol only, so a store that
+differs in a signature, a return type or an error fails here.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import pytest
+
+from q3embed.stores import (AnnConfig, DuplicateIdError, Index, IndexMismatchError, Retriever, UnknownIdError,
+                            VectorStore)
+from q3embed.stores.ingest import check_records
+from q3embed.stores.protocol import VectorStore as Proto
+
+STORES = ["index", "qdrant", "pgvector"]
+
+
+def make_store(kind, tmp_path, embedder, request, chunking=None):
+    if kind == "index":
+        return Index.create(tmp_path / "idx", embedder, chunking=chunking)
+    if kind == "qdrant":
+        qdrant_client = pytest.importorskip("qdrant_client")
+        from q3embed.stores.qdrant import QdrantStore
+
+        return QdrantStore.create(qdrant_client.QdrantClient(":memory:"), "docs", embedder, chunking=chunking)
+    from q3embed.stores.pgvector import PgVectorStore
+
+    url = request.getfixturevalue("pg_url")
+    return PgVectorStore.create(url, embedder, chunking=chunking)
+
+
+def reopen(kind, store, embedder):
+    if kind == "index":
+        return Index.open(store.root, embedder)
+    if kind == "qdrant":
+        from q3embed.stores.qdrant import QdrantStore
+
+        return QdrantStore.open(store.client, store.collection, embedder)
+    from q3embed.stores.pgvector import PgVectorStore
+
+    return PgVectorStore.open(request_url(store), embedder)
+
+
+def request_url(store):
+    conninfo = store.conn.info.dsn
+    # the DSN psycopg reports is key=value; rebuild a URL for the same socket and database
+    kv = dict(p.split("=", 1) for p in conninfo.split())
+    return f"postgresql://{kv.get('user', 'postgres')}@/{kv['dbname']}?host={kv['host']}&collection={store.collection}"
+
+
+@pytest.fixture(params=STORES)
+def kind(request):
+    return request.param
+
+
+@pytest.fixture
+def store(kind, tmp_path, hash_embedder, request):
+    s = make_store(kind, tmp_path, hash_embedder, request)
+    yield s
+    s.close()
+
+
+def test_every_store_implements_the_protocol_with_identical_signatures(store):
+    assert isinstance(store, VectorStore)
+    for name in ("add", "add_records", "delete", "search", "count", "check_embedder", "attach", "close",
+                 "stored_chunks"):
+        if name not in Proto.__dict__:
+            continue
+        got = inspect.signature(getattr(type(store), name))
+        want = inspect.signature(getattr(Proto, name))
+        assert list(got.parameters) == list(want.parameters), name
+        assert [p.default for p in got.parameters.values()] == [p.default for p in want.parameters.values()], name
+    assert store.search_modes[0] == "exact" and "hnsw" in store.search_modes
+    assert store.spec.dim == 64 and store.spec.model == "hash-embedder"
+
+
+def test_add_search_count_delete(store, small_docs, hash_embedder):
+    assert store.add(small_docs[:30]) == 30
+    assert store.count() == 30
+    hits = store.search("cooking bread oven flour item7", top_k=5)
+    assert isinstance(hits, list) and hits[0].id == "d7" and len(hits) == 5
+    assert hits[0].text == small_docs[7][1]
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    several = store.search(["football goal match team item2", "music guitar chord melody item4"], top_k=3)
+    assert [h[0].id for h in several] == ["d2", "d4"]
+    vec = hash_embedder.encode_queries(["football goal match team item2"])[0]
+    assert store.search(vec, top_k=1)[0].id == "d2"  # a (dim,) vector is one query
+    assert store.delete(["d1", "d2"]) == 2
+    assert store.count() == 28
+    with pytest.raises(UnknownIdError, match="nope"):
+        store.delete(["d3", "nope"])
+    assert store.count() == 28  # nothing was deleted
+    assert store.delete(["d3", "nope"], missing="ignore") == 1
+
+
+def test_duplicates_error_replace_skip(store, small_docs):
+    store.add(small_docs[:10])
+    with pytest.raises(DuplicateIdError, match="already holds 1"):
+        store.add([("d1", "dup"), ("new", "fresh words")])
+    assert store.count() == 10  # refused before anything was written
+    assert store.add([("d1", "replaced words zebra")], on_duplicate="replace") == 1
+    assert store.count() == 10 and store.search("replaced words zebra", top_k=1)[0].id == "d1"
+    assert store.add([("d1", "ignored"), ("d99", "another new one")], on_duplicate="skip") == 1
+    assert store.count() == 11 and store.search("replaced words zebra", top_k=1)[0].text == "replaced words zebra"
+
+
+def test_scores_agree_across_stores(tmp_path, small_docs, hash_embedder, request):
+    queries = hash_embedder.encode_queries(["cooking bread", "football goal", "music guitar"])
+    results = {}
+    for kind in STORES:
+        s = make_store(kind, tmp_path / kind, hash_embedder, request)
+        s.add(small_docs)
+        results[kind] = s.search(queries, top_k=5)
+        s.close()
+    for kind in STORES[1:]:
+        for a, b in zip(results["index"], results[kind]):
+            assert [h.id for h in a] == [h.id for h in b], kind
+            np.testing.assert_allclose([h.score for h in a], [h.score for h in b], atol=1e-5)
+
+
+def test_chunked_documents_come_back_once_and_whole(kind, tmp_path, hash_embedder_cls, request):
+    from q3embed.stores import ChunkingConfig
+
+    emb = hash_embedder_cls(width=32, words=True)
+    s = make_store(kind, tmp_path, emb, request, chunking=ChunkingConfig(tokens=4))
+    long_doc = " ".join(f"rivers{i} flow" for i in range(10))  # 20 words: 5 chunks
+    s.add([("long", long_doc), ("short", "mountains")], commit_every=2)
+    assert s.stored_chunks(["long", "short", "none"]) == {"long": [0, 1, 2, 3, 4], "short": [0]}
+    hits = s.search("rivers3 flow", top_k=5)
+    assert sorted(h.id for h in hits) == ["long", "short"]
+    assert hits[0].id == "long" and "rivers3" in hits[0].text
+    # a shorter new version leaves no stale chunks behind
+    s.add([("long", "rivers0 flow rivers1")], on_duplicate="replace")
+    assert s.stored_chunks(["long"]) == {"long": [0]}
+    s.close()
+
+
+def test_add_records_holds_whole_documents_only(store, hash_embedder):
+    vecs = hash_embedder.encode_documents(["a b", "c d"])
+    with pytest.raises(ValueError, match="whole documents"):
+        store.add_records([{"id": "x", "chunk": 0, "n_chunks": 3}, {"id": "x", "chunk": 1, "n_chunks": 3}], vecs)
+    with pytest.raises(IndexMismatchError):
+        store.add_records([{"id": "x"}], np.zeros((1, 7), np.float32))
+    assert store.add_records([{"id": "x", "text": "a b"}, {"id": "y", "text": "c d"}], vecs) == 2
+    assert store.count() == 2
+
+
+def test_metadata_filter(store, hash_embedder):
+    from q3embed.stores import Document
+
+    store.add([Document("a", "solar panels energy", {"lang": "en"}), Document("b", "solar panels energy two",
+                                                                              {"lang": "de"})])
+    hits = store.search("solar panels energy", top_k=5, where={"lang": "de"})
+    assert [h.id for h in hits] == ["b"] and hits[0].meta == {"lang": "de"}
+
+
+def test_hnsw_mode_and_tuning(store, small_docs):
+    store.add(small_docs)
+    exact = store.search("biology cell protein gene", top_k=5)
+    approx = store.search("biology cell protein gene", top_k=5, mode="hnsw", tuning=AnnConfig(ef_search=100))
+    assert len({h.id for h in exact} & {h.id for h in approx}) >= 4
+    with pytest.raises(ValueError, match="search mode"):
+        store.search("x", mode="nope")
+    with pytest.raises(ValueError, match="top_k"):
+        store.search("x", top_k=0)
+
+
+def test_another_model_is_refused_before_anything_is_written(kind, store, small_docs, hash_embedder_cls):
+    store.add(small_docs[:5])
+    other = hash_embedder_cls(width=64, seed=3, name="other-model")
+    with pytest.raises(IndexMismatchError, match="different vectors"):
+        reopen(kind, store, other)
+    with pytest.raises(IndexMismatchError, match="width 32"):
+        store.attach(hash_embedder_cls(width=32))
+    with pytest.raises(IndexMismatchError):
+        store.search(np.zeros((1, 32), np.float32))
+    assert store.count() == 5
+
+
+def test_retriever_takes_any_store(store, small_docs, hash_embedder, hash_embedder_cls):
+    store.add(small_docs[:12])
+    hits = Retriever(hash_embedder, store).search("football goal match team item2", top_k=3)
+    assert hits[0].id == "d2"
+    with pytest.raises(IndexMismatchError):
+        Retriever(hash_embedder_cls(width=64, seed=5), store)
+
+
+def test_check_records_fills_counts():
+    from q3embed.stores.spec import IndexSpec
+
+    recs = [{"id": "a", "text": "x"}]
+    check_records(recs, np.zeros((1, 4), np.float32), IndexSpec("m", 4, 4), "here")
+    assert recs[0]["n_chunks"] == 1 and recs[0]["chunk"] == 0
