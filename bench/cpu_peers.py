@@ -132,7 +132,9 @@ class SubprocessPeer:
                                    str(vec)], capture_output=True, text=True)
             if proc.returncode != 0:
                 raise RuntimeError(f"{self.engine} worker failed: {proc.stderr.strip().splitlines()[-1:]}")
-            timing = json.loads(proc.stdout.strip().splitlines()[-1])
+            # vLLM prints its shutdown messages after ours: take the worker's own line.
+            line = [ln for ln in proc.stdout.splitlines() if ln.startswith('{"wall"')][-1]
+            timing = json.loads(line)
             return np.load(vec), timing["wall"], timing["cpu"], timing["tokens"]
 
 
