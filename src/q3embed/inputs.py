@@ -45,17 +45,27 @@ def iter_jsonl(path: str | Path, what: str = "", lines: list[str] | None = None)
         yield n, rec
 
 
-def read_texts(path: str | Path, field: str = "text") -> list[str]:
-    """Texts from a .txt file (one per line, blank lines left out) or a .jsonl file (``field``)."""
+def read_texts(path: str | Path, field: str = "text", blank: str = "skip") -> list[str]:
+    """Texts from a .txt file (one per line) or a .jsonl file (``field``).
+
+    ``blank="skip"`` leaves blank lines (and empty JSONL texts) out; ``blank="refuse"`` raises,
+    naming their line numbers, for callers whose output row i must be input line i.
+    """
     path = Path(path)
     if path.suffix not in (".jsonl", ".txt", ".md", ""):
         raise InputFileError(f"{path}: unsupported input type '{path.suffix}'; accepted: .txt (one text per line), .jsonl")
     lines = read_lines(path)
     if path.suffix != ".jsonl":
-        return [ln for ln in lines if ln.strip()]
-    texts = []
-    for n, rec in iter_jsonl(path, lines=lines):
-        if not isinstance(rec.get(field), str):
-            raise InputFileError(f"{path}:{n}: expected an object with a string '{field}' field")
-        texts.append(rec[field])
-    return texts
+        numbered = list(enumerate(lines, start=1))
+    else:
+        numbered = []
+        for n, rec in iter_jsonl(path, lines=lines):
+            if not isinstance(rec.get(field), str):
+                raise InputFileError(f"{path}:{n}: expected an object with a string '{field}' field")
+            numbered.append((n, rec[field]))
+    empty = [n for n, t in numbered if not t.strip()]
+    if empty and blank == "refuse":
+        shown = ", ".join(map(str, empty[:10])) + (f" and {len(empty) - 10} more" if len(empty) > 10 else "")
+        raise InputFileError(f"{path}: blank text on line {shown}; every line must be a text, since output row i "
+                             "is input line i (remove the blank lines)")
+    return [t for _, t in numbered if t.strip()]

@@ -29,10 +29,14 @@ def test_info(tiny_embedding_dir, capsys):
     assert "embedding" in info["kind"]
 
 
-def test_embed_txt_and_jsonl(tmp_path, tiny_embedding_dir, tiny_embedder):
+def test_embed_txt_and_jsonl(tmp_path, tiny_embedding_dir, tiny_embedder, capsys):
     txt = tmp_path / "in.txt"
     txt.write_text("first text\n\nsecond text\n")
     out = tmp_path / "out.npy"
+    # row i is line i: a blank line is refused with its number, not silently dropped
+    assert main(["embed", "--model", str(tiny_embedding_dir), "--device", "cpu", "--dim", "32", str(txt), str(out)]) == 1
+    assert "line 2" in capsys.readouterr().err and not out.exists()
+    txt.write_text("first text\nsecond text\n")
     assert main(["embed", "--model", str(tiny_embedding_dir), "--device", "cpu", "--dim", "32", str(txt), str(out)]) == 0
     vecs = np.load(out)
     np.testing.assert_allclose(vecs, tiny_embedder.encode(["first text", "second text"], dim=32), atol=1e-6)
@@ -75,3 +79,64 @@ def test_missing_model_exits_with_one_line(tmp_path, capsys):
     assert main(["embed", "--model", str(tmp_path / "no_model"), str(txt), str(tmp_path / "o.npy")]) == 1
     err = capsys.readouterr().err.strip()
     assert "no_model" in err and "Traceback" not in err and len(err.splitlines()) == 1
+
+
+def test_embed_says_which_file_it_wrote(tmp_path, tiny_embedding_dir, capsys):
+    txt = tmp_path / "x.txt"
+    txt.write_text("a\nb\n")
+    assert main(["embed", "--model", str(tiny_embedding_dir), str(txt), str(tmp_path / "vectors")]) == 0
+    assert f"to {tmp_path / 'vectors.npy'}" in capsys.readouterr().err
+    assert np.load(tmp_path / "vectors.npy").shape == (2, 64)
+
+
+def test_rerank_top_n_prints_that_many(tmp_path, tiny_reranker_dir, capsys):
+    docs = tmp_path / "docs.txt"
+    docs.write_text("a\nb\nc\nd\n")
+    assert main(["rerank", "--model", str(tiny_reranker_dir), "--query", "q", "--top-n", "2", "--json", str(docs)]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 2
+
+
+def test_rerank_warns_when_the_query_leaves_little_room(tmp_path, tiny_reranker_dir, capsys):
+    docs = tmp_path / "docs.txt"
+    docs.write_text("a long document\nanother one\n")
+    query = "word " * 20
+    assert main(["rerank", "--model", str(tiny_reranker_dir), "--max-length", "128", "--query", query, str(docs)]) == 0
+    err = capsys.readouterr().err
+    assert "warning: the query leaves each document only" in err and "max length 128" in err
+
+
+def test_info_prints_clean_values(tiny_embedding_dir, capsys):
+    assert main(["info", str(tiny_embedding_dir), "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "None" not in out and "[" not in out and "{" not in out and "\\n" not in out
+    assert "query: Instruct:" in out
+
+
+REPO = __import__("pathlib").Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("verb", _verbs())
+def test_help_names_only_files_that_exist(verb, capsys):
+    import re
+
+    helps = []
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "verb").choices[verb]
+    todo = [sub]
+    while todo:  # the verb and its sub-verbs
+        p = todo.pop()
+        helps.append(p.format_help())
+        for a in p._actions:
+            if getattr(a, "choices", None) and isinstance(a.choices, dict):
+                todo.extend(a.choices.values())
+    for path in re.findall(r"recipes/[\w.-]+\.ya?ml", "\n".join(helps)):
+        assert (REPO / path).exists(), f"`q3embed {verb} --help` names {path}, which does not exist"
+
+
+def test_docs_name_no_development_machine_paths():
+    """README, docs, recipes and src must work in a user's clone: no ../shared paths."""
+    files = [REPO / "README.md", *(REPO / "docs").rglob("*.md"), *(REPO / "recipes").rglob("*"),
+             *(REPO / "src").rglob("*.py")]
+    bad = [str(f.relative_to(REPO)) for f in files if f.is_file() and "../shared" in f.read_text(errors="ignore")]
+    assert not bad, f"../shared paths in {bad}"
+    assert "DESIGN.md" not in (REPO / "docs" / "train.md").read_text()

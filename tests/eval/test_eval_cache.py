@@ -51,3 +51,42 @@ def test_encode_cached_round_trip_with_real_model(tiny_embedder, tmp_path):
     np.testing.assert_array_equal(first, again)
     np.testing.assert_allclose(first, tiny_embedder.encode(texts, dim=32), atol=1e-6)
     assert len(list(tmp_path.rglob("shard-*.npz"))) == 1
+
+
+def test_interrupted_encode_keeps_what_was_embedded_and_resumes(tmp_path):
+    """A kill mid-eval (here: Ctrl-C from the 3rd step) keeps the steps already embedded."""
+    texts = [f"text {i}" for i in range(10)]
+    calls = []
+
+    def dies_on_third_step(batch):
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return fake_encode(calls)(batch)
+
+    cache = EmbeddingCache(tmp_path, "m", dim=None, instruction=None)
+    try:
+        cache.encode(texts, dies_on_third_step, step=3, flush_seconds=3600)
+    except KeyboardInterrupt:
+        pass
+    else:
+        raise AssertionError("the interrupt was swallowed")
+    assert len(list(tmp_path.rglob("shard-*.npz"))) == 1  # written on the way out, not at the end of the run
+    calls.clear()
+    resumed = EmbeddingCache(tmp_path, "m", dim=None, instruction=None)  # the rerun, a new process
+    assert len(resumed) == 6
+    vecs, n = resumed.encode(texts, fake_encode(calls), step=3)
+    assert n == 4 and [t for c in calls for t in c] == texts[6:]
+    assert vecs[:, 0].tolist() == [len(t) for t in texts]
+
+
+def test_cache_flushes_shards_while_embedding(tmp_path, monkeypatch):
+    """With flush_seconds=0 every step is on disk before the next one starts (what a kill -9 needs)."""
+    texts = [f"t{i}" for i in range(7)]
+    seen_on_disk = []
+
+    def encode(batch):
+        seen_on_disk.append(len(list(tmp_path.rglob("shard-*.npz"))))
+        return np.ones((len(batch), 2), dtype=np.float32)
+
+    EmbeddingCache(tmp_path, "m", dim=None, instruction=None).encode(texts, encode, step=2, flush_seconds=0)
+    assert seen_on_disk == [0, 1, 2, 3]

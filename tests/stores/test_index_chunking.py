@@ -38,3 +38,15 @@ def test_chunks_keep_character_offsets_with_the_qwen3_tokenizer(tiny_embedder):
 def test_short_text_is_one_chunk(tiny_embedder):
     chunks = chunk_text("short text", tiny_embedder.tokenizer, ChunkingConfig(tokens=32, overlap=8))
     assert [(c.text, c.start, c.end) for c in chunks] == [("short text", 0, 10)]
+
+
+def test_chunking_a_long_document_does_not_warn_about_length(minilm_embedder):
+    """Cutting a long document into windows is not an over-long input: no transformers length warning."""
+    from q3embed.stores.chunking import ChunkingConfig, chunk_text
+
+    tok = minilm_embedder.tokenizer
+    key = "sequence-length-is-longer-than-the-specified-maximum"
+    tok.deprecation_warnings.pop(key, None)
+    chunks = chunk_text("tides follow the moon " * 400, tok, ChunkingConfig(tokens=128, overlap=16))
+    assert len(chunks) > 1
+    assert not tok.deprecation_warnings.get(key), "transformers warned that a chunked document is too long"

@@ -20,7 +20,7 @@ def corpus(tmp_path):
 def built_idx(tmp_path, corpus, tiny_embedding_dir):
     out = tmp_path / "idx"
     assert main(["index", "build", "--model", str(tiny_embedding_dir), "--corpus", str(corpus), "--out", str(out),
-                 "--dtype", "int8", "--dim", "32"]) == 0
+                 "--storage-dtype", "int8", "--dim", "32"]) == 0
     return out
 
 

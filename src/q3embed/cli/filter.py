@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from ._common import add_model_args, add_verb
+from ._common import add_model_args, add_verb, check_output_dir, check_output_file, check_positive, load_embedder
 
 
 def register(sub) -> None:
@@ -19,19 +19,25 @@ def register(sub) -> None:
 
 def run(args) -> int:
     import sys
+    from pathlib import Path
 
     import numpy as np
 
-    from ..engine import Embedder
     from ..synth.filter import cosine_filter, histogram_png, read_pairs, text_histogram, write_pairs
 
+    check_output_dir(Path(args.out).parent, "--out")  # write_pairs creates the folder; a file in the way is refused now
+    if Path(args.out).is_dir():
+        raise ValueError(f"--out {args.out} is a directory; expected a .jsonl path")
+    if args.png:
+        check_output_file(args.png, "--png")
+    check_positive("--batch-size", args.batch_size)
     records = read_pairs(args.input)  # check the input before loading a model
     if not -1.0 <= args.threshold <= 1.0:
         raise ValueError(f"--threshold must be a cosine in [-1, 1], got {args.threshold}")
-    emb = Embedder.load(args.model, device=args.device, dtype=args.dtype, quantize=args.quantize, max_length=args.max_length)
+    emb = load_embedder(args.model, device=args.device, dtype=args.dtype, quantize=args.quantize, max_length=args.max_length)
     result = cosine_filter(emb, records, args.threshold, batch_size=args.batch_size,
                            use_instruction=False if args.no_instruction else None,
-                           show_progress=len(records) > 256 and sys.stderr.isatty())
+                           show_progress=len(records) > 256)
     write_pairs(result.kept, args.out)
     s = result.scores
     print(f"kept {result.n_kept} / dropped {result.n_dropped} of {result.n_records} records "

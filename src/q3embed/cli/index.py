@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import add_verb
+from ._common import add_compute_args, add_verb, check_output_dir, check_positive, compute_dtype, load_embedder
 
 
 def register(sub) -> None:
@@ -16,17 +16,19 @@ def register(sub) -> None:
 
     b = verbs.add_parser("build", help="embed a corpus into a new index", formatter_class=argparse.RawDescriptionHelpFormatter,
                          description="Embed --corpus into a new index at --out.\n"
-                                     "CORPUS: a BEIR corpus.jsonl (_id, title, text), a JSONL with id/text, or a folder of\n"
-                                     ".txt/.md files (id = relative path). The index records the model, dim, dtype,\n"
+                                     "CORPUS: a BEIR corpus.jsonl (_id, title, text), a JSONL with id/text, a .txt file (one\n"
+                                     "document per line, id L<line>), or a folder of .txt/.md files (id = relative path).\n"
+                                     "The index records the model, dim, storage dtype,\n"
                                      "query instruction and chunking; searches with another model or dim are refused.")
     _model_args(b, required=True)
-    b.add_argument("--corpus", required=True, help="corpus .jsonl or folder of .txt/.md")
+    b.add_argument("--corpus", required=True, help="corpus .jsonl, .txt (one document per line) or folder of .txt/.md")
     out = b.add_mutually_exclusive_group(required=True)
     out.add_argument("--out", help="index directory to create (the embedded index, the default store)")
     out.add_argument("--store", help=STORE_HELP)
     b.add_argument("--dim", type=int, default=None, help="MRL dimension to store (default: the model width)")
-    b.add_argument("--dtype", default="float32", choices=("float32", "float16", "int8"),
-                   help="storage type of the vectors (int8: one scale per vector; default float32)")
+    b.add_argument("--storage-dtype", default="float32", choices=("float32", "float16", "int8"),
+                   help="type the vectors are stored in (int8: one scale per vector; default float32). "
+                        "The model's compute dtype is --dtype, as on every verb")
     b.add_argument("--instruction", default=None, help="query instruction recorded for searches (default: the model's)")
     b.add_argument("--chunk-tokens", type=int, default=0,
                    help="split documents into windows of this many tokens (default 0: no chunking, truncate at max length)")
@@ -42,7 +44,7 @@ def register(sub) -> None:
                                      "A document id already in IDX is an error unless --replace or --skip-existing.",
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     a.add_argument("idx", nargs="?", help="index directory (or give --store URL)")
-    a.add_argument("path", nargs="?", help="corpus .jsonl or folder of .txt/.md")
+    a.add_argument("path", nargs="?", help="corpus .jsonl, .txt (one document per line) or folder of .txt/.md")
     a.add_argument("--store", help=STORE_HELP + "; then PATH is the only positional")
     _model_args(a, required=False)
     g = a.add_mutually_exclusive_group()
@@ -111,22 +113,18 @@ def _help(args) -> int:
 def _model_args(p, required: bool) -> None:
     p.add_argument("--model", required=required,
                    help="embedding checkpoint directory or hub name" + ("" if required else " (default: the one the index records)"))
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default: best available)")
-    p.add_argument("--torch-dtype", default=None, help="model compute dtype: float32, bfloat16, float16")
+    add_compute_args(p, legacy_torch_dtype=True)
     p.add_argument("--max-length", type=int, default=None, help="token limit per input")
     p.add_argument("--batch-size", type=int, default=32, help="texts per forward pass (default 32)")
 
 
 def _embedder(args, model: str):
-    from ..engine import Embedder
 
-    return Embedder.load(model, device=args.device, dtype=args.torch_dtype, max_length=args.max_length)
+    return load_embedder(model, device=args.device, dtype=compute_dtype(args), max_length=args.max_length)
 
 
 def _progress() -> bool:
-    import sys
-
-    return sys.stderr.isatty()
+    return True  # a live bar on a terminal, periodic log lines off one (q3embed.progress)
 
 
 def run_build(args) -> int:
@@ -135,15 +133,30 @@ def run_build(args) -> int:
     from ..stores import read_corpus
     from ..stores.open import build_store
 
+    _check_build_target(args)
+    check_positive("--batch-size", args.batch_size)
+    check_positive("--commit-every", args.commit_every)
     read_corpus(args.corpus)  # report bad input before loading a model
     store = build_store(args.store or args.out, args.corpus, _embedder(args, args.model), dim=args.dim,
-                        dtype=args.dtype, instruction=args.instruction, chunk_tokens=args.chunk_tokens,
+                        dtype=args.storage_dtype, instruction=args.instruction, chunk_tokens=args.chunk_tokens,
                         chunk_overlap=args.chunk_overlap, batch_size=args.batch_size, commit_every=args.commit_every,
                         commit_seconds=args.commit_seconds, overwrite=args.overwrite, resume=args.resume,
                         show_progress=_progress())
     print(f"built {store} ({store.count()} documents)", file=sys.stderr)
     store.close()
     return 0
+
+
+def _check_build_target(args) -> None:
+    if args.dtype == "int8" or getattr(args, "torch_dtype", None) == "int8":
+        raise ValueError("--dtype is the model's compute dtype (float32, bfloat16, float16); "
+                         "to store int8 vectors use --storage-dtype int8")
+    if not args.out:  # --store URL: the store says whether the target exists
+        return
+    out = check_output_dir(args.out, "--out")
+    if out.is_dir() and any(out.iterdir()) and not (args.overwrite or args.resume):
+        raise FileExistsError(f"--out {out} is not empty (an index, or a build that was interrupted); pass --resume "
+                              "to continue the build, --overwrite to replace it, or choose a new --out")
 
 
 def run_add(args) -> int:
@@ -203,8 +216,9 @@ def run_info(args) -> int:
     if args.json:
         print(json.dumps(info))
     else:
-        for k, v in info.items():
-            print(f"{k:>17}: {v}")
+        from .info import print_fields
+
+        print_fields(info)
     if store.interrupted:
         print(interrupted_note(store), file=sys.stderr)
     store.close()
@@ -232,7 +246,15 @@ def run_to_qdrant(args) -> int:
 
     index = Index.open(args.idx)
     client = QdrantClient(url=args.url, api_key=args.api_key) if args.url else QdrantClient(path=args.path)
-    target = QdrantIndex.from_index(index, client, args.collection, overwrite=args.overwrite)
+    try:
+        target = QdrantIndex.from_index(index, client, args.collection, overwrite=args.overwrite)
+    except Exception as e:
+        from .boundary import _is_connection_error
+
+        if args.url and _is_connection_error(e):
+            raise ConnectionError(f"no Qdrant server answers at {args.url}; start one (docker run -p 6333:6333 "
+                                  "qdrant/qdrant) or copy into qdrant-client's local mode with --path DIR") from e
+        raise
     print(f"copied {len(index)} documents ({index.num_chunks} chunks) into Qdrant collection {args.collection!r} "
           f"({len(target)} documents there)", file=sys.stderr)
     client.close()

@@ -22,12 +22,7 @@ def run(args) -> int:
     layout = read_layout(root)
     files = weight_files(layout.model_dir)
     device = pick_device(args.device)
-    if not layout.is_decoder:
-        kind = f"encoder embedding model ({layout.model_type}, {layout.pooling} pooling)"
-    elif layout.has_lm_head and not layout.sentence_transformers:
-        kind = "qwen3 reranker (decoder with LM head)"
-    else:
-        kind = "qwen3 embedding model (decoder, last-token pooling)"
+    kind = layout.describe_kind()
     info = {
         "path": str(root),
         "kind": kind,
@@ -44,6 +39,41 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(info))
     else:
-        for k, v in info.items():
-            print(f"{k:>14}: {v}")
+        print_fields(info)
     return 0
+
+
+def print_fields(info: dict, indent: int = 0) -> None:
+    """``key: value`` lines for people: no Python reprs (None, [...], {...}, '\\n').
+
+    Top-level keys are right-aligned; a nested mapping is listed under its key, left-aligned where
+    the values start.
+    """
+    width = max(map(len, info), default=0)
+    for k, v in info.items():
+        label = f"{k:>{width}}" if indent == 0 else f"{' ' * indent}{k}"
+        if isinstance(v, dict) and v:
+            print(f"{label}:")
+            print_fields(v, (width + 2) if indent == 0 else indent + 2)
+        else:
+            print(f"{label}: {_plain(k, v)}")
+
+
+def _plain(key: str, value) -> str:
+    if value is None or value in ({}, [], ""):
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_plain(key, v) for v in value)
+    if isinstance(value, int) and key.endswith("bytes"):
+        return _size(value)
+    return str(value).replace("\n", " ↵ ")
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB"):
+        if n < 1024:
+            return f"{int(n)} B" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"

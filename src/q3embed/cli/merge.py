@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import re
 
-from ._common import add_verb
+from ._common import Parser, add_verb
 
 MERGE_HELP = """\
 Merge checkpoints tensor by tensor, streaming from (sharded) safetensors, so peak memory
@@ -33,12 +33,12 @@ Try merges of the checkpoints, evaluate each, and print a table with the best.
 Two checkpoints: slerp at each --grid value. More: multislerp of every subset of two or more.
 Each input is also evaluated alone, as the baseline.
 
-  q3embed merge search --checkpoints runs/a runs/b --task retrieval --data ../shared/data/scifact
+  q3embed merge search --checkpoints runs/a runs/b --task retrieval --data data/scifact
   q3embed merge search --checkpoints c1 c2 c3 --task sts --data stsb-en-test.csv --out best
 """
 
 
-class _MergeParser(argparse.ArgumentParser):
+class _MergeParser(Parser):
     search_parser: argparse.ArgumentParser
 
     def parse_known_args(self, args=None, namespace=None):
@@ -60,7 +60,9 @@ def register(sub) -> None:
                         "(mlp=0.3, regex before '='); repeat it, most specific first. Default 0.5")
     p.add_argument("--weights", default=None, help="multislerp/linear weights, comma-separated, one per input")
     _add_common(p)
-    p.add_argument("--dtype", default=None, help="output dtype (float32, bfloat16, float16); default: the inputs'")
+    p.add_argument("--storage-dtype", default=None,
+                   help="dtype the merged weights are saved in (float32, bfloat16, float16); default: the inputs'")
+    p.add_argument("--dtype", dest="legacy_dtype", default=None, help=argparse.SUPPRESS)  # old spelling of --storage-dtype
     p.add_argument("--shard-size", default="5GB", help="largest output shard, e.g. 5GB, 500MB (default 5GB)")
     p.add_argument("--block-elements", type=int, default=None, help="elements per streamed block (default 4M)")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists (only once the merge is complete)")
@@ -80,7 +82,7 @@ def register(sub) -> None:
     s.add_argument("--dim", type=int, default=None, help="MRL dimension to evaluate at")
     s.add_argument("--batch-size", type=int, default=32)
     s.add_argument("--device", default=None)
-    s.add_argument("--dtype", default=None, help="evaluation dtype")
+    s.add_argument("--dtype", default=None, help="compute dtype of the evaluation: float32, bfloat16, float16")
     s.add_argument("--cache-dir", default=None, help="embedding cache directory (reused across runs)")
     s.add_argument("--work-dir", default=None, help="where candidate merges go (default: <--out or ./merge-search>.work)")
     s.add_argument("--keep", action="store_true", help="keep every candidate merge in --work-dir (re-runs reuse them)")
@@ -110,11 +112,15 @@ def run(args) -> int:
     from ..merge.checkpoints import BLOCK_ELEMENTS
 
     dtype = None
-    if args.dtype:
+    if args.legacy_dtype:
+        print("q3embed merge: warning: --dtype is deprecated here; the saved dtype is --storage-dtype "
+              "(--dtype is the compute dtype on every other verb)", file=sys.stderr)
+        args.storage_dtype = args.storage_dtype or args.legacy_dtype
+    if args.storage_dtype:
         from ..model.loading import pick_dtype
         import torch
 
-        dtype = pick_dtype(args.dtype, torch.device("cpu"))
+        dtype = pick_dtype(args.storage_dtype, torch.device("cpu"))
     weights = None
     if args.weights:
         try:
@@ -128,7 +134,7 @@ def run(args) -> int:
     result = merge_checkpoints(args.inputs, args.out, method=args.method, t=args.t or ["0.5"], weights=weights,
                                lora_base=args.lora_base, dtype=dtype, shard_bytes=parse_size(args.shard_size),
                                block_elements=args.block_elements or BLOCK_ELEMENTS, overwrite=args.overwrite,
-                               show_progress=sys.stderr.isatty())
+                               show_progress=True)
     print(f"merged {result.tensors} tensors ({result.bytes_written / 2**20:.1f} MiB) with {args.method} "
           f"into {result.out} in {result.seconds:.1f}s", file=sys.stderr)
     if result.colinear:
@@ -152,7 +158,7 @@ def run_search(args) -> int:
     work = Path(args.work_dir or f"{args.out or 'merge-search'}.work")
     evaluate = evaluator(args.task, args.data, split=args.split, instruction=args.instruction, dim=args.dim,
                          batch_size=args.batch_size, device=args.device, dtype=args.dtype, cache_dir=args.cache_dir,
-                         show_progress=sys.stderr.isatty())
+                         show_progress=True)
     result = merge_search(args.checkpoints, evaluate, work, strategy=args.strategy, grid=grid,
                           lora_base=args.lora_base, keep=True, log=lambda s: print(s, file=sys.stderr))
     metrics = ("main_score", "ndcg_at_10", "recall_at_100") if args.task == "retrieval" else ("main_score",)

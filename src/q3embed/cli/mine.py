@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._common import add_model_args, add_verb
+from ._common import add_model_args, add_verb, check_output_dir, check_positive, load_embedder
 
 
 def register(sub) -> None:
@@ -36,11 +36,13 @@ def run(args) -> int:
     import sys
     from pathlib import Path
 
-    from ..engine import Embedder
     from ..eval.beir import read_corpus, read_qrels, read_queries
     from ..eval.cache import encode_cached
     from ..train.mining import MiningConfig, mine_hard_negatives, parse_rank_range
 
+    check_output_dir(Path(args.out).parent, "--out")  # the folder is created; a file in the way is refused now
+    check_positive("--num-neg", args.num_neg)
+    check_positive("--batch-size", args.batch_size)
     lo, hi = parse_rank_range(args.range)
     cfg = MiningConfig(rank_start=lo, rank_end=hi, num_negatives=args.num_neg, seed=args.seed,
                        max_score=args.max_score)
@@ -51,8 +53,8 @@ def run(args) -> int:
     qrels = read_qrels(Path(args.qrels), all_queries, corpus)
     query_ids = [q for q in qrels if q in all_queries]
     doc_ids = list(corpus)
-    emb = Embedder.load(args.model, device=args.device, dtype=args.dtype, quantize=args.quantize, max_length=args.max_length)
-    show = sys.stderr.isatty()
+    emb = load_embedder(args.model, device=args.device, dtype=args.dtype, quantize=args.quantize, max_length=args.max_length)
+    show = True  # a live bar on a terminal, periodic log lines off one (q3embed.progress)
     doc_vecs = encode_cached(emb, [corpus[d] for d in doc_ids], batch_size=args.batch_size,
                              cache_dir=args.cache_dir, show_progress=show)
     query_vecs = encode_cached(emb, [all_queries[q] for q in query_ids], instruction=args.instruction,

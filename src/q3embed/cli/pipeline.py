@@ -15,6 +15,8 @@ def register(sub) -> None:
     r = actions.add_parser("run", help="run (or resume) a recipe", description="Run or resume a recipe YAML.")
     r.add_argument("recipe", help="recipe YAML (e.g. recipes/three_stage.yaml)")
     r.add_argument("--output-dir", default=None, help="override the recipe's output_dir")
+    r.add_argument("--data-root", default=None,
+                   help="folder the recipe's ${data_root} paths point into (default: the recipe's data_root, else data)")
     r.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default: the recipe's, else best available)")
     r.add_argument("--stop-after", default=None, help="stop after this stage: synth, filter, stage1, stage2, stage3, ablation")
 
@@ -25,8 +27,9 @@ def run(args) -> int:
     from ..pipeline.recipe import Pipeline
     from ..pipeline.config import load_recipe
 
-    overrides = {k: v for k, v in (("output_dir", args.output_dir), ("device", args.device)) if v is not None}
+    overrides = {k: v for k, v in (("output_dir", args.output_dir), ("device", args.device),
+                                   ("data_root", args.data_root)) if v is not None}
     cfg = load_recipe(args.recipe, overrides)
-    table = Pipeline(cfg, log=lambda m: print(m, file=sys.stderr), show_progress=sys.stderr.isatty()).run(args.stop_after)
+    table = Pipeline(cfg, log=lambda m: print(m, file=sys.stderr), show_progress=True).run(args.stop_after)
     print(table)
     return 0

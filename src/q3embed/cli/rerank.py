@@ -1,6 +1,9 @@
 from __future__ import annotations
 
-from ._common import add_model_args, add_verb
+from ._common import add_model_args, add_verb, check_positive, check_text
+
+#: below this many tokens per document, the ranking mostly reflects the query: say so
+LOW_DOCUMENT_ROOM = 64
 
 
 def register(sub) -> None:
@@ -10,7 +13,7 @@ def register(sub) -> None:
     add_model_args(p)
     p.add_argument("--query", required=True, help="the query")
     p.add_argument("--instruction", default=None, help="task instruction (default: web search)")
-    p.add_argument("--top-n", type=int, default=None, help="print only the best N")
+    p.add_argument("--top-n", type=int, default=None, help="print only the best N (N >= 1; default: all)")
     p.add_argument("--batch-size", type=int, default=16, help="pairs per forward pass (default 16)")
     p.add_argument("--json", action="store_true", help="print a JSON list of {index, score, document}")
     p.add_argument("docs", help="documents: .txt or .jsonl")
@@ -23,8 +26,14 @@ def run(args) -> int:
     from ..engine import Reranker
     from ..inputs import read_texts
 
-    docs = read_texts(args.docs)
+    check_text("--query", args.query)
+    check_positive("--top-n", args.top_n)
+    check_positive("--batch-size", args.batch_size)
+    docs = read_texts(args.docs, blank="refuse")  # the printed [i] is line i
+    if not docs:
+        raise ValueError(f"{args.docs} holds no documents; expected one per line (.txt) or a 'text' field (.jsonl)")
     rr = Reranker.load(args.model, device=args.device, dtype=args.dtype, quantize=args.quantize, max_length=args.max_length)
+    check_document_room(rr, args.query, args.instruction)
     ranked = rr.rank(args.query, docs, top_n=args.top_n, instruction=args.instruction,
                      batch_size=args.batch_size, show_progress=len(docs) > 32)
     if args.json:
@@ -33,3 +42,17 @@ def run(args) -> int:
         for rank, (i, s) in enumerate(ranked, 1):
             print(f"{rank:>3}  {s:.4f}  [{i}] {docs[i][:100]}")
     return 0
+
+
+def check_document_room(rr, query: str, instruction: str | None) -> None:
+    """Refuse a query that leaves the documents no tokens (all would score alike); warn when little is left."""
+    import sys
+
+    room = rr.document_room(query, instruction)
+    if room <= 0:
+        raise ValueError(f"the query and instruction fill the reranker's {rr.max_length}-token input "
+                         f"({-room} tokens over), so no document text would be scored; shorten the query "
+                         "or raise --max-length")
+    if room < LOW_DOCUMENT_ROOM:
+        print(f"q3embed rerank: warning: the query leaves each document only {room} tokens "
+              f"(max length {rr.max_length}); longer documents are cut to that", file=sys.stderr)

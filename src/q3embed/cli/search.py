@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._common import add_verb
+from ._common import add_compute_args, add_verb, check_text, compute_dtype, load_embedder, shorten
 
 
 def register(sub) -> None:
@@ -25,8 +25,7 @@ def register(sub) -> None:
     p.add_argument("--rerank-top", type=int, default=100, help="first-stage candidates to rerank (default 100)")
     p.add_argument("--rerank-instruction", default=None, help="reranker instruction (default: web search)")
     p.add_argument("--model", default=None, help="embedding model (default: the one the index records)")
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default: best available)")
-    p.add_argument("--torch-dtype", default=None, help="model compute dtype: float32, bfloat16, float16")
+    add_compute_args(p, legacy_torch_dtype=True)
     p.add_argument("--json", action="store_true", help="print JSON: one object per query with its hits")
 
 
@@ -34,10 +33,12 @@ def run(args) -> int:
     import json
     import sys
 
-    from ..engine import Embedder, Reranker
+    from ..engine import Reranker
     from ..stores import FunnelConfig, Retriever, open_store
     from .index import interrupted_note
 
+    for i, q in enumerate(args.query, 1):
+        check_text(f"query {i}" if len(args.query) > 1 else "the query", q)
     store = open_store(args.idx)  # a missing index fails here, naming where, before any model loads
     if args.top_k < 1 or args.rerank_top < 1:
         raise ValueError("--top-k and --rerank-top must be >= 1")
@@ -47,10 +48,11 @@ def run(args) -> int:
     where = _parse_where(args.where)
     if store.interrupted:
         print(interrupted_note(store), file=sys.stderr)
-    embedder = Embedder.load(args.model or store.spec.model, device=args.device, dtype=args.torch_dtype)
+    dtype = compute_dtype(args)
+    embedder = load_embedder(args.model or store.spec.model, device=args.device, dtype=dtype)
     reranker = None
     if args.reranker:
-        reranker = Reranker.load(args.reranker, device=args.device, dtype=args.torch_dtype)
+        reranker = Reranker.load(args.reranker, device=args.device, dtype=dtype)
     retriever = Retriever(embedder, store, reranker, instruction=args.instruction,
                           rerank_instruction=args.rerank_instruction)
     tuning = FunnelConfig(dim=args.funnel_dim) if args.mode == "funnel" else None
@@ -76,7 +78,7 @@ def _parse_where(items: list[str]) -> dict | None:
 
 
 def format_hits(query: str, hits) -> str:
-    lines = [f"query: {query}"]
+    lines = [f"query: {shorten(query, 200)}"]
     for rank, h in enumerate(hits, 1):
         rr = f"  rerank {h.rerank_score:.4f}" if h.rerank_score is not None else ""
         text = " ".join(h.text.split())

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from ._common import add_model_args, add_verb
+from ._common import add_model_args, add_verb, load_embedder
 
 DESCRIPTION = """\
 Serve an embedding model (and optionally a reranker and an index) over HTTP:
@@ -50,6 +50,8 @@ def run(args) -> int:
     from ..server import ServerSettings, create_app
     from ..server.http import uvicorn_config
 
+    if not 0 <= args.port <= 65535:
+        raise ValueError(f"--port {args.port} is out of range; accepted: 1..65535 (0 picks a free port)")
     if not (args.model or args.reranker):
         raise ValueError("give --model (an embedding model), --reranker, or both")
     if args.index and not args.model:
@@ -77,10 +79,10 @@ def run(args) -> int:
 
 
 def _load(args):
-    from ..engine import Embedder, Reranker
+    from ..engine import Reranker
 
     opts = dict(device=args.device, dtype=args.dtype, max_length=args.max_length, quantize=args.quantize)
-    embedder = Embedder.load(args.model, **opts) if args.model else None
+    embedder = load_embedder(args.model, **opts) if args.model else None
     reranker = Reranker.load(args.reranker, **opts) if args.reranker else None
     retriever = None
     if args.index:

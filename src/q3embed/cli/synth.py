@@ -53,7 +53,7 @@ def run(args) -> int:
     report = synthesize(args.corpus, args.out, args.llm_base_url, args.llm_model, config, api_key=args.llm_api_key,
                         personas=args.personas, prompts_dir=args.prompts, concurrency=args.concurrency,
                         rate_limit=args.rate_limit, retry=retry, timeout=args.timeout, temperature=args.temperature,
-                        show_progress=sys.stderr.isatty(), log=lambda m: print(m, file=sys.stderr))
+                        show_progress=True, log=lambda m: print(m, file=sys.stderr))
     print(format_report(report), file=sys.stderr)
     if not report.ok:
         print(f"q3embed synth: {report.counts['gave_up']} job(s) failed after retries; "

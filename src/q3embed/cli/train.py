@@ -7,7 +7,7 @@ from ._common import add_verb
 EXAMPLE = """
 example:
   q3embed train embed --config recipes/scifact-minilm.yaml optim.lr=5e-5 loss.temperature=0.02
-  q3embed train rerank --config recipes/tiny-reranker.yaml --check
+  q3embed train rerank --config my-reranker.yaml model=Qwen/Qwen3-Reranker-0.6B data.train_file=mined.jsonl --check
 
 Overrides use dotted keys (section.key=value); values are read as YAML. Unknown keys, wrong
 types, a missing training file or an impossible batch are reported before training starts.
@@ -23,7 +23,7 @@ def register(sub) -> None:
                             ("rerank", "reranker: cross-entropy of the yes/no label token")):
         k = kinds.add_parser(kind, help=help_text, description=help_text + EXAMPLE,
                              formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
-        k.add_argument("--config", default=None, help="YAML config (see recipes/)")
+        k.add_argument("--config", default=None, help="YAML config (e.g. recipes/scifact-minilm.yaml; keys in docs/train.md)")
         k.add_argument("--check", action="store_true", help="validate config and data, load the model, then stop")
         k.add_argument("overrides", nargs="*", help="key=value overrides, e.g. optim.lr=1e-4 lora.enabled=true")
         k.set_defaults(func=run, train_kind=kind)

@@ -233,6 +233,6 @@ class Embedder:
 def _progress(items, enabled: bool, desc: str):
     if not enabled:
         return items
-    from tqdm.auto import tqdm
+    from ..progress import tqdm
 
     return tqdm(items, desc=desc, unit="batch")

@@ -9,7 +9,6 @@ import numpy as np
 import torch
 
 from ..config import DEFAULT_MAX_LENGTH, DEFAULT_RERANK_INSTRUCTION, MAX_CONTEXT, NO_TOKEN_ID, YES_TOKEN_ID
-from ..errors import CheckpointError
 from ..model.layout import CheckpointLayout, read_layout
 from ..model.loading import load_tokenizer
 from .loading import load_for_inference
@@ -68,10 +67,7 @@ class Reranker:
         """Load a Qwen3-Reranker; ``device``/``dtype``/``quantize``/``allow_special_tokens`` as in ``Embedder.load``."""
         root = resolve_model_path(name_or_path, revision=revision)
         layout = read_layout(root)
-        if not layout.is_decoder:
-            raise CheckpointError(
-                f"{root} is a {layout.model_type} model; Reranker needs a Qwen3-Reranker (decoder with LM head) checkpoint"
-            )
+        layout.require("reranker")  # an embedding checkpoint would score with a random head
         lm = load_for_inference(layout, device, dtype, quantize, causal_lm=True)
         head = lm.get_output_embeddings().weight[[NO_TOKEN_ID, YES_TOKEN_ID]].detach().clone()  # (2, H)
         backbone = lm.model
@@ -183,6 +179,10 @@ class Reranker:
 
         self._fast = packed_forward_for(self.model, self._fast) if self.use_packing else None
         return self._fast
+
+    def document_room(self, query: str, instruction: str | None = None) -> int:
+        """Tokens each document keeps next to this query; <= 0 means truncation leaves no document at all."""
+        return self._tok.document_room(query, DEFAULT_RERANK_INSTRUCTION if instruction is None else instruction)
 
     def rank(self, query: str, documents: Sequence[str], top_n: int | None = None, instruction: str | None = None,
              **kwargs) -> list[tuple[int, float]]:

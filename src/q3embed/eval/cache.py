@@ -4,6 +4,10 @@ Layout: ``{cache_dir}/{model key}/{dim}-{instruction hash}/shard-*.npz``; each s
 SHA-1 of every text it covers and the vectors, so a corpus that grows or shrinks reuses what
 it can. The model key names the checkpoint and fingerprints its weight files (size, mtime),
 max length and dtype: retraining into the same directory gives a new key, not stale vectors.
+
+The cache fills as it goes: texts are embedded in steps, and a shard is written at least every
+``FLUSH_SECONDS`` (and every ``FLUSH_TEXTS``), so an eval killed after ten minutes keeps about ten
+minutes of vectors and the rerun embeds only the rest.
 """
 
 from __future__ import annotations
@@ -11,11 +15,19 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+
+#: texts per call into the embedder: small enough for steady progress, large enough to batch well
+STEP_TEXTS = 256
+#: write a shard at least this often while embedding, so a kill loses at most this much work
+FLUSH_SECONDS = 30.0
+#: ... and after this many texts whatever the time, to bound the memory held unsaved
+FLUSH_TEXTS = 8192
 
 
 def text_hash(text: str) -> bytes:
@@ -65,21 +77,41 @@ class EmbeddingCache:
     def __len__(self) -> int:
         return len(self._load())
 
-    def encode(self, texts: Sequence[str], encode_fn: Callable[[list[str]], np.ndarray]) -> tuple[np.ndarray, int]:
+    def encode(self, texts: Sequence[str], encode_fn: Callable[[list[str]], np.ndarray], *,
+               show_progress: bool = False, desc: str = "embedding", step: int = STEP_TEXTS,
+               flush_seconds: float = FLUSH_SECONDS) -> tuple[np.ndarray, int]:
         """Vectors for ``texts`` (N, d); only uncached texts go through ``encode_fn``.
 
-        Returns (vectors, number of texts encoded now).
+        Uncached texts are embedded ``step`` at a time and saved every ``flush_seconds`` (and at the
+        end), so an interruption keeps what was embedded. Returns (vectors, number encoded now).
         """
+        from ..progress import tqdm
+
         known = self._load()
         hashes = [text_hash(t) for t in texts]
         missing: dict[bytes, str] = {}
         for h, t in zip(hashes, texts):
             if h not in known and h not in missing:
                 missing[h] = t
-        if missing:
-            new = np.asarray(encode_fn(list(missing.values())), dtype=np.float32)  # (M, d)
-            self._write_shard(list(missing), new)
-            known.update(zip(missing, new))
+        todo = list(missing.items())
+        pending_h: list[bytes] = []
+        pending_v: list[np.ndarray] = []
+        last_flush = time.monotonic()
+        try:
+            with tqdm(total=len(todo), desc=desc, unit="text", disable=not (show_progress and todo)) as bar:
+                for a in range(0, len(todo), step):
+                    part = todo[a: a + step]
+                    new = np.asarray(encode_fn([t for _, t in part]), dtype=np.float32)  # (m, d)
+                    pending_h.extend(h for h, _ in part)
+                    pending_v.append(new)
+                    known.update(zip((h for h, _ in part), new))
+                    bar.update(len(part))
+                    if time.monotonic() - last_flush >= flush_seconds or len(pending_h) >= FLUSH_TEXTS:
+                        self._write_shard(pending_h, np.concatenate(pending_v))
+                        pending_h, pending_v, last_flush = [], [], time.monotonic()
+        finally:  # interrupted or not, what was embedded is saved
+            if pending_h:
+                self._write_shard(pending_h, np.concatenate(pending_v))
         if not hashes:
             return np.zeros((0, 0), dtype=np.float32), 0
         return np.stack([known[h] for h in hashes]), len(missing)
@@ -103,7 +135,7 @@ def encode_cached(embedder, texts: Sequence[str], *, instruction: str | None = N
     """
     texts = list(texts)
 
-    def encode(batch: list[str]) -> np.ndarray:
+    def encode(batch: list[str], show_progress: bool = False) -> np.ndarray:
         kw = dict(dim=dim, batch_size=batch_size, show_progress=show_progress)
         if query and hasattr(embedder, "encode_queries"):
             return embedder.encode_queries(batch, instruction=instruction, **kw)
@@ -111,11 +143,12 @@ def encode_cached(embedder, texts: Sequence[str], *, instruction: str | None = N
 
     key = model_key(embedder) if cache_dir is not None else None
     if key is None:
-        return np.asarray(encode(texts), dtype=np.float32)
+        return np.asarray(encode(texts, show_progress), dtype=np.float32)
     if query and instruction is None:
         instruction_key = "<model default query instruction>"
     else:
         instruction_key = instruction
     cache = EmbeddingCache(cache_dir, key, dim, instruction_key)
-    vectors, _ = cache.encode(texts, encode)
+    vectors, _ = cache.encode(texts, encode, show_progress=show_progress,
+                              desc="embedding queries" if query else "embedding")
     return vectors

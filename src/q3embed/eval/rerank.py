@@ -26,7 +26,7 @@ def rerank_run(reranker, run, queries: dict[str, str], corpus: dict[str, str], i
     """Replace each query's first-stage scores by the reranker's P(yes) for the same documents."""
     qids = list(run)
     if show_progress:
-        from tqdm.auto import tqdm
+        from ..progress import tqdm
 
         qids = tqdm(qids, desc="reranking", unit="query")
     out = {}

@@ -168,6 +168,6 @@ def _t_values(method: str, t, names: list[str], config: dict) -> dict[str, float
 
 
 def _progress(total: int, show: bool):
-    from tqdm.auto import tqdm
+    from ..progress import tqdm
 
     return tqdm(total=total, unit="B", unit_scale=True, desc="merge", disable=not show)

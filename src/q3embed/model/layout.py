@@ -52,6 +52,30 @@ class CheckpointLayout:
     def has_lm_head(self) -> bool:
         return any(a.endswith(CAUSAL_LM_ARCHS) for a in self.architectures)
 
+    @property
+    def is_reranker(self) -> bool:
+        """A Qwen3-Reranker: a decoder saved with its LM head and no sentence-transformers files.
+
+        Qwen3-Embedding's own config also names ``Qwen3ForCausalLM``, but it ships modules.json.
+        """
+        return self.is_decoder and self.has_lm_head and not self.sentence_transformers
+
+    def describe_kind(self) -> str:
+        if not self.is_decoder:
+            return f"encoder embedding model ({self.model_type}, {self.pooling} pooling)"
+        if self.is_reranker:
+            return "qwen3 reranker (decoder with LM head)"
+        return "qwen3 embedding model (decoder, last-token pooling)"
+
+    def require(self, kind: str) -> None:
+        """Refuse a checkpoint of the wrong kind: ``kind`` is "embedding" or "reranker"."""
+        if kind == "reranker" and not self.is_reranker:
+            raise CheckpointError(f"{self.root} is a {self.describe_kind()}; expected a Qwen3-Reranker checkpoint "
+                                  "(a decoder saved with its LM head, e.g. Qwen/Qwen3-Reranker-0.6B)")
+        if kind == "embedding" and self.is_reranker:
+            raise CheckpointError(f"{self.root} is a {self.describe_kind()}; expected an embedding model "
+                                  "(e.g. Qwen/Qwen3-Embedding-0.6B, or a sentence-transformers encoder)")
+
 
 def read_layout(root: Path) -> CheckpointLayout:
     root = Path(root)

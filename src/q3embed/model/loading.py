@@ -21,14 +21,30 @@ def pick_device(device: str | torch.device | None = None) -> torch.device:
     """``None`` picks CUDA, then Apple MPS, then CPU."""
     if device is not None:
         try:
-            return torch.device(device)
+            chosen = torch.device(device)
         except RuntimeError as e:
             raise ValueError(f"device {device!r} is not valid; accepted: cpu, cuda, cuda:N, mps") from e
+        _check_available(chosen)
+        return chosen
     if torch.cuda.is_available():
         return torch.device("cuda")
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def _check_available(device: torch.device) -> None:
+    """Refuse a device this machine lacks here, not as an assertion deep inside torch."""
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            build = "this torch build has no CUDA" if torch.version.cuda is None else "no CUDA GPU is visible"
+            raise ValueError(f"device {str(device)!r} is not available ({build}); accepted here: cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"device {str(device)!r} does not exist; this machine has "
+                             f"{torch.cuda.device_count()} CUDA device(s): cuda:0..cuda:{torch.cuda.device_count() - 1}")
+    if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError(f"device {str(device)!r} is not available (no Apple MPS here); accepted here: cpu"
+                         + (", cuda" if torch.cuda.is_available() else ""))
 
 
 HALF_PRECISION = ("bfloat16", "float16")

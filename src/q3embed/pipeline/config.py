@@ -140,7 +140,30 @@ def load_recipe(path: str | Path, overrides: dict | None = None) -> RecipeConfig
         raise RecipeError(f"{path}: a recipe is a mapping of sections")
     for key, value in (overrides or {}).items():
         raw[key] = value
-    return recipe_from_dict(raw)
+    return recipe_from_dict(expand_data_root(raw))
+
+
+def expand_data_root(raw: dict) -> dict:
+    """Replace ``${data_root}`` in every string with the recipe's ``data_root`` (default: data).
+
+    The one setting through which a recipe finds its evaluation and training data: the folder that
+    ``q3embed data fetch`` writes to. Paths stay relative to the working directory.
+    """
+    from ..eval.fetch import DEFAULT_DATA_DIR
+
+    raw = dict(raw)
+    root = str(raw.pop("data_root", None) or DEFAULT_DATA_DIR)
+
+    def expand(value):
+        if isinstance(value, str):
+            return value.replace("${data_root}", root)
+        if isinstance(value, dict):
+            return {k: expand(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [expand(v) for v in value]
+        return value
+
+    return expand(raw)
 
 
 def recipe_from_dict(raw: dict) -> RecipeConfig:

@@ -237,6 +237,11 @@ class RerankTokenizer:
                 f"fixed template ({self.fixed} tokens); use at least {self.fixed + 16}"
             )
 
+    def document_room(self, query: str, instruction: str) -> int:
+        """Tokens left for a document after the instruction and query (<= 0: none survives truncation)."""
+        head = self.encode([format_rerank_pair(instruction, query, "")])[0]
+        return self.budget - len(head)
+
     def __call__(self, pairs: Sequence[tuple[str, str]], instruction: str, max_tokens: int | None = None,
                  truncate: bool = True) -> list[list[int]]:
         """``max_tokens`` bounds the pair text (template excluded); ``max_length`` caps the whole row."""

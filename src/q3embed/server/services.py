@@ -29,9 +29,18 @@ from .errors import APIError
 from .metrics import ServerMetrics
 from .settings import ServerSettings
 
-# Default character limit per input = 16 x the model's max_length (131,072 for Qwen3's 8192): far
-# above any real text that fits, and it rejects giant texts before the tokenizer spends time on them.
+# Default character limit per input = 16 x a token count (131,072 characters): far above any real
+# text, and it rejects giant texts before the tokenizer spends time on them. It is a guard, not the
+# length rule (truncation, or the 400 without it, counts tokens), so the token count is the model's
+# max_length but at least GUARD_TOKENS: the guard must not follow a small max_length (MiniLM's 256 tokens
+# would refuse a 4,097-character document that truncation by tokens handles fine).
 CHARS_PER_TOKEN_BOUND = 16
+GUARD_TOKENS = 8192
+
+
+def char_guard(max_length: int) -> int:
+    return CHARS_PER_TOKEN_BOUND * max(max_length, GUARD_TOKENS)
+
 
 _HINTS = {
     "input_too_long": "; shorten it, or send \"truncate\": true",
@@ -58,7 +67,7 @@ def _served_names(loaded_as: str, served: str | None) -> tuple[str, set[str]]:
 def _limits(settings: ServerSettings, max_length: int) -> InputLimits:
     return InputLimits(
         max_tokens=settings.max_input_tokens, truncate=settings.truncate,
-        max_chars=settings.max_input_chars or CHARS_PER_TOKEN_BOUND * max_length,
+        max_chars=settings.max_input_chars or char_guard(max_length),
         max_total_chars=settings.max_request_chars or settings.max_body_bytes,
     )
 

@@ -21,7 +21,7 @@ class ServerSettings:
     max_items: int = 2048  # inputs (or documents) per request; beyond it -> 413
     max_body_bytes: int = 8 * 1024 * 1024  # request body; beyond it -> 413
     max_input_tokens: int | None = None  # None: the model's max_length
-    max_input_chars: int | None = None  # None: 16 x the model's max_length; over it -> 413, before tokenizing
+    max_input_chars: int | None = None  # None: 16 x max(the model's max_length, 8192); over it -> 413, before tokenizing
     # Characters one request makes the tokenizer read, an instruction or rerank query counted once per
     # input it goes with (a short body can repeat a long one 2048 times). None: max_body_bytes. Over it -> 413.
     max_request_chars: int | None = None

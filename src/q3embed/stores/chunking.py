@@ -57,7 +57,9 @@ def chunk_text(text: str, tokenizer, config: ChunkingConfig) -> list[Chunk]:
     """Chunks of ``text`` under ``config``; the whole text as one chunk when chunking is off or it fits."""
     if not config.enabled:
         return [Chunk(text, 0, len(text))]
-    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    # verbose=False: the whole document is tokenized only to be cut into windows, so transformers'
+    # "sequence length is longer than the specified maximum" warning would be untrue here
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
     offsets = enc["offset_mapping"]  # (n_tokens, 2) character spans
     if len(offsets) <= config.tokens:
         return [Chunk(text, 0, len(text))]

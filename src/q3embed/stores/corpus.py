@@ -1,4 +1,4 @@
-"""Read a corpus into ``Document`` records: BEIR corpus.jsonl, id/text JSONL, or a folder of .txt/.md.
+"""Read a corpus into ``Document`` records: BEIR corpus.jsonl, id/text JSONL, .txt (one per line), or a folder.
 
 Every problem is reported with the file path and, for JSONL, the line number.
 """
@@ -33,10 +33,13 @@ def read_corpus(source: str | Path | Iterable) -> list[Document]:
         path = Path(source).expanduser()
         if path.is_dir():
             docs = list(_folder_documents(path))
+        elif path.exists() and path.suffix == ".txt":
+            docs = list(_line_documents(path))
         elif path.exists():
             docs = list(_jsonl_documents(path))
         else:
-            raise InputFileError(f"corpus not found: {path} (expected a .jsonl file or a folder of .txt/.md files)")
+            raise InputFileError(f"corpus not found: {path} (expected a .jsonl file, a .txt file with one document "
+                                 "per line, or a folder of .txt/.md files)")
         where = str(path)
     else:
         docs = [_coerce(item, i) for i, item in enumerate(source)]
@@ -47,9 +50,18 @@ def read_corpus(source: str | Path | Iterable) -> list[Document]:
     return docs
 
 
+def _line_documents(path: Path) -> Iterator[Document]:
+    """A .txt corpus: one document per line, id ``L<line>`` (as synth reads .txt), blank lines skipped."""
+    from ..inputs import read_lines
+
+    for n, line in enumerate(read_lines(path, "corpus"), start=1):
+        if line.strip():
+            yield Document(f"L{n}", line.strip())
+
+
 def _jsonl_documents(path: Path) -> Iterator[Document]:
     if path.suffix not in (".jsonl", ".json"):
-        raise InputFileError(f"{path}: unsupported corpus file '{path.suffix}'; accepted: .jsonl, or a folder of .txt/.md")
+        raise InputFileError(f"{path}: unsupported corpus file '{path.suffix}'; accepted: .jsonl, .txt (one document per line), or a folder of .txt/.md")
     try:
         raw = path.read_bytes()
     except OSError as e:

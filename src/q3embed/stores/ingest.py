@@ -92,7 +92,7 @@ def add_documents(store, corpus, embedder, on_duplicate: str = "error", batch_si
     whole stored documents and redoes partial ones). Commits come every ``commit_every`` chunks
     or ``commit_seconds`` seconds, at the next document boundary.
     """
-    from tqdm.auto import tqdm
+    from ..progress import tqdm
 
     check_on_duplicate(on_duplicate)
     if commit_every < 1:

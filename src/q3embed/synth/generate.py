@@ -186,6 +186,6 @@ def _account(report: SynthReport, store: PairStore, job: Job, record: dict | Non
 def _progress(total: int, enabled: bool):
     if not enabled:
         return None
-    from tqdm.auto import tqdm
+    from ..progress import tqdm
 
     return tqdm(total=total, desc="synthesising", unit="job")

@@ -88,7 +88,7 @@ def mine_hard_negatives(
     rows = []
     items = list(enumerate(query_ids))
     if show_progress:
-        from tqdm.auto import tqdm
+        from ..progress import tqdm
 
         items = tqdm(items, desc="mining", unit="query")
     for qi, qid in items:

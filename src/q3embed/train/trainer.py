@@ -118,7 +118,7 @@ class Trainer:
         losses = []
         bar = None
         if cfg.progress and self.rank == 0:
-            from tqdm.auto import tqdm
+            from ..progress import tqdm
 
             bar = tqdm(total=self.total_steps, initial=self.step, desc=self.task_name, unit="step")
         while self.step < self.total_steps:

@@ -1,0 +1,87 @@
+"""Long work reports progress when stderr is not a terminal: periodic lines with done/total, rate, ETA."""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+from datetime import timedelta
+
+import pytest
+
+import q3embed.progress as progress
+from q3embed.cli import main
+
+
+@pytest.fixture
+def every_update(monkeypatch):
+    """A progress line at every bar refresh instead of every 10 s."""
+    monkeypatch.setattr(progress, "LOG_EVERY", timedelta(0))
+
+
+@pytest.fixture
+def slow_encode(monkeypatch):
+    """Make each embedding call take longer than tqdm's refresh interval (0.1 s), as real models do."""
+    from q3embed.engine import Embedder
+
+    real = Embedder.encode
+
+    def encode(self, *args, **kwargs):
+        time.sleep(0.15)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Embedder, "encode", encode)
+
+
+def test_off_a_terminal_the_bar_logs_lines(every_update, caplog):
+    stream = io.StringIO()  # not a terminal
+    with caplog.at_level(logging.INFO, logger=progress.PROGRESS_LOGGER):
+        for _ in progress.tqdm(range(3), desc="indexing", unit="chunk", file=stream, mininterval=0):
+            time.sleep(0.01)
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines and all(m.startswith("Progress on:indexing") for m in lines)
+    assert "3.00chunk/3.00chunk" in lines[-1] and "rate:" in lines[-1] and "remaining:" in lines[-1]
+    assert stream.getvalue() == ""  # no \r bar written into a log file
+
+
+def test_short_work_stays_quiet(caplog):
+    with caplog.at_level(logging.INFO, logger=progress.PROGRESS_LOGGER):
+        for _ in progress.tqdm(range(3), desc="quick", file=io.StringIO()):
+            pass
+    assert caplog.records == []
+
+
+def test_on_a_terminal_it_is_a_live_bar():
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    stream = Tty()
+    for _ in progress.tqdm(range(3), desc="live", file=stream, mininterval=0):
+        pass
+    assert "\r" in stream.getvalue() and "live" in stream.getvalue()
+
+
+def test_index_build_prints_progress_off_a_terminal(tmp_path, tiny_embedding_dir, every_update, slow_encode, capsys):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("".join(f"document number {i} about topic {i % 7}\n" for i in range(40)))
+    assert main(["index", "build", "--model", str(tiny_embedding_dir), "--corpus", str(corpus),
+                 "--out", str(tmp_path / "kb.idx"), "--batch-size", "8"]) == 0
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.startswith("Progress on:indexing")]
+    assert lines and "/40.0chunk" in lines[-1] and "rate:" in lines[-1], err
+
+
+def test_eval_prints_progress_off_a_terminal(tmp_path, tiny_embedding_dir, every_update, slow_encode, capsys):
+    import json
+
+    root = tmp_path / "beir"
+    (root / "qrels").mkdir(parents=True)
+    (root / "corpus.jsonl").write_text("".join(json.dumps({"_id": f"d{i}", "text": f"passage {i}"}) + "\n"
+                                               for i in range(30)))
+    (root / "queries.jsonl").write_text('{"_id": "q1", "text": "passage 3"}\n')
+    (root / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td3\t1\n")
+    assert main(["eval", "--model", str(tiny_embedding_dir), "--task", "retrieval", "--data", str(root),
+                 "--cache-dir", str(tmp_path / "cache"), "--output", str(tmp_path / "r.json")]) == 0
+    err = capsys.readouterr().err
+    assert any(ln.startswith("Progress on:embedding") and "/30.0text" in ln for ln in err.splitlines()), err
