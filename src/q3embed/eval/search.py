@@ -6,10 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-
-def l2_normalize(x: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(x, axis=1, keepdims=True)  # (N, 1)
-    return x / np.maximum(norms, 1e-12)
+from ..data.vectors import l2_normalize
 
 
 def exact_search(

@@ -176,21 +176,6 @@ class DynamicBatcher:
                 self._drop_cancelled()
                 self._cond.notify()
 
-    def _drop_cancelled(self) -> None:
-        """Forget the queued jobs of requests already answered (cancelled: the client went away).
-
-        Jobs the worker has taken are skipped by ``_run`` (``set_running_or_notify_cancel``).
-        """
-        if not any(j.future.done() for j in self._jobs):
-            return
-        kept = deque()
-        for job in self._jobs:
-            if job.future.done():
-                self._queued_rows -= job.size
-            else:
-                kept.append(job)
-        self._jobs = kept
-
     def _retry_after(self, backlog: int) -> int:
         if self._rows_per_s <= 0:
             return 1
@@ -274,7 +259,11 @@ class DynamicBatcher:
             return batch
 
     def _drop_cancelled(self) -> None:
-        """Forget the untaken rows of requests already answered: cancelled (the client went away) or failed."""
+        """Forget the untaken rows of requests already answered: cancelled (the client went away) or failed.
+
+        Rows a batch has already taken are skipped by ``_run`` (it checks each request's future).
+        Called with ``self._cond`` held.
+        """
         if not any(j.future.done() for j in self._jobs):
             return
         kept = deque()
