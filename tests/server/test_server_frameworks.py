@@ -59,3 +59,17 @@ def test_llama_index_openai_like_embedding_equals_the_engine(live_server, api_ke
                                   max_retries=0, additional_kwargs={"extra_body": {"input_type": "query"}})
     np.testing.assert_allclose(queries.get_query_embedding("capital of China"),
                                tiny_embedder.encode_queries("capital of China"), atol=1e-6)
+
+
+def test_undeclared_token_ids_are_refused_with_the_setting(client, tiny_embedder):
+    ids = tiny_embedder.tokenize(TEXTS[:1])
+    for body in ({"input": ids}, {"input": ids[0]}, {"input": ids, "token_vocab": None}):
+        r = client.post("/v1/embeddings", json=body)
+        assert r.status_code == 400, r.text
+        error = r.json()["error"]
+        assert error["code"] == "token_ids_not_declared" and error["param"] == "input"
+        assert "check_embedding_ctx_length=False" in error["message"] and '"token_vocab": "model"' in error["message"]
+    r = client.post("/v1/embeddings", json={"input": ids, "token_vocab": "tiktoken"})
+    assert r.status_code == 422 and "token_vocab" in r.text
+    r = client.post("/v1/embeddings", json={"input": ids, "token_vocab": "model"})
+    np.testing.assert_allclose(r.json()["data"][0]["embedding"], tiny_embedder.encode(TEXTS[0]), atol=1e-6)

@@ -26,8 +26,8 @@ router = APIRouter()
 # Token ids from another tokenizer (LangChain's OpenAIEmbeddings sends tiktoken ids by default) would
 # be read as different Qwen tokens and give wrong vectors without any error: ids must be declared.
 TOKEN_IDS_UNDECLARED = (
-    "input is token ids, which are accepted only with \"token_vocab\": \"model\" (ids from this model's own "
-    "tokenizer); OpenAI-style clients send ids of another tokenizer: send text instead (LangChain "
+    "input is token ids, which are accepted only with \"token_vocab\": \"model\" (ids in this model's own "
+    "vocabulary); OpenAI-style clients send ids of another vocabulary (tiktoken): send text instead (LangChain "
     "OpenAIEmbeddings: check_embedding_ctx_length=False)")
 
 

@@ -34,10 +34,10 @@ class EmbeddingRequest(_Request):
     instruction: StrictStr | None = None
     input_type: Literal["query", "document"] | None = None
     truncate: bool | None = None  # None: the server's default
-    token_vocab: Literal["model"] | None = None  # "model": token-id input comes from the served model's tokenizer
+    token_vocab: Literal["model"] | None = None  # "model": token-id input is in the served model's own vocabulary
 
     ACCEPTED: ClassVar[dict[str, str]] = {
-        "token_vocab": '"model" (token ids from the served model\'s own tokenizer)',
+        "token_vocab": '"model" (token ids in the served model\'s own vocabulary)',
         "input": "a string, a list of strings, a list of token ids (integers), or a list of token-id lists",
         "dimensions": "an integer (32..model width)",
         "encoding_format": '"float" or "base64"',
