@@ -27,7 +27,7 @@ def test_prometheus_text_is_well_formed_and_histograms_are_cumulative():
         m.request_done("/v1/embeddings", 200, seconds)
     m.request_done("other", 404, 0.001)
     m.tokens("/v1/embeddings", 123)
-    m.batch_done('model "x"\n', rows=3, padded_tokens=30)  # label values are escaped
+    m.batch_done('model "x"\n', rows=3, cost=30)  # label values are escaped
     m.gauge("q3embed_queue_rows", "rows waiting", lambda: {(("model", "m"),): 7})
     text = m.render()
     samples = [ln for ln in text.splitlines() if ln and not ln.startswith("#")]
