@@ -13,6 +13,7 @@ from ..inputs import iter_jsonl, read_lines
 class Passage:
     id: str
     text: str
+    title: str = ""  # the BEIR title, also the start of ``text`` (weak pairs use it apart)
 
 
 def read_corpus(path: str | Path, min_chars: int = 1) -> list[Passage]:
@@ -43,4 +44,6 @@ def _from_json(path: Path, n: int, rec: dict) -> Passage:
     if pid is None:
         raise InputFileError(f"corpus {path}:{n}: passage has no '_id' or 'id'")
     title = rec.get("title") or ""
-    return Passage(str(pid), f"{title} {rec['text']}".strip() if isinstance(title, str) else rec["text"].strip())
+    if not isinstance(title, str):
+        return Passage(str(pid), rec["text"].strip())
+    return Passage(str(pid), f"{title} {rec['text']}".strip(), title.strip())
