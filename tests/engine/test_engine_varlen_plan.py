@@ -7,23 +7,10 @@ with the same contract, so the index arithmetic around it is tested on every run
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
-from q3embed.runtime.packing import common_prefix_length, pack
+from gpu_checks import emulated_varlen
 from q3embed.runtime.fast_qwen3 import PackedQwen3
-
-
-def emulated_varlen(q, k, v, cu_q, cu_k, max_q, max_k, scale, rep, causal):
-    outs = []
-    for i in range(len(cu_q) - 1):
-        qs, ks, vs = q[cu_q[i]:cu_q[i + 1]], k[cu_k[i]:cu_k[i + 1]], v[cu_k[i]:cu_k[i + 1]]
-        assert qs.shape[0] <= max_q and ks.shape[0] <= max_k
-        assert not causal or qs.shape[0] == ks.shape[0]  # the engine never relies on mask alignment
-        o = F.scaled_dot_product_attention(
-            qs.transpose(0, 1)[None], ks.repeat_interleave(rep, 1).transpose(0, 1)[None],
-            vs.repeat_interleave(rep, 1).transpose(0, 1)[None], is_causal=causal, scale=scale)
-        outs.append(o[0].transpose(0, 1))
-    return torch.cat(outs)
+from q3embed.runtime.packing import common_prefix_length, pack
 
 
 def _rows():

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
 import pytest
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+from eval_data import SHARED_DATA, scifact_subsample, write_beir
 
 TOY_CORPUS = {
     "d1": ("Beijing", "Beijing is the capital of China."),
@@ -22,30 +21,17 @@ TOY_QUERIES = {"q1": "What is the capital of China?", "q2": "capital of France",
 TOY_QRELS = [("q1", "d1", 1), ("q2", "d2", 2), ("q2", "d5", 0), ("q3", "d4", 1)]
 
 
-def write_beir(root: Path, corpus: dict, queries: dict, qrels: list, split: str = "test") -> Path:
-    (root / "qrels").mkdir(parents=True, exist_ok=True)
-    with open(root / "corpus.jsonl", "w") as f:
-        for doc_id, (title, text) in corpus.items():
-            f.write(json.dumps({"_id": doc_id, "title": title, "text": text}) + "\n")
-    with open(root / "queries.jsonl", "w") as f:
-        for qid, text in queries.items():
-            f.write(json.dumps({"_id": qid, "text": text}) + "\n")
-    with open(root / "qrels" / f"{split}.tsv", "w") as f:
-        f.write("query-id\tcorpus-id\tscore\n")
-        for q, d, s in qrels:
-            f.write(f"{q}\t{d}\t{s}\n")
-    return root
-
-
 @pytest.fixture
 def toy_beir(tmp_path) -> Path:
     return write_beir(tmp_path / "toy", TOY_CORPUS, TOY_QUERIES, TOY_QRELS)
 
 
 def _need_shared(*parts) -> Path:
+    """The evaluation data CI keeps at ../shared/data; missing data fails (a skip would hide the headline checks)."""
     path = SHARED_DATA.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"{path} not present")
+        pytest.fail(f"{path} is missing: the evaluation data must sit at ../shared/data (see its REFERENCE.md)",
+                    pytrace=False)
     return path.resolve()
 
 
@@ -62,19 +48,7 @@ def stsb_test() -> Path:
 @pytest.fixture(scope="session")
 def scifact_mini(tmp_path_factory, scifact_dir) -> Path:
     """12 SciFact test queries, their relevant abstracts and 28 others; texts cut to 300 chars for speed."""
-    rows = [line.rstrip("\n").split("\t") for line in open(scifact_dir / "qrels" / "test.tsv")][1:]
-    qids = list(dict.fromkeys(r[0] for r in rows))[:12]
-    qrels = [(q, d, int(s)) for q, d, s in rows if q in qids]
-    docs = [json.loads(line) for line in open(scifact_dir / "corpus.jsonl")]
-    wanted = {d for _, d, _ in qrels}
-    keep = [d for d in docs if d["_id"] in wanted] + [d for d in docs if d["_id"] not in wanted][:28]
-    corpus = {d["_id"]: (d["title"], d["text"][:300]) for d in keep}
-    queries = {}
-    for line in open(scifact_dir / "queries.jsonl"):
-        q = json.loads(line)
-        if q["_id"] in qids:
-            queries[q["_id"]] = q["text"]
-    return write_beir(tmp_path_factory.mktemp("scifact_mini"), corpus, queries, qrels)
+    return scifact_subsample(scifact_dir, tmp_path_factory.mktemp("scifact_mini"), 12, 28, text_chars=300)
 
 
 @pytest.fixture(scope="session")

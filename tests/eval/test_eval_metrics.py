@@ -1,4 +1,4 @@
-"""Retrieval metrics against hand-computed cases (trec_eval semantics)."""
+"""Retrieval metrics (pytrec_eval underneath) against hand-computed cases (trec_eval semantics)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,7 @@ import math
 
 import pytest
 
-from q3embed.eval.metrics import (
-    average_precision_at_k,
-    ndcg_at_k,
-    rank_documents,
-    reciprocal_rank_at_k,
-    retrieval_metrics,
-)
+from q3embed.eval.metrics import rank_documents, retrieval_metrics
 
 L2_3 = math.log2(3)
 L2_5 = math.log2(5)
@@ -60,35 +54,17 @@ def test_query_without_relevant_documents_scores_zero_and_counts_in_mean():
         assert m[name] == pytest.approx(0.5), name
 
 
-def test_per_query_functions():
+def test_one_query_by_hand():
     judgments = {"a": 1, "b": 1, "c": 3}
-    ranking = ["x", "c", "y", "a"]
-    assert reciprocal_rank_at_k(ranking, judgments, 1) == 0.0
-    assert reciprocal_rank_at_k(ranking, judgments, 2) == 0.5
-    assert average_precision_at_k(ranking, judgments, 4) == pytest.approx((1 / 2 + 2 / 4) / 3)
+    run = {"q": {"x": 0.9, "c": 0.8, "y": 0.7, "a": 0.6}}  # ranking x, c, y, a
+    m = retrieval_metrics(run, {"q": judgments}, k_values=(1, 2, 4))
+    assert m["mrr_at_1"] == 0.0
+    assert m["mrr_at_2"] == 0.5
+    assert m["map_at_4"] == pytest.approx((1 / 2 + 2 / 4) / 3)
     ideal = 3 + 1 / L2_3 + 1 / 2
-    assert ndcg_at_k(ranking, judgments, 4) == pytest.approx((3 / L2_3 + 1 / L2_5) / ideal)
+    assert m["ndcg_at_4"] == pytest.approx((3 / L2_3 + 1 / L2_5) / ideal)
 
 
 def test_no_overlap_is_an_error():
     with pytest.raises(ValueError, match="nothing to score"):
         retrieval_metrics({"q": {"a": 1.0}}, {"other": {"a": 1}})
-
-
-def test_agrees_with_pytrec_eval_on_random_runs():
-    pytrec_eval = pytest.importorskip("pytrec_eval")
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    docs = [f"d{i}" for i in range(40)]
-    run = {f"q{i}": {d: float(rng.integers(0, 5)) / 4 for d in rng.choice(docs, 25, replace=False)} for i in range(30)}
-    qrels = {f"q{i}": {d: int(rng.integers(0, 3)) for d in rng.choice(docs, 6, replace=False)} for i in range(30)}
-    ks = (1, 3, 5, 10, 100)
-    ev = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.1,3,5,10,100", "map_cut.1,3,5,10,100", "recall.1,3,5,10,100",
-                                                "P.1,3,5,10,100"})
-    ref = ev.evaluate(run)
-    ours = retrieval_metrics(run, qrels, ks)
-    for k in ks:
-        for mine, theirs in [("ndcg_at", "ndcg_cut"), ("map_at", "map_cut"), ("recall_at", "recall"), ("precision_at", "P")]:
-            expect = sum(r[f"{theirs}_{k}"] for r in ref.values()) / len(ref)
-            assert ours[f"{mine}_{k}"] == pytest.approx(expect, abs=1e-12), (mine, k)

@@ -134,7 +134,7 @@ def test_models_health_and_metrics(client, tiny_embedder, tiny_reranker):
     for name in ("q3embed_requests_total{", "q3embed_input_tokens_total{", "q3embed_batch_rows_bucket{",
                  "q3embed_request_duration_seconds_bucket{", "q3embed_queue_rows{"):
         assert name in text, name
-    assert 'q3embed_requests_total{endpoint="/v1/embeddings",code="200"}' in text
+    assert 'q3embed_requests_total{code="200",endpoint="/v1/embeddings"}' in text
 
 
 @pytest.mark.parametrize("path", ["/v1/embeddings", "/v1/rerank", "/v1/score"])

@@ -32,10 +32,10 @@ def test_prometheus_text_is_well_formed_and_histograms_are_cumulative():
     text = m.render()
     samples = [ln for ln in text.splitlines() if ln and not ln.startswith("#")]
     assert all(LINE.match(ln) for ln in samples), [ln for ln in samples if not LINE.match(ln)]
-    buckets = [int(ln.rsplit(" ", 1)[1]) for ln in samples
+    buckets = [int(float(ln.rsplit(" ", 1)[1])) for ln in samples
                if ln.startswith('q3embed_request_duration_seconds_bucket{endpoint="/v1/embeddings"')]
     assert buckets == sorted(buckets) and buckets[-1] == 4 and buckets[0] == 1
-    assert 'q3embed_requests_total{endpoint="other",code="404"} 1' in text
+    assert 'q3embed_requests_total{code="404",endpoint="other"} 1' in text
     assert 'q3embed_input_tokens_total{endpoint="/v1/embeddings"} 123' in text
     assert 'q3embed_queue_rows{model="m"} 7' in text
     assert 'model="model \\"x\\"\\n"' in text

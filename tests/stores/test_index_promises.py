@@ -184,23 +184,24 @@ def test_time_based_commits(tmp_path, word_embedder, monkeypatch):
     assert ingest.COMMIT_SECONDS <= 60
 
 
-def test_server_sees_index_add(tmp_path, hash_embedder_cls, doc_maker):
+def test_server_sees_index_add(tmp_path, tiny_embedder, doc_maker):
+    """A running server answers from the new commit on the first request after `index add`."""
     pytest.importorskip("fastapi")
     from fastapi.testclient import TestClient
 
     from q3embed.server.app import create_app
     from q3embed.stores import Retriever
 
-    emb = hash_embedder_cls(width=32)
     root = tmp_path / "idx"
-    Index.build(root, doc_maker(20), emb)
-    app = create_app(retriever=Retriever(emb, Index.open(root, emb)))
+    Index.build(root, doc_maker(20), tiny_embedder)
+    app = create_app(embedder=tiny_embedder, retriever=Retriever(tiny_embedder, Index.open(root, tiny_embedder)))
+    fresh = "zebra quasar xylophone nebula"
     with TestClient(app) as client:
         def ids():
-            r = client.post("/v1/retrieve", json={"query": "zebra quasar xylophone", "top_k": 3})
+            r = client.post("/v1/retrieve", json={"query": fresh, "top_k": 3})
             assert r.status_code == 200, r.text
             return [h["id"] for h in r.json()["results"]]
 
         assert "fresh" not in ids()
-        Index.open(root, emb).add([("fresh", "zebra quasar xylophone")])
+        Index.open(root, tiny_embedder).add([("fresh", fresh)])
         assert ids()[0] == "fresh"

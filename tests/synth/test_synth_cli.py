@@ -53,9 +53,9 @@ def test_refused_request_stops_the_run(fake_llm, write_corpus, tmp_path, capsys)
 @pytest.mark.parametrize("case, message", [
     ("unreachable", "cannot reach the LLM endpoint"),
     ("wrong_model", "model 'gpt-nope' is not served"),
-    ("empty_corpus", "has no passages"),
+    ("empty_corpus", "the corpus is empty"),
     ("malformed_corpus", "corpus.jsonl:2: invalid JSON"),
-    ("missing_corpus", "does not exist"),
+    ("missing_corpus", "corpus not found"),
     ("bad_task", "accepted: retrieval, bitext, classification, sts"),
     ("bad_personas", "personas file"),
 ])

@@ -82,10 +82,10 @@ def test_text_histogram_counts_every_score():
 def test_read_pairs_rejects_bad_records(tmp_path):
     p = tmp_path / "p.jsonl"
     p.write_text('{"query": "q", "pos": []}\n')
-    with pytest.raises(InputFileError, match=r"p.jsonl:1: expected a string 'query'"):
+    with pytest.raises(InputFileError, match=r"p.jsonl:1: 'pos' is empty"):
         read_pairs(p)
     p.write_text("\n")
-    with pytest.raises(InputFileError, match="no records"):
+    with pytest.raises(InputFileError, match="no training rows"):
         read_pairs(p)
 
 

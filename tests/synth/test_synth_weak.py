@@ -35,7 +35,7 @@ def test_title_and_first_sentence_pairs_use_the_rest_of_the_passage(tmp_path):
                               {"_id": "b", "title": "", "text": BODY},
                               {"_id": "c", "title": "Short", "text": "Too short."}])
     a, b, c = read_corpus(path)
-    assert a.title == "Insulin and the liver" and a.text.startswith(a.title)
+    assert a.meta["title"] == "Insulin and the liver" and a.text.startswith("Insulin and the liver")
     assert weak_pair(a, "title") == ("Insulin and the liver", BODY)
     q, pos = weak_pair(a, "first_sentence")
     assert q.startswith("Insulin lowers") and "Insulin and the liver" not in pos and q not in pos
@@ -80,7 +80,7 @@ def test_cli_writes_resumes_after_a_torn_tail_and_matches_an_uninterrupted_run(t
 
 
 def test_weak_pairs_go_through_the_cosine_filter(tmp_path):
-    recs = list(weak_records([Passage(r["_id"], f"{r['title']} {r['text']}", r["title"]) for r in _rows(4)],
+    recs = list(weak_records([Passage(r["_id"], f"{r['title']} {r['text']}", {"title": r["title"]}) for r in _rows(4)],
                              WeakConfig(("title",))))
     result = select_pairs(recs, np.array([0.9, 0.1, 0.8, 0.2], dtype=np.float32), threshold=0.5)
     assert [r["key"] for r in result.kept] == ["p0|weak-title|0", "p2|weak-title|0"]

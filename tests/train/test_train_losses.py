@@ -65,7 +65,8 @@ def batch(seed=0, N=5, K=3, H=16):
     q = torch.randn(N, H, generator=g, dtype=torch.float64)
     p = q + 0.8 * torch.randn(N, H, generator=g, dtype=torch.float64)  # positives near their query
     n = torch.randn(N, K, H, generator=g, dtype=torch.float64)
-    n[0, 1] = q[0] * 3.0  # a false negative: scores far above s(q_0, d_0+) + 0.1
+    p[0] = q[0] + 2.0 * torch.randn(H, generator=g, dtype=torch.float64)  # a loose positive, so that
+    n[0, 1] = q[0] * 3.0  # this false negative (cosine 1.0) scores above s(q_0, d_0+) + 0.1
     n[2, 0] = p[2]  # a hard negative that is the positive's text
     p[3] = p[1]  # two rows sharing a positive document
     pos_keys = torch.arange(100, 100 + N)
@@ -102,6 +103,27 @@ def test_mask_changes_the_loss_and_drops_exactly_the_flagged_terms():
     masked = InfoNCELoss(temperature=0.05)(q, p, n, pos_keys=pk, neg_keys=nk)
     plain = InfoNCELoss(temperature=0.05, false_negative_mask=False)(q, p, n, pos_keys=pk, neg_keys=nk)
     assert masked.item() < plain.item()  # the false negatives inflated Z_i
+
+    # With hard negatives only, the flagged terms of batch() are: n[0, 1] (planted, 1.0 > 0.796 + 0.1),
+    # n[2, 0] (planted: d_2+'s text, score equal to s+), and n[3, 1], n[3, 2] (0.154 and 0.130 > -0.096 + 0.1:
+    # row 3's borrowed positive scores low). Z_i written out without exactly these must be the loss.
+    flagged = {(0, 1), (2, 0), (3, 1), (3, 2)}
+    only_hard = dict(in_batch_documents=False, in_batch_queries=False, in_batch_doc_doc=False)
+    got = InfoNCELoss(temperature=0.05, **only_hard)(q, p, n, pos_keys=pk, neg_keys=nk).item()
+
+    def by_hand(dropped):
+        total = 0.0
+        for i in range(q.shape[0]):
+            s_pos = cos(q[i], p[i])
+            z = math.exp(s_pos / 0.05) + sum(math.exp(cos(q[i], n[i, k]) / 0.05)
+                                             for k in range(n.shape[1]) if (i, k) not in dropped)
+            total += math.log(z) - s_pos / 0.05
+        return total / q.shape[0]
+
+    assert got == pytest.approx(by_hand(flagged), rel=1e-6)
+    for kept in flagged:  # dropping one term fewer (or none) gives a different loss
+        assert got != pytest.approx(by_hand(flagged - {kept}), rel=1e-3)
+    assert got != pytest.approx(by_hand(set()), rel=1e-3)
 
 
 def test_identical_document_is_masked_even_below_the_margin():

@@ -29,7 +29,7 @@ def run(args) -> int:
 
     import numpy as np
 
-    from ..inputs import read_texts
+    from ..data.jsonl import read_texts
 
     check_positive("--batch-size", args.batch_size)
     check_output_file(args.output, "OUTPUT")

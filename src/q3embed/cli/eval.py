@@ -38,6 +38,10 @@ def register(sub) -> None:
     p.add_argument("--reranker", default=None, help="Qwen3-Reranker checkpoint (task rerank)")
     p.add_argument("--rerank-instruction", default=None, help="reranker instruction (default: web search)")
     p.add_argument("--top-k", type=int, default=100, help="documents retrieved per query (default 100)")
+    p.add_argument("--store", default=None,
+                   help="retrieval: score the search of this store (index directory or postgresql://...?collection=N) "
+                        "that holds --data's corpus, instead of embedding the corpus here")
+    p.add_argument("--mode", default="exact", help="retrieval with --store: search mode (exact, hnsw, ...)")
     p.add_argument("--ignore-identical-ids", action="store_true",
                    help="retrieval: never return a document whose id equals the query id (as MTEB does for ArguAna)")
     p.add_argument("--max-queries", type=int, default=None, help="rerank: score only the first N queries")
@@ -151,6 +155,16 @@ def _evaluate(args, emb, cache, progress) -> dict:
     common = dict(instruction=args.instruction, dim=args.dim, batch_size=args.batch_size, cache_dir=cache,
                   show_progress=progress)
     if args.task == "retrieval":
+        if args.store:
+            from ..stores import open_store
+
+            store = open_store(args.store)
+            try:
+                return evaluate_retrieval(emb, args.data[0], split=args.split, top_k=args.top_k,
+                                          ignore_identical_ids=args.ignore_identical_ids, store=store,
+                                          mode=args.mode, **common)
+            finally:
+                store.close()
         return evaluate_retrieval(emb, args.data[0], split=args.split, top_k=args.top_k,
                                   ignore_identical_ids=args.ignore_identical_ids, **common)
     if args.task == "sts":

@@ -37,6 +37,9 @@ def register(sub) -> None:
     g = b.add_mutually_exclusive_group()
     g.add_argument("--overwrite", action="store_true", help="replace an index already at --out")
     g.add_argument("--resume", action="store_true", help="continue an interrupted build at --out, skipping stored ids")
+    from .index_ray import add_ray_arguments
+
+    add_ray_arguments(b)
     b.set_defaults(func=run_build)
 
     a = verbs.add_parser("add", help="embed and add documents to an index",
@@ -136,6 +139,10 @@ def run_build(args) -> int:
     _check_build_target(args)
     check_positive("--batch-size", args.batch_size)
     check_positive("--commit-every", args.commit_every)
+    if args.ray is not None:
+        from .index_ray import run_ray_build
+
+        return run_ray_build(args)
     read_corpus(args.corpus)  # report bad input before loading a model
     store = build_store(args.store or args.out, args.corpus, _embedder(args, args.model), dim=args.dim,
                         dtype=args.storage_dtype, instruction=args.instruction, chunk_tokens=args.chunk_tokens,

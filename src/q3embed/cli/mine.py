@@ -32,10 +32,10 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    import json
     import sys
     from pathlib import Path
 
+    from ..data.pairs import write_pairs
     from ..eval.beir import read_corpus, read_qrels, read_queries
     from ..eval.cache import encode_cached
     from ..train.mining import MiningConfig, mine_hard_negatives, parse_rank_range
@@ -71,9 +71,7 @@ def run(args) -> int:
                                instruction=instruction, reranker=reranker, show_progress=show)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    write_pairs(rows, out)
     n_neg = sum(len(r["neg"]) for r in rows)
     print(f"wrote {len(rows)} queries, {n_neg} hard negatives to {out}", file=sys.stderr)
     return 0

@@ -24,7 +24,7 @@ def run(args) -> int:
     import sys
 
     from ..engine import Reranker
-    from ..inputs import read_texts
+    from ..data.jsonl import read_texts
 
     check_text("--query", args.query)
     check_positive("--top-n", args.top_n)

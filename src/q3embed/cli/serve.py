@@ -20,6 +20,9 @@ def register(sub) -> None:
     add_model_args(p, required=False)
     p.add_argument("--reranker", default=None, help="Qwen3-Reranker checkpoint to serve on /v1/rerank and /v1/score")
     p.add_argument("--index", default=None, help="index directory (q3embed index) to serve on /v1/retrieve")
+    p.add_argument("--store", default=None,
+                   help="or a database store URL, postgresql://user@host/db?collection=NAME: replicas that share it "
+                        "answer alike and see each other's adds")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; 0.0.0.0 exposes it)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p.add_argument("--api-key", default=None, help="require 'Authorization: Bearer KEY' (visible in ps; prefer --api-key-file)")
@@ -54,6 +57,9 @@ def run(args) -> int:
         raise ValueError(f"--port {args.port} is out of range; accepted: 1..65535 (0 picks a free port)")
     if not (args.model or args.reranker):
         raise ValueError("give --model (an embedding model), --reranker, or both")
+    if args.index and args.store:
+        raise ValueError("give --index DIR or --store URL, not both")
+    args.index = args.index or args.store
     if args.index and not args.model:
         raise ValueError("--index needs --model: the index is searched with the embedding model it was built with")
     api_key = args.api_key
@@ -86,7 +92,7 @@ def _load(args):
     reranker = Reranker.load(args.reranker, **opts) if args.reranker else None
     retriever = None
     if args.index:
-        from .. import Index, Retriever
+        from ..stores import Retriever, open_store
 
-        retriever = Retriever(embedder, Index.open(args.index), reranker=reranker)
+        retriever = Retriever(embedder, open_store(args.index), reranker=reranker)
     return embedder, reranker, retriever

@@ -143,8 +143,11 @@ class Embedder:
             return self._forward(rows)
 
     def postprocess(self, hidden: torch.Tensor | np.ndarray, dim: int | None = None,
-                    normalize: bool = True) -> np.ndarray:
-        """(B, H) pooled states -> (B, dim) float32: the MRL prefix, L2-normalised."""
+                    normalize: bool | None = None) -> np.ndarray:
+        """(B, H) pooled states -> (B, dim) float32: the MRL prefix, L2-normalised unless the checkpoint
+        has no Normalize module (``normalize`` None follows the checkpoint)."""
+        if normalize is None:
+            normalize = self.layout.normalize
         if isinstance(hidden, np.ndarray):
             hidden = torch.from_numpy(hidden)
         return mrl_truncate(hidden, dim, normalize).cpu().numpy()
@@ -158,7 +161,7 @@ class Embedder:
         texts: Sequence[str] | str,
         instruction: str | None = None,
         dim: int | None = None,
-        normalize: bool = True,
+        normalize: bool | None = None,
         batch_size: int = 32,
         max_batch_tokens: int | None = 16384,
         show_progress: bool = False,
@@ -166,8 +169,11 @@ class Embedder:
         """Embed ``texts``; returns float32 (N, dim or width). A single str returns (dim,).
 
         ``instruction`` turns the texts into queries (``Instruct: {instruction}\\nQuery:{text}``);
-        leave it None for documents.
+        leave it None for documents. ``normalize`` None follows the checkpoint: L2-normalised
+        unless its sentence-transformers modules.json lists no Normalize module (a dot-product model).
         """
+        if normalize is None:
+            normalize = self.layout.normalize
         single = isinstance(texts, str)
         texts = [texts] if single else list(texts)
         check_texts(texts)

@@ -10,7 +10,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import InputFileError
-from ..inputs import iter_jsonl
+from ..data import corpus as data_corpus
+from ..data.corpus import corpus_texts
+from ..data.jsonl import iter_jsonl
 
 
 @dataclass
@@ -88,17 +90,8 @@ def _jsonl_records(path: Path):
 
 
 def read_corpus(path: Path) -> dict[str, str]:
-    corpus: dict[str, str] = {}
-    for n, doc_id, rec in _jsonl_records(path):
-        title, text = rec.get("title") or "", rec.get("text")
-        if not isinstance(text, str) or not isinstance(title, str):
-            raise InputFileError(f"{path}:{n}: document {doc_id!r} needs a string 'text' (and optional string 'title')")
-        if doc_id in corpus:
-            raise InputFileError(f"{path}:{n}: duplicate document id {doc_id!r}")
-        corpus[doc_id] = (title + " " + text).strip()
-    if not corpus:
-        raise InputFileError(f"{path}: no documents")
-    return corpus
+    """{doc id: ``(title + " " + text).strip()``} of a corpus.jsonl, empty documents kept (BEIR counts them)."""
+    return corpus_texts(data_corpus.read_corpus(path, min_chars=0))
 
 
 def read_queries(path: Path) -> dict[str, str]:

@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import InputFileError
 from .cache import encode_cached
 from .retrieval import as_embedder, model_name
-from .search import l2_normalize
+from ..data.vectors import l2_normalize
 
 
 def bitext_metrics(predictions: np.ndarray) -> dict[str, float]:

@@ -1,6 +1,4 @@
-"""Ranking and correlation metrics with trec_eval semantics (as MTEB computes them).
-
-Pure functions over plain dicts and arrays; no model code here.
+"""Ranking metrics from pytrec_eval (the trec_eval bindings MTEB scores with), and correlations.
 
 * A *run* maps query id -> {doc id: score}; *qrels* map query id -> {doc id: relevance}.
 * Ranking order is trec_eval's: score descending, ties broken by doc id descending (string order).
@@ -14,7 +12,6 @@ Pure functions over plain dicts and arrays; no model code here.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 
 import numpy as np
@@ -30,71 +27,43 @@ def rank_documents(doc_scores: Mapping[str, float]) -> list[str]:
     return [d for d, _ in sorted(doc_scores.items(), key=lambda item: (float(item[1]), item[0]), reverse=True)]
 
 
-def dcg(gains: Iterable[float]) -> float:
-    """Discounted cumulative gain of gains listed by rank (rank 1 first)."""
-    return sum(g / math.log2(rank + 2) for rank, g in enumerate(gains) if g)
-
-
-def ndcg_at_k(ranking: list[str], judgments: Mapping[str, int], k: int) -> float:
-    ideal = sorted((r for r in judgments.values() if r > 0), reverse=True)[:k]
-    ideal_dcg = dcg(ideal)
-    if ideal_dcg == 0:
-        return 0.0
-    return dcg(max(judgments.get(d, 0), 0) for d in ranking[:k]) / ideal_dcg
-
-
-def average_precision_at_k(ranking: list[str], judgments: Mapping[str, int], k: int) -> float:
-    num_relevant = sum(1 for r in judgments.values() if r >= 1)
-    if num_relevant == 0:
-        return 0.0
-    hits, total = 0, 0.0
-    for rank, d in enumerate(ranking[:k], start=1):
-        if judgments.get(d, 0) >= 1:
-            hits += 1
-            total += hits / rank
-    return total / num_relevant
-
-
-def recall_at_k(ranking: list[str], judgments: Mapping[str, int], k: int) -> float:
-    num_relevant = sum(1 for r in judgments.values() if r >= 1)
-    if num_relevant == 0:
-        return 0.0
-    return sum(1 for d in ranking[:k] if judgments.get(d, 0) >= 1) / num_relevant
-
-
-def precision_at_k(ranking: list[str], judgments: Mapping[str, int], k: int) -> float:
-    return sum(1 for d in ranking[:k] if judgments.get(d, 0) >= 1) / k
-
-
-def reciprocal_rank_at_k(ranking: list[str], judgments: Mapping[str, int], k: int) -> float:
-    for rank, d in enumerate(ranking[:k], start=1):
-        if judgments.get(d, 0) >= 1:
-            return 1.0 / rank
-    return 0.0
-
-
-_PER_QUERY = {
-    "ndcg_at": ndcg_at_k,
-    "map_at": average_precision_at_k,
-    "recall_at": recall_at_k,
-    "precision_at": precision_at_k,
-    "mrr_at": reciprocal_rank_at_k,
-}
+def _measures(k_values: list[int]) -> dict[str, str]:
+    """Our metric prefix -> pytrec_eval measure (MTEB scores with the same ones)."""
+    ks = ",".join(map(str, k_values))
+    return {"ndcg_at": f"ndcg_cut.{ks}", "map_at": f"map_cut.{ks}", "recall_at": f"recall.{ks}", "precision_at": f"P.{ks}"}
 
 
 def per_query_metrics(run: Run, qrels: Qrels, k_values: Iterable[int] = DEFAULT_K_VALUES) -> dict[str, dict[str, float]]:
-    """{query id: {"ndcg_at_10": ..., ...}} for every query in both ``run`` and ``qrels``."""
+    """{query id: {"ndcg_at_10": ..., ...}} for every query in both ``run`` and ``qrels``, by pytrec_eval.
+
+    MRR@k is trec_eval's ``recip_rank`` on the run cut to its top k in trec_eval's order.
+    """
+    import pytrec_eval
+
     k_values = sorted(set(int(k) for k in k_values))
     if not k_values or k_values[0] < 1:
         raise ValueError(f"k values must be positive integers, got {k_values}")
+    qrels = {q: {d: int(r) for d, r in j.items()} for q, j in qrels.items()}
+    run = {q: {d: float(s) for d, s in docs.items()} for q, docs in run.items() if q in qrels}
+    measures = _measures(k_values)
+    scored = pytrec_eval.RelevanceEvaluator(qrels, set(measures.values())).evaluate(run)
+    rr = pytrec_eval.RelevanceEvaluator(qrels, {"recip_rank"})
+    ranked = {q: rank_documents(docs) for q, docs in run.items()}
     out = {}
-    for qid, doc_scores in run.items():
-        if qid not in qrels:
-            continue
-        ranking = rank_documents(doc_scores)
-        judgments = qrels[qid]
-        out[qid] = {f"{name}_{k}": fn(ranking, judgments, k) for name, fn in _PER_QUERY.items() for k in k_values}
-    return out
+    for q, res in scored.items():
+        row = {f"{ours}_{k}": res[f"{theirs.split('.')[0]}_{k}"]
+               for ours, theirs in measures.items() for k in k_values}
+        out[q] = row
+    for k in k_values:
+        cut = {q: {d: run[q][d] for d in ranked[q][:k]} for q in scored}
+        for q, res in rr.evaluate(cut).items():
+            out[q][f"mrr_at_{k}"] = res["recip_rank"]
+    return {q: {name: m[name] for name in sorted(m, key=_metric_order)} for q, m in out.items()}
+
+
+def _metric_order(name: str) -> tuple[int, int]:
+    prefix, k = name.rsplit("_", 1)
+    return ["ndcg_at", "map_at", "recall_at", "precision_at", "mrr_at"].index(prefix), int(k)
 
 
 def retrieval_metrics(run: Run, qrels: Qrels, k_values: Iterable[int] = DEFAULT_K_VALUES) -> dict[str, float]:

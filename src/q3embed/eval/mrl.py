@@ -15,7 +15,8 @@ import numpy as np
 
 from ..config import MRL_MIN_DIM
 from .retrieval import as_embedder, encode_retrieval, model_name, score_run
-from .search import exact_search, l2_normalize
+from ..data.vectors import l2_normalize
+from .search import exact_search
 from .sts import encode_sts, sts_scores
 
 

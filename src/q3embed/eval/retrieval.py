@@ -67,6 +67,8 @@ def evaluate_retrieval(
     *,
     return_run: bool = False,
     ignore_identical_ids: bool = False,
+    store=None,
+    mode: str = "exact",
 ) -> dict:
     """nDCG@1/3/5/10/100, MAP@k, Recall@k, P@k, MRR@k of ``embedder`` on a BEIR folder.
 
@@ -76,11 +78,19 @@ def evaluate_retrieval(
     ``ndcg_at_10``. With ``return_run`` the result also holds ``run``: {query id: {doc id: score}}
     for the top ``top_k`` documents of each query. ``ignore_identical_ids`` drops a document whose
     id equals the query id from the ranking (MTEB does so for ArguAna, Quora, FiQA, FEVER...).
+
+    ``store`` (any ``VectorStore`` that holds this corpus, e.g. built with ``q3embed index build``)
+    scores the search that ships: queries are embedded here and ranked by ``store.search`` in
+    ``mode``, so the published number is the store's. Without it, documents are embedded and
+    ranked by the same exact top-k kernel the embedded index uses.
     """
     embedder = as_embedder(embedder)
     if top_k < 1:
         raise ValueError(f"top_k must be >= 1, got {top_k}")
     t0 = time.perf_counter()
+    if store is not None:
+        return _evaluate_store(embedder, store, data_dir, split, instruction, batch_size, cache_dir, top_k, mode,
+                               show_progress, return_run, ignore_identical_ids, t0)
     enc = encode_retrieval(embedder, data_dir, split, instruction, dim, batch_size, cache_dir, show_progress)
     query_ids, doc_ids, qrels, stats = enc.query_ids, enc.doc_ids, enc.qrels, enc.stats
     query_vecs, doc_vecs = enc.query_vecs, enc.doc_vecs
@@ -99,6 +109,34 @@ def evaluate_retrieval(
         data_counts=stats.as_dict(),
         seconds=round(time.perf_counter() - t0, 2),
     )
+    if return_run:
+        result["run"] = run
+    return result
+
+
+def _evaluate_store(embedder, store, data_dir, split, instruction, batch_size, cache_dir, top_k, mode,
+                    show_progress, return_run, ignore_identical_ids, t0) -> dict:
+    corpus, queries, qrels, stats = load_beir_with_stats(data_dir, split)
+    store.check_embedder(embedder)
+    held = store.count()
+    if held != len(corpus):
+        raise ValueError(f"{store.location} holds {held} documents; {data_dir} has {len(corpus)}. Build the store "
+                         f"from this corpus (q3embed index build --corpus {Path(data_dir) / 'corpus.jsonl'} ...)")
+    query_ids = list(queries)
+    dim = store.spec.dim
+    instruction = instruction if instruction is not None else store.spec.instruction
+    query_vecs = encode_cached(embedder, [queries[i] for i in query_ids], instruction=instruction, dim=dim,
+                               batch_size=batch_size, cache_dir=cache_dir, show_progress=show_progress, query=True)
+    depth = top_k + 1 if ignore_identical_ids else top_k
+    hits = store.search(np.asarray(query_vecs, np.float32), top_k=depth, mode=mode)
+    run = {q: {h.id: h.score for h in hs if not (ignore_identical_ids and h.id == q)}
+           for q, hs in zip(query_ids, hits)}
+    run = {q: dict(list(r.items())[:top_k]) for q, r in run.items()}
+    result = score_run(run, qrels, top_k)
+    result.update(task="retrieval", dataset=Path(data_dir).resolve().name, split=split, model=model_name(embedder),
+                  dim=dim, instruction=instruction, top_k=top_k, store=store.location, search_mode=mode,
+                  num_queries=len(query_ids), num_documents=held, data_counts=stats.as_dict(),
+                  seconds=round(time.perf_counter() - t0, 2))
     if return_run:
         result["run"] = run
     return result

@@ -1,4 +1,4 @@
-"""Exact cosine search over a whole corpus, in query chunks so memory stays bounded."""
+"""Exact cosine search over a whole corpus, through the index's exact top-k kernel (``stores.exact``)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-
-def l2_normalize(x: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(x, axis=1, keepdims=True)  # (N, 1)
-    return x / np.maximum(norms, 1e-12)
+from ..data.vectors import l2_normalize
 
 
 def exact_search(
@@ -28,19 +25,14 @@ def exact_search(
     """
     if query_vecs.shape[1] != doc_vecs.shape[1]:
         raise ValueError(f"query vectors have dim {query_vecs.shape[1]}, documents {doc_vecs.shape[1]}")
+    from ..stores.exact import exact_top_k
+
     q = l2_normalize(np.asarray(query_vecs, dtype=np.float32))  # (Q, d)
     d = l2_normalize(np.asarray(doc_vecs, dtype=np.float32))  # (N, d)
-    k = min(top_k, len(doc_ids))
-    doc_index = {doc_id: i for i, doc_id in enumerate(doc_ids)} if ignore_identical_ids else {}
-    run: dict[str, dict[str, float]] = {}
-    for start in range(0, len(q), chunk):
-        scores = q[start: start + chunk] @ d.T  # (c, N)
-        if ignore_identical_ids:
-            for row, qid in enumerate(query_ids[start: start + chunk]):
-                if qid in doc_index:
-                    scores[row, doc_index[qid]] = -np.inf
-        top = np.argpartition(-scores, k - 1, axis=1)[:, :k] if k < scores.shape[1] else np.argsort(-scores, axis=1)
-        for row, cols in enumerate(top):
-            qid = query_ids[start + row]
-            run[qid] = {doc_ids[c]: float(scores[row, c]) for c in cols if np.isfinite(scores[row, c])}
-    return run
+    exclude = None
+    if ignore_identical_ids:
+        doc_index = {doc_id: i for i, doc_id in enumerate(doc_ids)}
+        exclude = np.array([doc_index.get(qid, -1) for qid in query_ids], dtype=np.int64)
+    scores, rows = exact_top_k(q, d, top_k, exclude=exclude, query_chunk=chunk)  # (Q, k) each, best first
+    return {qid: {doc_ids[c]: float(sc) for sc, c in zip(s_row, r_row) if c >= 0 and np.isfinite(sc)}
+            for qid, s_row, r_row in zip(query_ids, scores.tolist(), rows.tolist())}

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import InputFileError
 from .cache import encode_cached
-from ..inputs import iter_jsonl
+from ..data.jsonl import iter_jsonl
 from .metrics import pearson, spearman
 from .retrieval import as_embedder, model_name
 

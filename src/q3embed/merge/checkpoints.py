@@ -19,9 +19,10 @@ import torch
 
 from .. import __version__
 from ..errors import CheckpointError
-from .combine import combine
+from .combine import combine, gram_matrix
 from .files import copy_support_files
 from .linear import normalize_weights
+from .lora import LoraSource
 from .multislerp import multislerp_coefficients
 from .schedule import Schedule, layer_index
 from .slerp import COLINEAR_EPS, slerp_coefficients
@@ -119,7 +120,7 @@ def _merged_blocks(sources, name, method, coef, t, w, out_dtype, block_elements,
             gram = np.zeros((len(sources), len(sources)))
             for a, b in spans:
                 xs = [s.read_rows(name, a, b) for s in sources]
-                gram += _block_gram(xs)
+                gram += gram_matrix(xs)
                 if len(spans) == 1:
                     cached = xs  # small tensor: keep it for the write pass instead of re-reading
             if method == "slerp":
@@ -134,19 +135,7 @@ def _merged_blocks(sources, name, method, coef, t, w, out_dtype, block_elements,
         yield combine(xs, coef, out_dtype)
 
 
-def _block_gram(xs: list[torch.Tensor]) -> np.ndarray:
-    flat = [x.reshape(-1).to(torch.float64) for x in xs]  # N × (block,)
-    n = len(flat)
-    g = np.zeros((n, n))
-    for i in range(n):
-        for j in range(i, n):
-            g[i, j] = g[j, i] = float(torch.dot(flat[i], flat[j]))
-    return g
-
-
 def _check_arity(method: str, sources) -> None:
-    from .lora import LoraSource
-
     n = len(sources)
     if method == "slerp" and n != 2:
         raise ValueError(f"slerp merges exactly 2 checkpoints, got {n}; use --method multislerp for more")

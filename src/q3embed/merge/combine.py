@@ -12,9 +12,18 @@ import torch
 
 
 def gram_matrix(tensors: list[torch.Tensor]) -> np.ndarray:
-    """(N, N) float64 matrix of inner products ⟨x_i, x_j⟩ of the flattened tensors."""
-    flat = torch.stack([x.reshape(-1).to(torch.float64) for x in tensors])  # (N, numel)
-    return (flat @ flat.T).numpy()
+    """(N, N) float64 matrix of inner products ⟨x_i, x_j⟩ of the flattened tensors.
+
+    Pairwise dots rather than one stacked (N, numel) matmul: the streaming merge calls this on
+    32 MiB blocks per input, and stacking would hold another copy of all of them.
+    """
+    flat = [x.reshape(-1).to(torch.float64) for x in tensors]  # N × (numel,)
+    n = len(flat)
+    g = np.zeros((n, n))
+    for i in range(n):
+        for j in range(i, n):
+            g[i, j] = g[j, i] = float(torch.dot(flat[i], flat[j]))
+    return g
 
 
 def combine(tensors: list[torch.Tensor], coefficients, out_dtype: torch.dtype | None = None) -> torch.Tensor:

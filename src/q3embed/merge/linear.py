@@ -23,13 +23,9 @@ def normalize_weights(weights, n: int) -> np.ndarray:
     return w / w.sum()
 
 
-def linear_coefficients(weights, n: int) -> np.ndarray:
-    return normalize_weights(weights, n)
-
-
 def linear(tensors: list[torch.Tensor], weights=None) -> torch.Tensor:
     """Weighted average of same-shape tensors in float32, cast back to the first dtype."""
     shapes = {tuple(x.shape) for x in tensors}
     if len(shapes) != 1:
         raise ValueError(f"linear merge needs tensors of one shape, got {sorted(shapes)}")
-    return combine(tensors, linear_coefficients(weights, len(tensors)))
+    return combine(tensors, normalize_weights(weights, len(tensors)))

@@ -25,7 +25,7 @@ import torch
 
 from ..errors import CheckpointError
 from ..model.layout import read_json
-from .sources import ADAPTER_CONFIG, CheckpointSource
+from .tensor_source import ADAPTER_CONFIG, TensorSource
 from .stream import read_header, read_rows
 
 _PREFIX = "base_model.model."
@@ -42,9 +42,9 @@ class LoraUpdate:
 
 
 class LoraSource:
-    """The base checkpoint's tensors with the adapter merged in; same interface as CheckpointSource."""
+    """The base checkpoint's tensors with the adapter merged in: a ``TensorSource``."""
 
-    def __init__(self, adapter_dir: Path, base: CheckpointSource):
+    def __init__(self, adapter_dir: Path, base: TensorSource):
         self.adapter_dir = Path(adapter_dir)
         self.base = base
         self.root, self.model_dir, self.config = base.root, base.model_dir, base.config

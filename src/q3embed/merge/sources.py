@@ -1,6 +1,6 @@
 """Merge inputs: a checkpoint directory, or a LoRA adapter merged into its base on the fly.
 
-Both expose the same small interface to the merge: the tensors' names, dtypes and shapes,
+Both are ``TensorSource``s (tensor_source.py): the tensors' names, dtypes and shapes,
 ``read_rows(name, start, stop)``, the model config, and the directory whose config and
 tokenizer files the output copies.
 """
@@ -14,13 +14,13 @@ import torch
 from ..errors import CheckpointError
 from ..model.layout import read_json, read_layout
 from ..model.resolve import resolve_model_path
+from .lora import LoraSource
 from .stream import TensorInfo, read_checkpoint_index, read_rows
-
-ADAPTER_CONFIG = "adapter_config.json"
+from .tensor_source import ADAPTER_CONFIG, TensorSource
 
 
 class CheckpointSource:
-    """A safetensors checkpoint in the HF or sentence-transformers layout."""
+    """A safetensors checkpoint in the HF or sentence-transformers layout: a ``TensorSource``."""
 
     def __init__(self, root: Path):
         self.root = Path(root)
@@ -47,7 +47,7 @@ def is_adapter(path: Path) -> bool:
     return (Path(path) / ADAPTER_CONFIG).exists()
 
 
-def open_source(path_or_name: str | Path, lora_base: str | Path | None = None):
+def open_source(path_or_name: str | Path, lora_base: str | Path | None = None) -> TensorSource:
     """A ``CheckpointSource``, or a ``LoraSource`` when the directory holds a peft adapter.
 
     The adapter's base is ``lora_base`` if given, else the adapter config's
@@ -56,7 +56,6 @@ def open_source(path_or_name: str | Path, lora_base: str | Path | None = None):
     root = resolve_model_path(path_or_name)
     if not is_adapter(root):
         return CheckpointSource(root)
-    from .lora import LoraSource
 
     base = lora_base or read_json(root / ADAPTER_CONFIG).get("base_model_name_or_path")
     if not base:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 
 from ..errors import CheckpointError
 from .layout import CheckpointLayout, read_json
+from .safetensors_file import check_safetensors_header
 
 _DTYPES = {
     "float32": torch.float32, "fp32": torch.float32, "float": torch.float32,
@@ -101,28 +101,6 @@ def weight_files(model_dir: Path) -> list[Path]:
     for f in files:
         check_safetensors_header(f)
     return files
-
-
-def check_safetensors_header(path: Path) -> tuple[dict, int]:
-    """Read a safetensors header and check the file is as long as the header says.
-
-    Returns the header and the byte offset where the tensor data begins (``merge`` streams from it).
-    """
-    if not path.exists():
-        raise CheckpointError(f"missing weight shard {path}")
-    size = path.stat().st_size
-    try:
-        with open(path, "rb") as fh:
-            n = int.from_bytes(fh.read(8), "little")
-            if n <= 0 or 8 + n > size:
-                raise ValueError("header length out of range")
-            header = json.loads(fh.read(n))
-        end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
-        if 8 + n + end > size:
-            raise ValueError(f"file is truncated ({size} bytes, header needs {8 + n + end})")
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
-        raise CheckpointError(f"corrupt safetensors file {path}: {e}") from None
-    return header, 8 + n
 
 
 def load_backbone(layout: CheckpointLayout, device: torch.device, dtype: torch.dtype, causal_lm: bool = False):

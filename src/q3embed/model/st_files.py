@@ -7,16 +7,17 @@ from pathlib import Path
 
 
 def write_sentence_transformers_files(out: Path, pooling: str = "lasttoken", prompt_instruction: str | None = None,
-                                      max_seq_length: int = 8192) -> None:
-    """modules.json (Transformer -> Pooling -> Normalize), pooling config, prompts."""
+                                      max_seq_length: int = 8192, normalize: bool = True) -> None:
+    """modules.json (Transformer -> Pooling [-> Normalize]), pooling config, prompts."""
     out = Path(out)
     (out / "1_Pooling").mkdir(exist_ok=True)
-    (out / "2_Normalize").mkdir(exist_ok=True)
     modules = [
         {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
         {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
-        {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
     ]
+    if normalize:
+        (out / "2_Normalize").mkdir(exist_ok=True)
+        modules.append({"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"})
     (out / "modules.json").write_text(json.dumps(modules, indent=2))
     hidden = json.loads((out / "config.json").read_text())["hidden_size"]
     pool = {"word_embedding_dimension": hidden, "pooling_mode_cls_token": pooling == "cls",

@@ -4,33 +4,22 @@ an evaluation after every stage and a table in the shape of the paper's ablation
 Each stage records its outputs in ``<output_dir>/pipeline_state.json`` when it completes, so
 a rerun skips finished stages; unfinished ones resume on their own terms (synth from its
 append-only store, training from its newest checkpoint, merge writes atomically).
-Stage implementations live in ``q3embed.train`` (EmbedTrainer), ``q3embed.merge``
-(merge_checkpoints) and ``q3embed.eval``; if one is missing, the run stops before any work
-and names the stage.
+The pipeline composes the verbs from above them all: ``q3embed.synth``, ``q3embed.train``
+(EmbedTrainer), ``q3embed.merge`` (merge_checkpoints) and ``q3embed.eval``.
 """
 
 from __future__ import annotations
 
 import copy
-import importlib
 import json
 from pathlib import Path
 
+from ..data.jsonl import read_jsonl
 from .config import RecipeConfig, RecipeError
 
 STATE_FILE = "pipeline_state.json"
 TABLE_FILE = "ablation.md"
 STAGES = ("synth", "filter", "stage1", "stage2", "stage3", "ablation")
-
-# stage -> (module, attribute, what it is): checked before any work starts
-NEEDS = {
-    "filter": ("q3embed.engine", "Embedder", "the embedding engine"),
-    "stage1": ("q3embed.train.embed_trainer", "EmbedTrainer", "the embedding trainer (issue 7)"),
-    "stage2": ("q3embed.train.embed_trainer", "EmbedTrainer", "the embedding trainer (issue 7)"),
-    "stage3": ("q3embed.merge", "merge_checkpoints", "checkpoint merging"),
-    "ablation": ("q3embed.merge", "merge_checkpoints", "checkpoint merging"),
-    "eval": ("q3embed.eval", "evaluate_retrieval", "the evaluators"),
-}
 
 ROWS = [  # (state label, table row) in the paper's ablation order
     ("base", "base model (no training)"),
@@ -39,16 +28,6 @@ ROWS = [  # (state label, table row) in the paper's ablation order
     ("stage2", "w/o model merge (stage 2, last checkpoint)"),
     ("stage3", "full (stage 1 -> 2 -> merge)"),
 ]
-
-
-def stage_api(stage: str):
-    """The object a stage needs, or a RecipeError naming the stage and what is missing."""
-    module, attr, what = NEEDS[stage]
-    try:
-        return getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError) as e:
-        raise RecipeError(f"stage '{stage}' needs {what} ({module}.{attr}), which is not available in this "
-                          f"install ({type(e).__name__}: {e}); that stage cannot run") from None
 
 
 class Pipeline:
@@ -88,10 +67,7 @@ class Pipeline:
         return table
 
     def preflight(self, stop_after: str | None) -> None:
-        """Stage implementations, inputs and eval data, all before the first stage runs."""
-        wanted = STAGES[: STAGES.index(stop_after) + 1] if stop_after else STAGES
-        for stage in [s for s in wanted if s in NEEDS and (s != "ablation" or self.cfg.ablation)] + ["eval"]:
-            stage_api(stage)
+        """Inputs and eval data, all before the first stage runs."""
         for task in self.cfg.eval.retrieval:
             _need_path(task.get("data_dir"), "eval.retrieval data_dir")
         for task in self.cfg.eval.sts:
@@ -156,7 +132,9 @@ class Pipeline:
 
         f = self.cfg.filter
         records = read_pairs(self.state["stages"]["synth"]["pairs"])
-        emb = stage_api("filter").load(f.model or self.cfg.base_model, device=self.cfg.device)
+        from ..engine import Embedder
+
+        emb = Embedder.load(f.model or self.cfg.base_model, device=self.cfg.device)
         result = cosine_filter(emb, records, f.threshold, batch_size=f.batch_size, show_progress=self.show_progress)
         out = self.out / "filter" / "kept.jsonl"
         write_pairs(result.kept, out)
@@ -193,8 +171,7 @@ class Pipeline:
         out = self.out / "data" / ("stage2.jsonl" if with_synthetic else "labelled_only.jsonl")
         rows = labelled_pairs(self.cfg.stage2.labelled, self.cfg.stage2.labelled_split)
         if with_synthetic:
-            rows += [json.loads(line) for line in Path(self.state["stages"]["filter"]["kept"]).read_text().splitlines()
-                     if line.strip()]
+            rows += read_jsonl(self.state["stages"]["filter"]["kept"], "filtered pairs")
         write_pairs(rows, out)
         return out
 
@@ -202,14 +179,9 @@ class Pipeline:
         """Train with checkpoints spread over the run; the last ``stage2.checkpoints`` are merged."""
         k = self.cfg.stage2.checkpoints
         section = copy.deepcopy(self.cfg.stage2.train)
-        total = _planned_steps(data, section)
-        if total < k:
-            raise RecipeError(f"{name}: the run has only {total} steps, fewer than stage2.checkpoints={k}; "
-                              f"add data or epochs, or lower batch_size")
-        section["save_every"] = max(1, total // k)
         section.setdefault("keep_checkpoints", None)
         run_dir = self.out / name
-        self._train(name, model, str(data), section, run_dir)
+        self._train(name, model, str(data), section, run_dir, checkpoints=k)
         ckpts = sorted((p for p in run_dir.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
                        key=lambda p: int(p.name.split("-")[-1]))
         if len(ckpts) < k:
@@ -217,9 +189,11 @@ class Pipeline:
                               f"is keep_checkpoints lower than stage2.checkpoints?")
         return [str(p) for p in ckpts[-k:]]  # merge_checkpoints skips their trainer_state
 
-    def _train(self, name: str, model: str, train_file: str, section: dict, run_dir: Path) -> None:
-        trainer_cls = stage_api(name if name != "ablation" else "stage2")
+    def _train(self, name: str, model: str, train_file: str, section: dict, run_dir: Path,
+               checkpoints: int | None = None) -> None:
+        """Train one stage; with ``checkpoints``, save that many spread over the trainer's planned steps."""
         from ..train.config import ConfigError, EmbedTrainConfig, config_from_dict
+        from ..train.embed_trainer import EmbedTrainer
 
         raw = copy.deepcopy(section)
         raw.setdefault("data", {})
@@ -235,7 +209,16 @@ class Pipeline:
             cfg = config_from_dict(EmbedTrainConfig, raw, where=f"{'stage2' if name == 'ablation' else name}.train.")
         except ConfigError as e:
             raise RecipeError(str(e)) from None
-        trainer = trainer_cls(cfg)
+        trainer = EmbedTrainer(cfg)
+        if checkpoints is not None:
+            try:
+                total = trainer.planned_steps()
+            except ConfigError as e:
+                raise RecipeError(f"{name}: {e}") from None
+            if total < checkpoints:
+                raise RecipeError(f"{name}: the run has only {total} steps, fewer than stage2.checkpoints={checkpoints}; "
+                                  f"add data or epochs, or lower batch_size")
+            cfg.save_every = max(1, total // checkpoints)
         trainer.setup()
         if trainer.resumed_from is not None:
             self.log(f"{name}: resuming from {trainer.resumed_from}")
@@ -245,7 +228,7 @@ class Pipeline:
             self.log(f"{name}: {len(losses)} steps, loss {losses[0]:.4f} -> {losses[-1]:.4f}")
 
     def _merge(self, checkpoints: list[str], out: Path) -> str:
-        merge = stage_api("stage3")
+        from ..merge import merge_checkpoints as merge
         method = self.cfg.stage3.method
         if method == "slerp" and len(checkpoints) > 2:
             method = "multislerp"  # slerp is defined for two; multislerp is its n-way generalisation
@@ -259,9 +242,7 @@ class Pipeline:
         if label in self.state["evals"]:
             return self.state["evals"][label]
         from ..engine import Embedder
-
-        evaluate_retrieval = stage_api("eval")
-        from ..eval import evaluate_sts
+        from ..eval import evaluate_retrieval, evaluate_sts
 
         emb = Embedder.load(model, device=self.cfg.device)
         scores = {}
@@ -310,15 +291,7 @@ def labelled_pairs(path: str, split: str = "train") -> list[dict]:
     from ..train.data import read_train_file
 
     read_train_file(p)  # checks every row, naming the bad line
-    return [json.loads(line) for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-def _planned_steps(data: Path, section: dict) -> int:
-    rows = sum(1 for line in data.read_text(encoding="utf-8").splitlines() if line.strip())
-    batch = int(section.get("batch_size", 32))
-    optim = section.get("optim", {}) or {}
-    steps = (rows // batch) * int(optim.get("epochs", 1))
-    return min(steps, int(optim["max_steps"])) if optim.get("max_steps") else steps
+    return read_jsonl(p, "stage2.labelled")
 
 
 def _need_path(value: str | None, what: str) -> None:

@@ -17,15 +17,13 @@ import torch
 class PackedBatch:
     """B sequences of total length N, concatenated.
 
-    ``prefix_lengths[b]`` tokens of cached keys/values (a shared prompt computed once) come
-    before sequence b; its positions start there. ``prefix_group[b]`` says which cached
-    prefix it is (-1: none).
+    With a cached prefix (a shared prompt computed once) before sequence b, its positions start
+    after that prefix; ``prefix_group[b]`` says which cached prefix it is (-1: none).
     """
 
     input_ids: torch.Tensor  # (N,) long
     positions: torch.Tensor  # (N,) long: position of each token within its own sequence
     lengths: list[int]  # B own lengths, summing to N
-    prefix_lengths: list[int]  # B lengths of the cached prefix before each sequence (0: none)
     prefix_group: list[int]  # B indices into the cached prefixes (-1: none)
 
     @property
@@ -57,7 +55,7 @@ def pack(rows: Sequence[Sequence[int]], device: torch.device | str = "cpu",
     group = list(prefix_group) if prefix_group is not None else [-1] * len(rows)
     ids = torch.tensor([t for r in rows for t in r], dtype=torch.long)
     positions = torch.cat([torch.arange(p, p + n) for p, n in zip(plen, lengths)])
-    return PackedBatch(ids.to(device), positions.to(device), lengths, plen, group)
+    return PackedBatch(ids.to(device), positions.to(device), lengths, group)
 
 
 def common_prefix_length(rows: Sequence[Sequence[int]]) -> int:

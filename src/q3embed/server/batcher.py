@@ -259,7 +259,11 @@ class DynamicBatcher:
             return batch
 
     def _drop_cancelled(self) -> None:
-        """Forget the untaken rows of requests already answered: cancelled (the client went away) or failed."""
+        """Forget the untaken rows of requests already answered: cancelled (the client went away) or failed.
+
+        Rows a batch has already taken are skipped by ``_run`` (it checks each request's future).
+        Called with ``self._cond`` held.
+        """
         if not any(j.future.done() for j in self._jobs):
             return
         kept = deque()

@@ -1,109 +1,75 @@
-"""Prometheus text-format metrics, kept in process: counters, histograms and gauges.
+"""Server metrics through prometheus_client: requests, tokens, batch sizes, latency, queue depth.
 
-Written by hand (no prometheus_client dependency); the format is the plain text exposition
-format 0.0.4 that every Prometheus scraper reads.
+Each ``ServerMetrics`` owns its registry (several apps in one process, as in the tests, do not
+share counters). Metric names are part of the public surface: dashboards scrape them.
 """
 
 from __future__ import annotations
 
-import threading
-from collections import defaultdict
 from collections.abc import Callable
+
+import prometheus_client
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+CONTENT_TYPE = prometheus_client.CONTENT_TYPE_LATEST
+# Only the samples dashboards read: no per-series *_created timestamps.
+prometheus_client.disable_created_metrics()
 
 
-def _labels(pairs: tuple[tuple[str, str], ...]) -> str:
-    if not pairs:
-        return ""
-    body = ",".join(f'{k}="{_escape(v)}"' for k, v in pairs)
-    return "{" + body + "}"
+class _ScrapeTimeGauges:
+    """Gauges whose label sets change at run time, read when Prometheus scrapes."""
 
+    def __init__(self):
+        self.gauges: dict[str, tuple[str, Callable[[], dict[tuple, float]]]] = {}
 
-def _escape(value: str) -> str:
-    return str(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-class _Histogram:
-    def __init__(self, buckets: tuple[float, ...]):
-        self.buckets = buckets
-        self.counts = [0] * len(buckets)
-        self.total = 0
-        self.sum = 0.0
-
-    def observe(self, value: float) -> None:
-        for i, edge in enumerate(self.buckets):
-            if value <= edge:
-                self.counts[i] += 1
-        self.total += 1
-        self.sum += value
+    def collect(self):
+        for name, (help_text, read) in self.gauges.items():
+            values = read()
+            labels = sorted({k for pairs in values for k, _ in pairs})
+            family = GaugeMetricFamily(name, help_text, labels=labels)
+            for pairs, value in values.items():
+                d = dict(pairs)
+                family.add_metric([str(d.get(k, "")) for k in labels], value)
+            yield family
 
 
 class ServerMetrics:
     """Requests, tokens, batch sizes, latency and queue depth, rendered as Prometheus text."""
 
     def __init__(self):
-        self._lock = threading.Lock()
-        self._requests: dict[tuple, int] = defaultdict(int)  # (endpoint, code) -> count
-        self._tokens: dict[tuple, int] = defaultdict(int)  # (endpoint,) -> tokens
-        self._latency: dict[tuple, _Histogram] = {}
-        self._batch_rows: dict[tuple, _Histogram] = {}
-        self._batch_tokens: dict[tuple, int] = defaultdict(int)
-        self._gauges: dict[str, tuple[str, Callable[[], dict[tuple, float]]]] = {}
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self._requests = Counter("q3embed_requests", "HTTP requests by endpoint and status code",
+                                 ["endpoint", "code"], registry=r)
+        self._tokens = Counter("q3embed_input_tokens", "tokens fed to the models, by endpoint", ["endpoint"], registry=r)
+        self._batch_tokens = Counter("q3embed_batch_tokens", "tokens run through forward passes, by the model's "
+                                     "budget rule (sum if packed, rows x longest if padded)", ["model"], registry=r)
+        self._latency = Histogram("q3embed_request_duration_seconds", "request latency", ["endpoint"],
+                                  buckets=LATENCY_BUCKETS, registry=r)
+        self._batch_rows = Histogram("q3embed_batch_rows", "rows per forward pass", ["model"],
+                                     buckets=BATCH_BUCKETS, registry=r)
+        self._gauges = _ScrapeTimeGauges()
+        r.register(self._gauges)
 
     def request_done(self, endpoint: str, code: int, seconds: float) -> None:
-        with self._lock:
-            self._requests[(("endpoint", endpoint), ("code", str(code)))] += 1
-            key = (("endpoint", endpoint),)
-            self._latency.setdefault(key, _Histogram(LATENCY_BUCKETS)).observe(seconds)
+        self._requests.labels(endpoint, str(code)).inc()
+        self._latency.labels(endpoint).observe(seconds)
 
     def tokens(self, endpoint: str, n: int) -> None:
-        with self._lock:
-            self._tokens[(("endpoint", endpoint),)] += n
+        self._tokens.labels(endpoint).inc(n)
 
-    def batch_done(self, model: str, rows: int, padded_tokens: int) -> None:
-        with self._lock:
-            key = (("model", model),)
-            self._batch_rows.setdefault(key, _Histogram(BATCH_BUCKETS)).observe(rows)
-            self._batch_tokens[key] += padded_tokens
+    def batch_done(self, model: str, rows: int, cost: int) -> None:
+        """``cost``: the batch's tokens under the model's rule (runtime.batching.batch_cost)."""
+        self._batch_rows.labels(model).observe(rows)
+        self._batch_tokens.labels(model).inc(cost)
 
     def gauge(self, name: str, help_text: str, read: Callable[[], dict[tuple, float]]) -> None:
         """Register a gauge read at scrape time: ``read()`` -> {label pairs: value}."""
-        self._gauges[name] = (help_text, read)
+        self._gauges.gauges[name] = (help_text, read)
 
     def render(self) -> str:
-        lines: list[str] = []
-        with self._lock:
-            _counter(lines, "q3embed_requests_total", "HTTP requests by endpoint and status code", self._requests)
-            _counter(lines, "q3embed_input_tokens_total", "tokens fed to the models, by endpoint", self._tokens)
-            _counter(lines, "q3embed_batch_padded_tokens_total", "padded tokens run through forward passes",
-                     self._batch_tokens)
-            _histograms(lines, "q3embed_request_duration_seconds", "request latency", self._latency)
-            _histograms(lines, "q3embed_batch_rows", "rows per forward pass", self._batch_rows)
-        for name, (help_text, read) in self._gauges.items():
-            lines.append(f"# HELP {name} {help_text}")
-            lines.append(f"# TYPE {name} gauge")
-            for labels, value in read().items():
-                lines.append(f"{name}{_labels(labels)} {value:g}")
-        return "\n".join(lines) + "\n"
-
-
-def _counter(lines: list[str], name: str, help_text: str, values: dict) -> None:
-    lines.append(f"# HELP {name} {help_text}")
-    lines.append(f"# TYPE {name} counter")
-    for labels, value in sorted(values.items()):
-        lines.append(f"{name}{_labels(labels)} {value}")
-
-
-def _histograms(lines: list[str], name: str, help_text: str, hists: dict) -> None:
-    lines.append(f"# HELP {name} {help_text}")
-    lines.append(f"# TYPE {name} histogram")
-    for labels, h in sorted(hists.items()):
-        for edge, count in zip(h.buckets, h.counts):
-            lines.append(f"{name}_bucket{_labels(labels + (('le', f'{edge:g}'),))} {count}")
-        lines.append(f"{name}_bucket{_labels(labels + (('le', '+Inf'),))} {h.total}")
-        lines.append(f"{name}_sum{_labels(labels)} {h.sum:.6f}")
-        lines.append(f"{name}_count{_labels(labels)} {h.total}")
+        return generate_latest(self.registry).decode("utf-8")

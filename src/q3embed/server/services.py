@@ -108,7 +108,8 @@ class EmbeddingService:
         return _prepared(lambda: self.embedder.prepare_ids(ids, self._with(truncate)), "input")
 
     async def embed(self, make_rows: Callable[[], list[list[int]]], n: int, dim: int | None) -> tuple[np.ndarray, int]:
-        """((n, dim) float32 L2-normalised vectors, tokens used) for the ``n`` rows ``make_rows()`` prepares."""
+        """((n, dim) float32 vectors, tokens used) for the ``n`` rows ``make_rows()`` prepares; normalised as
+        the checkpoint says (``Embedder.postprocess``)."""
         hidden, tokens = await _run(self.batcher, make_rows, n)  # (n, H)
         return self.embedder.postprocess(hidden, dim), tokens
 

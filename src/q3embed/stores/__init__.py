@@ -5,7 +5,7 @@ from .ann import AnnConfig
 from .chunking import ChunkingConfig
 from .corpus import Document, read_corpus
 from .errors import (DuplicateIdError, IndexBusyError, IndexCorruptError, IndexMismatchError, IndexNotFoundError,
-                     StoreUnavailableError, UnknownIdError)
+                     StoreExistsError, StoreUnavailableError, UnknownIdError)
 from .funnel import FunnelConfig
 from .hits import Hit
 from .local_index import SEARCH_MODES, Index
@@ -16,5 +16,5 @@ from .spec import IndexSpec
 
 __all__ = ["AnnConfig", "ChunkingConfig", "Document", "DuplicateIdError", "FunnelConfig", "Hit", "Index",
            "IndexBusyError", "IndexCorruptError", "IndexMismatchError", "IndexNotFoundError", "IndexSpec",
-           "Retriever", "SEARCH_MODES", "StoreUnavailableError", "UnknownIdError", "VectorStore", "open_store",
+           "Retriever", "SEARCH_MODES", "StoreExistsError", "StoreUnavailableError", "UnknownIdError", "VectorStore", "open_store",
            "read_corpus"]

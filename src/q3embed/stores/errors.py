@@ -45,3 +45,7 @@ class UnknownIdError(Q3EmbedError, KeyError):
 
 class StoreUnavailableError(Q3EmbedError):
     """A database store cannot be reached, refuses the credentials, or lacks an extension."""
+
+
+class StoreExistsError(Q3EmbedError, FileExistsError):
+    """Creating a store where one already is (pass overwrite, or resume an interrupted build)."""

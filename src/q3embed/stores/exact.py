@@ -41,3 +41,34 @@ def exact_top_rows(queries: np.ndarray, blocks: Iterable[tuple[int, np.ndarray, 
             best_s, best_i = top_m(np.concatenate([best_s, s], 1), np.concatenate([best_i, ids], 1), m)
     keep = np.isfinite(best_s).all(0)  # every query sees the same live rows, so -inf columns line up
     return best_s[:, keep].astype(np.float32), best_i[:, keep]
+
+
+def exact_top_k(queries: np.ndarray, docs: np.ndarray, k: int, exclude: np.ndarray | None = None,
+                query_chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Best ``k`` columns of ``queries @ docs.T`` per query, best first: the kernel the index,
+    evaluation and hard-negative mining share.
+
+    queries (Q, d), docs (N, d) float32 -> scores (Q, k') float32 and doc rows (Q, k') int64, with
+    k' = min(k, N). ``exclude`` (Q,) int64: one doc row per query to leave out (-1: none), for
+    MTEB's ignore-identical-ids; that query's row then ends with (-inf, -1) when it had to drop one.
+    """
+    queries = np.asarray(queries, dtype=np.float32)
+    docs = np.asarray(docs, dtype=np.float32)
+    k = min(k, docs.shape[0])
+    live = np.ones(docs.shape[0], dtype=bool)
+    out_s = np.empty((queries.shape[0], k), np.float32)
+    out_i = np.empty((queries.shape[0], k), np.int64)
+    for a in range(0, queries.shape[0], query_chunk):
+        qv = queries[a: a + query_chunk]
+        if exclude is None:
+            s, i = exact_top_rows(qv, [(0, docs, None, live)], k)
+        else:  # one more candidate, then drop each query's excluded row
+            s, i = exact_top_rows(qv, [(0, docs, None, live)], min(k + 1, docs.shape[0]))
+            ex = np.asarray(exclude[a: a + query_chunk])[:, None]  # (c, 1)
+            keep = i != ex
+            s = np.stack([np.concatenate([r[m], np.full(len(r) - m.sum(), -np.inf, np.float32)])[:k]
+                          for r, m in zip(s, keep)])
+            i = np.stack([np.concatenate([r[m], np.full(len(r) - m.sum(), -1, np.int64)])[:k]
+                          for r, m in zip(i, keep)])
+        out_s[a: a + len(qv)], out_i[a: a + len(qv)] = s, i
+    return out_s, out_i

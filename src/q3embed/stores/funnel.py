@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..data.vectors import l2_normalize
 from .exact import top_m
 
 
@@ -34,9 +35,7 @@ class FunnelConfig:
 
 def low_dim_matrix(vectors: np.ndarray, dim: int) -> np.ndarray:
     """(n, d) -> (n, dim): the MRL prefix, L2-normalised, contiguous for a fast first pass."""
-    low = np.ascontiguousarray(vectors[:, :dim], dtype=np.float32)
-    low /= np.maximum(np.linalg.norm(low, axis=1, keepdims=True), 1e-12)
-    return low
+    return np.ascontiguousarray(l2_normalize(np.asarray(vectors[:, :dim], dtype=np.float32)))
 
 
 def funnel_search(queries: np.ndarray, low: np.ndarray, full: np.ndarray, m: int, candidates: int

@@ -19,7 +19,7 @@ import numpy as np
 from .ann import AnnConfig, load_or_build, search_ann
 from .chunking import ChunkingConfig
 from .corpus import Document, read_corpus
-from .errors import DuplicateIdError, IndexMismatchError, UnknownIdError
+from .errors import DuplicateIdError, IndexMismatchError, StoreExistsError, UnknownIdError
 from .exact import exact_top_rows
 from .funnel import FunnelConfig, funnel_search, low_dim_matrix
 from .hits import Hit, best_per_document
@@ -69,16 +69,16 @@ class Index:
         root = Path(path).expanduser()
         check_storage_dtype(dtype)
         if root.exists() and not root.is_dir():
-            raise FileExistsError(f"{root} is a file; an index is a directory (choose a new or empty directory)")
+            raise StoreExistsError(f"{root} is a file; an index is a directory (choose a new or empty directory)")
         if root.exists() and any(root.iterdir()) and not _looks_like_index(root):
-            raise FileExistsError(f"{root} is a non-empty directory that is not a q3embed index; "
+            raise StoreExistsError(f"{root} is a non-empty directory that is not a q3embed index; "
                                   "choose a new or empty directory")
         spec = new_spec(embedder, dim, dtype, instruction, chunking)
         with writer_lock(root):
             if any(p.name != LOCK for p in root.iterdir()):
                 if not overwrite:
                     what = "an index" if manifest_path(root).exists() else "an unfinished index build"
-                    raise FileExistsError(f"{root} already holds {what}; pass overwrite=True (--overwrite) to replace "
+                    raise StoreExistsError(f"{root} already holds {what}; pass overwrite=True (--overwrite) to replace "
                                           "it, resume=True (--resume) to finish an interrupted build, or add documents "
                                           "with `q3embed index add`")
                 _remove_tree(root)
@@ -409,12 +409,14 @@ class Index:
             raise ValueError(f"a metadata filter (where=) needs mode 'exact' in the embedded index, got {mode!r}")
         ann = tuning if isinstance(tuning, AnnConfig) else None
         funnel = tuning if isinstance(tuning, FunnelConfig) else None
-        self.refresh()
         single, qv = self._query_vectors(queries, instruction)
-        results = [[] for _ in range(len(qv))]
-        n_live = self.num_chunks
-        if n_live and len(qv):
-            results = self._search_vectors(qv, top_k, mode, ann, funnel, where)
+        # The server searches from a thread pool; a refresh swaps the loaded commit, so a search
+        # and a refresh never overlap (searches run one at a time per Index).
+        with self._reload_lock:
+            self.refresh()
+            results = [[] for _ in range(len(qv))]
+            if self.num_chunks and len(qv):
+                results = self._search_vectors(qv, top_k, mode, ann, funnel, where)
         return results[0] if single else results
 
     def _query_vectors(self, queries, instruction) -> tuple[bool, np.ndarray]:

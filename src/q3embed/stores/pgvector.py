@@ -16,8 +16,10 @@ date by PostgreSQL on every insert after that.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
+import threading
 import zlib
 from collections.abc import Iterable, Sequence
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -26,7 +28,8 @@ import numpy as np
 
 from .ann import AnnConfig
 from .chunking import ChunkingConfig
-from .errors import (DuplicateIdError, IndexBusyError, IndexMismatchError, IndexNotFoundError, StoreUnavailableError,
+from .errors import (DuplicateIdError, IndexBusyError, IndexMismatchError, IndexNotFoundError, StoreExistsError,
+                     StoreUnavailableError,
                      UnknownIdError)
 from .hits import Hit
 from .ingest import COMMIT_SECONDS, add_documents, check_embedder, check_on_duplicate, check_records, whole
@@ -35,6 +38,15 @@ from .spec import IndexSpec, new_spec, query_matrix
 SPEC_TABLE = "q3embed_collections"
 _NAME = re.compile(r"[a-z_][a-z0-9_]{0,47}")
 _INSERT_BATCH = 512  # rows per executemany round trip inside one transaction
+
+
+def _one_at_a_time(method):
+    """One psycopg connection per store: calls from a server's thread pool take turns on it."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with self._conn_lock:
+            return method(self, *args, **kwargs)
+    return wrapper
 
 
 def split_url(url: str) -> tuple[str, str, str]:
@@ -116,6 +128,7 @@ class PgVectorStore:
         self.building = building
         self.embedder = embedder
         self._locked = 0
+        self._conn_lock = threading.RLock()
 
     # ---- opening -------------------------------------------------------------------------------
 
@@ -132,7 +145,7 @@ class PgVectorStore:
             store._ensure_spec_table()
             if store._read_spec() is not None:
                 if not overwrite:
-                    raise FileExistsError(f"{store.location} already exists; pass overwrite=True (--overwrite) to "
+                    raise StoreExistsError(f"{store.location} already exists; pass overwrite=True (--overwrite) to "
                                           "replace it, resume=True (--resume) to finish an interrupted build, or add "
                                           "documents with `q3embed index add`")
                 with conn.transaction():
@@ -191,6 +204,7 @@ class PgVectorStore:
         self.embedder = embedder
         return self
 
+    @_one_at_a_time
     def set_building(self, building: bool) -> None:
         with self._writer():
             self.conn.execute(f"UPDATE {SPEC_TABLE} SET building = %s WHERE name = %s", (building, self.collection))
@@ -237,6 +251,7 @@ class PgVectorStore:
             return add_documents(self, corpus, self.embedder, on_duplicate, batch_size, commit_every, commit_seconds,
                                  show_progress)
 
+    @_one_at_a_time
     def add_records(self, records: Sequence[dict], vectors: np.ndarray, on_duplicate: str = "error") -> int:
         check_on_duplicate(on_duplicate)
         records = [dict(r) for r in records]
@@ -265,6 +280,7 @@ class PgVectorStore:
                          for r, v in zip(records[a: a + _INSERT_BATCH], vectors[a: a + _INSERT_BATCH])])
         return len(written)
 
+    @_one_at_a_time
     def stored_chunks(self, ids: Iterable[str]) -> dict[str, list[int]]:
         rows = self.conn.execute(f"SELECT doc_id, chunk FROM {self._table} WHERE doc_id = ANY(%s)",
                                  (list(ids),)).fetchall()
@@ -273,6 +289,7 @@ class PgVectorStore:
             out.setdefault(doc, []).append(chunk)
         return {d: sorted(c) for d, c in out.items()}
 
+    @_one_at_a_time
     def delete(self, ids: Iterable[str], missing: str = "error") -> int:
         ids = list(dict.fromkeys(str(i) for i in ([ids] if isinstance(ids, str) else ids)))
         with self._writer(), self.conn.transaction():
@@ -283,12 +300,14 @@ class PgVectorStore:
             self.conn.execute(f"DELETE FROM {self._table} WHERE doc_id = ANY(%s)", (list(present),))
         return len(present)
 
+    @_one_at_a_time
     def count(self) -> int:
         return self.conn.execute(f"SELECT count(DISTINCT doc_id) FROM {self._table}").fetchone()[0]
 
     def __len__(self) -> int:
         return self.count()
 
+    @_one_at_a_time
     def partial_documents(self) -> list[str]:
         rows = self.conn.execute(f"SELECT doc_id FROM {self._table} GROUP BY doc_id "
                                  "HAVING count(*) <> max(n_chunks) OR max(chunk) + 1 <> max(n_chunks)").fetchall()
@@ -302,6 +321,7 @@ class PgVectorStore:
         instruction = instruction if instruction is not None else self.spec.instruction
         return self.embedder.encode_queries(list(texts), instruction=instruction, dim=self.spec.dim)
 
+    @_one_at_a_time
     def ensure_hnsw(self, config: AnnConfig | None = None) -> None:
         """Create the HNSW index (inner product) if it is missing; PostgreSQL maintains it on later inserts."""
         config = config or AnnConfig()
@@ -310,6 +330,7 @@ class PgVectorStore:
                               f"(embedding vector_ip_ops) WITH (m = {int(config.hnsw_m)}, "
                               f"ef_construction = {int(config.ef_construction)})")
 
+    @_one_at_a_time
     def search(self, queries, top_k: int = 10, mode: str = "exact", instruction: str | None = None,
                where: dict | None = None, tuning=None):
         if mode not in self.search_modes:

@@ -26,7 +26,7 @@ import numpy as np
 
 from .ann import AnnConfig
 from .chunking import ChunkingConfig
-from .errors import DuplicateIdError, IndexMismatchError, IndexNotFoundError, UnknownIdError
+from .errors import DuplicateIdError, IndexMismatchError, IndexNotFoundError, StoreExistsError, UnknownIdError
 from .hits import Hit
 from .ingest import COMMIT_SECONDS, add_documents, check_embedder, check_on_duplicate, check_records, whole
 from .spec import IndexSpec, new_spec, query_matrix
@@ -65,7 +65,7 @@ class QdrantStore:
 
         if client.collection_exists(collection):
             if not overwrite:
-                raise FileExistsError(f"Qdrant collection {collection!r} already exists; pass overwrite=True to replace it")
+                raise StoreExistsError(f"Qdrant collection {collection!r} already exists; pass overwrite=True to replace it")
             client.delete_collection(collection)
         # DOT on L2-normalised vectors is the cosine, and equals the local Index's scores.
         client.create_collection(collection, vectors_config=models.VectorParams(size=spec.dim, distance=models.Distance.DOT),

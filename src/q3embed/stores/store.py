@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.jsonl import jsonl_bytes, read_jsonl
 from .errors import IndexBusyError, IndexCorruptError, IndexNotFoundError
 from .spec import IndexSpec
 
@@ -168,7 +169,7 @@ def _npy_bytes(array: np.ndarray) -> bytes:
 
 
 def _rows_bytes(rows: list[dict]) -> bytes:
-    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode("utf-8")
+    return jsonl_bytes(rows)
 
 
 def check_files(root: Path, manifest: Manifest, verify: bool = False) -> None:
@@ -197,8 +198,7 @@ def _sha256(path: Path) -> str:
 def load_segment(root: Path, entry: SegmentEntry, dim: int) -> Segment:
     vectors = np.load(root / entry.files["vectors"]["path"], mmap_mode="r")
     scales = np.load(root / entry.files["scales"]["path"]) if "scales" in entry.files else None
-    with open(root / entry.files["rows"]["path"], encoding="utf-8") as f:
-        rows = [json.loads(line) for line in f]
+    rows = read_jsonl(root / entry.files["rows"]["path"], "index rows")
     if vectors.shape != (entry.rows, dim) or len(rows) != entry.rows or (scales is not None and len(scales) != entry.rows):
         raise IndexCorruptError(f"{root}: segment {entry.name} holds {vectors.shape} vectors and {len(rows)} rows; "
                                 f"the commit recorded {entry.rows} rows of dim {dim}")

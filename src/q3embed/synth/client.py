@@ -1,7 +1,7 @@
 """A small client for any OpenAI-compatible chat endpoint (vLLM, llama.cpp server, Ollama, ...).
 
-Transient failures (HTTP 429 and 5xx, connection errors, timeouts) are retried with
-exponential backoff and jitter, honouring ``Retry-After``. A shared pacer enforces the
+Transient failures (HTTP 429 and 5xx, connection errors, timeouts) are retried by tenacity with
+exponential backoff and full jitter, honouring ``Retry-After``. A shared pacer enforces the
 request-rate limit across threads. Every failure is counted in ``FailureCounts``.
 """
 
@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 
 import httpx
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from ..errors import Q3EmbedError
 from .counts import FailureCounts
@@ -42,10 +43,16 @@ class RetryPolicy:
             raise ValueError("max_retries, backoff_base and backoff_max must be >= 0")
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
-        """Seconds to wait before retry number ``attempt`` (1-based): full jitter, capped."""
+        """Seconds to wait before retry number ``attempt`` (1-based): the server's Retry-After when
+        it sent one, else exponential with jitter; capped at ``backoff_max``."""
         if retry_after is not None:
             return min(retry_after, self.backoff_max)
         return random.uniform(0.5, 1.0) * min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
+
+    def wait(self, state: RetryCallState) -> float:
+        """The tenacity wait strategy: ``delay`` for the failure tenacity just saw."""
+        error = state.outcome.exception() if state.outcome is not None else None
+        return self.delay(state.attempt_number, getattr(error, "retry_after", None))
 
 
 class RatePacer:
@@ -132,19 +139,20 @@ class ChatClient:
                    "temperature": self.temperature if temperature is None else temperature,
                    "max_tokens": max_tokens or self.max_tokens}
         retries = self.retry.max_retries if retries is None else retries
-        for attempt in range(retries + 1):
-            self._pacer.wait()
-            try:
-                return self._post(payload)
-            except TransientError as e:
-                self.counts.add(e.kind)
-                if attempt == retries:
-                    raise
-                time.sleep(self.retry.delay(attempt + 1, e.retry_after))
-        raise AssertionError("unreachable")
+        retrying = Retrying(stop=stop_after_attempt(retries + 1), wait=self.retry.wait,
+                            retry=retry_if_exception_type(TransientError), reraise=True)
+        return retrying(self._post, payload)
 
     def _post(self, payload: dict) -> str:
+        self._pacer.wait()
         self.counts.add("requests")
+        try:
+            return self._request(payload)
+        except TransientError as e:
+            self.counts.add(e.kind)
+            raise
+
+    def _request(self, payload: dict) -> str:
         try:
             r = self._http.post(f"{self.base_url}/chat/completions", json=payload)
         except httpx.TimeoutException as e:

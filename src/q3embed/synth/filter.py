@@ -8,14 +8,12 @@ the threshold and is dropped when none is left.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputFileError
-from ..inputs import iter_jsonl
+from ..data.pairs import pair_record, read_pair_records, write_pairs  # noqa: F401 (write_pairs: kept import path)
 
 
 @dataclass
@@ -39,18 +37,9 @@ class FilterResult:
 
 
 def read_pairs(path: str | Path) -> list[dict]:
-    """Training-format records: ``query`` string, ``pos`` string or non-empty list of strings."""
-    records = []
-    for n, rec in iter_jsonl(path, "pairs file"):
-        pos = rec.get("pos")
-        pos = [pos] if isinstance(pos, str) else pos
-        if not isinstance(rec.get("query"), str) or not isinstance(pos, list) or not pos \
-                or not all(isinstance(p, str) for p in pos):
-            raise InputFileError(f"pairs file {path}:{n}: expected a string 'query' and 'pos' (string or list of strings)")
-        records.append(rec)
-    if not records:
-        raise InputFileError(f"pairs file {path} has no records")
-    return records
+    """Pair records in the q3embed format (``query``, ``pos`` list, ...; other fields kept), checked
+    against the data layer's one TrainPair schema, so the filter accepts what training accepts."""
+    return [pair_record(rec, pair) for rec, pair in read_pair_records(path, "pairs file")]
 
 
 def pair_scores(embedder, records: list[dict], batch_size: int = 32, use_instruction: bool | None = None,
@@ -130,16 +119,6 @@ def fitted_threshold(good_scores: np.ndarray, keep: float) -> float:
 
 def _positives(records: list[dict]) -> list[list[str]]:
     return [[p] if isinstance(p, str) else list(p) for p in (r["pos"] for r in records)]
-
-
-def write_pairs(records: list[dict], path: str | Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for r in records:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    tmp.replace(path)  # readers never see a half-written file
 
 
 def text_histogram(scores: np.ndarray, threshold: float, bins: int = 20, width: int = 40,

@@ -10,7 +10,7 @@ from importlib import resources
 from pathlib import Path
 
 from ..errors import InputFileError
-from ..inputs import iter_jsonl, read_lines
+from ..data.jsonl import iter_jsonl, read_lines
 
 _FIELDS = ("persona", "input persona", "input_persona", "text")
 

@@ -7,6 +7,7 @@ name) is checked before the first job starts.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from .client import ChatClient, RetryPolicy
@@ -24,9 +25,7 @@ def synthesize(corpus: str | Path, out: str | Path, base_url: str, model: str, c
                show_progress: bool = False, log=print) -> SynthReport:
     passages = read_corpus(corpus)
     if max_passage_chars:  # long passages waste LLM context; the paper works on passage-sized text
-        from .corpus import Passage
-
-        passages = [Passage(p.id, p.text[:max_passage_chars], p.title) for p in passages]
+        passages = [replace(p, text=p.text[:max_passage_chars]) for p in passages]  # meta (the title) kept
     persona_list = load_personas(personas)
     prompt_set = load_prompts(list(config.tasks), prompts_dir)
     with ChatClient(base_url, model, api_key, timeout=timeout, temperature=temperature, rate_limit=rate_limit,
@@ -49,9 +48,7 @@ def synthesize_weak(corpus: str | Path, out: str | Path, config, *, max_passage_
 
     passages = read_corpus(corpus)
     if max_passage_chars:
-        from .corpus import Passage
-
-        passages = [Passage(p.id, p.text[:max_passage_chars], p.title) for p in passages]
+        passages = [replace(p, text=p.text[:max_passage_chars]) for p in passages]  # meta (the title) kept
     with PairStore(out) as store:
         if store.n_records or store.repaired_bytes:
             log(f"resuming {out}: {store.n_records} records already written"

@@ -13,7 +13,6 @@ only a power cut could, which ``fsync=True`` guards against at some speed cost.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import threading
@@ -21,7 +20,7 @@ import unicodedata
 from pathlib import Path
 
 from ..errors import InputFileError
-from ..inputs import iter_jsonl
+from ..data.jsonl import iter_jsonl, jsonl_bytes
 
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
 
@@ -78,7 +77,7 @@ class PairStore:
             return True
 
     def _append(self, fd: int, record: dict) -> None:
-        line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+        line = jsonl_bytes([record])
         written = os.write(fd, line)
         while written < len(line):  # regular files write fully; loop for the odd short write
             written += os.write(fd, line[written:])

@@ -65,18 +65,25 @@ def split_first_sentence(text: str) -> tuple[str, str] | None:
     return parts[0].strip(), parts[1].strip()
 
 
+def title_of(p: Passage) -> str:
+    """The BEIR title (the corpus reader keeps it in ``meta``, and folds it into ``text``)."""
+    title = (p.meta or {}).get("title")
+    return title.strip() if isinstance(title, str) else ""
+
+
 def body_of(p: Passage) -> str:
-    """The passage without its title (read_corpus prepends the title to ``text``)."""
-    if p.title and p.text.startswith(p.title):
-        return p.text[len(p.title):].strip()
+    """The passage without its title."""
+    title = title_of(p)
+    if title and p.text.startswith(title):
+        return p.text[len(title):].strip()
     return p.text
 
 
 def weak_pair(p: Passage, form: str) -> tuple[str, str] | None:
     """(query, positive) of one form for one passage, or None when the passage has no such pair."""
-    body = body_of(p)
+    body, title = body_of(p), title_of(p)
     if form == "title":
-        pair = (p.title, body) if p.title else None
+        pair = (title, body) if title else None
     elif form == "first_sentence":
         pair = split_first_sentence(body)
     else:

@@ -1,5 +1,8 @@
 """Training configs as dataclasses, validated in ``__post_init__``. No torch import here.
 
+Types are checked by pydantic (strict mode) field by field; this module keeps the messages:
+the dotted key, what it holds and what is accepted.
+
 A YAML file maps onto ``EmbedTrainConfig`` / ``RerankTrainConfig``; ``key=value`` overrides use
 dotted paths (``loss.temperature=0.02``). Unknown keys and wrong types are errors that name the
 key and what is accepted, raised before any model is loaded.
@@ -8,11 +11,14 @@ key and what is accepted, raised before any model is loaded.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import pydantic
 
 from ..errors import Q3EmbedError
 
@@ -193,35 +199,40 @@ def config_from_dict(cls, raw: dict, where: str = ""):
 _FLOAT_TEXT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
+@functools.lru_cache(maxsize=None)
+def _adapter(typ) -> pydantic.TypeAdapter:
+    return pydantic.TypeAdapter(typ)
+
+
 def _coerce(value, typ, path: str):
-    """Check ``value`` against a field annotation; ints are accepted for floats."""
-    origin = typing.get_origin(typ)
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(typ)
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for a in args:
-            if a is type(None):
-                continue
-            try:
-                return _coerce(value, a, path)
-            except ConfigError as e:
-                errors.append(str(e))
-        raise ConfigError(errors[0] if len(errors) == 1 else f"{path}: {value!r} matches none of {_type_name(typ)}")
-    if origin is list:
-        (item,) = typing.get_args(typ)
-        if not isinstance(value, list):
-            raise ConfigError(f"{path} must be a list of {_type_name(item)}, got {type(value).__name__} {value!r:.60}")
-        return [_coerce(v, item, f"{path}[{i}]") for i, v in enumerate(value)]
-    if typ is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if typ is float and isinstance(value, str) and _FLOAT_TEXT.match(value.strip()):
-        return float(value)  # YAML 1.1 reads "1e-4" (no dot) as a string
-    if typ is bool and not isinstance(value, bool) or typ is int and (isinstance(value, bool) or not isinstance(value, int)) \
-            or typ in (float, str) and not isinstance(value, typ):
-        raise ConfigError(f"{path} must be {_type_name(typ)}, got {type(value).__name__} {value!r:.60}")
-    return value
+    """Check ``value`` against a field annotation with pydantic in strict mode (an int is a valid
+    float; YAML 1.1's "1e-4", read as a string, is a float too); errors name the key."""
+    if isinstance(value, str) and _FLOAT_TEXT.match(value.strip()) and _accepts_float(typ):
+        value = float(value)
+    try:
+        return _adapter(typ).validate_python(value, strict=True)
+    except pydantic.ValidationError as e:
+        index = next((x for err in e.errors() for x in err["loc"] if isinstance(x, int)), None)
+        if index is not None and typing.get_origin(typ) in (list, typing.Union, types.UnionType):
+            item = next(a for a in _non_none(typ) if typing.get_origin(a) is list)
+            (item_type,) = typing.get_args(item)
+            bad = value[index]
+            raise ConfigError(f"{path}[{index}] must be {_type_name(item_type)}, got {type(bad).__name__} {bad!r:.60}") from None
+        expected = " or ".join(_type_name(a) for a in _non_none(typ))
+        if typing.get_origin(typ) is list or any(typing.get_origin(a) is list for a in _non_none(typ)):
+            expected = "a list of " + " or ".join(_type_name(typing.get_args(a)[0]) for a in _non_none(typ)
+                                                  if typing.get_origin(a) is list)
+        raise ConfigError(f"{path} must be {expected}, got {type(value).__name__} {value!r:.60}") from None
+
+
+def _non_none(typ) -> list:
+    if typing.get_origin(typ) in (typing.Union, types.UnionType):
+        return [a for a in typing.get_args(typ) if a is not type(None)]
+    return [typ]
+
+
+def _accepts_float(typ) -> bool:
+    return float in _non_none(typ)
 
 
 def _type_name(typ) -> str:

@@ -1,9 +1,6 @@
-"""Training rows: reading JSONL, a resumable batch order, and the per-step choice of texts.
+"""Training rows: a resumable batch order and the per-step choice of texts.
 
-Accepted row formats (one JSON object per line):
-- q3embed / FlagEmbedding: ``query``, ``pos`` (string or list), ``neg`` (list, optional),
-  ``instruction`` (optional; FlagEmbedding's ``prompt`` is read as the instruction);
-- ms-swift: ``query``, ``response`` (the positive), ``rejected_response`` (negatives).
+Rows are the data layer's ``TrainPair`` (q3embed.data.pairs: the accepted JSONL formats).
 
 The batch order is a function of (seed, epoch) only, and each row's positive/negatives of
 (seed, epoch, row), so a resumed run needs just the step counter to see the same batches.
@@ -13,72 +10,19 @@ from __future__ import annotations
 
 import hashlib
 import random
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import InputFileError
-from ..inputs import iter_jsonl
+from ..data.pairs import TrainPair, read_pairs
 
-QUERY_KEYS = ("query", "anchor", "question")
-POS_KEYS = ("pos", "response", "positive", "positives")
-NEG_KEYS = ("neg", "rejected_response", "negatives", "hard_negatives")
-INSTRUCTION_KEYS = ("instruction", "prompt")
+TrainExample = TrainPair  # the trainer's name for the data layer's one pair schema
 
 
-@dataclass(frozen=True)
-class TrainExample:
-    query: str
-    positives: tuple[str, ...]
-    negatives: tuple[str, ...] = ()
-    instruction: str | None = None
-
-
-def _first(rec: dict, keys: tuple[str, ...]):
-    for k in keys:
-        if k in rec:
-            return k, rec[k]
-    return None, None
-
-
-def _texts(value, path: Path, n: int, key: str) -> tuple[str, ...]:
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise InputFileError(f"{path}:{n}: '{key}' must be a string or a list of strings")
-    return tuple(value)
-
-
-def parse_row(rec, path: Path, n: int) -> TrainExample:
-    if not isinstance(rec, dict):
-        raise InputFileError(f"{path}:{n}: expected a JSON object, got {type(rec).__name__}")
-    qk, query = _first(rec, QUERY_KEYS)
-    if not isinstance(query, str) or not query.strip():
-        raise InputFileError(f"{path}:{n}: needs a non-empty string 'query' (or one of {', '.join(QUERY_KEYS[1:])})")
-    pk, pos = _first(rec, POS_KEYS)
-    if pk is None:
-        raise InputFileError(f"{path}:{n}: needs a positive: one of {', '.join(POS_KEYS)}")
-    positives = _texts(pos, path, n, pk)
-    if not positives:
-        raise InputFileError(f"{path}:{n}: '{pk}' is empty; every row needs at least one positive")
-    nk, neg = _first(rec, NEG_KEYS)
-    negatives = _texts(neg, path, n, nk) if nk is not None else ()
-    ik, instruction = _first(rec, INSTRUCTION_KEYS)
-    if instruction is not None and not isinstance(instruction, str):
-        raise InputFileError(f"{path}:{n}: '{ik}' must be a string")
-    return TrainExample(query, positives, negatives, instruction or None)
-
-
-def read_train_file(path: str | Path) -> list[TrainExample]:
+def read_train_file(path: str | Path) -> list[TrainPair]:
     """All rows of a training JSONL; a malformed line is reported with its line number."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputFileError(f"training file {path} does not exist")
-    rows = [parse_row(rec, path, n) for n, rec in iter_jsonl(path)]
-    if not rows:
-        raise InputFileError(f"{path}: no training rows")
-    return rows
+    return read_pairs(path, "training file")
 
 
 class BatchOrder:
@@ -106,7 +50,7 @@ class BatchOrder:
         return epoch, perm[i * self.batch_size: (i + 1) * self.batch_size].tolist()
 
 
-def pick_texts(ex: TrainExample, num_negatives: int, seed: int, epoch: int, row: int) -> tuple[str, list[str]]:
+def pick_texts(ex: TrainPair, num_negatives: int, seed: int, epoch: int, row: int) -> tuple[str, list[str]]:
     """One positive and ``num_negatives`` negatives for this row at this epoch.
 
     Rows with several positives cycle through them across epochs. Negatives are sampled
@@ -127,7 +71,7 @@ def text_key(text: str) -> int:
     return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "little") >> 1
 
 
-def check_negatives(rows: list[TrainExample], num_negatives: int, path: str) -> None:
+def check_negatives(rows: list[TrainPair], num_negatives: int, path: str) -> None:
     if num_negatives == 0:
         return
     missing = [i for i, r in enumerate(rows) if not r.negatives]

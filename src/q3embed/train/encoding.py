@@ -67,6 +67,3 @@ class EmbeddingForward:
             ids, mask = ids.to(self.device), mask.to(self.device)
             hidden = self.model(input_ids=ids, attention_mask=mask).last_hidden_state  # (B, T, H)
             return self.pool(hidden, mask).float()  # (B, H)
-
-    def tokens(self, rows: list[list[int]]) -> int:
-        return sum(len(r) for r in rows)

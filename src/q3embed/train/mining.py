@@ -42,14 +42,9 @@ def parse_rank_range(text: str) -> tuple[int, int]:
 
 def top_ranked(query_vecs: np.ndarray, doc_vecs: np.ndarray, k: int, chunk: int = 256) -> np.ndarray:
     """Indices of the ``k`` nearest documents per query, best first. (Q, d), (N, d) -> (Q, k)."""
-    k = min(k, doc_vecs.shape[0])
-    out = np.empty((query_vecs.shape[0], k), dtype=np.int64)
-    for s in range(0, query_vecs.shape[0], chunk):
-        scores = query_vecs[s: s + chunk] @ doc_vecs.T  # (c, N)
-        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]  # (c, k), unordered
-        order = np.take_along_axis(scores, part, 1).argsort(axis=1)[:, ::-1]
-        out[s: s + chunk] = np.take_along_axis(part, order, 1)
-    return out
+    from ..stores.exact import exact_top_k
+
+    return exact_top_k(query_vecs, doc_vecs, k, query_chunk=chunk)[1]
 
 
 def sample_negatives(ranked_ids: list[str], positives: set[str], cfg: MiningConfig, rng: random.Random,

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
+
+from ..data.jsonl import append_jsonl, read_jsonl, write_jsonl
 
 
 class TrainLog:
@@ -21,7 +22,7 @@ class TrainLog:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         kept = [r for r in read_log(self.path) if r.get("step", 0) <= resume_step] if resume_step else []
-        self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+        write_jsonl(self.path, kept)
         if tensorboard_dir is not None:
             from torch.utils.tensorboard import SummaryWriter
 
@@ -31,8 +32,7 @@ class TrainLog:
         if not self.enabled:
             return
         row = {**row, "time": round(time.time(), 3)}
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(row) + "\n")
+        append_jsonl(self.path, [row])
         if self.writer is not None:
             for k, v in row.items():
                 if k not in ("step", "time", "epoch") and isinstance(v, (int, float)):
@@ -44,10 +44,7 @@ class TrainLog:
 
 
 def read_log(path: Path) -> list[dict]:
-    path = Path(path)
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return read_jsonl(path, "training log", missing_ok=True)
 
 
 def plot_curves(log_path: Path, png_path: Path, title: str = "training") -> Path | None:

@@ -14,13 +14,13 @@ and ``export(dir)``.
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import time
 from pathlib import Path
 
 import torch
+from transformers import get_scheduler
 
 from .checkpoint import load_training_state, newest_checkpoint, prune_checkpoints, save_training_state
 from .config import ConfigError, config_to_dict
@@ -30,6 +30,8 @@ from .progress import TrainLog, plot_curves
 
 LOG_FILE = "train_log.jsonl"
 PLOT_FILE = "loss_curve.png"
+# config name -> transformers' schedule (linear warmup from 0, then the named decay)
+HF_SCHEDULERS = {"linear": "linear", "cosine": "cosine", "constant": "constant_with_warmup"}
 
 
 class Trainer:
@@ -44,8 +46,13 @@ class Trainer:
 
     # ------------------------------------------------------------------ setup
 
-    def setup(self) -> "Trainer":
-        """Validate everything that can be checked cheaply, then build model and optimizer."""
+    def planned_steps(self) -> int:
+        """How many optimizer steps this run takes (reads and checks the data on first call)."""
+        if getattr(self, "order", None) is None:
+            self._prepare_data()
+        return self.total_steps
+
+    def _prepare_data(self) -> None:
         cfg = self.cfg
         self.rows = read_train_file(cfg.data.train_file)
         check_negatives(self.rows, self.negatives_per_row(), cfg.data.train_file)
@@ -55,13 +62,18 @@ class Trainer:
             self.order = BatchOrder(len(self.rows), cfg.batch_size, cfg.seed, cfg.data.shuffle)
         except ValueError as e:
             raise ConfigError(f"{e}; lower batch_size or add rows") from None
+        total = self.order.steps_per_epoch * cfg.optim.epochs
+        self.total_steps = min(total, cfg.optim.max_steps) if cfg.optim.max_steps else total
+
+    def setup(self) -> "Trainer":
+        """Validate everything that can be checked cheaply, then build model and optimizer."""
+        cfg = self.cfg
+        self.planned_steps()
         if cfg.tensorboard:
             try:
                 import tensorboard  # noqa: F401
             except ImportError:
                 raise ConfigError("tensorboard: true needs the 'tensorboard' package (pip install tensorboard)") from None
-        total = self.order.steps_per_epoch * cfg.optim.epochs
-        self.total_steps = min(total, cfg.optim.max_steps) if cfg.optim.max_steps else total
 
         torch.manual_seed(cfg.seed)
         self.load_model()
@@ -69,7 +81,9 @@ class Trainer:
         if not params:
             raise ConfigError("nothing to train: no parameter requires a gradient")
         self.optimizer = torch.optim.AdamW(params, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_lambda())
+        self.scheduler = get_scheduler(HF_SCHEDULERS[cfg.optim.scheduler], self.optimizer,
+                                       num_warmup_steps=int(cfg.optim.warmup_ratio * self.total_steps),
+                                       num_training_steps=max(1, self.total_steps))
 
         resume_step = 0
         ckpt = newest_checkpoint(self.output_dir) if cfg.resume else None
@@ -88,22 +102,6 @@ class Trainer:
 
     def negatives_per_row(self) -> int:
         return self.cfg.data.num_negatives
-
-    def _lr_lambda(self):
-        warmup = int(self.cfg.optim.warmup_ratio * self.total_steps)
-        kind, total = self.cfg.optim.scheduler, max(1, self.total_steps)
-
-        def factor(step: int) -> float:
-            if step < warmup:
-                return (step + 1) / (warmup + 1)
-            if kind == "constant":
-                return 1.0
-            progress = (step - warmup) / max(1, total - warmup)
-            if kind == "cosine":
-                return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-            return max(0.0, 1.0 - progress)
-
-        return factor
 
     # ------------------------------------------------------------------ loop
 

@@ -1,7 +1,8 @@
-"""Read user files: texts from .txt/.jsonl, and line-numbered JSONL records.
+"""The one JSONL reader and writer of the package, and texts from .txt/.jsonl user files.
 
-This is the one JSONL reader of the package (corpora, queries, training pairs, synth output):
-every error names the file and the line.
+Corpora, queries, training pairs, synth output, training logs, pipeline rows and index
+segments all go through ``iter_jsonl`` / ``read_jsonl`` and ``jsonl_bytes`` / ``write_jsonl``
+/ ``append_jsonl``: every read error names the file and the line.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import InputFileError
+from ..errors import InputFileError
 
 
 def read_lines(path: str | Path, what: str = "input file") -> list[str]:
@@ -69,3 +70,28 @@ def read_texts(path: str | Path, field: str = "text", blank: str = "skip") -> li
         raise InputFileError(f"{path}: blank text on line {shown}; every line must be a text, since output row i "
                              "is input line i (remove the blank lines)")
     return [t for _, t in numbered if t.strip()]
+
+
+def read_jsonl(path: str | Path, what: str = "", missing_ok: bool = False) -> list[dict]:
+    """Every object of a JSONL file, in order; ``missing_ok`` turns a missing file into []."""
+    if missing_ok and not Path(path).exists():
+        return []
+    return [rec for _, rec in iter_jsonl(path, what)]
+
+
+def jsonl_bytes(rows) -> bytes:
+    """UTF-8 JSONL of ``rows`` (non-ASCII kept as is), one object per line."""
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode("utf-8")
+
+
+def write_jsonl(path: str | Path, rows) -> Path:
+    """Write ``rows`` as the whole file."""
+    path = Path(path)
+    path.write_bytes(jsonl_bytes(rows))
+    return path
+
+
+def append_jsonl(path: str | Path, rows) -> None:
+    """Append ``rows`` to the file (created when missing)."""
+    with open(path, "ab") as f:
+        f.write(jsonl_bytes(rows))

@@ -1,0 +1,44 @@
+"""Small corpora for the Ray tests: real SciFact records, in one file or in shards."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+SCIFACT = "/work/shared/data/scifact/corpus.jsonl"
+
+
+def corpus_records(n: int, offset: int = 0) -> list[dict]:
+    """``n`` SciFact records when the data is here, else generated ones (same shape: _id, title, text)."""
+    from pathlib import Path
+
+    if Path(SCIFACT).exists():
+        with open(SCIFACT, encoding="utf-8") as f:
+            lines = [json.loads(line) for _, line in zip(range(offset + n), f)]
+        return lines[offset:]
+    return [{"_id": f"d{i}", "title": f"Title {i}", "text": f"Document {i} is about topic {i % 7} and {i * 13 % 11}."}
+            for i in range(offset, offset + n)]
+
+
+def write_shards(folder, records: list[dict], shards: int) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for s in range(shards):
+        with open(folder / f"shard-{s:03d}.jsonl", "w", encoding="utf-8") as f:
+            for r in records[s::shards]:
+                f.write(json.dumps(r) + "\n")
+
+
+def check_against_single_process(index: Index, records: list[dict], embedder) -> None:
+    """Every id once, and each stored vector equal (cosine >= 0.99999) to a one-process encode."""
+    from q3embed.stores import read_corpus
+
+    docs = read_corpus(records)
+    rows, stored = index.vectors()  # (n,), (n, dim)
+    ids = [index.record(int(r))["id"] for r in rows]
+    assert sorted(ids) == sorted(d.id for d in docs)  # each id exactly once
+    texts = {d.id: d.text for d in docs}
+    assert all(index.record(int(r))["text"] == texts[i] for r, i in zip(rows, ids))
+    ref = embedder.encode_documents([texts[i] for i in ids], dim=index.spec.dim)  # (n, dim)
+    cos = (ref * stored).sum(1) / (np.linalg.norm(ref, axis=1) * np.linalg.norm(stored, axis=1))
+    assert cos.min() >= 0.99999, f"lowest cosine {cos.min()}"
