@@ -82,6 +82,8 @@ class Pipeline:
 
             s = self.cfg.synth
             read_corpus(s.corpus)  # an empty or malformed corpus fails here
+            if s.weak is not None:
+                return
             parse_tasks(s.tasks)
             with ChatClient(s.llm_base_url, s.llm_model, s.llm_api_key) as client:
                 client.check()  # unreachable endpoint or unknown model: before the base-model eval
@@ -106,6 +108,14 @@ class Pipeline:
         from ..synth.tasks import parse_tasks
 
         s = self.cfg.synth
+        if s.weak is not None:
+            from ..synth.runner import synthesize_weak
+            from ..synth.weak import WeakConfig
+
+            out = self.out / s.out
+            report = synthesize_weak(s.corpus, out, WeakConfig(tuple(s.weak), n=s.n), log=self.log)
+            self.log(format_report(report))
+            return self._ordered(out, report)
         config = SynthConfig(tasks=tuple(parse_tasks(s.tasks)), languages=tuple(s.languages), lengths=tuple(s.lengths),
                              per_passage=s.per_passage, n=s.n, candidates=s.candidates,
                              answer_retries=s.answer_retries, seed=s.seed)
@@ -119,6 +129,9 @@ class Pipeline:
         if failed > s.allow_failed_fraction * report.planned:
             raise RecipeError(f"synth: {failed} of {report.planned} jobs failed after retries (allowed: "
                               f"synth.allow_failed_fraction={s.allow_failed_fraction}); rerun to retry only those")
+        return self._ordered(out, report)
+
+    def _ordered(self, out: Path, report) -> dict:
         # Concurrent jobs append in completion order; sorting by key makes the training data,
         # and so the seeded training runs, the same on every run.
         from ..synth.filter import read_pairs, write_pairs
