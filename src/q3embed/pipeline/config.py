@@ -71,9 +71,16 @@ class FilterStage:
     threshold: float = 0.7
     model: str | None = None  # default: the recipe's base model
     batch_size: int = 32
+    percentile: float | None = None  # instead of threshold: drop the lowest P% of the synthetic pairs
+    fit_keep: float | None = None    # instead of threshold: the cut that keeps this share of stage2.labelled
 
     def __post_init__(self) -> None:
         _check(-1.0 <= self.threshold <= 1.0, f"filter.threshold must be a cosine in [-1, 1], got {self.threshold}")
+        _check(self.percentile is None or self.fit_keep is None, "give at most one of filter.percentile and filter.fit_keep")
+        _check(self.percentile is None or 0.0 <= self.percentile < 100.0,
+               f"filter.percentile must be in [0, 100), got {self.percentile}")
+        _check(self.fit_keep is None or 0.0 < self.fit_keep <= 1.0,
+               f"filter.fit_keep must be a fraction in (0, 1], got {self.fit_keep}")
 
 
 @dataclass

@@ -141,20 +141,30 @@ class Pipeline:
         return {"pairs": str(ordered), "raw": str(out), "counts": report.counts.as_dict()}
 
     def filter(self) -> dict:
-        from ..synth.filter import cosine_filter, histogram_png, read_pairs, text_histogram, write_pairs
+        from ..synth.filter import histogram_png, read_pairs, text_histogram, write_pairs
 
         f = self.cfg.filter
         records = read_pairs(self.state["stages"]["synth"]["pairs"])
         from ..engine import Embedder
 
         emb = Embedder.load(f.model or self.cfg.base_model, device=self.cfg.device)
-        result = cosine_filter(emb, records, f.threshold, batch_size=f.batch_size, show_progress=self.show_progress)
+        from ..synth.filter import fitted_threshold, pair_scores, percentile_threshold, select_pairs
+
+        scores = pair_scores(emb, records, f.batch_size, show_progress=self.show_progress)
+        if f.fit_keep is not None:  # the labelled pairs are the known-good ones
+            good = pair_scores(emb, labelled_pairs(self.cfg.stage2.labelled, self.cfg.stage2.labelled_split), f.batch_size)
+            threshold = max(-1.0, min(1.0, fitted_threshold(good, f.fit_keep)))
+        elif f.percentile is not None:
+            threshold = percentile_threshold(scores, f.percentile)
+        else:
+            threshold = f.threshold
+        result = select_pairs(records, scores, threshold, getattr(emb, "name", ""))
         out = self.out / "filter" / "kept.jsonl"
         write_pairs(result.kept, out)
-        histogram_png(result.scores, f.threshold, self.out / "filter" / "cosine_hist.png")
+        histogram_png(result.scores, threshold, self.out / "filter" / "cosine_hist.png")
         self.log(f"filter: kept {result.n_kept} / dropped {result.n_dropped} of {result.n_records} records "
-                 f"at cosine > {f.threshold}\n{text_histogram(result.scores, f.threshold)}")
-        return {"kept": str(out), "n_kept": result.n_kept, "n_dropped": result.n_dropped}
+                 f"at cosine > {threshold:.4f}\n{text_histogram(result.scores, threshold)}")
+        return {"kept": str(out), "n_kept": result.n_kept, "n_dropped": result.n_dropped, "threshold": threshold}
 
     def stage1(self) -> dict:
         pairs = self.state["stages"]["synth"]["pairs"]
