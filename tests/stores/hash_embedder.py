@@ -15,7 +15,7 @@ import numpy as np
 class WordTokenizer:
     """Words as tokens, with the offset mapping ``chunk_text`` reads from a fast tokenizer."""
 
-    def __call__(self, text, add_special_tokens=False, return_offsets_mapping=False):
+    def __call__(self, text, add_special_tokens=False, return_offsets_mapping=False, **kw):
         spans = [(m.start(), m.end()) for m in re.finditer(r"\S+", text)]
         return {"input_ids": list(range(len(spans))), "offset_mapping": spans}
 
