@@ -10,7 +10,8 @@ from synth_helpers import read_jsonl
 
 from q3embed.cli import main
 from q3embed.errors import InputFileError
-from q3embed.synth.filter import cosine_filter, pair_scores, read_pairs, select_pairs, text_histogram
+from q3embed.synth.filter import (cosine_filter, fitted_threshold, pair_scores, percentile_threshold, read_pairs,
+                                  select_pairs, text_histogram)
 
 RELATED = [
     ("how does green tea differ from black tea", "Green tea is less oxidised than black tea and keeps more catechins."),
@@ -99,3 +100,37 @@ def test_filter_cli(tiny_embedding_dir, tmp_path, capsys):
     assert len(read_jsonl(out)) == 7 and png.stat().st_size > 1000
     assert main(["filter", "--model", str(tiny_embedding_dir), "--in", str(tmp_path / "none.jsonl"), "--out", str(out)]) == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_percentile_threshold_drops_the_lowest_share():
+    scores = np.arange(100, dtype=np.float32) / 100  # 0.00 .. 0.99
+    t = percentile_threshold(scores, 30)
+    assert int((scores > t).sum()) == 70
+    assert int((scores > percentile_threshold(scores, 0)).sum()) == 100
+    with pytest.raises(ValueError, match="percentile"):
+        percentile_threshold(scores, 100)
+
+
+def test_fitted_threshold_keeps_that_share_of_known_good_pairs():
+    good = np.linspace(0.3, 0.8, 200).astype(np.float32)
+    t = fitted_threshold(good, 0.9)
+    assert int((good > t).sum()) == 180 and 0.3 < t < 0.4
+    with pytest.raises(ValueError, match="keep"):
+        fitted_threshold(good, 0.0)
+
+
+def test_filter_cli_calibrated_thresholds(tiny_embedding_dir, tmp_path, capsys):
+    src, out = tmp_path / "pairs.jsonl", tmp_path / "kept.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in records()))  # 7 records, 8 pairs
+    base = ["filter", "--model", str(tiny_embedding_dir), "--device", "cpu", "--in", str(src), "--out", str(out)]
+    assert main([*base, "--percentile", "50"]) == 0
+    err = capsys.readouterr().err
+    assert "(the 50th percentile of these scores)" in err and "(4 of 8 pairs)" in err
+    # fitted on the same pairs: keep 75% of them
+    assert main([*base, "--fit-on", str(src), "--fit-keep", "0.75"]) == 0
+    err = capsys.readouterr().err
+    assert "fitted to keep 75%" in err and "(6 of 8 pairs)" in err
+    assert main([*base, "--fit-on", str(src), "--fit-keep", "1.5"]) == 1
+    assert "--fit-keep must be a fraction" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # argparse: the rules are exclusive
+        main([*base, "--threshold", "0.5", "--percentile", "50"])

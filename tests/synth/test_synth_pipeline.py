@@ -140,3 +140,66 @@ def test_shipped_recipe_reads_data_through_data_root():
     moved = load_recipe(recipe, {"data_root": "/elsewhere"})
     assert moved.eval.retrieval[0]["data_dir"] == "/elsewhere/scifact"
     assert "../" not in recipe.read_text()
+
+
+def _weak_recipe(tmp_path, fake_llm, **synth):
+    path = write_recipe(tmp_path, tmp_path / "no_model_needed", fake_llm)
+    recipe = yaml.safe_load(path.read_text())
+    recipe["synth"] = {"corpus": recipe["synth"]["corpus"], **synth}
+    path.write_text(yaml.safe_dump(recipe))
+    return path
+
+
+def test_weak_synth_stage_needs_no_llm_and_resumes(fake_llm, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = load_recipe(_weak_recipe(tmp_path, fake_llm, weak=["first_sentence"]))
+    pipe = recipe_mod.Pipeline(cfg, log=lambda m: None)
+    first = pipe.synth()
+    assert first["counts"]["written"] == 24 and not fake_llm.requests  # 24 two-sentence passages
+    rows = [json.loads(x) for x in open(first["pairs"])]
+    assert all(r["provenance"]["form"] == "first_sentence" and r["query"] not in r["pos"][0] for r in rows)
+    again = recipe_mod.Pipeline(load_recipe(tmp_path / "recipe.yaml"), log=lambda m: None).synth()
+    assert again["counts"]["written"] == 0 and again["counts"]["resumed"] == 24
+    assert open(again["pairs"]).read() == "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+
+
+@pytest.mark.parametrize("synth, message", [
+    ({"weak": ["title"], "llm_model": "m", "llm_base_url": "http://x/v1"}, "not both"),
+    ({}, "either llm_base_url and llm_model"),
+    ({"weak": ["abstract"]}, "synth.weak: unknown weak pair form"),
+])
+def test_weak_recipe_errors_name_the_key(fake_llm, tmp_path, capsys, monkeypatch, synth, message):
+    monkeypatch.chdir(tmp_path)
+    assert main(["pipeline", "run", str(_weak_recipe(tmp_path, fake_llm, **synth))]) == 1
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("rule", [{"percentile": 50}, {"fit_keep": 0.5}])
+def test_filter_stage_calibrated_thresholds(tiny_embedding_dir, tiny_embedder, fake_llm, tmp_path, monkeypatch, rule):
+    import numpy as np
+
+    from q3embed.synth.filter import fitted_threshold, pair_scores
+
+    monkeypatch.chdir(tmp_path)
+    path = _weak_recipe(tmp_path, fake_llm, weak=["first_sentence"])
+    recipe = yaml.safe_load(path.read_text())
+    recipe["base_model"], recipe["filter"] = str(tiny_embedding_dir), rule
+    path.write_text(yaml.safe_dump(recipe))
+    pipe = recipe_mod.Pipeline(load_recipe(path), log=lambda m: None)
+    pipe.state["stages"]["synth"] = pipe.synth()
+    out = pipe.filter()
+    if "percentile" in rule:
+        assert out["n_kept"] == 12  # the upper half of 24 distinct cosines
+    else:
+        good = pair_scores(tiny_embedder, recipe_mod.labelled_pairs("mini", "train"))
+        assert out["threshold"] == pytest.approx(fitted_threshold(good, 0.5))
+        rows = [json.loads(x) for x in open(out["kept"])]
+        assert all(max(r["filter"]["cosine"]) > out["threshold"] for r in rows) and out["n_kept"] == len(rows)
+    assert np.isfinite(out["threshold"])
+
+
+def test_filter_rules_are_exclusive(fake_llm, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = write_recipe(tmp_path, tmp_path / "no_model_needed", fake_llm, filter={"percentile": 10, "fit_keep": 0.9})
+    assert main(["pipeline", "run", str(path)]) == 1
+    assert "at most one of filter.percentile and filter.fit_keep" in capsys.readouterr().err

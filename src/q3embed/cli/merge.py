@@ -35,6 +35,10 @@ Each input is also evaluated alone, as the baseline.
 
   q3embed merge search --checkpoints runs/a runs/b --task retrieval --data data/scifact
   q3embed merge search --checkpoints c1 c2 c3 --task sts --data stsb-en-test.csv --out best
+
+Choose on validation only: nDCG@10 on a seeded 20% of the TRAIN queries (fine-tune on the
+other 80%, qrels <split>-fit) and Spearman on an STS dev set, weighted by --sts-weight:
+  q3embed merge search --checkpoints c1 c2 --val-data data/scifact --sts-dev stsb-en-dev.csv
 """
 
 
@@ -71,8 +75,16 @@ def register(sub) -> None:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     s.set_defaults(func=run_search, verb="merge search")
     s.add_argument("--checkpoints", nargs="+", required=True, help="two or more checkpoint (or adapter) directories")
-    s.add_argument("--task", required=True, choices=["retrieval", "sts"], help="retrieval (BEIR folder) or sts (CSV)")
-    s.add_argument("--data", required=True, help="BEIR folder for retrieval, sentence1,sentence2,score CSV for sts")
+    s.add_argument("--task", default=None, choices=["retrieval", "sts"], help="retrieval (BEIR folder) or sts (CSV)")
+    s.add_argument("--data", default=None, help="BEIR folder for retrieval, sentence1,sentence2,score CSV for sts")
+    v = s.add_argument_group("choose on a validation objective instead of --task/--data (test queries never used)")
+    v.add_argument("--val-data", default=None, help="BEIR folder whose TRAIN queries are split for validation")
+    v.add_argument("--val-from", default="train", help="split carved into <split>-fit / <split>-val (default train)")
+    v.add_argument("--val-fraction", type=float, default=0.2, help="share of its queries for validation (default 0.2)")
+    v.add_argument("--val-seed", type=int, default=0, help="seed of the query split (default 0)")
+    v.add_argument("--sts-dev", default=None, help="STS dev CSV (sentence1,sentence2,score) for the out-of-domain part")
+    v.add_argument("--sts-weight", type=float, default=0.5,
+                   help="objective = (1-w) * val nDCG@10 + w * STS dev Spearman (default 0.5)")
     s.add_argument("--split", default="test", help="BEIR split (default test)")
     s.add_argument("--strategy", default="auto", choices=["auto", "t-grid", "subsets"],
                    help="t-grid: slerp of 2 checkpoints at each --grid value; subsets: multislerp of every subset; "
@@ -156,12 +168,17 @@ def run_search(args) -> int:
     if args.out and Path(args.out).exists():
         raise ValueError(f"--out {args.out} already exists; choose another directory for the best merge")
     work = Path(args.work_dir or f"{args.out or 'merge-search'}.work")
-    evaluate = evaluator(args.task, args.data, split=args.split, instruction=args.instruction, dim=args.dim,
-                         batch_size=args.batch_size, device=args.device, dtype=args.dtype, cache_dir=args.cache_dir,
-                         show_progress=True)
+    if args.val_data:
+        evaluate, metrics = _validation_objective(args, work)
+    elif args.task and args.data:
+        evaluate = evaluator(args.task, args.data, split=args.split, instruction=args.instruction, dim=args.dim,
+                             batch_size=args.batch_size, device=args.device, dtype=args.dtype,
+                             cache_dir=args.cache_dir, show_progress=True)
+        metrics = ("main_score", "ndcg_at_10", "recall_at_100") if args.task == "retrieval" else ("main_score",)
+    else:
+        raise ValueError("merge search needs --task and --data, or --val-data (with --sts-dev) for a validation objective")
     result = merge_search(args.checkpoints, evaluate, work, strategy=args.strategy, grid=grid,
                           lora_base=args.lora_base, keep=True, log=lambda s: print(s, file=sys.stderr))
-    metrics = ("main_score", "ndcg_at_10", "recall_at_100") if args.task == "retrieval" else ("main_score",)
     table = format_table(result, metrics)
     print(table)
     best = result.best
@@ -181,3 +198,28 @@ def run_search(args) -> int:
         if work.exists() and not any(work.iterdir()):
             work.rmdir()
     return 0
+
+
+def _validation_objective(args, work):
+    """(evaluate, table metrics) for (1-w) * nDCG@10 on carved train queries + w * STS dev Spearman."""
+    from pathlib import Path
+
+    from ..merge.objective import carve_validation, weighted_objective
+    from ..merge.search import evaluator
+
+    if args.task or args.data:
+        raise ValueError("--val-data chooses on a validation objective; drop --task/--data (or drop --val-data)")
+    if not 0.0 <= args.sts_weight <= 1.0:
+        raise ValueError(f"--sts-weight must be in [0, 1], got {args.sts_weight}")
+    if args.sts_weight > 0 and not args.sts_dev:
+        raise ValueError("--sts-weight > 0 needs --sts-dev CSV (or pass --sts-weight 0)")
+    if args.sts_dev and "test" in Path(args.sts_dev).name.lower():
+        raise ValueError(f"--sts-dev {args.sts_dev} looks like a test set; choose on the dev split")
+    _, val_split = carve_validation(args.val_data, Path(work) / "val-data", args.val_from, args.val_fraction, args.val_seed)
+    common = dict(instruction=args.instruction, dim=args.dim, batch_size=args.batch_size, device=args.device,
+                  dtype=args.dtype, cache_dir=args.cache_dir, show_progress=True)
+    parts = {"val_ndcg_at_10": (1.0 - args.sts_weight,
+                                evaluator("retrieval", Path(work) / "val-data", split=val_split, **common))}
+    if args.sts_weight > 0:
+        parts["sts_dev"] = (args.sts_weight, evaluator("sts", args.sts_dev, **common))
+    return weighted_objective(parts), ("main_score", *parts)

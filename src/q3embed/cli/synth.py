@@ -10,9 +10,14 @@ def register(sub) -> None:
                  "difficulty, persona). Output: training-format JSONL (query, pos, neg, instruction,\n"
                  "provenance), append-only: rerun the same command to resume a killed run.\n\n"
                  "Endpoints: vLLM  http://localhost:8000/v1 | llama.cpp server  http://localhost:8080/v1 |\n"
-                 "Ollama  http://localhost:11434/v1  (see docs/synth.md).")
-    p.add_argument("--llm-base-url", required=True, help="OpenAI-style API root, e.g. http://localhost:8000/v1")
-    p.add_argument("--llm-model", required=True, help="model name as the endpoint lists it at /v1/models")
+                 "Ollama  http://localhost:11434/v1  (see docs/synth.md).\n\n"
+                 "No LLM? --weak title,first_sentence writes weak pairs from the corpus itself (a\n"
+                 "passage's title or first sentence as the query for the rest of it; the weak-\n"
+                 "supervision variant of stage 1, not the paper's LLM-written queries).")
+    p.add_argument("--llm-base-url", default=None, help="OpenAI-style API root, e.g. http://localhost:8000/v1")
+    p.add_argument("--llm-model", default=None, help="model name as the endpoint lists it at /v1/models")
+    p.add_argument("--weak", default=None, metavar="FORMS",
+                   help="no LLM: weak pairs of these forms, comma list of title,first_sentence")
     p.add_argument("--llm-api-key", default=None, help="bearer token, if the endpoint needs one")
     p.add_argument("--corpus", required=True, help="passages: BEIR corpus.jsonl (_id, title, text) or .txt (one per line)")
     p.add_argument("--out", required=True, help="output pairs .jsonl (appended to; resumes)")
@@ -46,6 +51,11 @@ def run(args) -> int:
     from ..synth.runner import format_report, synthesize
     from ..synth.tasks import parse_tasks
 
+    if args.weak is not None:
+        return _run_weak(args)
+    if not args.llm_base_url or not args.llm_model:
+        raise ValueError("synth needs --llm-base-url and --llm-model (an LLM endpoint), or --weak FORMS "
+                         "(weak pairs from the corpus, no LLM)")
     config = SynthConfig(tasks=tuple(parse_tasks(args.tasks)), languages=_csv(args.languages),
                          lengths=_csv(args.lengths), per_passage=args.per_passage, n=args.n,
                          candidates=args.candidates, answer_retries=args.answer_retries, seed=args.seed)
@@ -59,4 +69,18 @@ def run(args) -> int:
         print(f"q3embed synth: {report.counts['gave_up']} job(s) failed after retries; "
               f"rerun the same command to retry only those", file=sys.stderr)
         return 3
+    return 0
+
+
+def _run_weak(args) -> int:
+    import sys
+
+    from ..synth.runner import format_report, synthesize_weak
+    from ..synth.weak import WeakConfig, parse_forms
+
+    if args.llm_base_url or args.llm_model:
+        raise ValueError("--weak makes pairs without an LLM; drop --llm-base-url/--llm-model, or drop --weak")
+    config = WeakConfig(parse_forms(args.weak), n=args.n)
+    report = synthesize_weak(args.corpus, args.out, config, log=lambda m: print(m, file=sys.stderr))
+    print(format_report(report).replace("jobs planned", "weak pairs planned"), file=sys.stderr)
     return 0

@@ -26,8 +26,9 @@ def _check(cond: bool, msg: str) -> None:
 @dataclass
 class SynthStage:
     corpus: str
-    llm_base_url: str
-    llm_model: str
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+    weak: list[str] | None = None  # no LLM: weak pairs of these forms (title, first_sentence)
     out: str = "synth/pairs.jsonl"
     tasks: list[str] = field(default_factory=lambda: ["retrieval"])
     languages: list[str] = field(default_factory=lambda: ["en"])
@@ -48,6 +49,19 @@ class SynthStage:
     allow_failed_fraction: float = 0.0  # jobs that may give up before the stage counts as failed
 
     def __post_init__(self) -> None:
+        llm = self.llm_base_url is not None or self.llm_model is not None
+        _check(llm != (self.weak is not None),
+               "synth needs either llm_base_url and llm_model (LLM-written queries) or weak: [title, first_sentence] "
+               "(weak pairs from the corpus, no LLM), not both")
+        _check(not llm or (self.llm_base_url is not None and self.llm_model is not None),
+               "synth needs both llm_base_url and llm_model")
+        if self.weak is not None:
+            from ..synth.weak import WeakConfig
+
+            try:
+                WeakConfig(tuple(self.weak), n=self.n)
+            except ValueError as e:
+                raise RecipeError(f"synth.weak: {e}") from None
         _check(0.0 <= self.allow_failed_fraction <= 1.0,
                f"synth.allow_failed_fraction must be in [0, 1], got {self.allow_failed_fraction}")
 
@@ -57,9 +71,16 @@ class FilterStage:
     threshold: float = 0.7
     model: str | None = None  # default: the recipe's base model
     batch_size: int = 32
+    percentile: float | None = None  # instead of threshold: drop the lowest P% of the synthetic pairs
+    fit_keep: float | None = None    # instead of threshold: the cut that keeps this share of stage2.labelled
 
     def __post_init__(self) -> None:
         _check(-1.0 <= self.threshold <= 1.0, f"filter.threshold must be a cosine in [-1, 1], got {self.threshold}")
+        _check(self.percentile is None or self.fit_keep is None, "give at most one of filter.percentile and filter.fit_keep")
+        _check(self.percentile is None or 0.0 <= self.percentile < 100.0,
+               f"filter.percentile must be in [0, 100), got {self.percentile}")
+        _check(self.fit_keep is None or 0.0 < self.fit_keep <= 1.0,
+               f"filter.fit_keep must be a fraction in (0, 1], got {self.fit_keep}")
 
 
 @dataclass

@@ -82,6 +82,8 @@ class Pipeline:
 
             s = self.cfg.synth
             read_corpus(s.corpus)  # an empty or malformed corpus fails here
+            if s.weak is not None:
+                return
             parse_tasks(s.tasks)
             with ChatClient(s.llm_base_url, s.llm_model, s.llm_api_key) as client:
                 client.check()  # unreachable endpoint or unknown model: before the base-model eval
@@ -106,6 +108,14 @@ class Pipeline:
         from ..synth.tasks import parse_tasks
 
         s = self.cfg.synth
+        if s.weak is not None:
+            from ..synth.runner import synthesize_weak
+            from ..synth.weak import WeakConfig
+
+            out = self.out / s.out
+            report = synthesize_weak(s.corpus, out, WeakConfig(tuple(s.weak), n=s.n), log=self.log)
+            self.log(format_report(report))
+            return self._ordered(out, report)
         config = SynthConfig(tasks=tuple(parse_tasks(s.tasks)), languages=tuple(s.languages), lengths=tuple(s.lengths),
                              per_passage=s.per_passage, n=s.n, candidates=s.candidates,
                              answer_retries=s.answer_retries, seed=s.seed)
@@ -119,6 +129,9 @@ class Pipeline:
         if failed > s.allow_failed_fraction * report.planned:
             raise RecipeError(f"synth: {failed} of {report.planned} jobs failed after retries (allowed: "
                               f"synth.allow_failed_fraction={s.allow_failed_fraction}); rerun to retry only those")
+        return self._ordered(out, report)
+
+    def _ordered(self, out: Path, report) -> dict:
         # Concurrent jobs append in completion order; sorting by key makes the training data,
         # and so the seeded training runs, the same on every run.
         from ..synth.filter import read_pairs, write_pairs
@@ -128,20 +141,30 @@ class Pipeline:
         return {"pairs": str(ordered), "raw": str(out), "counts": report.counts.as_dict()}
 
     def filter(self) -> dict:
-        from ..synth.filter import cosine_filter, histogram_png, read_pairs, text_histogram, write_pairs
+        from ..synth.filter import histogram_png, read_pairs, text_histogram, write_pairs
 
         f = self.cfg.filter
         records = read_pairs(self.state["stages"]["synth"]["pairs"])
         from ..engine import Embedder
 
         emb = Embedder.load(f.model or self.cfg.base_model, device=self.cfg.device)
-        result = cosine_filter(emb, records, f.threshold, batch_size=f.batch_size, show_progress=self.show_progress)
+        from ..synth.filter import fitted_threshold, pair_scores, percentile_threshold, select_pairs
+
+        scores = pair_scores(emb, records, f.batch_size, show_progress=self.show_progress)
+        if f.fit_keep is not None:  # the labelled pairs are the known-good ones
+            good = pair_scores(emb, labelled_pairs(self.cfg.stage2.labelled, self.cfg.stage2.labelled_split), f.batch_size)
+            threshold = max(-1.0, min(1.0, fitted_threshold(good, f.fit_keep)))
+        elif f.percentile is not None:
+            threshold = percentile_threshold(scores, f.percentile)
+        else:
+            threshold = f.threshold
+        result = select_pairs(records, scores, threshold, getattr(emb, "name", ""))
         out = self.out / "filter" / "kept.jsonl"
         write_pairs(result.kept, out)
-        histogram_png(result.scores, f.threshold, self.out / "filter" / "cosine_hist.png")
+        histogram_png(result.scores, threshold, self.out / "filter" / "cosine_hist.png")
         self.log(f"filter: kept {result.n_kept} / dropped {result.n_dropped} of {result.n_records} records "
-                 f"at cosine > {f.threshold}\n{text_histogram(result.scores, f.threshold)}")
-        return {"kept": str(out), "n_kept": result.n_kept, "n_dropped": result.n_dropped}
+                 f"at cosine > {threshold:.4f}\n{text_histogram(result.scores, threshold)}")
+        return {"kept": str(out), "n_kept": result.n_kept, "n_dropped": result.n_dropped, "threshold": threshold}
 
     def stage1(self) -> dict:
         pairs = self.state["stages"]["synth"]["pairs"]

@@ -17,6 +17,7 @@ KINDS = {
     "bad_schema": "JSON answers with missing or invalid fields, re-asked",
     "written": "records written",
     "duplicate": "records dropped as duplicates (normalised query text)",
+    "no_pair": "(passage, weak form) with no such pair (no title, one sentence, too short)",
     "resumed": "jobs skipped because an earlier run finished them",
     "gave_up": "jobs that failed after all retries (rerun to retry them)",
 }

@@ -92,6 +92,31 @@ def cosine_filter(embedder, records: list[dict], threshold: float = 0.7, batch_s
     return select_pairs(records, scores, threshold, getattr(embedder, "name", ""))
 
 
+def percentile_threshold(scores: np.ndarray, percentile: float) -> float:
+    """The cut that drops the lowest ``percentile`` % of ``scores`` (the pairs being filtered).
+
+    A relative rule: it keeps about (100 - percentile) % whatever the model's cosine scale.
+    """
+    if not 0.0 <= percentile < 100.0:
+        raise ValueError(f"percentile must be in [0, 100), got {percentile}")
+    if len(scores) == 0:
+        raise ValueError("no scores to take a percentile of")
+    # 'lower': the threshold is an observed score, so '>' drops exactly the scores at or below it
+    return float(np.percentile(np.asarray(scores, dtype=np.float64), percentile, method="lower")) \
+        if percentile > 0 else float(np.min(scores)) - 1e-6
+
+
+def fitted_threshold(good_scores: np.ndarray, keep: float) -> float:
+    """The cut under which only (1 - ``keep``) of known-good pairs' scores fall.
+
+    Fitted on pairs known to be right (e.g. labelled training pairs), it transfers the meaning
+    of the paper's 0.7 for Qwen3 ("a genuine pair scores above this") to any model.
+    """
+    if not 0.0 < keep <= 1.0:
+        raise ValueError(f"keep must be a fraction in (0, 1], got {keep}")
+    return percentile_threshold(good_scores, 100.0 * (1.0 - keep))
+
+
 def _positives(records: list[dict]) -> list[list[str]]:
     return [[p] if isinstance(p, str) else list(p) for p in (r["pos"] for r in records)]
 

@@ -7,6 +7,7 @@ name) is checked before the first job starts.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from .client import ChatClient, RetryPolicy
@@ -24,9 +25,7 @@ def synthesize(corpus: str | Path, out: str | Path, base_url: str, model: str, c
                show_progress: bool = False, log=print) -> SynthReport:
     passages = read_corpus(corpus)
     if max_passage_chars:  # long passages waste LLM context; the paper works on passage-sized text
-        from .corpus import Passage
-
-        passages = [Passage(p.id, p.text[:max_passage_chars]) for p in passages]
+        passages = [replace(p, text=p.text[:max_passage_chars]) for p in passages]  # meta (the title) kept
     persona_list = load_personas(personas)
     prompt_set = load_prompts(list(config.tasks), prompts_dir)
     with ChatClient(base_url, model, api_key, timeout=timeout, temperature=temperature, rate_limit=rate_limit,
@@ -42,10 +41,27 @@ def synthesize(corpus: str | Path, out: str | Path, base_url: str, model: str, c
     return report
 
 
-def _write_report(out: str | Path, report: SynthReport, model: str, base_url: str) -> None:
+def synthesize_weak(corpus: str | Path, out: str | Path, config, *, max_passage_chars: int = 4000,
+                    log=print) -> SynthReport:
+    """Weak pairs (``synth.weak``) from ``corpus`` into the same append-only store; no LLM."""
+    from .weak import run_weak
+
+    passages = read_corpus(corpus)
+    if max_passage_chars:
+        passages = [replace(p, text=p.text[:max_passage_chars]) for p in passages]  # meta (the title) kept
+    with PairStore(out) as store:
+        if store.n_records or store.repaired_bytes:
+            log(f"resuming {out}: {store.n_records} records already written"
+                + (f", cut a torn last line ({store.repaired_bytes} bytes)" if store.repaired_bytes else ""))
+        report = run_weak(passages, store, config)
+    _write_report(out, report, None, None, forms=list(config.forms))
+    return report
+
+
+def _write_report(out: str | Path, report: SynthReport, model: str | None, base_url: str | None, **extra) -> None:
     path = Path(str(out) + ".report.json")
     path.write_text(json.dumps({"planned": report.planned, "seconds": round(report.seconds, 3), "llm_model": model,
-                                "llm_base_url": base_url, "counts": report.counts.as_dict(),
+                                "llm_base_url": base_url, **extra, "counts": report.counts.as_dict(),
                                 "failures": report.failures[:100]}, indent=2) + "\n")
 
 
