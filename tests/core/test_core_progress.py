@@ -62,7 +62,11 @@ def test_on_a_terminal_it_is_a_live_bar():
     assert "\r" in stream.getvalue() and "live" in stream.getvalue()
 
 
-def test_index_build_prints_progress_off_a_terminal(tmp_path, tiny_embedding_dir, every_update, slow_encode, capsys):
+def test_index_build_prints_progress_off_a_terminal(tmp_path, tiny_embedding_dir, every_update, slow_encode, capsys,
+                                                    monkeypatch):
+    import q3embed.stores.ingest as ingest
+
+    monkeypatch.setattr(ingest, "ENCODE_STEP", 8)  # several bar updates for a 40-document corpus
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("".join(f"document number {i} about topic {i % 7}\n" for i in range(40)))
     assert main(["index", "build", "--model", str(tiny_embedding_dir), "--corpus", str(corpus),

@@ -116,7 +116,7 @@ def add_documents(store, corpus, embedder, on_duplicate: str = "error", batch_si
     pending_vecs = np.zeros((0, dim), np.float32)
     pending_rows: list[dict] = []
     last_commit = time.monotonic()
-    with tqdm(total=len(chunks), desc="indexing", unit="chunk", disable=not show_progress, mininterval=1.0) as bar:
+    with tqdm(total=len(chunks), desc="indexing", unit="chunk", disable=not show_progress) as bar:
         for a in range(0, len(chunks), step_size):
             step = chunks[a: a + step_size]
             vecs = embedder.encode_documents([c.text for *_, c in step], dim=dim, batch_size=batch_size)
