@@ -21,7 +21,6 @@ def register(sub) -> None:
 
 def run(args) -> int:
     import json
-    import sys
 
     from ..engine import Reranker
     from ..data.jsonl import read_texts

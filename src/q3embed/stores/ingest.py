@@ -106,8 +106,7 @@ def add_documents(store, corpus, embedder, on_duplicate: str = "error", batch_si
     chunked = [(d, chunk_text(d.text, tokenizer, store.spec.chunking)) for d in docs]
     stored = store.stored_chunks([d.id for d in docs])
     if stored and on_duplicate == "error":
-        raise DuplicateIdError.for_ids(store.location, list(stored), "use on_duplicate='replace' (--replace) or "
-                                                                     "'skip' (--skip-existing)")
+        raise DuplicateIdError.for_ids(store.location, list(stored), DUPLICATE_HINT)
     if on_duplicate == "skip":
         chunked = [(d, cs) for d, cs in chunked if d.id not in stored or not whole(stored[d.id], len(cs))]
     chunks = [(d, i, len(cs), c) for d, cs in chunked for i, c in enumerate(cs)]
@@ -133,6 +132,24 @@ def add_documents(store, corpus, embedder, on_duplicate: str = "error", batch_si
     if pending_rows:
         store.add_records(pending_rows, pending_vecs, on_duplicate="replace")
     return len(chunked)
+
+
+DUPLICATE_HINT = "use on_duplicate='replace' (--replace) or 'skip' (--skip-existing)"
+
+
+def drop_duplicates(records: list[dict], vectors: np.ndarray, stored: dict[str, list[int]], on_duplicate: str,
+                    where: str) -> tuple[list[dict], np.ndarray]:
+    """Every store's on_duplicate rule for chunk records against what it holds (doc id -> stored chunk
+    numbers): 'error' refuses any stored id; 'skip' drops documents already stored whole, so a document
+    stored only in part is written again; 'replace' keeps every record."""
+    if stored and on_duplicate == "error":
+        raise DuplicateIdError.for_ids(where, list(stored), DUPLICATE_HINT)
+    if stored and on_duplicate == "skip":
+        n_of = {r["id"]: r["n_chunks"] for r in records}
+        done = {i for i, cs in stored.items() if whole(cs, n_of[i])}
+        sel = [n for n, r in enumerate(records) if r["id"] not in done]
+        records, vectors = [records[n] for n in sel], vectors[sel]
+    return records, vectors
 
 
 def last_whole_document(rows: list[dict]) -> int:

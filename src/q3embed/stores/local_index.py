@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import shutil
 import threading
-import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -19,12 +18,13 @@ import numpy as np
 from .ann import AnnConfig, load_or_build, search_ann
 from .chunking import ChunkingConfig
 from .corpus import Document, read_corpus
-from .errors import DuplicateIdError, IndexMismatchError, StoreExistsError, UnknownIdError
+from .errors import IndexMismatchError, StoreExistsError, UnknownIdError
 from .exact import exact_top_rows
 from .funnel import FunnelConfig, funnel_search, low_dim_matrix
 from .hits import Hit, best_per_document
-from .ingest import COMMIT_SECONDS, add_documents, check_embedder, check_on_duplicate, check_records, matches, whole
-from .spec import IndexSpec, new_spec, query_matrix
+from .ingest import (COMMIT_SECONDS, add_documents, check_embedder, check_on_duplicate, check_records, drop_duplicates,
+                     matches, whole)
+from .spec import new_spec, query_matrix
 from .storage import check_storage_dtype, dequantize, quantize
 from .store import (LOCK, Manifest, Segment, check_files, commit_manifest, load_segment, manifest_path, read_manifest,
                     manifest_stamp, remove_debris, write_segment, writer_lock)
@@ -277,17 +277,10 @@ class Index:
             self.reload()
             remove_debris(self.root, self.manifest)
             ids = list(dict.fromkeys(r["id"] for r in records))
-            present = [i for i in ids if i in self._doc_rows]
-            if present and on_duplicate == "error":
-                raise DuplicateIdError.for_ids(str(self.root), present, "use on_duplicate='replace' (--replace) or "
-                                                                       "'skip' (--skip-existing)")
-            if present and on_duplicate == "skip":
-                keep_ids = set(ids) - {i for i in present if whole(self._stored_chunk_numbers(i),
-                                                                     _count(records, i))}
-                sel = [n for n, r in enumerate(records) if r["id"] in keep_ids]
-                records, vectors = [records[n] for n in sel], vectors[sel]
+            stored = {i: self._stored_chunk_numbers(i) for i in ids if i in self._doc_rows}
+            records, vectors = drop_duplicates(records, vectors, stored, on_duplicate, str(self.root))
             written = {r["id"] for r in records}
-            replaced = [i for i in present if i in written]
+            replaced = [i for i in stored if i in written]
             if records:
                 self._commit_segment(vectors, records, replaced)
         return len(written)
@@ -475,9 +468,6 @@ class Index:
         return (f"Index({str(self.root)!r}, {len(self)} documents, {self.num_chunks} chunks, {self.spec.describe()}, "
                 f"generation {self.generation})")
 
-
-def _count(records: list[dict], doc_id: str) -> int:
-    return next(r["n_chunks"] for r in records if r["id"] == doc_id)
 
 
 def _copy_entry(e):

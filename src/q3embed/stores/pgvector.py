@@ -28,11 +28,11 @@ import numpy as np
 
 from .ann import AnnConfig
 from .chunking import ChunkingConfig
-from .errors import (DuplicateIdError, IndexBusyError, IndexMismatchError, IndexNotFoundError, StoreExistsError,
+from .errors import (IndexBusyError, IndexMismatchError, IndexNotFoundError, StoreExistsError,
                      StoreUnavailableError,
                      UnknownIdError)
 from .hits import Hit
-from .ingest import COMMIT_SECONDS, add_documents, check_embedder, check_on_duplicate, check_records, whole
+from .ingest import (COMMIT_SECONDS, add_documents, check_embedder, check_on_duplicate, check_records, drop_duplicates)
 from .spec import IndexSpec, new_spec, query_matrix
 
 SPEC_TABLE = "q3embed_collections"
@@ -259,14 +259,7 @@ class PgVectorStore:
         with self._writer(), self.conn.transaction():
             ids = list(dict.fromkeys(r["id"] for r in records))
             stored = self.stored_chunks(ids)
-            if stored and on_duplicate == "error":
-                raise DuplicateIdError.for_ids(self.location, list(stored), "use on_duplicate='replace' (--replace) "
-                                                                           "or 'skip' (--skip-existing)")
-            if stored and on_duplicate == "skip":
-                n_of = {r["id"]: r["n_chunks"] for r in records}
-                done = {i for i, cs in stored.items() if whole(cs, n_of[i])}
-                sel = [n for n, r in enumerate(records) if r["id"] not in done]
-                records, vectors = [records[n] for n in sel], vectors[sel]
+            records, vectors = drop_duplicates(records, vectors, stored, on_duplicate, self.location)
             written = list(dict.fromkeys(r["id"] for r in records))
             if stored:
                 self.conn.execute(f"DELETE FROM {self._table} WHERE doc_id = ANY(%s)", (written,))

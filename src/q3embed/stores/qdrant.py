@@ -26,9 +26,9 @@ import numpy as np
 
 from .ann import AnnConfig
 from .chunking import ChunkingConfig
-from .errors import DuplicateIdError, IndexMismatchError, IndexNotFoundError, StoreExistsError, UnknownIdError
+from .errors import IndexMismatchError, IndexNotFoundError, StoreExistsError, UnknownIdError
 from .hits import Hit
-from .ingest import COMMIT_SECONDS, add_documents, check_embedder, check_on_duplicate, check_records, whole
+from .ingest import (COMMIT_SECONDS, add_documents, check_embedder, check_on_duplicate, check_records, drop_duplicates)
 from .spec import IndexSpec, new_spec, query_matrix
 
 _NAMESPACE = uuid.UUID("8c1d6f0e-3c1b-4f7e-9a4e-2f0b6c3d9e51")  # point id = uuid5(namespace, doc id + chunk)
@@ -128,14 +128,7 @@ class QdrantStore:
         vectors = check_records(records, vectors, self.spec, self.location)
         ids = list(dict.fromkeys(r["id"] for r in records))
         stored = self.stored_chunks(ids)
-        if stored and on_duplicate == "error":
-            raise DuplicateIdError.for_ids(self.location, list(stored), "use on_duplicate='replace' (--replace) or "
-                                                                       "'skip' (--skip-existing)")
-        if stored and on_duplicate == "skip":
-            n_of = {r["id"]: r["n_chunks"] for r in records}
-            done = {i for i, cs in stored.items() if whole(cs, n_of[i])}
-            sel = [n for n, r in enumerate(records) if r["id"] not in done]
-            records, vectors = [records[n] for n in sel], vectors[sel]
+        records, vectors = drop_duplicates(records, vectors, stored, on_duplicate, self.location)
         self._upsert(records, vectors)
         n_of = {r["id"]: r["n_chunks"] for r in records}
         stale = [point_id(d, c) for d, cs in stored.items() if d in n_of for c in cs if c >= n_of[d]]
