@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_CACHE = REPO / "bench" / ".cache"  # ignored through .git/info/exclude; pass --cache to move it
+DEFAULT_CACHE = REPO / "bench" / ".cache"  # git-ignored (.gitignore: bench/.cache/); pass --cache to move it
 SCIFACT = REPO.parent / "shared" / "data" / "scifact" / "corpus.jsonl"
 
 

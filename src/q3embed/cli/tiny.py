@@ -18,7 +18,7 @@ Their scores are random, but every verb runs on them exactly as on the released 
   q3embed embed --model tiny/embedding docs.txt docs.npy
   q3embed rerank --model tiny/reranker --query "capital of China?" docs.txt
   q3embed index build --model tiny/embedding --corpus docs.txt --out tiny.idx
-  q3embed search tiny.idx "capital of China?" --rerank-model tiny/reranker
+  q3embed search tiny.idx "capital of China?" --reranker tiny/reranker
   q3embed serve --model tiny/embedding --reranker tiny/reranker
 
 --shape 0.6B gives the real Qwen3-0.6B shape (random weights, about 2.4 GB in fp32) for speed tests."""
