@@ -37,3 +37,14 @@ def test_without_truncation_the_refusal_counts_tokens(minilm_embedder):
         assert r.status_code == 400 and "token" in r.text
     finally:
         app.state.q3.close()
+
+
+def test_long_instruction_is_truncated_not_refused(minilm_client, minilm_embedder):
+    # The field-naming check in routes uses the service's own per-input limit; a copy of the old
+    # characters-per-token rule there refused this 5,900-character instruction with 413.
+    instruction = "Retrieve passages about plants. " * 185
+    r = minilm_client.post("/v1/embeddings", json={"input": ["sugar"], "instruction": instruction,
+                                                   "model": minilm_embedder.name})
+    assert r.status_code == 200, r.text
+    got = np.array(r.json()["data"][0]["embedding"], dtype=np.float32)
+    np.testing.assert_allclose(got, minilm_embedder.encode(["sugar"], instruction=instruction)[0], atol=1e-5)

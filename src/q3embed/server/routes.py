@@ -18,7 +18,6 @@ from .body import parse_body
 from .errors import APIError
 from .metrics import CONTENT_TYPE
 from .schemas import EmbeddingRequest, RerankRequest, RetrieveRequest, ScoreRequest
-from .services import CHARS_PER_TOKEN_BOUND
 from .state import ServerState
 
 router = APIRouter()
@@ -45,15 +44,15 @@ def _check_model(requested: str | None, service, kind: str, state: ServerState) 
                             f"(served models: {state.model_names()})", param="model", code="model_not_found")
 
 
-def _check_shared_text(state: ServerState, model, **fields: str | None) -> None:
+def _check_shared_text(limit: int | None, **fields: str | None) -> None:
     """413 naming an instruction or query that alone passes the per-input character limit.
 
     Such a text goes with every input (the engine counts it into each one), so without this check
     the error would blame ``input[0]`` or ``documents[0]`` for a field the client did not get wrong.
+    Only the blame is decided here: ``limit`` is the service's own per-input limit (``svc.limits``).
     """
-    limit = state.settings.max_input_chars or CHARS_PER_TOKEN_BOUND * model.max_length
     for field, text in fields.items():
-        if text is not None and len(text) > limit:
+        if limit is not None and text is not None and len(text) > limit:
             raise APIError(413, f"{field} has {len(text)} characters; the limit is {limit} characters per input, "
                                 "and it counts into each one (server setting max_input_chars)", param=field,
                            code="input_too_large")
@@ -90,7 +89,7 @@ async def embeddings(request: Request) -> JSONResponse:
     elif token_input and isinstance(inputs[0], int):
         inputs = [inputs]  # one token-id list
     _check_items(len(inputs), state.settings.max_items, "input")
-    _check_shared_text(state, svc.embedder, instruction=req.instruction)
+    _check_shared_text(svc.limits.max_chars, instruction=req.instruction)
     if token_input:
         if req.token_vocab != "model":
             raise APIError(400, TOKEN_IDS_UNDECLARED, param="input", code="token_ids_not_declared")
@@ -133,7 +132,7 @@ def _encode_vector(v: np.ndarray, encoding_format: str):
 async def rerank(request: Request) -> JSONResponse:
     state, req, svc = await _open(request, RerankRequest, "rerank", "a rerank")
     _check_items(len(req.documents), state.settings.max_items, "documents")
-    _check_shared_text(state, svc.reranker, query=req.query, instruction=req.instruction)
+    _check_shared_text(svc.limits.max_chars, query=req.query, instruction=req.instruction)
     texts = [d if isinstance(d, str) else d.text for d in req.documents]
     make_rows = partial(svc.pair_rows, [(req.query, t) for t in texts], req.instruction, req.truncate)
     scores, n_tokens = await svc.score(make_rows, len(texts))  # (N,)
@@ -162,7 +161,7 @@ async def score(request: Request) -> JSONResponse:
         raise APIError(400, f"text_1 has {len(left)} texts and text_2 has {len(right)}; send one text_1, "
                             "or lists of equal length", param="text_2", code="length_mismatch")
     _check_items(len(right), state.settings.max_items, "text_2")
-    _check_shared_text(state, svc.reranker, text_1=req.text_1 if isinstance(req.text_1, str) else None,
+    _check_shared_text(svc.limits.max_chars, text_1=req.text_1 if isinstance(req.text_1, str) else None,
                        instruction=req.instruction)
     make_rows = partial(svc.pair_rows, list(zip(left, right)), req.instruction, req.truncate, "text_2")
     scores, n_tokens = await svc.score(make_rows, len(right))
