@@ -89,3 +89,17 @@ def test_cli_reports_bad_config_and_exits_1(tmp_path, toy_train_file, capsys, tr
     rc = main(["train", "rerank", *train_overrides(NO_MODEL, tmp_path, toy_train_file, "loss.label_softmax=bad")])
     assert rc == 1
     assert "label_softmax" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("loader", ["train", "recipe"])
+def test_missing_file_and_bad_yaml_are_named(tmp_path, loader):
+    from q3embed.pipeline.config import RecipeError, load_recipe
+    from q3embed.train.config import ConfigError, load_config
+
+    load, error = ((lambda p: load_config(p, kind="embed")), ConfigError) if loader == "train" else (load_recipe, RecipeError)
+    with pytest.raises(error, match="does not exist"):
+        load(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("a: [1, 2\n")
+    with pytest.raises(error, match=r"bad\.yaml: invalid YAML"):
+        load(bad)

@@ -148,15 +148,10 @@ _SECTIONS = {"eval": EvalSpec, "synth": SynthStage, "filter": FilterStage, "stag
              "stage3": Stage3}
 def load_recipe(path: str | Path, overrides: dict | None = None) -> RecipeConfig:
     """Read and validate a recipe YAML; ``overrides`` replace top-level keys."""
-    import yaml
+    from ..train.config import read_yaml
 
     path = Path(path)
-    if not path.is_file():
-        raise RecipeError(f"recipe file {path} does not exist")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as e:
-        raise RecipeError(f"{path}: invalid YAML ({e})") from None
+    raw = read_yaml(path, RecipeError, "recipe file")
     if not isinstance(raw, dict):
         raise RecipeError(f"{path}: a recipe is a mapping of sections")
     for key, value in (overrides or {}).items():

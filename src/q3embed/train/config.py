@@ -260,23 +260,27 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
 
 def load_config(path: str | Path | None, overrides: list[str] | None = None, kind: str = "embed"):
     """Read a YAML config (or none), apply overrides, validate. kind: "embed" or "rerank"."""
-    import yaml
-
     classes = {"embed": EmbedTrainConfig, "rerank": RerankTrainConfig}
     if kind not in classes:
         raise ValueError(f"kind must be 'embed' or 'rerank', got {kind!r}")
-    raw: dict = {}
-    if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"config file {p} does not exist")
-        try:
-            raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{p}: invalid YAML ({e})") from None
+    raw = read_yaml(path, ConfigError, "config file") if path is not None else {}
     raw = apply_overrides(raw, overrides or [])
     return config_from_dict(classes[kind], raw)
 
 
 def config_to_dict(cfg) -> dict:
     return dataclasses.asdict(cfg)
+
+
+def read_yaml(path: str | Path, error: type[Exception], what: str):
+    """The parsed YAML at ``path`` ({} when empty); a missing file or bad YAML raises ``error`` naming it.
+    The one reader of the training configs and the pipeline's recipes."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{what} {path} does not exist")
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        raise error(f"{path}: invalid YAML ({e})") from None
