@@ -17,6 +17,11 @@ class InputFileError(Q3EmbedError, ValueError):
     pass
 
 
+class ConfigError(Q3EmbedError, ValueError):
+    """A config that cannot be used (training config, recipe, server settings): unknown key, wrong
+    type, impossible value, missing file. ``q3embed.schema`` words the message."""
+
+
 class InputLimitError(Q3EmbedError, ValueError):
     """One input is over a limit or is not valid text. ``index`` says which (None: the whole call).
 

@@ -49,6 +49,24 @@ def test_serve_passes_the_slow_client_limits_to_uvicorn(monkeypatch, tiny_embedd
     assert main(["serve", "--model", "m", "--body-timeout", "0"]) == 1  # one clear line, no traceback
 
 
+@pytest.mark.parametrize("flags, words", [
+    (["--max-items", "10", "--max-queue", "5"], "--max-items (10) must not exceed --max-queue (5)"),
+    (["--max-batch-tokens", "0"], "--max-batch-tokens must be >= 1, got 0"),
+    (["--max-input-tokens", "1"], "--max-input-tokens must be >= 2, got 1"),
+    (["--max-wait-ms", "-1"], "--max-wait-ms must be >= 0, got -1"),
+    (["--header-timeout", "0"], "--header-timeout must be > 0, got 0"),
+    (["--max-body-mb", "0"], "--max-body-mb must be > 0, got 0"),
+    (["--api-key", ""], "api_key must be a non-empty string"),
+])
+def test_bad_settings_are_one_line_naming_the_flag(monkeypatch, capsys, flags, words):
+    from q3embed.cli import serve
+
+    monkeypatch.setattr(serve, "_load", lambda args: pytest.fail("settings must be checked before any model loads"))
+    assert main(["serve", "--model", "m", *flags]) == 1
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+
+
 def test_serve_needs_a_model(capsys):
     assert main(["serve"]) == 1
     assert "--model" in capsys.readouterr().err

@@ -68,14 +68,7 @@ def run(args) -> int:
         api_key = Path(args.api_key_file).read_text(encoding="utf-8").splitlines()[0].strip() or None
         if api_key is None:
             raise ValueError(f"{args.api_key_file}: the first line is empty; expected the API key")
-    settings = ServerSettings(
-        api_key=api_key, max_batch_tokens=args.max_batch_tokens, max_batch_size=args.max_batch_size,
-        batching=not args.no_batching, max_wait_ms=args.max_wait_ms, max_queue=args.max_queue,
-        max_items=args.max_items, max_body_bytes=int(args.max_body_mb * 1024 * 1024),
-        max_input_tokens=args.max_input_tokens, truncate=not args.no_truncate,
-        embedding_model_name=args.served_model_name, cors_origins=tuple(args.cors_origin),
-        header_timeout_s=args.header_timeout, body_timeout_s=args.body_timeout,
-    )
+    settings = _settings(args, api_key, ServerSettings)  # checked before any model loads
     embedder, reranker, retriever = _load(args)
     app = create_app(embedder, reranker, retriever, settings=settings)
     # uvicorn turns SIGTERM/SIGINT into a graceful shutdown: stop accepting, finish in-flight requests
@@ -83,6 +76,32 @@ def run(args) -> int:
     # drains the batchers.
     uvicorn.Server(uvicorn_config(app, host=args.host, port=args.port, log_level=args.log_level)).run()
     return 0
+
+
+# The settings each flag sets; a settings error is reworded to name the flag the user typed.
+FLAGS = {"max_batch_tokens": "--max-batch-tokens", "max_batch_size": "--max-batch-size", "max_wait_ms": "--max-wait-ms",
+         "max_queue": "--max-queue", "max_items": "--max-items", "max_input_tokens": "--max-input-tokens",
+         "header_timeout_s": "--header-timeout", "body_timeout_s": "--body-timeout"}
+
+
+def _settings(args, api_key, settings_cls):
+    import re
+
+    from ..errors import ConfigError
+
+    if not args.max_body_mb > 0:
+        raise ValueError(f"--max-body-mb must be > 0, got {args.max_body_mb}")
+    try:
+        return settings_cls(
+            api_key=api_key, max_batch_tokens=args.max_batch_tokens, max_batch_size=args.max_batch_size,
+            batching=not args.no_batching, max_wait_ms=args.max_wait_ms, max_queue=args.max_queue,
+            max_items=args.max_items, max_body_bytes=max(1, int(args.max_body_mb * 1024 * 1024)),
+            max_input_tokens=args.max_input_tokens, truncate=not args.no_truncate,
+            embedding_model_name=args.served_model_name, cors_origins=tuple(args.cors_origin),
+            header_timeout_s=args.header_timeout, body_timeout_s=args.body_timeout,
+        )
+    except ConfigError as e:
+        raise ConfigError(re.sub(r"\b(" + "|".join(FLAGS) + r")\b", lambda m: FLAGS[m.group(1)], str(e))) from None
 
 
 def _load(args):
