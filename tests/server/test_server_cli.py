@@ -18,6 +18,7 @@ def test_serve_defaults_are_safe():
     args = build_parser().parse_args(["serve", "--model", "m"])
     assert args.host == "127.0.0.1" and args.cors_origin == [] and args.api_key is None
     assert not args.no_truncate and not args.no_batching
+    assert not args.allow_special_tokens and args.max_request_chars is None
 
 
 def test_serve_help(capsys):
@@ -25,8 +26,10 @@ def test_serve_help(capsys):
         main(["serve", "--help"])
     assert e.value.code == 0
     out = capsys.readouterr().out
-    for flag in ("--reranker", "--index", "--api-key", "--max-batch-tokens", "--max-queue", "--max-input-tokens"):
+    for flag in ("--reranker", "--index", "--api-key", "--max-batch-tokens", "--max-queue", "--max-input-tokens",
+                 "--max-request-chars", "--allow-special-tokens"):
         assert flag in out
+    assert "UNSAFE for untrusted text" in out
 
 
 def test_serve_passes_the_slow_client_limits_to_uvicorn(monkeypatch, tiny_embedder):
@@ -49,10 +52,37 @@ def test_serve_passes_the_slow_client_limits_to_uvicorn(monkeypatch, tiny_embedd
     assert main(["serve", "--model", "m", "--body-timeout", "0"]) == 1  # one clear line, no traceback
 
 
+@pytest.mark.parametrize("special", [False, True])
+def test_serve_maps_special_tokens_and_request_chars(monkeypatch, tiny_embedding_dir, tiny_reranker_dir, special):
+    import uvicorn
+
+    from q3embed.cli import serve
+
+    seen = {}
+    real_load = serve._load
+    monkeypatch.setattr(serve, "_load", lambda args: seen.setdefault("models", real_load(args)))
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets=None: seen.setdefault("config", self.config))
+    flags = ["--allow-special-tokens"] if special else []
+    assert main(["serve", "--model", str(tiny_embedding_dir), "--reranker", str(tiny_reranker_dir), "--device", "cpu",
+                 "--max-request-chars", "5000", *flags]) == 0
+    embedder, reranker, _ = seen["models"]
+    assert embedder.allow_special_tokens is special and reranker.allow_special_tokens is special
+    state = seen["config"].app.state.q3
+    try:
+        assert state.settings.max_request_chars == 5000
+        assert state.embedding.limits.max_total_chars == 5000 and state.rerank.limits.max_total_chars == 5000
+        # A control-token string in the input: one EOS id by default, two when special tokens are allowed.
+        rows = state.embedding.text_rows(["a<|endoftext|>b"], None, None)
+        assert rows[0].count(embedder._tok.eos_id) == (2 if special else 1)
+    finally:
+        state.close()
+
+
 @pytest.mark.parametrize("flags, words", [
     (["--max-items", "10", "--max-queue", "5"], "--max-items (10) must not exceed --max-queue (5)"),
     (["--max-batch-tokens", "0"], "--max-batch-tokens must be >= 1, got 0"),
     (["--max-input-tokens", "1"], "--max-input-tokens must be >= 2, got 1"),
+    (["--max-request-chars", "0"], "--max-request-chars must be >= 1, got 0"),
     (["--max-wait-ms", "-1"], "--max-wait-ms must be >= 0, got -1"),
     (["--header-timeout", "0"], "--header-timeout must be > 0, got 0"),
     (["--max-body-mb", "0"], "--max-body-mb must be > 0, got 0"),
