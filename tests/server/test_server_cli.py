@@ -53,27 +53,24 @@ def test_serve_passes_the_slow_client_limits_to_uvicorn(monkeypatch, tiny_embedd
 
 
 @pytest.mark.parametrize("special", [False, True])
-def test_serve_maps_special_tokens_and_request_chars(monkeypatch, tiny_embedding_dir, tiny_reranker_dir, special):
+def test_serve_maps_special_tokens_and_request_chars(monkeypatch, tiny_embedder, tiny_reranker, special):
     import uvicorn
 
     from q3embed.cli import serve
+    from q3embed.engine import Reranker
 
-    seen = {}
-    real_load = serve._load
-    monkeypatch.setattr(serve, "_load", lambda args: seen.setdefault("models", real_load(args)))
+    loads, seen = {}, {}
+    monkeypatch.setattr(serve, "load_embedder", lambda name, **kw: loads.setdefault("embedder", kw) and tiny_embedder)
+    monkeypatch.setattr(Reranker, "load", lambda name, **kw: loads.setdefault("reranker", kw) and tiny_reranker)
     monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets=None: seen.setdefault("config", self.config))
     flags = ["--allow-special-tokens"] if special else []
-    assert main(["serve", "--model", str(tiny_embedding_dir), "--reranker", str(tiny_reranker_dir), "--device", "cpu",
-                 "--max-request-chars", "5000", *flags]) == 0
-    embedder, reranker, _ = seen["models"]
-    assert embedder.allow_special_tokens is special and reranker.allow_special_tokens is special
+    assert main(["serve", "--model", "m", "--reranker", "r", "--max-request-chars", "5000", *flags]) == 0
+    # Both models are loaded with the switch (Embedder/Reranker.load keep user text as text unless it is set).
+    assert loads["embedder"]["allow_special_tokens"] is special and loads["reranker"]["allow_special_tokens"] is special
     state = seen["config"].app.state.q3
     try:
         assert state.settings.max_request_chars == 5000
         assert state.embedding.limits.max_total_chars == 5000 and state.rerank.limits.max_total_chars == 5000
-        # A control-token string in the input: one EOS id by default, two when special tokens are allowed.
-        rows = state.embedding.text_rows(["a<|endoftext|>b"], None, None)
-        assert rows[0].count(embedder._tok.eos_id) == (2 if special else 1)
     finally:
         state.close()
 
