@@ -64,7 +64,7 @@ def save_tiny_qwen3(out_dir: str | Path, kind: str = "embedding", shape: str = "
     if tokenizer_dir is not None and (Path(tokenizer_dir) / "tokenizer.json").exists():
         # A saved tokenizer's files are copied as they are: loading and re-saving a 151K vocabulary costs seconds.
         for f in Path(tokenizer_dir).iterdir():
-            if f.name in TOKENIZER_FILES:
+            if f.name in TOKENIZER_FILES and f.resolve() != (out / f.name).resolve():
                 shutil.copyfile(f, out / f.name)
     elif tokenizer_dir is not None:
         AutoTokenizer.from_pretrained(tokenizer_dir).save_pretrained(out)
