@@ -195,8 +195,10 @@ def gguf_convert(model_dir: Path, cache: Path, outtype: str, convert_dir: Path, 
         src = link
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(convert_dir / "gguf-py"), str(convert_dir)]))
     print(f"converting {out} ...", flush=True)
-    subprocess.run([os.sys.executable, str(convert_dir / "convert_hf_to_gguf.py"), str(src), "--outfile", str(out),
+    part = out.with_name(out.name + ".part")  # renamed when complete: a killed conversion is never taken for one
+    subprocess.run([os.sys.executable, str(convert_dir / "convert_hf_to_gguf.py"), str(src), "--outfile", str(part),
                     "--outtype", outtype], check=True, env=env, stdout=subprocess.DEVNULL)
+    part.replace(out)
     return out
 
 

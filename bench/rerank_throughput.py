@@ -169,6 +169,9 @@ def main():
                     seconds, cpu = timed(args.device, lambda: scores.__setitem__(name, run(pairs)), args.repeat)
             gpu = torch.cuda.max_memory_allocated() if args.device.startswith("cuda") else 0
             rows.append((name, seconds, cpu))
+            saved[f"{n_q}x{args.docs}:{name}"] = scores[name]
+            if args.save_scores:  # after every peer, so that a run cut short keeps what it measured
+                np.savez(args.save_scores, **saved)
             print(f"  {name:14s} {seconds:8.2f} s (CPU {cpu:.1f} s, load {load:.0f}->{os.getloadavg()[0]:.0f})  "
                   f"{len(pairs) / seconds:8.2f} pairs/s  {len(pairs) / cpu:6.2f} pairs/CPU s  "
                   f"{doc_tokens / cpu:7.1f} doc tok/CPU s  peak RSS {gib(rss.peak)}"
@@ -192,9 +195,6 @@ def main():
                 if num in by and den in by:
                     print(f"  ratio {num} / {den} ({n_q}x{args.docs}): {by[den][0] / by[num][0]:.2f}x wall, "
                           f"{by[den][1] / by[num][1]:.2f}x CPU time")
-        saved.update({f"{n_q}x{args.docs}:{name}": v for name, v in scores.items()})
-        if args.save_scores:
-            np.savez(args.save_scores, **saved)
         sync(args.device)
 
 
