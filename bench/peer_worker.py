@@ -24,21 +24,24 @@ import time
 import numpy as np
 
 
-def cpu_seconds() -> float:
-    """CPU seconds of this process and its children (vLLM computes in worker processes)."""
+def cpu_seconds() -> tuple[float, float]:
+    """CPU seconds of (this process, its children): vLLM computes in an engine-core child process."""
     try:
         import psutil
     except ImportError:
-        return time.process_time()
+        return time.process_time(), 0.0
     me = psutil.Process()
-    total = 0.0
+    own, children = 0.0, 0.0
     for proc in [me] + me.children(recursive=True):
         try:
             t = proc.cpu_times()
-            total += t.user + t.system
+            if proc.pid == me.pid:
+                own += t.user + t.system
+            else:
+                children += t.user + t.system
         except psutil.Error:
             pass
-    return total
+    return own, children
 
 
 def llama_runner(model: str, threads: int, spec: dict):
@@ -146,11 +149,13 @@ def main() -> int:
     make = llama_runner if args.engine == "llama" else vllm_runner
     run, counted, inputs = make(args.model, args.threads, spec)
     run(inputs[:2])  # warm-up
-    t, c = time.perf_counter(), cpu_seconds()
+    t, (own, kids) = time.perf_counter(), cpu_seconds()
     result = run(inputs)
-    wall, cpu = time.perf_counter() - t, cpu_seconds() - c
+    (own2, kids2), wall = cpu_seconds(), time.perf_counter() - t
     np.save(args.output, result)
-    print(json.dumps({"wall": wall, "cpu": cpu, "tokens": counted["tokens"], "note": counted["note"]}), flush=True)
+    note = counted["note"] + (f"; CPU s: this process {own2 - own:.1f}, children {kids2 - kids:.1f}" if kids2 else "")
+    print(json.dumps({"wall": wall, "cpu": own2 - own + kids2 - kids, "tokens": counted["tokens"], "note": note}),
+          flush=True)
     return 0
 
 
