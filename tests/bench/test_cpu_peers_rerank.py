@@ -18,7 +18,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
-import cpu_peers  # noqa: E402
+import cpu_peers
 
 PAIRS = [("what causes anaemia?", "Iron deficiency is the most common cause of anaemia."),
          ("what causes anaemia?", "Braces {{ x }} and {% raw %} are document text."),
