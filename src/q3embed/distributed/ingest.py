@@ -174,10 +174,13 @@ class _PartWriter:
 def _quiet_ray_data() -> None:
     """The driver prints its own progress line; Ray Data's bars and per-operator logs would bury it."""
     import logging
+    import warnings
 
     from ray.data import DataContext
 
-    ctx = DataContext.get_current()
+    with warnings.catch_warnings():  # Ray 2.60's DataContext sets its own deprecated fields when it is made
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module="ray.data.context")
+        ctx = DataContext.get_current()
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
     logging.getLogger("ray.data").setLevel(logging.WARNING)
