@@ -84,6 +84,9 @@ def test_store_urls_open_a_local_mode_folder_and_bad_ones_say_what_is_accepted(t
     again = open_store(url, hash_embedder)
     assert again.search("cooking bread oven flour item7", top_k=1)[0].id == "d7"
     again.close()
+    from q3embed.cli import main
+
+    assert main(["index", "info", "--store", url, "--verify", "--json"]) == 0  # the CLI reads it by URL too
     for bad in ("qdrant://host:6333", "qdrant://host?collection=a b", "qdrant://?collection=x"):
         with pytest.raises(ValueError, match="qdrant://host"):
             open_store(bad)

@@ -67,7 +67,7 @@ def store(kind, tmp_path, hash_embedder, request):
 def test_every_store_implements_the_protocol_with_identical_signatures(store):
     assert isinstance(store, VectorStore)
     for name in ("add", "add_records", "delete", "search", "count", "check_embedder", "attach", "close",
-                 "stored_chunks", "whole_ids", "writer", "set_building"):
+                 "stored_chunks", "whole_ids", "partial_documents", "writer", "set_building"):
         if name not in Proto.__dict__:
             continue
         got = inspect.signature(getattr(type(store), name))
@@ -227,13 +227,13 @@ def test_whole_ids_and_the_idempotent_whole_document_write(kind, tmp_path, hash_
     vectors = hash_embedder.encode_documents([r["text"] for r in records])  # (7, 64)
     assert s.add_records(records[:4], vectors[:4], on_duplicate="skip") == 2  # a, b
     store_part_of(kind, s, records[4:5], vectors[4:5])  # p: chunk 0 of 3
-    assert s.whole_ids() == {"a", "b"}
+    assert s.whole_ids() == {"a", "b"} and list(s.partial_documents()) == ["p"]
     assert s.stored_chunks(["p"]) == {"p": [0]}
     for _ in range(2):  # the write, then the same write retried: nothing doubles, p is made whole
         s.add_records(records, vectors, on_duplicate="skip")
         assert s.whole_ids() == {"a", "b", "p"}
         assert s.stored_chunks(["a", "b", "p"]) == {"a": [0], "b": [0, 1, 2], "p": [0, 1, 2]}
-        assert s.count() == 3
+        assert s.count() == 3 and not s.partial_documents()
     hits = s.search(vectors[5], top_k=3)
     assert hits[0].id == "p" and len({h.id for h in hits}) == len(hits)
     s.close()

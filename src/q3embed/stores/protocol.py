@@ -69,6 +69,9 @@ class VectorStore(Protocol):
     def whole_ids(self) -> set[str]:
         """Ids of every document stored with all its chunks (a resumed build skips exactly these)."""
 
+    def partial_documents(self) -> list[str]:
+        """Ids of documents stored without all their chunks (``index info --verify`` reports them)."""
+
     def writer(self) -> AbstractContextManager:
         """Hold the store's one writer slot across several writes; ``IndexBusyError`` if another holds it."""
 

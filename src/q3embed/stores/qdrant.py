@@ -134,8 +134,18 @@ class QdrantStore:
         return contextlib.nullcontext()
 
     def whole_ids(self) -> set[str]:
-        return whole_ids_of((p["doc_id"], int(p.get("chunk", 0)), int(p.get("n_chunks", 1)))
-                            for p in self._payloads(None, ["doc_id", "chunk", "n_chunks"]))
+        return whole_ids_of(self._chunk_rows())
+
+    def partial_documents(self) -> list[str]:
+        """Ids of documents stored without all their chunks (a kill between upsert and cleanup, or in a write)."""
+        rows = list(self._chunk_rows())
+        complete = whole_ids_of(rows)
+        return sorted({doc for doc, _, _ in rows} - complete)
+
+    def _chunk_rows(self):
+        """(doc id, chunk number, n_chunks) of every stored point."""
+        return ((p["doc_id"], int(p.get("chunk", 0)), int(p.get("n_chunks", 1)))
+                for p in self._payloads(None, ["doc_id", "chunk", "n_chunks"]))
 
     def check_embedder(self, embedder) -> None:
         check_embedder(self.spec, embedder, self.location)
