@@ -50,6 +50,7 @@ class CpuMeter:
         self.me, self.cluster = psutil.Process(), cluster
         self.first: dict[int, float] = {}
         self.last: dict[int, float] = {}
+        self.names: dict[int, str] = {}  # pid -> command line, for --per-process
 
     def _sample(self) -> None:
         import psutil
@@ -62,6 +63,11 @@ class CpuMeter:
                 continue
             self.first.setdefault(p.pid, c if p.pid in self.baseline else 0.0)
             self.last[p.pid] = c
+            if "default_worker" in self.names.get(p.pid, "default_worker"):  # Ray retitles a worker once it runs
+                try:
+                    self.names[p.pid] = " ".join(p.cmdline())[:110] or p.name()
+                except psutil.Error:
+                    self.names[p.pid] = "?"
 
     def __enter__(self):
         import threading
@@ -86,6 +92,11 @@ class CpuMeter:
         self._sample()
         self.seconds = sum(self.last[p] - self.first[p] for p in self.last)
 
+    def breakdown(self, top: int = 15) -> list[tuple[float, int, str]]:
+        """(CPU seconds, pid, command line) of the processes that used the most, largest first."""
+        used = sorted(((self.last[p] - self.first[p], p, self.names.get(p, "?")) for p in self.last), reverse=True)
+        return [u for u in used if u[0] >= 0.05][:top]
+
 
 PEERS = ("single", "ray1", "ray2")
 OVERHEAD_BOUND = 0.15  # the issue's bound on Ray's overhead at 1 worker
@@ -100,12 +111,12 @@ def main() -> None:
     ap.add_argument("--cpus", type=int, default=2, help="CPUs for every peer (default 2: this machine); single and "
                                                         "ray1 run --cpus torch threads, ray2 --cpus/2 per actor")
     ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--per-process", action="store_true",
+                    help="after each peer, print the CPU seconds of each process it used (where Ray's extra goes)")
     args = ap.parse_args()
     peers_asked = [p.strip() for p in args.peers.split(",") if p.strip()]
     if not peers_asked or any(p not in PEERS for p in peers_asked):
         ap.error(f"--peers takes a comma-separated list of {', '.join(PEERS)}; got {args.peers!r}")
-    if "ray2" in peers_asked and args.cpus % 2:
-        ap.error("ray2 splits --cpus over 2 actors: give an even --cpus")
 
     # The same thread budget everywhere: Ray sets OMP_NUM_THREADS to an actor's CPUs and EmbedRecords sets
     # torch's threads to them; the single peer gets the same by these two lines, before torch loads.
@@ -155,7 +166,7 @@ def main() -> None:
     builders = {"single": single, "ray1": on_ray(1), "ray2": on_ray(2)}
     peers = {k: builders[k] for k in peers_asked}
     threads = {"single": f"{torch.get_num_threads()} torch threads", "ray1": f"1 actor x {args.cpus} CPUs/threads",
-               "ray2": f"2 actors x {args.cpus // 2} CPUs/threads"}
+               "ray2": f"2 actors x {args.cpus / 2:g} CPUs, {max(1, args.cpus // 2)} threads each"}
     times: dict[str, list[float]] = {k: [] for k in peers}
     cpu: dict[str, list[float]] = {k: [] for k in peers}
     load_before = os.getloadavg()
@@ -170,6 +181,9 @@ def main() -> None:
             assert len(index) == n_docs, (name, len(index), n_docs)
             print(f"round {r} {name}: {times[name][-1]:.1f} s, {n_docs / times[name][-1]:.2f} docs/s, "
                   f"{cpu[name][-1]:.1f} CPU s (all its processes), load {os.getloadavg()[0]:.1f}", flush=True)
+            if args.per_process:
+                for sec, pid, cmd in meter.breakdown():
+                    print(f"    {sec:8.1f} CPU s  pid {pid:<7} {cmd}", flush=True)
             shutil.rmtree(out)
     load_after = os.getloadavg()
     if ray_start_s is not None:
