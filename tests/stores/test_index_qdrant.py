@@ -90,3 +90,16 @@ def test_store_urls_open_a_local_mode_folder_and_bad_ones_say_what_is_accepted(t
     for bad in ("qdrant://host:6333", "qdrant://host?collection=a b", "qdrant://?collection=x"):
         with pytest.raises(ValueError, match="qdrant://host"):
             open_store(bad)
+
+
+def test_a_shorter_version_killed_before_its_cleanup_is_not_whole(client, hash_embedder):
+    """Qdrant upserts a new version, then deletes the old version's extra chunks: a kill in between leaves
+    both. whole_ids must not count that document, so a resumed build redoes it."""
+    store = QdrantIndex.create(client, "docs", hash_embedder)
+    old = [{"id": "x", "chunk": c, "n_chunks": 3, "start": 0, "end": 1, "text": f"old {c}"} for c in range(3)]
+    new = [{"id": "x", "chunk": 0, "n_chunks": 1, "start": 0, "end": 3, "text": "new"}]
+    store._upsert(old, hash_embedder.encode_documents([r["text"] for r in old]))
+    store._upsert(new, hash_embedder.encode_documents(["new"]))  # killed here, before the cleanup
+    assert store.whole_ids() == set() and store.partial_documents() == ["x"]
+    assert store.add_records(new, hash_embedder.encode_documents(["new"]), on_duplicate="skip") == 1
+    assert store.whole_ids() == {"x"} and store.stored_chunks(["x"]) == {"x": [0]}

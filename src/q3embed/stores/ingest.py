@@ -53,11 +53,14 @@ def check_resumable(spec: IndexSpec, where: str, dim: int | None, dtype: str, ch
 
 def whole_ids_of(chunks: Iterable[tuple[str, int, int]]) -> set[str]:
     """Ids of whole documents from (doc id, chunk number, n_chunks) rows, for stores that cannot ask in SQL."""
-    seen: dict[str, tuple[set[int], int]] = {}
+    seen: dict[str, tuple[set[int], set[int]]] = {}
     for doc, chunk, n in chunks:
-        numbers, _ = seen.setdefault(doc, (set(), n))
+        numbers, counts = seen.setdefault(doc, (set(), set()))
         numbers.add(chunk)
-    return {d for d, (numbers, n) in seen.items() if numbers == set(range(n))}
+        counts.add(n)
+    # one version only: chunks left by a longer old version (a kill between a store's upsert and its
+    # cleanup) carry another count, and would otherwise make a short new version look whole
+    return {d for d, (numbers, counts) in seen.items() if len(counts) == 1 and numbers == set(range(counts.pop()))}
 
 
 def row_record(doc: Document, chunk_no: int, n_chunks: int, chunk) -> dict:

@@ -305,7 +305,7 @@ class PgVectorStore:
         # UNIQUE (doc_id, chunk): n distinct chunk numbers from 0 to n - 1 are all of them
         rows = self.conn.execute(f"SELECT doc_id FROM {self._table} GROUP BY doc_id "
                                  "HAVING count(*) = max(n_chunks) AND min(chunk) = 0 "
-                                 "AND max(chunk) + 1 = max(n_chunks)").fetchall()
+                                 "AND max(chunk) + 1 = max(n_chunks) AND min(n_chunks) = max(n_chunks)").fetchall()
         return {r[0] for r in rows}
 
     @_one_at_a_time
