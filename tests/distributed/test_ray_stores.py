@@ -9,7 +9,7 @@ store marked building that holds some whole documents, which the build must skip
 from __future__ import annotations
 
 import pytest
-from conftest import store_url
+from pg_urls import store_url
 from ray_corpus import corpus_records, write_shards
 
 N_DOCS = 24

@@ -14,7 +14,7 @@ import sys
 import time
 
 import pytest
-from conftest import store_url
+from pg_urls import store_url
 from ray_corpus import corpus_records
 
 CLI = [sys.executable, "-c", "import sys; from q3embed.cli import main; sys.exit(main())"]
