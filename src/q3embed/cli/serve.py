@@ -23,7 +23,8 @@ def register(sub) -> None:
     p.add_argument("--reranker", default=None, help="Qwen3-Reranker checkpoint to serve on /v1/rerank and /v1/score")
     p.add_argument("--index", default=None, help="index directory (q3embed index) to serve on /v1/retrieve")
     p.add_argument("--store", default=None,
-                   help="or a database store URL, postgresql://user@host/db?collection=NAME: replicas that share it "
+                   help="or a database store URL, postgresql://user@host/db?collection=NAME or "
+                        "qdrant://host[:port]?collection=NAME: replicas that share it "
                         "answer alike and see each other's adds")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; 0.0.0.0 exposes it)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
