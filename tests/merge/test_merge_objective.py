@@ -82,3 +82,26 @@ def test_cli_validation_mode_errors_are_one_line(tmp_path, capsys):
         assert main([*base, *extra]) == 1
         err = capsys.readouterr().err.strip()
         assert message in err and len(err.splitlines()) == 1
+
+
+def test_carve_with_corpus_docs_writes_a_small_hard_validation_corpus(tmp_path):
+    data = _beir(tmp_path / "data", n_queries=20)
+    fit, val = carve_validation(data, tmp_path / "v", "train", 0.2, seed=3)
+    val_q = _qids(tmp_path / "v/qrels/train-val.tsv")
+    mined = tmp_path / "mined.jsonl"  # a mine JSONL: texts, not ids; one row for a val query, one for a fit query
+    docs = {f"d{i}": f"Document {i} is about topic {i} and its measurements." for i in range(20)}
+    qv, qf = sorted(val_q)[0], sorted(_qids(tmp_path / "v/qrels/train-fit.tsv"))[0]
+    neg_v, neg_f = [d for d in docs if d != "d" + qv[1:] and d != "d" + qf[1:]][:2]
+    mined.write_text(json.dumps({"query": f"topic {qv[1:]}", "pos": [docs["d" + qv[1:]]], "neg": [docs[neg_v]]}) + "\n"
+                     + json.dumps({"query": f"topic {qf[1:]}", "pos": [docs["d" + qf[1:]]], "neg": [docs[neg_f]]}) + "\n")
+    assert carve_validation(data, tmp_path / "v", "train", 0.2, seed=3, corpus_docs=2, negatives=mined) == (fit, val)
+    corpus = tmp_path / "v/corpus.jsonl"
+    assert not corpus.is_symlink() and (data / "corpus.jsonl").read_text().count("\n") == 20  # source untouched
+    kept = {json.loads(ln)["_id"] for ln in corpus.read_text().splitlines()}
+    assert {"d" + q[1:] for q in val_q} <= kept and neg_v in kept  # val positives and their negatives
+    assert len(kept) == len({"d" + q[1:] for q in val_q} | {neg_v}) + 2  # plus corpus_docs=2 seeded others
+    assert _qids(tmp_path / "v/qrels/train-val.tsv") == val_q  # the same split rule, sub-corpus or not
+    carve_validation(data, tmp_path / "v", "train", 0.2, seed=3)  # without corpus_docs: the full corpus again
+    assert corpus.is_symlink() and corpus.resolve() == (data / "corpus.jsonl").resolve()
+    with pytest.raises(ValueError, match="corpus_docs"):
+        carve_validation(data, tmp_path / "w", "train", 0.2, negatives=mined)

@@ -85,9 +85,17 @@ class FilterStage:
 
 @dataclass
 class Stage1:
-    """Weakly supervised contrastive training on the (unfiltered) synthetic pairs."""
+    """Weakly supervised contrastive training on the synthetic pairs.
+
+    ``pairs: all`` (the paper: stage 1 sees every synthetic pair) or ``filtered`` (only those the
+    filter kept: for weak pairs from the corpus itself, where the cut removes noise rather than
+    picking the best for stage 2)."""
 
     train: dict = field(default_factory=dict)
+    pairs: str = "all"
+
+    def __post_init__(self) -> None:
+        _check(self.pairs in ("all", "filtered"), f"stage1.pairs must be all or filtered, got {self.pairs!r}")
 
 
 @dataclass
@@ -97,6 +105,7 @@ class Stage2:
     labelled: str | None = None        # training JSONL, or a BEIR folder (its train qrels become pairs)
     labelled_split: str = "train"
     checkpoints: int = 2
+    synthetic: bool = True             # the filtered synthetic pairs join the labelled ones (the paper)
     train: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -119,6 +128,8 @@ class EvalSpec:
     retrieval: list[dict] = field(default_factory=list)  # [{data_dir, split, instruction}]
     sts: list[dict] = field(default_factory=list)        # [{path}]
     batch_size: int = 32
+    dtype: str | None = None      # compute dtype of the evaluation (float32 is MTEB's); default: the device's
+    cache_dir: str | None = None  # embedding cache shared with `q3embed eval` (unchanged models cost nothing)
 
     def __post_init__(self) -> None:
         _check(bool(self.retrieval or self.sts), "eval needs at least one retrieval or sts task")
@@ -137,6 +148,7 @@ class RecipeConfig:
     stage3: Stage3 = field(default_factory=Stage3)
     ablation: bool = True  # also train "w/o synthetic data" for the paper-shaped table
     device: str | None = None
+    seed: int | None = None  # every training stage's seed, unless its train section sets one
 
     def __post_init__(self) -> None:
         _check((self.synth is None) != (self.synthetic_pairs is None),
