@@ -59,7 +59,8 @@ def test_cli_search_chooses_on_the_validation_objective(tiny_embedding_dir, qwen
     work = tmp_path / "work"
     rc = main(["merge", "search", "--checkpoints", str(tiny_embedding_dir), str(b), "--val-data", str(data),
                "--sts-dev", str(dev), "--sts-weight", "0.5", "--grid", "0.5", "--work-dir", str(work),
-               "--keep", "--report", str(tmp_path / "t.md"), "--device", "cpu", "--dtype", "float32"])
+               "--keep", "--report", str(tmp_path / "t.md"), "--device", "cpu", "--dtype", "float32",
+               "--val-corpus-docs", "3"])
     assert rc == 0
     out = capsys.readouterr().out
     rows = [ln for ln in out.splitlines() if ln.startswith("| ") and not ln.startswith("| candidate")]
@@ -70,6 +71,7 @@ def test_cli_search_chooses_on_the_validation_objective(tiny_embedding_dir, qwen
     best = max(range(3), key=lambda i: parsed[i][0])
     assert "**(best)**" in rows[best]
     assert len(_qids(work / "val-data/qrels/train-val.tsv")) == 2
+    assert (work / "val-data/corpus.jsonl").read_text().count("\n") == 2 + 3  # val positives + 3 others
 
 
 def test_cli_validation_mode_errors_are_one_line(tmp_path, capsys):
@@ -78,7 +80,9 @@ def test_cli_validation_mode_errors_are_one_line(tmp_path, capsys):
     for extra, message in [([], "needs --task and --data, or --val-data"),
                            (["--val-data", str(data)], "needs --sts-dev"),
                            (["--val-data", str(data), "--sts-dev", "stsb-en-test.csv"], "looks like a test set"),
-                           (["--val-data", str(data), "--val-from", "test", "--sts-weight", "0"], "not 'test'")]:
+                           (["--val-data", str(data), "--val-from", "test", "--sts-weight", "0"], "not 'test'"),
+                           (["--val-data", str(data), "--sts-weight", "0", "--val-negatives", "m.jsonl"],
+                            "give --val-corpus-docs")]:
         assert main([*base, *extra]) == 1
         err = capsys.readouterr().err.strip()
         assert message in err and len(err.splitlines()) == 1
