@@ -146,8 +146,9 @@ class Bench:
         """slerp / multislerp of one run's checkpoints (the paper's stage 3), on validation."""
         ck = self.checkpoints(run)
         final = run / "final"
-        # two early-to-late checkpoints plus the final: at 25 steps, checkpoint-10 and -20
-        picks = [c for c in ck if c.name in ("checkpoint-10", "checkpoint-20")] or ck[:-1][-2:]
+        # the last two checkpoints before the final step (the newest checkpoint IS the final; on the
+        # 80% split the run has 20 steps: checkpoint-10 and -15, plus the final)
+        picks = ck[:-1][-2:]
         for c in picks:
             self.val(f"seed 0 {c.name}", c, role="input")
         if not picks:
