@@ -1,4 +1,5 @@
-"""The layer contract in pyproject.toml ([tool.importlinter]) holds: imports only go downward."""
+"""The import contracts in pyproject.toml ([tool.importlinter]) hold: imports only go downward, and
+no package imports a test helper (model.tiny's random test checkpoints)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ def _lint(config: Path) -> int:
 
 
 def test_layers_import_downward_only():
-    assert _lint(PYPROJECT) == 0, "an import goes up a layer; see the contract report above"
+    assert _lint(PYPROJECT) == 0, "an import goes up a layer or reaches a test helper; see the contract report above"
 
 
 def test_a_reversed_contract_is_reported(tmp_path):
@@ -24,4 +25,20 @@ def test_a_reversed_contract_is_reported(tmp_path):
     cfg = tmp_path / "reversed.toml"
     cfg.write_text('[tool.importlinter]\nroot_package = "q3embed"\n\n[[tool.importlinter.contracts]]\n'
                    'name = "reversed"\ntype = "layers"\nlayers = ["q3embed.model", "q3embed.engine"]\n')
+    assert _lint(cfg) != 0
+
+
+def test_the_test_helper_contract_covers_the_package_and_can_fail(tmp_path):
+    # The contract forbids model.tiny to every module of q3embed except the 'tiny' verb; the check
+    # can fail: without that one allowed import, the verb's real import of model.tiny is reported.
+    import tomllib
+
+    contracts = tomllib.loads(PYPROJECT.read_text())["tool"]["importlinter"]["contracts"]
+    (tiny,) = [c for c in contracts if "q3embed.model.tiny" in c.get("forbidden_modules", [])]
+    assert tiny["type"] == "forbidden" and tiny["source_modules"] == ["q3embed.*"]
+    assert tiny["ignore_imports"] == ["q3embed.cli.tiny -> q3embed.model.tiny"]
+    modules = ", ".join(f'"{m}"' for m in tiny["forbidden_modules"])
+    cfg = tmp_path / "no_exception.toml"
+    cfg.write_text('[tool.importlinter]\nroot_package = "q3embed"\n\n[[tool.importlinter.contracts]]\n'
+                   f'name = "tiny"\ntype = "forbidden"\nsource_modules = ["q3embed.*"]\nforbidden_modules = [{modules}]\n')
     assert _lint(cfg) != 0

@@ -34,8 +34,3 @@ def pg_server(tmp_path_factory):
         server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
     yield server
     server.cleanup()
-
-
-def store_url(pg_server, collection: str) -> str:
-    uri = pg_server.get_uri()
-    return f"{uri}{'&' if '?' in uri else '?'}collection={collection}"

@@ -12,12 +12,12 @@ from ray_corpus import check_against_single_process, corpus_records, write_shard
 def test_ray_vectors_equal_single_process_encode(ray_address, tmp_path, minilm_dir, minilm_fp32):
     from q3embed.distributed import RayBuildConfig, build_on_ray
 
-    records = corpus_records(60)
+    records = corpus_records(30)
     write_shards(tmp_path / "corpus", records, shards=3)
     config = RayBuildConfig(workers=2, docs_per_batch=8, part_rows=16)  # several parts and actor batches
     index = build_on_ray(tmp_path / "idx", tmp_path / "corpus", str(minilm_dir), config=config, device="cpu",
                          torch_dtype="float32", show_progress=False)
-    assert len(index) == 60 and index.generation == 1  # empty create, then the one commit of all parts
+    assert len(index) == 30 and index.generation == 1  # empty create, then the one commit of all parts
     assert not (tmp_path / "idx.ray-parts").exists()
     check_against_single_process(index, records, minilm_fp32)
     # The index records the model, so a plain single-process reader accepts it and searches it.

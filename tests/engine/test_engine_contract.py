@@ -40,11 +40,32 @@ def test_every_model_keeps_the_contract(runtime_and_inputs):
 def test_limits_count_the_instruction_and_refuse_before_tokenizing(runtime_and_inputs):
     model, inputs = runtime_and_inputs
     with pytest.raises(InputLimitError) as e:
-        model.prepare(inputs[:1], "I" * 100, InputLimits(max_chars=60))  # the input alone is short
+        model.prepare(inputs[:1], "I" * 50, InputLimits(max_chars=55))  # the input and instruction alone are short
     assert e.value.code == "input_too_large" and e.value.status == 413 and e.value.index == 0
     with pytest.raises(InputLimitError) as e:
         model.prepare(inputs * 10, "I" * 10, InputLimits(max_total_chars=200))
     assert e.value.code == "request_too_large" and e.value.index is None
+
+
+def test_a_shared_text_over_the_limit_is_named_itself(runtime_and_inputs):
+    # The instruction (and a reranker's one query) goes with every input: over the per-input limit
+    # alone, it is the one named, not input[0].
+    model, inputs = runtime_and_inputs
+    with pytest.raises(InputLimitError) as e:
+        model.prepare(inputs, "I" * 100, InputLimits(max_chars=90))
+    assert (e.value.part, e.value.index, e.value.code, e.value.status) == ("instruction", None, "input_too_large", 413)
+    assert e.value.naming("input").startswith("instruction has 100 characters; the limit is 90")
+    with pytest.raises(InputLimitError) as e:
+        model.prepare(inputs, "I", InputLimits(max_chars=20))
+    assert e.value.part is None and e.value.index is not None  # an input over it: that input is named, as before
+    if not hasattr(model, "encode"):
+        pairs = [("q" * 100, "d1"), ("q" * 100, "d2")]
+        with pytest.raises(InputLimitError) as e:
+            model.prepare(pairs, "I", InputLimits(max_chars=90))
+        assert e.value.part == "query" and e.value.naming("text_2", {"query": "text_1"}).startswith("text_1 has 100")
+        with pytest.raises(InputLimitError) as e:  # two queries: each pair is its own input
+            model.prepare([("q" * 100, "d1"), ("p" * 100, "d2")], "I", InputLimits(max_chars=90))
+        assert e.value.part is None and e.value.index == 0
 
 
 def test_truncate_false_refuses_and_names_the_input(runtime_and_inputs):

@@ -18,6 +18,7 @@ def test_serve_defaults_are_safe():
     args = build_parser().parse_args(["serve", "--model", "m"])
     assert args.host == "127.0.0.1" and args.cors_origin == [] and args.api_key is None
     assert not args.no_truncate and not args.no_batching
+    assert not args.allow_special_tokens and args.max_request_chars is None
 
 
 def test_serve_help(capsys):
@@ -25,8 +26,10 @@ def test_serve_help(capsys):
         main(["serve", "--help"])
     assert e.value.code == 0
     out = capsys.readouterr().out
-    for flag in ("--reranker", "--index", "--api-key", "--max-batch-tokens", "--max-queue", "--max-input-tokens"):
+    for flag in ("--reranker", "--index", "--api-key", "--max-batch-tokens", "--max-queue", "--max-input-tokens",
+                 "--max-request-chars", "--allow-special-tokens"):
         assert flag in out
+    assert "UNSAFE for untrusted text" in out
 
 
 def test_serve_passes_the_slow_client_limits_to_uvicorn(monkeypatch, tiny_embedder):
@@ -47,6 +50,48 @@ def test_serve_passes_the_slow_client_limits_to_uvicorn(monkeypatch, tiny_embedd
     assert config.timeout_graceful_shutdown == 30
     config.app.state.q3.close()
     assert main(["serve", "--model", "m", "--body-timeout", "0"]) == 1  # one clear line, no traceback
+
+
+@pytest.mark.parametrize("special", [False, True])
+def test_serve_maps_special_tokens_and_request_chars(monkeypatch, tiny_embedder, tiny_reranker, special):
+    import uvicorn
+
+    from q3embed.cli import serve
+    from q3embed.engine import Reranker
+
+    loads, seen = {}, {}
+    monkeypatch.setattr(serve, "load_embedder", lambda name, **kw: loads.setdefault("embedder", kw) and tiny_embedder)
+    monkeypatch.setattr(Reranker, "load", lambda name, **kw: loads.setdefault("reranker", kw) and tiny_reranker)
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets=None: seen.setdefault("config", self.config))
+    flags = ["--allow-special-tokens"] if special else []
+    assert main(["serve", "--model", "m", "--reranker", "r", "--max-request-chars", "5000", *flags]) == 0
+    # Both models are loaded with the switch (Embedder/Reranker.load keep user text as text unless it is set).
+    assert loads["embedder"]["allow_special_tokens"] is special and loads["reranker"]["allow_special_tokens"] is special
+    state = seen["config"].app.state.q3
+    try:
+        assert state.settings.max_request_chars == 5000
+        assert state.embedding.limits.max_total_chars == 5000 and state.rerank.limits.max_total_chars == 5000
+    finally:
+        state.close()
+
+
+@pytest.mark.parametrize("flags, words", [
+    (["--max-items", "10", "--max-queue", "5"], "--max-items (10) must not exceed --max-queue (5)"),
+    (["--max-batch-tokens", "0"], "--max-batch-tokens must be >= 1, got 0"),
+    (["--max-input-tokens", "1"], "--max-input-tokens must be >= 2, got 1"),
+    (["--max-request-chars", "0"], "--max-request-chars must be >= 1, got 0"),
+    (["--max-wait-ms", "-1"], "--max-wait-ms must be >= 0, got -1"),
+    (["--header-timeout", "0"], "--header-timeout must be > 0, got 0"),
+    (["--max-body-mb", "0"], "--max-body-mb must be > 0, got 0"),
+    (["--api-key", ""], "api_key must be a non-empty string"),
+])
+def test_bad_settings_are_one_line_naming_the_flag(monkeypatch, capsys, flags, words):
+    from q3embed.cli import serve
+
+    monkeypatch.setattr(serve, "_load", lambda args: pytest.fail("settings must be checked before any model loads"))
+    assert main(["serve", "--model", "m", *flags]) == 1
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
 
 
 def test_serve_needs_a_model(capsys):

@@ -40,8 +40,9 @@ def test_without_truncation_the_refusal_counts_tokens(minilm_embedder):
 
 
 def test_long_instruction_is_truncated_not_refused(minilm_client, minilm_embedder):
-    # The field-naming check in routes uses the service's own per-input limit; a copy of the old
-    # characters-per-token rule there refused this 5,900-character instruction with 413.
+    # The per-input character limit (the runtime's, under the service's settings) is a guard far
+    # above a real instruction; a copy of an old characters-per-token rule in the routes once
+    # refused this 5,900-character instruction with 413.
     instruction = "Retrieve passages about plants. " * 185
     r = minilm_client.post("/v1/embeddings", json={"input": ["sugar"], "instruction": instruction,
                                                    "model": minilm_embedder.name})

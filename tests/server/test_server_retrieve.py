@@ -58,7 +58,7 @@ def test_serve_cli_loads_an_index(retriever, tiny_embedder, tiny_embedding_dir):
     from q3embed.cli.serve import _load
 
     args = Namespace(model=str(tiny_embedding_dir), reranker=None, index=str(retriever.index.root), device="cpu",
-                     dtype="float32", max_length=None, quantize=None)
+                     dtype="float32", max_length=None, quantize=None, allow_special_tokens=False)
     embedder, reranker, loaded = _load(args)
     assert reranker is None and loaded.embedder is embedder and loaded.reranker is None
     first_stage = Retriever(tiny_embedder, retriever.index)  # the same index, no reranker

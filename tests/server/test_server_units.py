@@ -13,12 +13,31 @@ from q3embed.server.settings import ServerSettings
 LINE = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*",?)*\})? -?[0-9.e+-]+$')
 
 
-@pytest.mark.parametrize("kwargs", [dict(max_items=10, max_queue=5), dict(max_batch_tokens=0),
-                                    dict(max_queue=True), dict(api_key=""), dict(max_input_tokens=1),
-                                    dict(max_wait_ms=-1)])
-def test_settings_reject_nonsense(kwargs):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(max_items=10, max_queue=5), "max_items (10) must not exceed max_queue (5)"),
+    (dict(max_batch_tokens=0), "max_batch_tokens must be >= 1, got 0"),
+    (dict(max_queue=True), "max_queue must be int, got bool True"),
+    (dict(max_queue="8"), "max_queue must be int, got str '8'"),
+    (dict(api_key=""), "api_key must be a non-empty string"),
+    (dict(max_input_tokens=1), "max_input_tokens must be >= 2, got 1"),
+    (dict(max_wait_ms=-1), "max_wait_ms must be >= 0, got -1"),
+    (dict(body_timeout_s=0), "body_timeout_s must be > 0, got 0"),
+    (dict(max_batch=8), "unknown server setting 'max_batch'; accepted here: api_key, batching,"),
+])
+def test_settings_reject_nonsense(kwargs, message):
+    from q3embed.errors import ConfigError
+
+    with pytest.raises(ConfigError) as e:  # a ValueError
         ServerSettings(**kwargs)
+    assert message in str(e.value)
+    assert isinstance(e.value, ValueError)
+
+
+def test_settings_are_frozen():
+    s = ServerSettings()
+    with pytest.raises(Exception):
+        s.max_queue = 1
+    assert s.max_queue == 4096
 
 
 def test_prometheus_text_is_well_formed_and_histograms_are_cumulative():

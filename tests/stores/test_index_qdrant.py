@@ -66,3 +66,40 @@ def test_cli_copies_an_index_into_a_local_collection(tmp_path, small_docs, hash_
     q = QdrantIndex.open(c, "c")
     assert len(q) == 60 and q.spec == local.spec
     c.close()
+
+
+def test_store_urls_open_a_local_mode_folder_and_bad_ones_say_what_is_accepted(tmp_path, small_docs, hash_embedder):
+    from q3embed.stores import IndexNotFoundError, StoreExistsError
+    from q3embed.stores.open import build_store, create_store, is_store_url, open_store
+
+    url = f"qdrant://{tmp_path / 'qd'}?collection=docs"
+    assert url.startswith("qdrant:///") and is_store_url(url)
+    with pytest.raises(IndexNotFoundError, match="no Qdrant collection 'docs'"):
+        open_store(url)
+    store = build_store(url, small_docs[:8], hash_embedder)
+    assert store.count() == 8 and not store.interrupted and str(tmp_path) in store.location
+    store.close()
+    with pytest.raises(StoreExistsError, match="already exists"):
+        create_store(url, hash_embedder)
+    again = open_store(url, hash_embedder)
+    assert again.search("cooking bread oven flour item7", top_k=1)[0].id == "d7"
+    again.close()
+    from q3embed.cli import main
+
+    assert main(["index", "info", "--store", url, "--verify", "--json"]) == 0  # the CLI reads it by URL too
+    for bad in ("qdrant://host:6333", "qdrant://host?collection=a b", "qdrant://?collection=x"):
+        with pytest.raises(ValueError, match="qdrant://host"):
+            open_store(bad)
+
+
+def test_a_shorter_version_killed_before_its_cleanup_is_not_whole(client, hash_embedder):
+    """Qdrant upserts a new version, then deletes the old version's extra chunks: a kill in between leaves
+    both. whole_ids must not count that document, so a resumed build redoes it."""
+    store = QdrantIndex.create(client, "docs", hash_embedder)
+    old = [{"id": "x", "chunk": c, "n_chunks": 3, "start": 0, "end": 1, "text": f"old {c}"} for c in range(3)]
+    new = [{"id": "x", "chunk": 0, "n_chunks": 1, "start": 0, "end": 3, "text": "new"}]
+    store._upsert(old, hash_embedder.encode_documents([r["text"] for r in old]))
+    store._upsert(new, hash_embedder.encode_documents(["new"]))  # killed here, before the cleanup
+    assert store.whole_ids() == set() and store.partial_documents() == ["x"]
+    assert store.add_records(new, hash_embedder.encode_documents(["new"]), on_duplicate="skip") == 1
+    assert store.whole_ids() == {"x"} and store.stored_chunks(["x"]) == {"x": [0]}

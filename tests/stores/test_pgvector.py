@@ -83,7 +83,7 @@ def test_a_second_writer_is_busy(pg_url, hash_embedder, small_docs):
 
     a = PgVectorStore.create(pg_url, hash_embedder)
     b = PgVectorStore.open(pg_url, hash_embedder)
-    with a._writer():
+    with a.writer():
         with pytest.raises(IndexBusyError, match="another process is writing"):
             b.add(small_docs[:3])
     assert b.add(small_docs[:3]) == 3

@@ -67,7 +67,7 @@ def store(kind, tmp_path, hash_embedder, request):
 def test_every_store_implements_the_protocol_with_identical_signatures(store):
     assert isinstance(store, VectorStore)
     for name in ("add", "add_records", "delete", "search", "count", "check_embedder", "attach", "close",
-                 "stored_chunks"):
+                 "stored_chunks", "whole_ids", "partial_documents", "writer", "set_building"):
         if name not in Proto.__dict__:
             continue
         got = inspect.signature(getattr(type(store), name))
@@ -195,3 +195,56 @@ def test_check_records_fills_counts():
     recs = [{"id": "a", "text": "x"}]
     check_records(recs, np.zeros((1, 4), np.float32), IndexSpec("m", 4, 4), "here")
     assert recs[0]["n_chunks"] == 1 and recs[0]["chunk"] == 0
+
+
+def store_part_of(kind, store, records, vectors) -> None:
+    """What a writer killed mid-document by an older version could leave: some chunks of a document.
+    No store's public write allows it, so each is reached directly (test-only)."""
+    if kind == "index":
+        with store.writer():
+            store._commit_segment(vectors, records, [])
+    elif kind == "qdrant":
+        store._upsert(records, vectors)
+    else:
+        import json
+
+        with store.conn.transaction():
+            for r, v in zip(records, vectors):
+                store.conn.execute(f"INSERT INTO {store._table} (doc_id, chunk, n_chunks, start_char, end_char, text, "
+                                   "meta, embedding) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                                   (r["id"], r["chunk"], r["n_chunks"], r["start"], r["end"], r["text"], json.dumps({}), v))
+
+
+def test_whole_ids_and_the_idempotent_whole_document_write(kind, tmp_path, hash_embedder, request):
+    """What a resumed or retried build relies on: ``whole_ids`` leaves out documents stored in part, and
+    ``add_records(..., on_duplicate="skip")`` run again (a retry) stores every chunk exactly once."""
+    from q3embed.stores import ChunkingConfig
+
+    s = make_store(kind, tmp_path, hash_embedder, request, chunking=ChunkingConfig(tokens=4))
+    assert s.whole_ids() == set()
+    records = [{"id": d, "chunk": c, "n_chunks": n, "start": 0, "end": 1, "text": f"{d} words {c}"}
+               for d, n in (("a", 1), ("b", 3), ("p", 3)) for c in range(n)]
+    vectors = hash_embedder.encode_documents([r["text"] for r in records])  # (7, 64)
+    assert s.add_records(records[:4], vectors[:4], on_duplicate="skip") == 2  # a, b
+    store_part_of(kind, s, records[4:5], vectors[4:5])  # p: chunk 0 of 3
+    assert s.whole_ids() == {"a", "b"} and list(s.partial_documents()) == ["p"]
+    assert s.stored_chunks(["p"]) == {"p": [0]}
+    for _ in range(2):  # the write, then the same write retried: nothing doubles, p is made whole
+        s.add_records(records, vectors, on_duplicate="skip")
+        assert s.whole_ids() == {"a", "b", "p"}
+        assert s.stored_chunks(["a", "b", "p"]) == {"a": [0], "b": [0, 1, 2], "p": [0, 1, 2]}
+        assert s.count() == 3 and not s.partial_documents()
+    hits = s.search(vectors[5], top_k=3)
+    assert hits[0].id == "p" and len({h.id for h in hits}) == len(hits)
+    s.close()
+
+
+def test_build_mark_and_writer_slot(kind, store):
+    assert store.interrupted is False
+    with store.writer(), store.writer():  # re-entrant: a build holds it while its writes take it again
+        store.set_building(True)
+        assert store.interrupted is True
+        store.add([("x", "some words")])
+    assert store.interrupted is True  # until the build says it finished
+    store.set_building(False)
+    assert store.interrupted is False and store.count() == 1

@@ -39,12 +39,27 @@ def test_yaml_with_overrides(tmp_path, toy_train_file):
     ("optim.scheduler=step", ["optim.scheduler", "linear, cosine, constant"]),
     ("batch_size=1", ["batch_size must be >= 2"]),
     ("data=5", ["data must be a mapping"]),
+    ("optim.warmup_ratio=1.5", ["optim.warmup_ratio must be in [0, 1), got 1.5"]),
+    ("optim.max_steps=0", ["optim.max_steps must be >= 1, got 0"]),
+    ("save_every=-1", ["save_every must be >= 0, got -1"]),
+    ("lora.target_modules=q_proj", ["lora.target_modules must be a list of str, got str 'q_proj'"]),
+    ("lora.dropout=1", ["lora.dropout must be in [0, 1), got 1"]),
 ])
 def test_bad_keys_and_types(tmp_path, toy_train_file, override, words, embed_cfg):
     with pytest.raises(ConfigError) as e:
         embed_cfg(tmp_path, toy_train_file, override)
     for w in words:
         assert w in str(e.value)
+
+
+def test_a_section_built_alone_names_its_section():
+    from q3embed.train.config import LoraConfig, OptimConfig
+
+    with pytest.raises(ConfigError, match=r"^lora\.rank must be >= 1, got 0$"):
+        LoraConfig(rank=0)
+    with pytest.raises(ConfigError, match=r"unknown config key 'optim\.lrr'; accepted here: epochs, lr,"):
+        OptimConfig(lrr=1.0)
+    assert LoraConfig(rank=4, alpha=8).alpha == 8.0  # an int is a float
 
 
 def test_missing_required_fields(tmp_path):

@@ -15,7 +15,7 @@ from q3embed.config import DEFAULT_RERANK_INSTRUCTION
 from q3embed.model.layout import read_layout
 from q3embed.model.loading import load_backbone, load_tokenizer
 from q3embed.runtime.tokenize import RerankTokenizer
-from q3embed.train.adapters import apply_lora, base_model
+from q3embed.train.adapters import apply_lora, base_model, enable_gradient_checkpointing
 from q3embed.train.config import LoraConfig
 from q3embed.train.data import text_key
 from q3embed.train.encoding import EmbeddingForward
@@ -96,7 +96,7 @@ def test_packed_gradient_checkpointing_gives_the_same_step(tiny_embedding_dir):
     groups = _groups(emb)
     encode = EmbeddingForward(model, "lasttoken", emb.pad_id, CPU)
     want = _step(model, encode, groups)
-    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    enable_gradient_checkpointing(model)  # the trainer's switch (transformers' current API, no FutureWarning)
     calls = []
     # A pre-hook: torch's recompute stops early, before a module's forward hook would fire.
     handle = model.layers[0].mlp.register_forward_pre_hook(lambda *a: calls.append(1))

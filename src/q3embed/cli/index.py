@@ -87,7 +87,9 @@ def register(sub) -> None:
 
 
 STORE_HELP = ("a database store instead of an index directory: postgresql://user[:password]@host[:port]/db"
-              "?collection=NAME (pgvector; the embedded index stays the default)")
+              "?collection=NAME (pgvector), qdrant://host[:port]?collection=NAME (a Qdrant server; key from "
+              "QDRANT_API_KEY) or qdrant:///abs/folder?collection=NAME (Qdrant local mode); the embedded index "
+              "stays the default")
 
 
 def store_target(args, positional: str | None) -> str:

@@ -10,7 +10,8 @@ def register(sub) -> None:
                  "Embed QUERY with the model the index records (or --model, which must be the same model),\n"
                  "find the top documents, and with --reranker rerank the best --rerank-top of them.\n"
                  "Prints rank, document id, score (and reranker score), and the matching text.")
-    p.add_argument("idx", help="index directory, or a store URL postgresql://user@host/db?collection=NAME")
+    p.add_argument("idx", help="index directory, or a store URL postgresql://user@host/db?collection=NAME or "
+                   "qdrant://host[:port]?collection=NAME")
     p.add_argument("query", nargs="+", help="one or more queries")
     p.add_argument("--top-k", type=int, default=10, help="documents to print per query (default 10)")
     p.add_argument("--instruction", default=None, help="query instruction (default: the one the index records)")

@@ -11,7 +11,8 @@ Serve an embedding model (and optionally a reranker and an index) over HTTP:
   GET  /v1/models, /health, /metrics (Prometheus text)
   GET  /                a search page over /v1/retrieve (?q=... is a shareable result URL)
 Requests arriving together share forward passes (dynamic batching) under --max-batch-tokens.
-Binds 127.0.0.1 unless --host says otherwise. SIGTERM finishes in-flight requests (up to 30 s; later
+Binds 127.0.0.1 unless --host says otherwise. Control-token strings in user text stay text unless
+--allow-special-tokens (unsafe for untrusted text). SIGTERM finishes in-flight requests (up to 30 s; later
 ones get 503), then exits. Slow clients are cut off by --header-timeout and --body-timeout."""
 
 
@@ -22,7 +23,8 @@ def register(sub) -> None:
     p.add_argument("--reranker", default=None, help="Qwen3-Reranker checkpoint to serve on /v1/rerank and /v1/score")
     p.add_argument("--index", default=None, help="index directory (q3embed index) to serve on /v1/retrieve")
     p.add_argument("--store", default=None,
-                   help="or a database store URL, postgresql://user@host/db?collection=NAME: replicas that share it "
+                   help="or a database store URL, postgresql://user@host/db?collection=NAME or "
+                        "qdrant://host[:port]?collection=NAME: replicas that share it "
                         "answer alike and see each other's adds")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; 0.0.0.0 exposes it)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
@@ -33,6 +35,13 @@ def register(sub) -> None:
     p.add_argument("--max-queue", type=int, default=4096, help="rows queued per model before 429 (default 4096)")
     p.add_argument("--max-items", type=int, default=2048, help="inputs or documents per request before 413 (default 2048)")
     p.add_argument("--max-input-tokens", type=int, default=None, help="token limit per input (default: the model's)")
+    p.add_argument("--max-request-chars", type=int, default=None,
+                   help="characters one request makes the tokenizer read, an instruction or rerank query counted "
+                        "once per input it goes with; over it -> 413 before any work (default: the body limit in bytes)")
+    p.add_argument("--allow-special-tokens", action="store_true",
+                   help="UNSAFE for untrusted text: let control-token strings in inputs (<|im_end|>, <|endoftext|>, ...) "
+                        "become real special tokens, as the reference code does; a document can then forge the "
+                        "reranker's answer. Default off: user text stays text")
     p.add_argument("--max-body-mb", type=float, default=8.0, help="request body limit in MiB before 413 (default 8)")
     p.add_argument("--header-timeout", type=float, default=10.0,
                    help="seconds a connection has to send a complete request head before it is closed (default 10)")
@@ -68,14 +77,7 @@ def run(args) -> int:
         api_key = Path(args.api_key_file).read_text(encoding="utf-8").splitlines()[0].strip() or None
         if api_key is None:
             raise ValueError(f"{args.api_key_file}: the first line is empty; expected the API key")
-    settings = ServerSettings(
-        api_key=api_key, max_batch_tokens=args.max_batch_tokens, max_batch_size=args.max_batch_size,
-        batching=not args.no_batching, max_wait_ms=args.max_wait_ms, max_queue=args.max_queue,
-        max_items=args.max_items, max_body_bytes=int(args.max_body_mb * 1024 * 1024),
-        max_input_tokens=args.max_input_tokens, truncate=not args.no_truncate,
-        embedding_model_name=args.served_model_name, cors_origins=tuple(args.cors_origin),
-        header_timeout_s=args.header_timeout, body_timeout_s=args.body_timeout,
-    )
+    settings = _settings(args, api_key, ServerSettings)  # checked before any model loads
     embedder, reranker, retriever = _load(args)
     app = create_app(embedder, reranker, retriever, settings=settings)
     # uvicorn turns SIGTERM/SIGINT into a graceful shutdown: stop accepting, finish in-flight requests
@@ -85,10 +87,39 @@ def run(args) -> int:
     return 0
 
 
+# The settings each flag sets; a settings error is reworded to name the flag the user typed.
+FLAGS = {"max_batch_tokens": "--max-batch-tokens", "max_batch_size": "--max-batch-size", "max_wait_ms": "--max-wait-ms",
+         "max_queue": "--max-queue", "max_items": "--max-items", "max_input_tokens": "--max-input-tokens",
+         "max_request_chars": "--max-request-chars",
+         "header_timeout_s": "--header-timeout", "body_timeout_s": "--body-timeout"}
+
+
+def _settings(args, api_key, settings_cls):
+    import re
+
+    from ..errors import ConfigError
+
+    if not args.max_body_mb > 0:
+        raise ValueError(f"--max-body-mb must be > 0, got {args.max_body_mb}")
+    try:
+        return settings_cls(
+            api_key=api_key, max_batch_tokens=args.max_batch_tokens, max_batch_size=args.max_batch_size,
+            batching=not args.no_batching, max_wait_ms=args.max_wait_ms, max_queue=args.max_queue,
+            max_items=args.max_items, max_body_bytes=max(1, int(args.max_body_mb * 1024 * 1024)),
+            max_input_tokens=args.max_input_tokens, max_request_chars=args.max_request_chars,
+            truncate=not args.no_truncate,
+            embedding_model_name=args.served_model_name, cors_origins=tuple(args.cors_origin),
+            header_timeout_s=args.header_timeout, body_timeout_s=args.body_timeout,
+        )
+    except ConfigError as e:
+        raise ConfigError(re.sub(r"\b(" + "|".join(FLAGS) + r")\b", lambda m: FLAGS[m.group(1)], str(e))) from None
+
+
 def _load(args):
     from ..engine import Reranker
 
-    opts = dict(device=args.device, dtype=args.dtype, max_length=args.max_length, quantize=args.quantize)
+    opts = dict(device=args.device, dtype=args.dtype, max_length=args.max_length, quantize=args.quantize,
+                allow_special_tokens=args.allow_special_tokens)
     embedder = load_embedder(args.model, **opts) if args.model else None
     reranker = Reranker.load(args.reranker, **opts) if args.reranker else None
     retriever = None

@@ -42,7 +42,6 @@ def read_dataset(kind: str, files: list[str], blocks: int | None = None):
 
     # Reading is light next to embedding: it takes no CPU slot, or an actor pool that fills the
     # cluster (2 workers on 2 CPUs) would starve its own input and wait forever.
-    light = {"num_cpus": 0}
     if kind == "parquet":
-        return ray.data.read_parquet(files, ray_remote_args=light, override_num_blocks=blocks)
-    return ray.data.read_json(files, lines=True, ray_remote_args=light, override_num_blocks=blocks)
+        return ray.data.read_parquet(files, num_cpus=0, override_num_blocks=blocks)
+    return ray.data.read_json(files, lines=True, num_cpus=0, override_num_blocks=blocks)

@@ -62,12 +62,13 @@ def build_on_ray(out: str | Path, corpus: str | Path, model: str, *, config: Ray
                  torch_dtype: str | None = None, max_length: int | None = None, batch_size: int = 32,
                  overwrite: bool = False, resume: bool = False, show_progress: bool = True):
     """Embed ``corpus`` (a JSONL/Parquet file or a folder of shards) with ``model`` into ``out``: an index
-    directory, or a store URL (``postgresql://...?collection=NAME``) written directly.
+    directory, or a store URL (``postgresql://...?collection=NAME``, ``qdrant://...?collection=NAME``) written directly.
 
     Returns the opened store. A killed run, started again with the same arguments, continues:
     documents in parts it had staged are not embedded again.
     """
     import ray
+    from ray.data import ActorPoolStrategy
 
     from ..stores.open import is_store_url
     from .model_card import make_card
@@ -94,14 +95,15 @@ def build_on_ray(out: str | Path, corpus: str | Path, model: str, *, config: Ray
             str(model), dim, worker_device, torch_dtype, max_length)
     # Enough blocks that every actor has work even when the corpus is one file.
     ds = read_dataset(kind, files, blocks=max(len(files), 4 * config.workers)).map_batches(
-        EmbedRecords, batch_format="pandas", batch_size=config.docs_per_batch, concurrency=config.workers,
+        EmbedRecords, batch_format="pandas", batch_size=config.docs_per_batch,
+        # A fixed pool; Ray Data restarts a killed actor and re-runs its batch without limit (its default for
+        # actor pools, max_restarts=-1 and max_task_retries=-1). Only the driver writes, so nothing doubles.
+        compute=ActorPoolStrategy(size=config.workers),
         num_cpus=config.cpus_per_worker, num_gpus=config.gpus_per_worker,
-        fn_constructor_kwargs=dict(model=str(model), dim=dim, chunking=(chunk_tokens, chunk_overlap),
-                                   device=worker_device, torch_dtype=torch_dtype, max_length=max_length,
-                                   batch_size=batch_size, threads=max(1, int(config.cpus_per_worker)),
-                                   skip_ids=frozenset(done)),
-        # A worker killed mid-batch is restarted and its batch re-run; only the driver writes, so nothing doubles.
-        max_restarts=-1, max_task_retries=-1)
+        fn_constructor_kwargs={"model": str(model), "dim": dim, "chunking": (chunk_tokens, chunk_overlap),
+                               "device": worker_device, "torch_dtype": torch_dtype, "max_length": max_length,
+                               "batch_size": batch_size, "threads": max(1, int(config.cpus_per_worker)),
+                               "skip_ids": frozenset(done)})
     cache = {}
 
     def card():
@@ -129,7 +131,10 @@ class _PartWriter:
     def __init__(self, write, part_rows: int):
         self.write, self.part_rows = write, part_rows
         self.parts = 0
-        self.open_docs: dict[str, list[tuple[dict, np.ndarray]]] = {}  # chunks of documents not yet whole
+        # A batch that Ray re-ran after a worker died may deliver rows twice: chunks are kept by number (a
+        # copy replaces, never counts twice) and a document already handed to ``write`` is not handed again.
+        self.open_docs: dict[str, dict[int, tuple[dict, np.ndarray]]] = {}  # documents not yet whole
+        self.written: set[str] = set()
         self.rows: list[dict] = []
         self.vectors: list[np.ndarray] = []
         self.documents = 0
@@ -144,13 +149,16 @@ class _PartWriter:
                 import json
 
                 rec["meta"] = json.loads(batch["meta"][k])
-            pieces = self.open_docs.setdefault(rec["id"], [])
-            pieces.append((rec, vectors[k]))
-            if len(pieces) == int(batch["chunks"][k]):
-                for r, v in sorted(pieces, key=lambda p: p[0]["chunk"]):
+            if rec["id"] in self.written:
+                continue
+            pieces = self.open_docs.setdefault(rec["id"], {})
+            pieces[rec["chunk"]] = (rec, vectors[k])
+            if len(pieces) == rec["n_chunks"]:
+                for _, (r, v) in sorted(pieces.items()):
                     self.rows.append(r)
                     self.vectors.append(v)
                 del self.open_docs[rec["id"]]
+                self.written.add(rec["id"])
                 self.documents += 1
         self.flush()
 
@@ -166,10 +174,13 @@ class _PartWriter:
 def _quiet_ray_data() -> None:
     """The driver prints its own progress line; Ray Data's bars and per-operator logs would bury it."""
     import logging
+    import warnings
 
     from ray.data import DataContext
 
-    ctx = DataContext.get_current()
+    with warnings.catch_warnings():  # Ray 2.60's DataContext sets its own deprecated fields when it is made
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module="ray.data.context")
+        ctx = DataContext.get_current()
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
     logging.getLogger("ray.data").setLevel(logging.WARNING)

@@ -121,7 +121,7 @@ class Embedder:
         """
         limits = limits or DEFAULT_LIMITS
         extra = 0 if instruction is None else len(instruction)
-        check_chars([len(t) + extra for t in texts], limits, texts if instruction is None else [*texts, instruction])
+        check_chars([len(t) + extra for t in texts], limits, texts, shared={"instruction": instruction})
         return self._tok(texts, instruction, self._token_limit(limits), limits.truncate)
 
     def prepare_ids(self, ids: Sequence[Sequence[int]], limits: InputLimits | None = None) -> list[list[int]]:

@@ -140,8 +140,10 @@ class Reranker:
         instruction = DEFAULT_RERANK_INSTRUCTION if instruction is None else instruction
         limits = limits or DEFAULT_LIMITS
         queries = {q for q, _ in pairs}
+        one_query = next(iter(queries)) if len(queries) == 1 else None  # one query for all: named as "query"
         check_chars([len(instruction) + len(q) + len(d) for q, d in pairs], limits,
-                    [d for _, d in pairs] + [instruction, *queries])
+                    [d if one_query is not None else q + d for q, d in pairs],
+                    shared={"instruction": instruction, "query": one_query})
         return self._tok(pairs, instruction, limits.max_tokens, limits.truncate)
 
     def forward(self, rows: list[list[int]]) -> torch.Tensor:

@@ -236,7 +236,7 @@ class Pipeline:
     def _train(self, name: str, model: str, train_file: str, section: dict, run_dir: Path,
                checkpoints: int | None = None) -> None:
         """Train one stage; with ``checkpoints``, save that many spread over the trainer's planned steps."""
-        from ..train.config import ConfigError, EmbedTrainConfig, config_from_dict
+        from ..train.config import ConfigError, EmbedTrainConfig
         from ..train.embed_trainer import EmbedTrainer
 
         raw = copy.deepcopy(section)
@@ -252,7 +252,7 @@ class Pipeline:
         if self.cfg.device is not None:
             raw.setdefault("device", self.cfg.device)
         try:
-            cfg = config_from_dict(EmbedTrainConfig, raw, where=f"{'stage2' if name == 'ablation' else name}.train.")
+            cfg = EmbedTrainConfig.from_dict(raw, where=f"{'stage2' if name == 'ablation' else name}.train.")
         except ConfigError as e:
             raise RecipeError(str(e)) from None
         trainer = EmbedTrainer(cfg)

@@ -77,12 +77,21 @@ class InputLimits:
 DEFAULT_LIMITS = InputLimits()
 
 
-def check_chars(sizes: Sequence[int], limits: InputLimits, strings: Sequence[str] = ()) -> None:
+def check_chars(sizes: Sequence[int], limits: InputLimits, strings: Sequence[str] = (),
+                shared: dict[str, str | None] | None = None) -> None:
     """Refuse inputs over the character limits (413), and any string that is not valid Unicode (400).
 
     ``sizes[i]``: characters of row ``i`` as it will be tokenized (instruction and query included).
-    ``strings``: the distinct strings that make up the rows, checked for lone surrogates.
+    ``strings[i]``: the text of row ``i`` that is its own (checked for lone surrogates).
+    ``shared``: the texts that go with every row, by name (``instruction``, ``query``). One that
+    alone passes ``max_chars``, or holds a lone surrogate, is named itself (``InputLimitError.part``),
+    not the first input it went with.
     """
+    for name, text in (shared or {}).items():
+        if text is not None and limits.max_chars is not None and len(text) > limits.max_chars:
+            raise InputLimitError(f"has {len(text)} characters; the limit is {limits.max_chars} characters per "
+                                  "input, and it counts into each one", index=None, code="input_too_large",
+                                  status=413, part=name)
     if limits.max_chars is not None:
         for i, n in enumerate(sizes):
             if n > limits.max_chars:
@@ -93,13 +102,25 @@ def check_chars(sizes: Sequence[int], limits: InputLimits, strings: Sequence[str
         raise InputLimitError(f"the inputs hold {total} characters in all (an instruction or query counts once "
                               f"per input it goes with); the limit is {limits.max_total_chars} per call",
                               index=None, code="request_too_large", status=413)
+    for name, text in (shared or {}).items():
+        if text is not None and not _valid_unicode(text):
+            raise InputLimitError(_SURROGATE, index=None, code="invalid_text", part=name)
     for i, s in enumerate(strings):
-        if not s.isascii():
-            try:
-                s.encode("utf-8")
-            except UnicodeEncodeError:
-                raise InputLimitError("holds an unpaired surrogate (\\ud800-\\udfff); send valid Unicode text",
-                                      index=i, code="invalid_text") from None
+        if not _valid_unicode(s):
+            raise InputLimitError(_SURROGATE, index=i, code="invalid_text")
+
+
+_SURROGATE = "holds an unpaired surrogate (\\ud800-\\udfff); send valid Unicode text"
+
+
+def _valid_unicode(s: str) -> bool:
+    if s.isascii():
+        return True
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class TextEncoder:

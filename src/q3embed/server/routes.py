@@ -44,20 +44,6 @@ def _check_model(requested: str | None, service, kind: str, state: ServerState) 
                             f"(served models: {state.model_names()})", param="model", code="model_not_found")
 
 
-def _check_shared_text(limit: int | None, **fields: str | None) -> None:
-    """413 naming an instruction or query that alone passes the per-input character limit.
-
-    Such a text goes with every input (the engine counts it into each one), so without this check
-    the error would blame ``input[0]`` or ``documents[0]`` for a field the client did not get wrong.
-    Only the blame is decided here: ``limit`` is the service's own per-input limit (``svc.limits``).
-    """
-    for field, text in fields.items():
-        if limit is not None and text is not None and len(text) > limit:
-            raise APIError(413, f"{field} has {len(text)} characters; the limit is {limit} characters per input, "
-                                "and it counts into each one (server setting max_input_chars)", param=field,
-                           code="input_too_large")
-
-
 def _check_items(n: int, limit: int, field: str) -> None:
     if n == 0:
         raise APIError(400, f"{field} is empty; send at least one item", param=field, code="empty_input")
@@ -89,7 +75,6 @@ async def embeddings(request: Request) -> JSONResponse:
     elif token_input and isinstance(inputs[0], int):
         inputs = [inputs]  # one token-id list
     _check_items(len(inputs), state.settings.max_items, "input")
-    _check_shared_text(svc.limits.max_chars, instruction=req.instruction)
     if token_input:
         if req.token_vocab != "model":
             raise APIError(400, TOKEN_IDS_UNDECLARED, param="input", code="token_ids_not_declared")
@@ -132,7 +117,6 @@ def _encode_vector(v: np.ndarray, encoding_format: str):
 async def rerank(request: Request) -> JSONResponse:
     state, req, svc = await _open(request, RerankRequest, "rerank", "a rerank")
     _check_items(len(req.documents), state.settings.max_items, "documents")
-    _check_shared_text(svc.limits.max_chars, query=req.query, instruction=req.instruction)
     texts = [d if isinstance(d, str) else d.text for d in req.documents]
     make_rows = partial(svc.pair_rows, [(req.query, t) for t in texts], req.instruction, req.truncate)
     scores, n_tokens = await svc.score(make_rows, len(texts))  # (N,)
@@ -161,9 +145,9 @@ async def score(request: Request) -> JSONResponse:
         raise APIError(400, f"text_1 has {len(left)} texts and text_2 has {len(right)}; send one text_1, "
                             "or lists of equal length", param="text_2", code="length_mismatch")
     _check_items(len(right), state.settings.max_items, "text_2")
-    _check_shared_text(svc.limits.max_chars, text_1=req.text_1 if isinstance(req.text_1, str) else None,
-                       instruction=req.instruction)
-    make_rows = partial(svc.pair_rows, list(zip(left, right)), req.instruction, req.truncate, "text_2")
+    # A text_1 shared by every pair is the engine's "query": over-long, it is named as text_1.
+    make_rows = partial(svc.pair_rows, list(zip(left, right)), req.instruction, req.truncate, "text_2",
+                        parts={"query": "text_1"})
     scores, n_tokens = await svc.score(make_rows, len(right))
     state.metrics.tokens("/v1/score", n_tokens)
     return JSONResponse({"id": f"score-{uuid.uuid4().hex}", "object": "list", "created": int(time.time()),

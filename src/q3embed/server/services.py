@@ -73,12 +73,19 @@ def _limits(settings: ServerSettings, max_length: int) -> InputLimits:
     )
 
 
-def _prepared(prepare: Callable[[], list[list[int]]], field: str) -> list[list[int]]:
-    """Run the engine's ``prepare``; an input it refuses becomes a 4xx naming the request's field."""
+def _prepared(prepare: Callable[[], list[list[int]]], field: str,
+              parts: dict[str, str] | None = None) -> list[list[int]]:
+    """Run the engine's ``prepare``; an input it refuses becomes a 4xx naming the request's field.
+
+    ``field`` names the inputs; a text that goes with each of them and is itself at fault (the
+    engine's ``InputLimitError.part``: ``instruction``, ``query``) is named by its request field,
+    ``parts`` mapping the engine's name to the request's (``{"query": "text_1"}``).
+    """
     try:
         return prepare()
     except InputLimitError as e:
-        raise APIError(e.status, e.naming(field) + _HINTS.get(e.code, ""), param=field, code=e.code) from None
+        param = field if e.part is None else (parts or {}).get(e.part, e.part)
+        raise APIError(e.status, e.naming(field, parts) + _HINTS.get(e.code, ""), param=param, code=e.code) from None
 
 
 class EmbeddingService:
@@ -126,10 +133,11 @@ class RerankService:
                                 settings, metrics, self.name)
 
     def pair_rows(self, pairs: list[tuple[str, str]], instruction: str | None, truncate: bool | None,
-                  what: str = "documents", limits: InputLimits | None = None) -> list[list[int]]:
+                  what: str = "documents", limits: InputLimits | None = None,
+                  parts: dict[str, str] | None = None) -> list[list[int]]:
         """Rows for (query, document) pairs, exactly as ``Reranker.score_pairs`` makes them, under the limits."""
         limits = limits or (self.limits if truncate is None else replace(self.limits, truncate=truncate))
-        return _prepared(lambda: self.reranker.prepare(pairs, instruction, limits), what)
+        return _prepared(lambda: self.reranker.prepare(pairs, instruction, limits), what, parts)
 
     async def score(self, make_rows: Callable[[], list[list[int]]], n: int) -> tuple[np.ndarray, int]:
         """((n,) P(yes), tokens used) for the ``n`` pair rows ``make_rows()`` prepares."""

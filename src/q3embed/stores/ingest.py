@@ -8,7 +8,7 @@ does the rest, so each store's ``add`` is one call and a third store is one file
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -42,6 +42,25 @@ def check_embedder(spec: IndexSpec, embedder, where: str) -> None:
             f"{where} was built with {spec.describe()}, but the embedder {name!r} (width {embedder.width}) "
             f"gives different vectors (probe cosine {agreement:.3f} < {PROBE_MIN_COSINE}). "
             f"Use {spec.model!r}, or rebuild it with this model.")
+
+
+def check_resumable(spec: IndexSpec, where: str, dim: int | None, dtype: str, chunking) -> None:
+    """Refuse to resume a store with other settings than the build asks for (``None`` dim: any)."""
+    if (dim not in (None, spec.dim)) or dtype != spec.dtype or chunking != spec.chunking:
+        raise IndexMismatchError(f"cannot resume {where}: it was built with {spec.describe()}; "
+                                 f"asked for dim {dim or spec.dim}, {dtype}, {chunking}")
+
+
+def whole_ids_of(chunks: Iterable[tuple[str, int, int]]) -> set[str]:
+    """Ids of whole documents from (doc id, chunk number, n_chunks) rows, for stores that cannot ask in SQL."""
+    seen: dict[str, tuple[set[int], set[int]]] = {}
+    for doc, chunk, n in chunks:
+        numbers, counts = seen.setdefault(doc, (set(), set()))
+        numbers.add(chunk)
+        counts.add(n)
+    # one version only: chunks left by a longer old version (a kill between a store's upsert and its
+    # cleanup) carry another count, and would otherwise make a short new version look whole
+    return {d for d, (numbers, counts) in seen.items() if len(counts) == 1 and numbers == set(range(counts.pop()))}
 
 
 def row_record(doc: Document, chunk_no: int, n_chunks: int, chunk) -> dict:

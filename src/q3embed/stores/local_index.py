@@ -22,8 +22,8 @@ from .errors import IndexMismatchError, StoreExistsError, UnknownIdError
 from .exact import exact_top_rows
 from .funnel import FunnelConfig, funnel_search, low_dim_matrix
 from .hits import Hit, best_per_document
-from .ingest import (COMMIT_SECONDS, add_documents, check_embedder, check_on_duplicate, check_records, drop_duplicates,
-                     matches, whole)
+from .ingest import (COMMIT_SECONDS, add_documents, check_embedder, check_on_duplicate, check_records, check_resumable,
+                     drop_duplicates, matches, whole)
 from .spec import new_spec, query_matrix
 from .storage import check_storage_dtype, dequantize, quantize
 from .store import (LOCK, Manifest, Segment, check_files, commit_manifest, load_segment, manifest_path, read_manifest,
@@ -105,7 +105,7 @@ class Index:
             if resume and manifest_path(root).exists():
                 index = cls.open(root, embedder)
                 index._check_same_settings(dim, dtype, chunking)
-                index._set_building(True)
+                index.set_building(True)
                 on_duplicate = "skip"
             else:
                 index = cls.create(root, embedder, dim=dim, dtype=dtype, instruction=instruction, chunking=chunking,
@@ -113,15 +113,22 @@ class Index:
                 on_duplicate = "error"
             index.add(docs, on_duplicate=on_duplicate, batch_size=batch_size, commit_every=commit_every,
                       commit_seconds=commit_seconds, show_progress=show_progress)
-            index._set_building(False)
+            index.set_building(False)
         return index
 
-    def _set_building(self, building: bool) -> None:
-        if self.manifest.building != building:
-            m = self.manifest
-            commit_manifest(self.root, Manifest(self.spec, m.generation + 1, m.next_segment,
-                                                [_copy_entry(e) for e in m.segments], building=building))
+    def set_building(self, building: bool) -> None:
+        """Commit the build mark (see ``interrupted``); a no-op when it is already so."""
+        with writer_lock(self.root):
             self.reload()
+            if self.manifest.building != building:
+                m = self.manifest
+                commit_manifest(self.root, Manifest(self.spec, m.generation + 1, m.next_segment,
+                                                    [_copy_entry(e) for e in m.segments], building=building))
+                self.reload()
+
+    def writer(self):
+        """The index's writer lock (flock on ``.lock``), held across several writes; re-entrant here."""
+        return writer_lock(self.root)
 
     @property
     def interrupted(self) -> bool:
@@ -138,10 +145,7 @@ class Index:
         check_embedder(self.spec, embedder, str(self.root))
 
     def _check_same_settings(self, dim, dtype, chunking) -> None:
-        spec = self.spec
-        if (dim not in (None, spec.dim)) or dtype != spec.dtype or chunking != spec.chunking:
-            raise IndexMismatchError(f"cannot resume {self.root}: it was built with {spec.describe()}; "
-                                     f"asked for dim {dim or spec.dim}, {dtype}, {chunking}")
+        check_resumable(self.spec, str(self.root), dim, dtype, chunking)
 
     # ---- state ------------------------------------------------------------------------------
 
@@ -303,6 +307,17 @@ class Index:
         self.refresh()
         return {i: self._stored_chunk_numbers(i) for i in ids if i in self._doc_rows}
 
+    def whole_ids(self) -> set[str]:
+        """Ids of the documents stored with all their chunks (rows record ``n_chunks``; older rows: no gaps)."""
+        self.refresh()
+        out = set()
+        for doc, rows in self._doc_rows.items():
+            recs = [self.record(r) for r in rows]
+            numbers = sorted(r.get("chunk", 0) for r in recs)
+            if whole(numbers, recs[0].get("n_chunks", numbers[-1] + 1)):
+                out.add(doc)
+        return out
+
     def _stored_chunk_numbers(self, doc_id: str) -> list[int]:
         return sorted(self.record(r).get("chunk", 0) for r in self._doc_rows[doc_id])
 
@@ -313,13 +328,8 @@ class Index:
         in the chunk numbers can be seen here. ``add(corpus, on_duplicate="skip")`` (``--resume``,
         ``--skip-existing``) compares with the corpus and redoes them either way.
         """
-        out = []
-        for doc, rows in self._doc_rows.items():
-            recs = [self.record(r) for r in rows]
-            numbers = sorted(r.get("chunk", 0) for r in recs)
-            if not whole(numbers, recs[0].get("n_chunks", numbers[-1] + 1)):
-                out.append(doc)
-        return out
+        complete = self.whole_ids()
+        return [doc for doc in self._doc_rows if doc not in complete]
 
     def _commit_segment(self, vectors: np.ndarray, rows: list[dict], replaced: Sequence[str]) -> None:
         m = self.manifest

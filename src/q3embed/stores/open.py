@@ -1,28 +1,52 @@
 """Open or build a store from what a user types: an index directory (the default) or a store URL.
 
-``postgresql://user@host/db?collection=NAME`` opens a ``PgVectorStore``; anything else is a path
-to an embedded ``Index``.
+``postgresql://user@host/db?collection=NAME`` is a ``PgVectorStore``; ``qdrant://host[:port]?collection=NAME``
+(a server) or ``qdrant:///abs/folder?collection=NAME`` (local mode) a ``QdrantStore``; anything else is
+a path to an embedded ``Index``.
 """
 
 from __future__ import annotations
 
 from .chunking import ChunkingConfig
 from .corpus import read_corpus
-from .ingest import COMMIT_SECONDS
+from .ingest import COMMIT_SECONDS, check_resumable
 from .local_index import Index
+
+URL_SCHEMES = ("postgresql", "postgres", "qdrant")
 
 
 def is_store_url(target) -> bool:
-    return isinstance(target, str) and target.split("://", 1)[0] in ("postgresql", "postgres")
+    return isinstance(target, str) and target.split("://", 1)[0] in URL_SCHEMES
 
 
 def open_store(target, embedder=None, verify: bool = False):
-    """The ``VectorStore`` at ``target`` (path or URL), checked against ``embedder`` when one is given."""
+    """The ``VectorStore`` at ``target`` (path or URL), checked against ``embedder`` when one is given.
+    ``IndexNotFoundError`` when nothing is there."""
     if is_store_url(target):
+        if target.startswith("qdrant://"):
+            from .qdrant import open_qdrant
+
+            return open_qdrant(target, embedder)
         from .pgvector import PgVectorStore
 
         return PgVectorStore.open(target, embedder)
     return Index.open(target, embedder, verify=verify)
+
+
+def create_store(target, embedder, *, dim: int | None = None, dtype: str = "float32", instruction: str | None = None,
+                 chunking: ChunkingConfig | None = None, overwrite: bool = False, building: bool = False):
+    """An empty store at ``target`` (path or URL) that records how ``embedder`` embeds."""
+    kwargs = {"dim": dim, "dtype": dtype, "instruction": instruction, "chunking": chunking, "overwrite": overwrite,
+              "building": building}
+    if not is_store_url(target):
+        return Index.create(target, embedder, **kwargs)
+    if target.startswith("qdrant://"):
+        from .qdrant import create_qdrant
+
+        return create_qdrant(target, embedder, **kwargs)
+    from .pgvector import PgVectorStore
+
+    return PgVectorStore.create(target, embedder, **kwargs)
 
 
 def build_store(target, corpus, embedder, *, dim: int | None = None, dtype: str = "float32",
@@ -36,24 +60,23 @@ def build_store(target, corpus, embedder, *, dim: int | None = None, dtype: str 
                            commit_every=commit_every, commit_seconds=commit_seconds, overwrite=overwrite,
                            resume=resume, show_progress=show_progress)
     from .errors import IndexNotFoundError
-    from .pgvector import PgVectorStore, check_not_mismatched
 
     docs = read_corpus(corpus)
     chunking = ChunkingConfig(chunk_tokens, chunk_overlap)
     store = None
     if resume:
         try:
-            store = PgVectorStore.open(target, embedder)
+            store = open_store(target, embedder)
         except IndexNotFoundError:
             store = None
     if store is not None:
-        check_not_mismatched(store, dim, dtype, chunking)
+        check_resumable(store.spec, store.location, dim, dtype, chunking)
         on_duplicate = "skip"
     else:
-        store = PgVectorStore.create(target, embedder, dim=dim, dtype=dtype, instruction=instruction,
-                                     chunking=chunking, overwrite=overwrite, building=True)
+        store = create_store(target, embedder, dim=dim, dtype=dtype, instruction=instruction, chunking=chunking,
+                             overwrite=overwrite, building=True)
         on_duplicate = "error"
-    with store._writer():  # held from the first write to the last, like the embedded index's lock
+    with store.writer():  # held from the first write to the last, like the embedded index's lock
         store.set_building(True)
         store.add(docs, on_duplicate=on_duplicate, batch_size=batch_size, commit_every=commit_every,
                   commit_seconds=commit_seconds, show_progress=show_progress)

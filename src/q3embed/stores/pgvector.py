@@ -28,7 +28,7 @@ import numpy as np
 
 from .ann import AnnConfig
 from .chunking import ChunkingConfig
-from .errors import (IndexBusyError, IndexMismatchError, IndexNotFoundError, StoreExistsError,
+from .errors import (IndexBusyError, IndexNotFoundError, StoreExistsError,
                      StoreUnavailableError,
                      UnknownIdError)
 from .hits import Hit
@@ -141,7 +141,7 @@ class PgVectorStore:
         spec = new_spec(embedder, dim, dtype, instruction, chunking)
         conn, collection, shown = connect(url)
         store = cls(conn, collection, spec, shown, building, embedder)
-        with store._writer():
+        with store.writer():
             store._ensure_spec_table()
             if store._read_spec() is not None:
                 if not overwrite:
@@ -206,7 +206,7 @@ class PgVectorStore:
 
     @_one_at_a_time
     def set_building(self, building: bool) -> None:
-        with self._writer():
+        with self.writer():
             self.conn.execute(f"UPDATE {SPEC_TABLE} SET building = %s WHERE name = %s", (building, self.collection))
         self.building = building
 
@@ -220,7 +220,7 @@ class PgVectorStore:
 
     # ---- writing -------------------------------------------------------------------------------
 
-    def _writer(self):
+    def writer(self):
         """Session advisory lock per collection: one writer at a time, released by the server if we die."""
         import contextlib
 
@@ -247,7 +247,7 @@ class PgVectorStore:
         """Embed and add documents (see ``VectorStore``); each commit is one transaction."""
         if embedder is not None and embedder is not self.embedder:
             self.attach(embedder)
-        with self._writer():
+        with self.writer():
             return add_documents(self, corpus, self.embedder, on_duplicate, batch_size, commit_every, commit_seconds,
                                  show_progress)
 
@@ -256,7 +256,7 @@ class PgVectorStore:
         check_on_duplicate(on_duplicate)
         records = [dict(r) for r in records]
         vectors = check_records(records, vectors, self.spec, self.location)
-        with self._writer(), self.conn.transaction():
+        with self.writer(), self.conn.transaction():
             ids = list(dict.fromkeys(r["id"] for r in records))
             stored = self.stored_chunks(ids)
             records, vectors = drop_duplicates(records, vectors, stored, on_duplicate, self.location)
@@ -285,7 +285,7 @@ class PgVectorStore:
     @_one_at_a_time
     def delete(self, ids: Iterable[str], missing: str = "error") -> int:
         ids = list(dict.fromkeys(str(i) for i in ([ids] if isinstance(ids, str) else ids)))
-        with self._writer(), self.conn.transaction():
+        with self.writer(), self.conn.transaction():
             present = set(self.stored_chunks(ids))
             unknown = [i for i in ids if i not in present]
             if unknown and missing != "ignore":
@@ -299,6 +299,14 @@ class PgVectorStore:
 
     def __len__(self) -> int:
         return self.count()
+
+    @_one_at_a_time
+    def whole_ids(self) -> set[str]:
+        # UNIQUE (doc_id, chunk): n distinct chunk numbers from 0 to n - 1 are all of them
+        rows = self.conn.execute(f"SELECT doc_id FROM {self._table} GROUP BY doc_id "
+                                 "HAVING count(*) = max(n_chunks) AND min(chunk) = 0 "
+                                 "AND max(chunk) + 1 = max(n_chunks) AND min(n_chunks) = max(n_chunks)").fetchall()
+        return {r[0] for r in rows}
 
     @_one_at_a_time
     def partial_documents(self) -> list[str]:
@@ -318,7 +326,7 @@ class PgVectorStore:
     def ensure_hnsw(self, config: AnnConfig | None = None) -> None:
         """Create the HNSW index (inner product) if it is missing; PostgreSQL maintains it on later inserts."""
         config = config or AnnConfig()
-        with self._writer():
+        with self.writer():
             self.conn.execute(f"CREATE INDEX IF NOT EXISTS {self._table}_hnsw ON {self._table} USING hnsw "
                               f"(embedding vector_ip_ops) WITH (m = {int(config.hnsw_m)}, "
                               f"ef_construction = {int(config.ef_construction)})")
@@ -376,11 +384,3 @@ class PgVectorStore:
 def _hit(row) -> Hit:
     doc, chunk, start, end, text, meta, neg = row
     return Hit(id=doc, score=float(-neg), text=text, chunk=chunk, start=start, end=end, meta=meta or {})
-
-
-
-def check_not_mismatched(store: PgVectorStore, dim, dtype, chunking) -> None:
-    spec = store.spec
-    if (dim not in (None, spec.dim)) or dtype not in ("float32", spec.dtype) or chunking != spec.chunking:
-        raise IndexMismatchError(f"cannot resume {store.location}: it was built with {spec.describe()}; "
-                                 f"asked for dim {dim or spec.dim}, {dtype}, {chunking}")

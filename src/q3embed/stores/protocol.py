@@ -15,6 +15,18 @@ Same signatures, same return types, same errors:
 - ``check_embedder`` raises ``IndexMismatchError`` for another model or dim; stores call it in
   ``open``/``attach`` before anything is written.
 
+What a builder that runs elsewhere (``distributed``: Ray workers embed, the driver writes) needs,
+so that it never reaches into a store's internals:
+
+- ``whole_ids()``: the documents stored with all their chunks, which a resumed build skips.
+- ``add_records(records, vectors, on_duplicate="skip")`` is the idempotent whole-document write:
+  one commit/transaction (Qdrant: one upsert of stable point ids per chunk); a document already
+  stored whole is left alone and one stored in part is replaced, so a write retried after a kill
+  or a Ray task retry never stores a row twice.
+- ``writer()``: one writer at a time across many writes (re-entrant in its process); a second
+  writer gets ``IndexBusyError``. ``set_building``/``interrupted``: a build marks the store
+  unfinished until its last write, so the same command can tell "resume" from "already built".
+
 A new store is one file: keep ``spec`` beside the data, write records transactionally in whole
 documents, and reuse ``ingest.add_documents`` for chunk -> embed -> write.
 """
@@ -22,6 +34,7 @@ documents, and reuse ``ingest.add_documents`` for chunk -> embed -> write.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -52,6 +65,22 @@ class VectorStore(Protocol):
 
     def stored_chunks(self, ids: Iterable[str]) -> dict[str, list[int]]:
         """Chunk numbers held for each of ``ids`` that is stored (how resume tells whole from partial)."""
+
+    def whole_ids(self) -> set[str]:
+        """Ids of every document stored with all its chunks (a resumed build skips exactly these)."""
+
+    def partial_documents(self) -> list[str]:
+        """Ids of documents stored without all their chunks (``index info --verify`` reports them)."""
+
+    def writer(self) -> AbstractContextManager:
+        """Hold the store's one writer slot across several writes; ``IndexBusyError`` if another holds it."""
+
+    @property
+    def interrupted(self) -> bool:
+        """True while a build is unfinished: running, or killed before its last write."""
+
+    def set_building(self, building: bool) -> None:
+        """Mark a build started (True) or finished (False)."""
 
     def delete(self, ids: Iterable[str], missing: str = "error") -> int: ...
 

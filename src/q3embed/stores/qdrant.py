@@ -10,6 +10,16 @@ stable per document and chunk, so a retry overwrites rather than duplicates) and
 the chunks an older, longer version had: a document is never absent, but a kill between the two
 steps can leave old trailing chunks, which ``add(..., on_duplicate="skip")`` redoes.
 
+A build marks the collection unfinished in its metadata (``q3embed_building``) until its last
+write, as the other stores do, so ``--resume`` and a rerun of a killed build can tell it from a
+finished one. Qdrant has no lock a client can hold: in local mode the client already owns its
+folder (a second process cannot open it); against a server, ``writer()`` cannot refuse a second
+writer, and two concurrent builds of one collection are the operator's to avoid.
+
+By URL (``open_qdrant``/``create_qdrant``, and so ``--store``): ``qdrant://host[:port]?collection=NAME``
+for a server (``&https=1`` for TLS; the API key is read from ``QDRANT_API_KEY``), or
+``qdrant:///abs/folder?collection=NAME`` for local mode.
+
 Tested here in local mode only: Qdrant's server cannot be started on these machines.
 
 >>> qs = QdrantStore.from_index(Index.open("scifact.idx"), QdrantClient(url=...), "scifact")
@@ -18,21 +28,29 @@ Tested here in local mode only: Qdrant's server cannot be started on these machi
 
 from __future__ import annotations
 
+import contextlib
+import os
+import re
 import uuid
 import warnings
 from collections.abc import Iterable, Sequence
+from urllib.parse import parse_qsl, urlsplit
 
 import numpy as np
 
 from .ann import AnnConfig
 from .chunking import ChunkingConfig
-from .errors import IndexMismatchError, IndexNotFoundError, StoreExistsError, UnknownIdError
+from .errors import (IndexBusyError, IndexMismatchError, IndexNotFoundError, StoreExistsError, StoreUnavailableError,
+                     UnknownIdError)
 from .hits import Hit
-from .ingest import (COMMIT_SECONDS, add_documents, check_embedder, check_on_duplicate, check_records, drop_duplicates)
+from .ingest import (COMMIT_SECONDS, add_documents, check_embedder, check_on_duplicate, check_records, drop_duplicates,
+                     whole_ids_of)
 from .spec import IndexSpec, new_spec, query_matrix
 
 _NAMESPACE = uuid.UUID("8c1d6f0e-3c1b-4f7e-9a4e-2f0b6c3d9e51")  # point id = uuid5(namespace, doc id + chunk)
 _UPSERT_BATCH = 256
+_BUILDING = "q3embed_building"  # collection metadata: a build has started and not finished
+_NAME = re.compile(r"[A-Za-z0-9_-]{1,255}")
 
 
 def point_id(doc_id: str, chunk: int) -> str:
@@ -43,24 +61,25 @@ def point_id(doc_id: str, chunk: int) -> str:
 class QdrantStore:
     search_modes = ("exact", "hnsw")
 
-    def __init__(self, client, collection: str, spec: IndexSpec, embedder=None):
+    def __init__(self, client, collection: str, spec: IndexSpec, embedder=None, where: str = ""):
         self.client = client
         self.collection = collection
         self.spec = spec
         self.embedder = embedder
+        self._where = where  # the server or folder, for messages
 
     @classmethod
     def create(cls, client, collection: str, embedder, dim: int | None = None, dtype: str = "float32",
                instruction: str | None = None, chunking: ChunkingConfig | None = None,
-               overwrite: bool = False) -> "QdrantStore":
+               overwrite: bool = False, building: bool = False) -> "QdrantStore":
         if dtype != "float32":
             raise ValueError(f"the Qdrant adapter stores float32 vectors; got dtype {dtype!r}")
         spec = new_spec(embedder, dim, dtype, instruction, chunking)
-        cls._create_collection(client, collection, spec, overwrite)
+        cls._create_collection(client, collection, spec, overwrite, building)
         return cls(client, collection, spec, embedder)
 
     @staticmethod
-    def _create_collection(client, collection: str, spec: IndexSpec, overwrite: bool) -> None:
+    def _create_collection(client, collection: str, spec: IndexSpec, overwrite: bool, building: bool = False) -> None:
         from qdrant_client import models
 
         if client.collection_exists(collection):
@@ -69,7 +88,7 @@ class QdrantStore:
             client.delete_collection(collection)
         # DOT on L2-normalised vectors is the cosine, and equals the local Index's scores.
         client.create_collection(collection, vectors_config=models.VectorParams(size=spec.dim, distance=models.Distance.DOT),
-                                 metadata={"q3embed": spec.to_json()})
+                                 metadata={"q3embed": spec.to_json(), _BUILDING: building})
         with warnings.catch_warnings():  # local mode warns that payload indexes do nothing there
             warnings.filterwarnings("ignore", message="Payload indexes have no effect")
             client.create_payload_index(collection, "doc_id", models.PayloadSchemaType.KEYWORD)
@@ -100,7 +119,33 @@ class QdrantStore:
 
     @property
     def location(self) -> str:
-        return f"Qdrant collection {self.collection!r}"
+        return f"Qdrant collection {self.collection!r}" + (f" at {self._where}" if self._where else "")
+
+    @property
+    def interrupted(self) -> bool:
+        meta = self.client.get_collection(self.collection).config.metadata or {}
+        return bool(meta.get(_BUILDING))
+
+    def set_building(self, building: bool) -> None:
+        self.client.update_collection(self.collection, metadata={_BUILDING: building})
+
+    def writer(self):
+        """Nothing to hold (see the module notes): local mode owns its folder; a server has no client lock."""
+        return contextlib.nullcontext()
+
+    def whole_ids(self) -> set[str]:
+        return whole_ids_of(self._chunk_rows())
+
+    def partial_documents(self) -> list[str]:
+        """Ids of documents stored without all their chunks (a kill between upsert and cleanup, or in a write)."""
+        rows = list(self._chunk_rows())
+        complete = whole_ids_of(rows)
+        return sorted({doc for doc, _, _ in rows} - complete)
+
+    def _chunk_rows(self):
+        """(doc id, chunk number, n_chunks) of every stored point."""
+        return ((p["doc_id"], int(p.get("chunk", 0)), int(p.get("n_chunks", 1)))
+                for p in self._payloads(None, ["doc_id", "chunk", "n_chunks"]))
 
     def check_embedder(self, embedder) -> None:
         check_embedder(self.spec, embedder, self.location)
@@ -156,16 +201,19 @@ class QdrantStore:
         ids = list(ids)
         out: dict[str, list[int]] = {}
         for a in range(0, len(ids), 1024):
-            offset = None
-            while True:
-                points, offset = self.client.scroll(self.collection, scroll_filter=self._doc_filter(ids[a: a + 1024]),
-                                                    limit=4096, offset=offset, with_payload=["doc_id", "chunk"],
-                                                    with_vectors=False)
-                for p in points:
-                    out.setdefault(p.payload["doc_id"], []).append(int(p.payload.get("chunk", 0)))
-                if offset is None:
-                    break
+            for p in self._payloads(self._doc_filter(ids[a: a + 1024]), ["doc_id", "chunk"]):
+                out.setdefault(p["doc_id"], []).append(int(p.get("chunk", 0)))
         return {d: sorted(c) for d, c in out.items()}
+
+    def _payloads(self, scroll_filter, fields: list[str]):
+        """The ``fields`` of every point that ``scroll_filter`` keeps (None: all), page by page."""
+        offset = None
+        while True:
+            points, offset = self.client.scroll(self.collection, scroll_filter=scroll_filter, limit=4096, offset=offset,
+                                                with_payload=fields, with_vectors=False)
+            yield from (p.payload for p in points)
+            if offset is None:
+                break
 
     def delete(self, ids: Iterable[str], missing: str = "error") -> int:
         from qdrant_client import models
@@ -225,6 +273,72 @@ class QdrantStore:
 
 
 QdrantIndex = QdrantStore  # the name before the shared contract
+
+
+def is_qdrant_url(target) -> bool:
+    return isinstance(target, str) and target.startswith("qdrant://")
+
+
+def qdrant_client(url: str):
+    """(QdrantClient, collection, where) for ``qdrant://host[:port]?collection=NAME`` (a server) or
+    ``qdrant:///abs/folder?collection=NAME`` (local mode in that folder)."""
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    name = query.get("collection", "")
+    if parts.scheme != "qdrant" or not _NAME.fullmatch(name) or not (parts.netloc or parts.path):
+        raise ValueError(f"Qdrant store URL {url!r} must be qdrant://host[:port]?collection=NAME (a server) or "
+                         "qdrant:///abs/folder?collection=NAME (local mode); NAME: letters, digits, _ and -")
+    from qdrant_client import QdrantClient
+
+    if parts.netloc:
+        scheme = "https" if query.get("https") in ("1", "true") else "http"
+        where = f"{scheme}://{parts.hostname}:{parts.port or 6333}"
+        return QdrantClient(url=where, api_key=os.environ.get("QDRANT_API_KEY") or None), name, where
+    try:
+        return QdrantClient(path=parts.path), name, parts.path
+    except RuntimeError as e:  # portalocker: the folder is open in another process
+        if "already accessed" in str(e):
+            raise IndexBusyError(f"Qdrant folder {parts.path} is open in another process (local mode allows one); "
+                                 "try again when it finishes, or use a Qdrant server") from None
+        raise
+
+
+def open_qdrant(url: str, embedder=None) -> QdrantStore:
+    client, name, where = qdrant_client(url)
+    try:
+        store = QdrantStore.open(client, name, embedder)
+    except IndexNotFoundError:
+        client.close()
+        raise IndexNotFoundError(f"no Qdrant collection {name!r} at {where} (build one with "
+                                 "`q3embed index build --store URL`)") from None
+    except Exception as e:
+        client.close()
+        if _unreachable(e):
+            raise StoreUnavailableError(f"cannot reach Qdrant at {where}: {e}") from None
+        raise
+    store._where = where
+    return store
+
+
+def create_qdrant(url: str, embedder, **kwargs) -> QdrantStore:
+    client, name, where = qdrant_client(url)
+    try:
+        store = QdrantStore.create(client, name, embedder, **kwargs)
+    except StoreExistsError:
+        client.close()
+        raise StoreExistsError(f"Qdrant collection {name!r} at {where} already exists; pass --overwrite to replace "
+                               "it or --resume to finish an interrupted build") from None
+    except Exception as e:
+        client.close()
+        if _unreachable(e):
+            raise StoreUnavailableError(f"cannot reach Qdrant at {where}: {e}") from None
+        raise
+    store._where = where
+    return store
+
+
+def _unreachable(e: Exception) -> bool:
+    return type(e).__name__ in ("ResponseHandlingException", "ConnectError", "ConnectTimeout")
 
 
 def _hit(point) -> Hit:

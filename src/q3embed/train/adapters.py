@@ -34,7 +34,12 @@ def apply_lora(model, cfg: LoraConfig, task_type: str):
 def enable_gradient_checkpointing(model) -> None:
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     # Non-reentrant checkpointing works with frozen inputs (LoRA) without enable_input_require_grads.
-    base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    # transformers 5 names it activation_checkpointing_enable (gradient_checkpointing_enable warns,
+    # FutureWarning, and goes in v6); older releases (the floor is 4.56) have only the old name.
+    if hasattr(base, "activation_checkpointing_enable"):
+        base.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    else:
+        base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     base.config.use_cache = False
 
 

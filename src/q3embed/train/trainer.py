@@ -23,7 +23,7 @@ import torch
 from transformers import get_scheduler
 
 from .checkpoint import load_training_state, newest_checkpoint, prune_checkpoints, save_training_state
-from .config import ConfigError, config_to_dict
+from .config import ConfigError
 from .data import BatchOrder, check_negatives, read_train_file
 from .distributed import all_reduce_gradients, all_reduce_mean, barrier, world
 from .progress import TrainLog, plot_curves
@@ -95,7 +95,7 @@ class Trainer:
             self.resumed_from = None
         if self.rank == 0:
             self.output_dir.mkdir(parents=True, exist_ok=True)
-            (self.output_dir / "config.json").write_text(json.dumps(config_to_dict(cfg), indent=2))
+            (self.output_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
         tb = self.output_dir / "tensorboard" if cfg.tensorboard else None
         self.log = TrainLog(self.output_dir / LOG_FILE, resume_step, tb, enabled=self.rank == 0)
         return self
