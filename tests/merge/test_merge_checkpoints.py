@@ -94,6 +94,18 @@ def test_mismatched_architecture_is_refused_naming_the_key(write_checkpoint, tmp
     _refused(tmp_path, "model_type.*qwen3.*llama", [a, b], tmp_path / "out")
 
 
+def test_absent_config_key_means_the_transformers_default(write_checkpoint, tmp_path):
+    """A base config without tie_word_embeddings merges with its fine-tune that writes the default (true),
+    but not with one that sets it false."""
+    base = {k: v for k, v in SMALL_CONFIG.items() if k != "tie_word_embeddings"}
+    a = write_checkpoint("a", small_tensors(0), config=base)
+    b = write_checkpoint("b", small_tensors(1), config={**base, "tie_word_embeddings": True})
+    merge_checkpoints([a, b], tmp_path / "ok", method="slerp", t=0.5)
+    assert (tmp_path / "ok" / "config.json").exists()
+    c = write_checkpoint("c", small_tensors(1), config={**base, "tie_word_embeddings": False})
+    _refused(tmp_path, "tie_word_embeddings.*True.*False", [a, c], tmp_path / "out")
+
+
 def test_missing_tensor_is_refused_naming_it(write_checkpoint, tmp_path):
     tb = small_tensors(1)
     del tb["layers.2.self_attn.q_proj.weight"]

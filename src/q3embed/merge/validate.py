@@ -15,13 +15,17 @@ ARCH_KEYS = (
     "num_attention_heads", "num_key_value_heads", "head_dim", "vocab_size", "max_position_embeddings",
     "tie_word_embeddings", "type_vocab_size", "hidden_act",
 )
+# What transformers' PretrainedConfig assumes when a key is absent: a fine-tune saved by a newer
+# transformers writes the default out (all-MiniLM-L6-v2's config has no tie_word_embeddings; its
+# fine-tunes say true), which is the same architecture.
+ABSENT_MEANS = {"tie_word_embeddings": True}
 
 
 def check_same_architecture(sources) -> None:
     first = sources[0]
     for other in sources[1:]:
         for key in ARCH_KEYS:
-            a, b = first.config.get(key), other.config.get(key)
+            a, b = (src.config.get(key, ABSENT_MEANS.get(key)) for src in (first, other))
             if a != b:
                 raise CheckpointError(f"architectures differ: config '{key}' is {a!r} in {first.label} "
                                       f"but {b!r} in {other.label}; only checkpoints of one architecture can be merged")
