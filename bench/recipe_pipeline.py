@@ -66,7 +66,7 @@ def tabulate(work: Path, seeds: list[int]) -> tuple[str, dict]:
         if f.exists():
             states[s] = json.loads(f.read_text())
     cols = ("scifact nDCG@10", "stsb-en-test Spearman")
-    lines = ["| model | seeds | SciFact test nDCG@10 | STSB test Spearman | stage CPU-s (mean) | eval CPU-s (mean) |",
+    lines = ["| model | seeds | SciFact test nDCG@10 | STSB test Spearman | CPU-s of its own stage (mean) | eval CPU-s (mean) |",
              "|---|---:|---:|---:|---:|---:|"]
     summary = {}
     for key, name in ROWS:
