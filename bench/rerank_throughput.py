@@ -11,6 +11,12 @@ and Q queries x N documents (the paper reranks the top 100). Peers:
   c_padded       q3embed on its padded path (use_packing=False), to separate the gains
   c_fp32         q3embed forced to fp32 (the default is bf16 on CPUs with native bf16: the checkpoint is bf16)
   c_int8         q3embed with quantize="int8"
+  ort_fp32, ort_int8, llama_f16, llama_q8_0, vllm   the other CPU engines (bench/cpu_peers.py; issue 16),
+                 on q3embed's prompt strings; the subprocess peers (llama, vllm) time themselves
+
+Reports pairs/s and document tokens/s (per CPU second too), the ratios of CPU time against the
+official code and against q3embed's default (c) and int8 (c_int8), and max |dP| against the
+official fp32 code and against q3embed fp32 (c_fp32).
 
     python bench/rerank_throughput.py --docs 100 --queries 1          # CPU
     python bench/rerank_throughput.py --device cuda --docs 100 --queries 1,10 --half fp16
@@ -27,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from cpu_peers import PEERS, add_peer_arguments, build_cpu_peer, rerank_prompts
 from engine_common import (DEFAULT_CACHE, REPO, PeakRSS, gib, lognormal_lengths, make_texts, matmul_peak, model_dir,
                            sync, timed)
 
@@ -102,7 +109,11 @@ def main():
     p.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     p.add_argument("--corpus", type=Path, default=None)
     p.add_argument("--tokenizer-dir", type=Path, default=None)
+    p.add_argument("--save-scores", type=Path, default=None,
+                   help="write every peer's P(yes) to this .npz (key: <queries>x<docs>:<peer>), to compare runs")
+    add_peer_arguments(p)
     args = p.parse_args()
+    saved = {}
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
@@ -128,6 +139,7 @@ def main():
         pairs = [(queries[i // args.docs], d) for i, d in enumerate(docs)]
         print(f"\n{n_q} x {args.docs}: {len(pairs)} pairs, document tokens {sum(lengths)} (median "
               f"{int(np.median(lengths))}, max {max(lengths)})")
+        doc_tokens = sum(lengths)
         rows, scores = [], {}
         for name in args.peers.split(","):
             gc.collect()
@@ -142,28 +154,44 @@ def main():
                     dtype = {"c_auto": "auto", "c_fp32": "float32"}.get(name)
                     run, holder = q3embed_path(path, args.device, args.batch, packing=name != "c_padded",
                                                dtype=dtype, quantize="int8" if name == "c_int8" else None)
+                elif name in PEERS:
+                    run, holder = build_cpu_peer(name, path, args, args.batch, task="rerank")
                 else:
                     raise SystemExit(f"unknown peer {name!r}; accepted: official, official_half, c, c_auto, c_fp32, "
-                                     "c_int8, c_padded")
-                run(pairs[:2])  # warm-up
+                                     f"c_int8, c_padded, {', '.join(PEERS)}")
                 load = os.getloadavg()[0]
-                seconds, cpu = timed(args.device, lambda: scores.__setitem__(name, run(pairs)), args.repeat)
+                if getattr(holder, "external_timing", False):  # its own venv: it warms up and times itself
+                    scores[name], seconds, cpu, counted = holder.measure_rerank(pairs, max(lengths) + 256)
+                    want = sum(len(r) for r in tok(rerank_prompts(pairs))["input_ids"])
+                    print(f"  {name}: {counted} prompt tokens counted by the peer, {want} in q3embed's prompts")
+                else:
+                    run(pairs[:2])  # warm-up
+                    seconds, cpu = timed(args.device, lambda: scores.__setitem__(name, run(pairs)), args.repeat)
             gpu = torch.cuda.max_memory_allocated() if args.device.startswith("cuda") else 0
             rows.append((name, seconds, cpu))
+            saved[f"{n_q}x{args.docs}:{name}"] = scores[name]
+            if args.save_scores:  # after every peer, so that a run cut short keeps what it measured
+                np.savez(args.save_scores, **saved)
             print(f"  {name:14s} {seconds:8.2f} s (CPU {cpu:.1f} s, load {load:.0f}->{os.getloadavg()[0]:.0f})  "
-                  f"{len(pairs) / seconds:8.2f} pairs/s  peak RSS {gib(rss.peak)}"
+                  f"{len(pairs) / seconds:8.2f} pairs/s  {len(pairs) / cpu:6.2f} pairs/CPU s  "
+                  f"{doc_tokens / cpu:7.1f} doc tok/CPU s  peak RSS {gib(rss.peak)}"
                   + (f"  GPU {gib(gpu)}" if gpu else ""), flush=True)
             del run, holder
         by = {name: (s, c) for name, s, c in rows}
         for name in scores:
-            for ref in ("official", "official_half"):
-                if name != ref and ref in scores and not name.startswith("official"):
+            for ref in ("official", "official_half", "c_fp32"):
+                if name != ref and ref in scores and not (name.startswith("official") and ref.startswith("official")):
                     d = np.abs(scores[name] - scores[ref])
                     top = lambda s: list(np.argsort(-s[: args.docs], kind="stable")[:10])  # noqa: E731
                     print(f"  {name} vs {ref}: max |dP| {d.max():.2e}; same top-10 of query 0: "
                           f"{top(scores[name]) == top(scores[ref])}")
         for num in ("c", "c_auto", "c_fp32", "c_int8", "c_padded"):
             for den in ("official", "official_half"):
+                if num in by and den in by:
+                    print(f"  ratio {num} / {den} ({n_q}x{args.docs}): {by[den][0] / by[num][0]:.2f}x wall, "
+                          f"{by[den][1] / by[num][1]:.2f}x CPU time")
+        for num in ("c", "c_int8"):
+            for den in PEERS:
                 if num in by and den in by:
                     print(f"  ratio {num} / {den} ({n_q}x{args.docs}): {by[den][0] / by[num][0]:.2f}x wall, "
                           f"{by[den][1] / by[num][1]:.2f}x CPU time")
