@@ -20,16 +20,16 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = Path("/work/shared/data/scifact")
-if not DATA.is_dir():
-    DATA = (REPO / "../shared/data/scifact").resolve()
-RECIPE = REPO / "recipes" / "scifact-minilm.yaml"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from scifact_common import DATA, REPO
+from scifact_common import mine as mine_negatives
+from scifact_common import train as train_recipe
+
 BASE_NDCG_PUBLISHED = 64.51
 
 VARIANTS = {
@@ -42,16 +42,7 @@ VARIANTS = {
 
 
 def mine(work: Path, dtype: str) -> Path:
-    out = work / "mined_train.jsonl"
-    if out.exists():
-        return out
-    cmd = [sys.executable, "-c", "import sys; from q3embed.cli import main; sys.exit(main(sys.argv[1:]))", "mine", "--model", "minilm", "--dtype", dtype,
-           "--corpus", str(DATA / "corpus.jsonl"), "--queries", str(DATA / "queries.jsonl"),
-           "--qrels", str(DATA / "qrels" / "train.tsv"), "--out", str(out), "--range", "5-50", "--num-neg", "7",
-           "--cache-dir", str(work / "cache")]
-    print("$", " ".join(cmd), flush=True)
-    subprocess.run(cmd, check=True)
-    return out
+    return mine_negatives(work / "mined_train.jsonl", DATA / "qrels" / "train.tsv", dtype=dtype, cache_dir=work / "cache")
 
 
 def done_results(path: Path) -> dict[tuple[str, str], dict]:
@@ -94,19 +85,8 @@ def record(path: Path, row: dict) -> None:
 
 
 def train(variant: str, work: Path, train_file: Path) -> Path:
-    from q3embed.train.config import load_config
-    from q3embed.train.embed_trainer import EmbedTrainer
-
     out = work / variant
-    if (out / "final" / "config.json").exists():
-        return out
-    overrides = [f"output_dir={out}", f"data.train_file={train_file}", *VARIANTS[variant]]
-    cfg = load_config(RECIPE, overrides, kind="embed")
-    t0 = time.perf_counter()
-    trainer = EmbedTrainer(cfg).setup()
-    trainer.train()
-    trainer.cleanup()
-    print(f"trained {variant} in {time.perf_counter() - t0:.0f} s", flush=True)
+    train_recipe(out, train_file, VARIANTS[variant])
     return out
 
 

@@ -94,6 +94,29 @@ def test_mismatched_architecture_is_refused_naming_the_key(write_checkpoint, tmp
     _refused(tmp_path, "model_type.*qwen3.*llama", [a, b], tmp_path / "out")
 
 
+def test_absent_config_key_means_the_transformers_default(write_checkpoint, tmp_path):
+    """A base config without tie_word_embeddings merges with its fine-tune that writes the default (true),
+    but not with one that sets it false."""
+    base = {k: v for k, v in SMALL_CONFIG.items() if k != "tie_word_embeddings"}
+    a = write_checkpoint("a", small_tensors(0), config=base)
+    b = write_checkpoint("b", small_tensors(1), config={**base, "tie_word_embeddings": True})
+    merge_checkpoints([a, b], tmp_path / "ok", method="slerp", t=0.5)
+    assert (tmp_path / "ok" / "config.json").exists()
+    c = write_checkpoint("c", small_tensors(1), config={**base, "tie_word_embeddings": False})
+    _refused(tmp_path, "tie_word_embeddings.*True.*False", [a, c], tmp_path / "out")
+
+
+def test_position_ids_buffer_of_an_old_base_is_left_out(write_checkpoint, tmp_path):
+    """An old base saved embeddings.position_ids; its fine-tune does not: the merge goes ahead without the
+    buffer (the model rebuilds it) and says so. A missing weight is still refused (next test)."""
+    ta = {**small_tensors(0), "embeddings.position_ids": torch.arange(8).unsqueeze(0)}
+    a, b = write_checkpoint("a", ta), write_checkpoint("b", small_tensors(1))
+    result = merge_checkpoints([a, b], tmp_path / "ok", method="slerp", t=0.5)
+    merged = load_file(next((tmp_path / "ok").glob("*.safetensors")))
+    assert "embeddings.position_ids" not in merged and set(merged) == set(small_tensors(0))
+    assert any("position_ids" in note for note in result.not_merged)
+
+
 def test_missing_tensor_is_refused_naming_it(write_checkpoint, tmp_path):
     tb = small_tensors(1)
     del tb["layers.2.self_attn.q_proj.weight"]

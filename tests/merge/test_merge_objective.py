@@ -59,7 +59,8 @@ def test_cli_search_chooses_on_the_validation_objective(tiny_embedding_dir, qwen
     work = tmp_path / "work"
     rc = main(["merge", "search", "--checkpoints", str(tiny_embedding_dir), str(b), "--val-data", str(data),
                "--sts-dev", str(dev), "--sts-weight", "0.5", "--grid", "0.5", "--work-dir", str(work),
-               "--keep", "--report", str(tmp_path / "t.md"), "--device", "cpu", "--dtype", "float32"])
+               "--keep", "--report", str(tmp_path / "t.md"), "--device", "cpu", "--dtype", "float32",
+               "--val-corpus-docs", "3"])
     assert rc == 0
     out = capsys.readouterr().out
     rows = [ln for ln in out.splitlines() if ln.startswith("| ") and not ln.startswith("| candidate")]
@@ -70,6 +71,7 @@ def test_cli_search_chooses_on_the_validation_objective(tiny_embedding_dir, qwen
     best = max(range(3), key=lambda i: parsed[i][0])
     assert "**(best)**" in rows[best]
     assert len(_qids(work / "val-data/qrels/train-val.tsv")) == 2
+    assert (work / "val-data/corpus.jsonl").read_text().count("\n") == 2 + 3  # val positives + 3 others
 
 
 def test_cli_validation_mode_errors_are_one_line(tmp_path, capsys):
@@ -78,7 +80,32 @@ def test_cli_validation_mode_errors_are_one_line(tmp_path, capsys):
     for extra, message in [([], "needs --task and --data, or --val-data"),
                            (["--val-data", str(data)], "needs --sts-dev"),
                            (["--val-data", str(data), "--sts-dev", "stsb-en-test.csv"], "looks like a test set"),
-                           (["--val-data", str(data), "--val-from", "test", "--sts-weight", "0"], "not 'test'")]:
+                           (["--val-data", str(data), "--val-from", "test", "--sts-weight", "0"], "not 'test'"),
+                           (["--val-data", str(data), "--sts-weight", "0", "--val-negatives", "m.jsonl"],
+                            "give --val-corpus-docs")]:
         assert main([*base, *extra]) == 1
         err = capsys.readouterr().err.strip()
         assert message in err and len(err.splitlines()) == 1
+
+
+def test_carve_with_corpus_docs_writes_a_small_hard_validation_corpus(tmp_path):
+    data = _beir(tmp_path / "data", n_queries=20)
+    fit, val = carve_validation(data, tmp_path / "v", "train", 0.2, seed=3)
+    val_q = _qids(tmp_path / "v/qrels/train-val.tsv")
+    mined = tmp_path / "mined.jsonl"  # a mine JSONL: texts, not ids; one row for a val query, one for a fit query
+    docs = {f"d{i}": f"Document {i} is about topic {i} and its measurements." for i in range(20)}
+    qv, qf = sorted(val_q)[0], sorted(_qids(tmp_path / "v/qrels/train-fit.tsv"))[0]
+    neg_v, neg_f = [d for d in docs if d != "d" + qv[1:] and d != "d" + qf[1:]][:2]
+    mined.write_text(json.dumps({"query": f"topic {qv[1:]}", "pos": [docs["d" + qv[1:]]], "neg": [docs[neg_v]]}) + "\n"
+                     + json.dumps({"query": f"topic {qf[1:]}", "pos": [docs["d" + qf[1:]]], "neg": [docs[neg_f]]}) + "\n")
+    assert carve_validation(data, tmp_path / "v", "train", 0.2, seed=3, corpus_docs=2, negatives=mined) == (fit, val)
+    corpus = tmp_path / "v/corpus.jsonl"
+    assert not corpus.is_symlink() and (data / "corpus.jsonl").read_text().count("\n") == 20  # source untouched
+    kept = {json.loads(ln)["_id"] for ln in corpus.read_text().splitlines()}
+    assert {"d" + q[1:] for q in val_q} <= kept and neg_v in kept  # val positives and their negatives
+    assert len(kept) == len({"d" + q[1:] for q in val_q} | {neg_v}) + 2  # plus corpus_docs=2 seeded others
+    assert _qids(tmp_path / "v/qrels/train-val.tsv") == val_q  # the same split rule, sub-corpus or not
+    carve_validation(data, tmp_path / "v", "train", 0.2, seed=3)  # without corpus_docs: the full corpus again
+    assert corpus.is_symlink() and corpus.resolve() == (data / "corpus.jsonl").resolve()
+    with pytest.raises(ValueError, match="corpus_docs"):
+        carve_validation(data, tmp_path / "w", "train", 0.2, negatives=mined)

@@ -210,3 +210,45 @@ def test_filter_rules_are_exclusive(fake_llm, tmp_path, capsys, monkeypatch):
     path = write_recipe(tmp_path, tmp_path / "no_model_needed", fake_llm, filter={"percentile": 10, "fit_keep": 0.9})
     assert main(["pipeline", "run", str(path)]) == 1
     assert "at most one of filter.percentile and filter.fit_keep" in capsys.readouterr().err
+
+
+def test_weak_pair_wiring_seed_and_stage_costs(fake_llm, tmp_path, monkeypatch):
+    """stage1.pairs=filtered trains stage 1 on the kept pairs; stage2.synthetic=false keeps stage 2 on the
+    labelled pairs; the recipe's seed reaches every trainer; stage times accumulate across resumed calls."""
+    import q3embed.train.embed_trainer as trainer_mod
+
+    monkeypatch.chdir(tmp_path)
+    path = _weak_recipe(tmp_path, fake_llm, weak=["first_sentence"])
+    recipe = yaml.safe_load(path.read_text())
+    recipe["stage1"]["pairs"], recipe["stage2"]["synthetic"], recipe["seed"] = "filtered", False, 7
+    path.write_text(yaml.safe_dump(recipe))
+    pipe = recipe_mod.Pipeline(load_recipe(path), log=lambda m: None)
+    (tmp_path / "kept.jsonl").write_text(json.dumps({"query": "weak q", "pos": ["weak d"]}) + "\n")
+    pipe.state["stages"].update(synth={"pairs": "all.jsonl"}, filter={"kept": str(tmp_path / "kept.jsonl")})
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    class FakeTrainer:
+        def __init__(self, cfg):
+            seen.append((cfg.data.train_file, cfg.seed))
+            raise Stop
+
+    monkeypatch.setattr(trainer_mod, "EmbedTrainer", FakeTrainer)
+    with pytest.raises(Stop):
+        pipe.stage1()
+    assert seen == [(str(tmp_path / "kept.jsonl"), 7)]
+    data = pipe._stage2_data(with_synthetic=pipe.cfg.stage2.synthetic)
+    rows = [json.loads(x) for x in open(data)]
+    assert len(rows) == 12 and all(r["query"] != "weak q" for r in rows)  # the 12 odd (train) queries only
+    with pipe._cost("stage1"):
+        pass
+    with pipe._cost("stage1"):
+        sum(range(200000))
+    costs = json.loads((tmp_path / "run" / recipe_mod.STATE_FILE).read_text())["costs"]["stage1"]
+    assert costs["cpu_s"] >= 0 and costs["wall_s"] >= 0 and set(costs) == {"cpu_s", "wall_s"}
+    recipe["stage1"]["pairs"] = "best"
+    path.write_text(yaml.safe_dump(recipe))
+    with pytest.raises(RecipeError, match="stage1.pairs"):
+        load_recipe(path)

@@ -39,6 +39,8 @@ Each input is also evaluated alone, as the baseline.
 Choose on validation only: nDCG@10 on a seeded 20% of the TRAIN queries (fine-tune on the
 other 80%, qrels <split>-fit) and Spearman on an STS dev set, weighted by --sts-weight:
   q3embed merge search --checkpoints c1 c2 --val-data data/scifact --sts-dev stsb-en-dev.csv
+Add --val-corpus-docs 1000 --val-negatives mined_val.jsonl to score them against a small hard
+sub-corpus (positives + mined negatives + 1000 seeded others) instead of the whole corpus.
 """
 
 
@@ -82,6 +84,11 @@ def register(sub) -> None:
     v.add_argument("--val-from", default="train", help="split carved into <split>-fit / <split>-val (default train)")
     v.add_argument("--val-fraction", type=float, default=0.2, help="share of its queries for validation (default 0.2)")
     v.add_argument("--val-seed", type=int, default=0, help="seed of the query split (default 0)")
+    v.add_argument("--val-corpus-docs", type=int, default=None, metavar="N",
+                   help="score validation queries against a sub-corpus: their positives, their --val-negatives and "
+                        "N seeded other documents (default: the whole corpus)")
+    v.add_argument("--val-negatives", default=None, metavar="MINED.jsonl",
+                   help="with --val-corpus-docs: a `q3embed mine` file whose negatives for validation queries join the sub-corpus")
     v.add_argument("--sts-dev", default=None, help="STS dev CSV (sentence1,sentence2,score) for the out-of-domain part")
     v.add_argument("--sts-weight", type=float, default=0.5,
                    help="objective = (1-w) * val nDCG@10 + w * STS dev Spearman (default 0.5)")
@@ -215,7 +222,10 @@ def _validation_objective(args, work):
         raise ValueError("--sts-weight > 0 needs --sts-dev CSV (or pass --sts-weight 0)")
     if args.sts_dev and "test" in Path(args.sts_dev).name.lower():
         raise ValueError(f"--sts-dev {args.sts_dev} looks like a test set; choose on the dev split")
-    _, val_split = carve_validation(args.val_data, Path(work) / "val-data", args.val_from, args.val_fraction, args.val_seed)
+    if args.val_negatives and args.val_corpus_docs is None:
+        raise ValueError("--val-negatives shapes the validation sub-corpus: give --val-corpus-docs N too")
+    _, val_split = carve_validation(args.val_data, Path(work) / "val-data", args.val_from, args.val_fraction, args.val_seed,
+                                    corpus_docs=args.val_corpus_docs, negatives=args.val_negatives)
     common = dict(instruction=args.instruction, dim=args.dim, batch_size=args.batch_size, device=args.device,
                   dtype=args.dtype, cache_dir=args.cache_dir, show_progress=True)
     parts = {"val_ndcg_at_10": (1.0 - args.sts_weight,

@@ -18,6 +18,7 @@ def register(sub) -> None:
     r.add_argument("--data-root", default=None,
                    help="folder the recipe's ${data_root} paths point into (default: the recipe's data_root, else data)")
     r.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default: the recipe's, else best available)")
+    r.add_argument("--seed", type=int, default=None, help="seed of every training stage (overrides the recipe's seed)")
     r.add_argument("--stop-after", default=None, help="stop after this stage: synth, filter, stage1, stage2, stage3, ablation")
 
 
@@ -28,7 +29,7 @@ def run(args) -> int:
     from ..pipeline.config import load_recipe
 
     overrides = {k: v for k, v in (("output_dir", args.output_dir), ("device", args.device),
-                                   ("data_root", args.data_root)) if v is not None}
+                                   ("data_root", args.data_root), ("seed", args.seed)) if v is not None}
     cfg = load_recipe(args.recipe, overrides)
     table = Pipeline(cfg, log=lambda m: print(m, file=sys.stderr), show_progress=True).run(args.stop_after)
     print(table)

@@ -28,7 +28,7 @@ from .schedule import Schedule, layer_index
 from .slerp import COLINEAR_EPS, slerp_coefficients
 from .sources import open_source
 from .stream import ShardedWriter, atomic_output_dir
-from .validate import check_same_architecture, check_same_tensors
+from .validate import check_same_architecture, check_same_tensors, droppable_buffers
 
 METHODS = ("slerp", "multislerp", "linear", "lora")
 BLOCK_ELEMENTS = 1 << 22  # 4M elements: 32 MiB per input as float64 during the Gram pass
@@ -63,9 +63,10 @@ def merge_checkpoints(inputs: list[str | Path], out: str | Path, method: str = "
     sources = [open_source(p, lora_base) for p in inputs]
     _check_arity(method, sources)
     check_same_architecture(sources)
-    check_same_tensors(sources)
+    dropped = droppable_buffers(sources)  # e.g. position_ids saved by an old base, absent from its fine-tune
+    check_same_tensors(sources, dropped)
     first = sources[0]
-    names = first.names
+    names = [n for n in first.names if n not in dropped]
     t_of = _t_values(method, t, names, first.config)  # raises on out-of-range t before any output
     w = normalize_weights(weights, len(sources)) if method in ("multislerp", "linear") else None
     out_dtype = {n: (dtype if dtype is not None and first.dtype(n).is_floating_point else first.dtype(n)) for n in names}
@@ -77,6 +78,7 @@ def merge_checkpoints(inputs: list[str | Path], out: str | Path, method: str = "
         model_dir = tmp / first.model_dir.resolve().relative_to(first.root.resolve())
         model_dir.mkdir(parents=True, exist_ok=True)
         _, result.not_merged = copy_support_files(first.root, first.model_dir, tmp)
+        result.not_merged += [f"{n}: a rebuilt buffer some inputs lack, left out" for n in sorted(dropped)]
         writer = ShardedWriter(model_dir, plan, shard_bytes)
         progress = _progress(total, show_progress)
         try:

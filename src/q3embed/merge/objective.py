@@ -8,6 +8,11 @@ from a split called ``test`` is refused.
 ``carve_validation`` writes ``qrels/<name>-val.tsv`` and ``qrels/<name>-fit.tsv`` next to a
 BEIR folder's files (a new folder that links the corpus and queries), a seeded split by
 query. Fine-tune on ``-fit`` and select on ``-val``, or the validation queries were trained on.
+
+Scoring validation queries against the whole corpus costs a full corpus embedding per
+candidate. ``corpus_docs=N`` makes the folder's corpus a small one instead: the validation
+queries' positives, their mined hard negatives (``negatives``: a ``q3embed mine`` JSONL) and a
+seeded N others -- cheap enough to score many candidates, and still hard.
 """
 
 from __future__ import annotations
@@ -23,11 +28,13 @@ Evaluate = Callable[[Path], dict]
 
 
 def carve_validation(data: str | Path, out: str | Path, split: str = "train", fraction: float = 0.2,
-                     seed: int = 0) -> tuple[str, str]:
+                     seed: int = 0, corpus_docs: int | None = None,
+                     negatives: str | Path | None = None) -> tuple[str, str]:
     """Split ``split``'s queries into (``<split>-fit``, ``<split>-val``) qrels in ``out``; their names.
 
     ``out`` links ``corpus.jsonl`` and ``queries.jsonl`` of ``data`` (no copy) and gets the two
-    qrels files; rerunning with the same arguments writes the same files.
+    qrels files; rerunning with the same arguments writes the same files. With ``corpus_docs``
+    its corpus.jsonl is instead the validation sub-corpus (module docstring).
     """
     if split == "test" or split.startswith("test"):
         raise ValueError("the validation split must come from training queries, not 'test' "
@@ -45,10 +52,18 @@ def carve_validation(data: str | Path, out: str | Path, split: str = "train", fr
     val = set(rng.sample(qids, max(1, round(fraction * len(qids)))))
     if len(val) == len(qids):
         raise ValueError(f"{src} has too few queries ({len(qids)}) to carve a validation split from")
+    if corpus_docs is not None and corpus_docs < 0:
+        raise ValueError(f"corpus_docs must be >= 0, got {corpus_docs}")
+    if negatives is not None and corpus_docs is None:
+        raise ValueError("negatives only shape a validation sub-corpus: pass corpus_docs too")
     (out / "qrels").mkdir(parents=True, exist_ok=True)
     for name in ("corpus.jsonl", "queries.jsonl"):
         link = out / name
-        if not link.exists():
+        if name == "corpus.jsonl" and corpus_docs is not None:
+            _write_subcorpus(data, link, {ln.split("\t")[1] for ln in rows if ln.split("\t")[0] in val}, val,
+                             negatives, corpus_docs, seed)
+        elif not link.exists() or (link.is_file() and not link.is_symlink()):
+            link.unlink(missing_ok=True)  # a sub-corpus from an earlier call gives way to the full one
             os.symlink((data / name).resolve(), link)
     fit_name, val_name = f"{split}-fit", f"{split}-val"
     for name, keep in ((fit_name, False), (val_name, True)):
@@ -57,6 +72,37 @@ def carve_validation(data: str | Path, out: str | Path, split: str = "train", fr
         tmp.write_text("\n".join([header, *body]) + "\n", encoding="utf-8")
         tmp.replace(out / "qrels" / f"{name}.tsv")
     return fit_name, val_name
+
+
+def _write_subcorpus(data: Path, dest: Path, positives: set[str], val_qids: set[str], negatives,
+                     extra: int, seed: int) -> None:
+    """corpus.jsonl lines of ``data`` kept: ``positives``, the mined negatives of ``val_qids``, ``extra`` random others."""
+    import json
+
+    from ..eval.beir import read_corpus, read_queries
+
+    keep = set(positives)
+    if negatives is not None:
+        by_text = {text: doc for doc, text in read_corpus(data / "corpus.jsonl").items()}
+        queries = read_queries(data / "queries.jsonl")
+        val_texts = {queries[q] for q in val_qids if q in queries}
+        for n, line in enumerate(Path(negatives).read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            if row.get("query") in val_texts:
+                for text in row.get("neg", []):
+                    if text not in by_text:
+                        raise InputFileError(f"{negatives}:{n}: a negative is not a document of {data}/corpus.jsonl")
+                    keep.add(by_text[text])
+    lines = [ln for ln in (data / "corpus.jsonl").read_text(encoding="utf-8").splitlines() if ln.strip()]
+    ids = [str(json.loads(ln)["_id"]) for ln in lines]
+    others = sorted(set(ids) - keep)
+    keep |= set(random.Random(seed).sample(others, min(extra, len(others))))
+    dest.unlink(missing_ok=True)  # may be the link to the full corpus: never write through it
+    tmp = dest.with_name(dest.name + ".tmp")
+    tmp.write_text("".join(ln + "\n" for ln, i in zip(lines, ids) if i in keep), encoding="utf-8")
+    tmp.replace(dest)
 
 
 def weighted_objective(parts: dict[str, tuple[float, Evaluate]]) -> Evaluate:

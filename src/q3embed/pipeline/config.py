@@ -85,10 +85,15 @@ class FilterStage(_RecipePart):
 
 
 class Stage1(_RecipePart):
-    """Weakly supervised contrastive training on the (unfiltered) synthetic pairs."""
+    """Weakly supervised contrastive training on the synthetic pairs.
+
+    ``pairs: all`` (the paper: stage 1 sees every synthetic pair) or ``filtered`` (only those the
+    filter kept: for weak pairs from the corpus itself, where the cut removes noise rather than
+    picking the best for stage 2)."""
 
     section = "stage1"
     train: dict = Field(default_factory=dict)  # the trainer's own keys, checked when the stage builds its config
+    pairs: Literal["all", "filtered"] = "all"
 
 
 class Stage2(_RecipePart):
@@ -98,6 +103,7 @@ class Stage2(_RecipePart):
     labelled: str | None = None        # training JSONL, or a BEIR folder (its train qrels become pairs)
     labelled_split: str = "train"
     checkpoints: int = Field(2, ge=2)  # they are merged in stage 3
+    synthetic: bool = True             # the filtered synthetic pairs join the labelled ones (the paper)
     train: dict = Field(default_factory=dict)
 
 
@@ -112,6 +118,8 @@ class EvalSpec(_RecipePart):
     retrieval: list[dict] = Field(default_factory=list)  # [{data_dir, split, instruction}]
     sts: list[dict] = Field(default_factory=list)        # [{path}]
     batch_size: int = 32
+    dtype: str | None = None      # compute dtype of the evaluation (float32 is MTEB's); default: the device's
+    cache_dir: str | None = None  # embedding cache shared with `q3embed eval` (unchanged models cost nothing)
 
     @model_validator(mode="after")
     def _some(self):
@@ -132,6 +140,7 @@ class RecipeConfig(_RecipePart):
     stage3: Stage3 = Field(default_factory=Stage3)
     ablation: bool = True  # also train "w/o synthetic data" for the paper-shaped table
     device: str | None = None
+    seed: int | None = None  # every training stage's seed, unless its train section sets one
 
     @model_validator(mode="after")
     def _sources(self):

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import copy
 import json
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..data.jsonl import read_jsonl
@@ -55,7 +57,9 @@ class Pipeline:
             done = self.state["stages"].get(name)
             if done is None:
                 self.log(f"== {name}")
-                self._save_stage(name, fn())
+                with self._cost(name):
+                    outputs = fn()
+                self._save_stage(name, outputs)
             else:
                 self.log(f"== {name}: done earlier, skipped ({STATE_FILE})")
             if name in dict(ROWS):
@@ -87,6 +91,22 @@ class Pipeline:
             parse_tasks(s.tasks)
             with ChatClient(s.llm_base_url, s.llm_model, s.llm_api_key) as client:
                 client.check()  # unreachable endpoint or unknown model: before the base-model eval
+
+    @contextmanager
+    def _cost(self, name: str):
+        """Record the wall and CPU seconds (this process, all threads) of a stage or an evaluation.
+
+        A resumed stage adds the time of each call, so the total stays honest across kills
+        (work lost to a kill is counted too)."""
+        w0, c0 = time.perf_counter(), time.process_time()
+        try:
+            yield
+        finally:
+            costs = self.state.setdefault("costs", {})
+            prev = costs.get(name, {"wall_s": 0.0, "cpu_s": 0.0})
+            costs[name] = {"wall_s": round(prev["wall_s"] + time.perf_counter() - w0, 1),
+                           "cpu_s": round(prev["cpu_s"] + time.process_time() - c0, 1)}
+            self._write_state()
 
     def _save_stage(self, name: str, outputs: dict) -> None:
         self.state["stages"][name] = outputs
@@ -167,13 +187,14 @@ class Pipeline:
         return {"kept": str(out), "n_kept": result.n_kept, "n_dropped": result.n_dropped, "threshold": threshold}
 
     def stage1(self) -> dict:
-        pairs = self.state["stages"]["synth"]["pairs"]
+        pairs = self.state["stages"]["filter" if self.cfg.stage1.pairs == "filtered" else "synth"]
+        pairs = pairs["kept" if self.cfg.stage1.pairs == "filtered" else "pairs"]
         run_dir = self.out / "stage1"
         self._train("stage1", self.cfg.base_model, pairs, self.cfg.stage1.train, run_dir)
         return {"model": str(run_dir / "final")}
 
     def stage2(self) -> dict:
-        data = self._stage2_data(with_synthetic=True)
+        data = self._stage2_data(with_synthetic=self.cfg.stage2.synthetic)
         ckpts = self._train_for_merge("stage2", self.state["stages"]["stage1"]["model"], data)
         return {"model": ckpts[-1], "checkpoints": ckpts, "train_file": str(data)}
 
@@ -226,6 +247,8 @@ class Pipeline:
             raw.setdefault("loss", {}).setdefault("hard_negatives", False)
         raw.update(model=model, output_dir=str(run_dir))
         raw.setdefault("progress", self.show_progress)
+        if self.cfg.seed is not None:
+            raw.setdefault("seed", self.cfg.seed)
         if self.cfg.device is not None:
             raw.setdefault("device", self.cfg.device)
         try:
@@ -267,15 +290,18 @@ class Pipeline:
         from ..engine import Embedder
         from ..eval import evaluate_retrieval, evaluate_sts
 
-        emb = Embedder.load(model, device=self.cfg.device)
+        ev = self.cfg.eval
         scores = {}
-        for task in self.cfg.eval.retrieval:
-            r = evaluate_retrieval(emb, task["data_dir"], split=task.get("split", "test"),
-                                   instruction=task.get("instruction"), batch_size=self.cfg.eval.batch_size)
-            scores[f"{Path(task['data_dir']).name} nDCG@10"] = round(100 * r["main_score"], 2)
-        for task in self.cfg.eval.sts:
-            r = evaluate_sts(emb, task["path"], batch_size=self.cfg.eval.batch_size)
-            scores[f"{Path(task['path']).stem} Spearman"] = round(100 * r["main_score"], 2)
+        with self._cost(f"eval {label}"):
+            emb = Embedder.load(model, device=self.cfg.device, dtype=ev.dtype)
+            for task in ev.retrieval:
+                r = evaluate_retrieval(emb, task["data_dir"], split=task.get("split", "test"),
+                                       instruction=task.get("instruction"), batch_size=ev.batch_size,
+                                       cache_dir=ev.cache_dir, show_progress=self.show_progress)
+                scores[f"{Path(task['data_dir']).name} nDCG@10"] = round(100 * r["main_score"], 2)
+            for task in ev.sts:
+                r = evaluate_sts(emb, task["path"], batch_size=ev.batch_size, cache_dir=ev.cache_dir)
+                scores[f"{Path(task['path']).stem} Spearman"] = round(100 * r["main_score"], 2)
         scores["mean"] = round(sum(scores.values()) / len(scores), 2)
         self.log(f"eval {label}: " + ", ".join(f"{k} {v:.2f}" for k, v in scores.items()))
         self.state["evals"][label] = scores

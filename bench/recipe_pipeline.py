@@ -1,0 +1,147 @@
+"""The paper's recipe on SciFact without an LLM, as a Table-5-shaped ablation over seeds.
+
+    python bench/recipe_pipeline.py --out DIR [--seeds 3] [--work /work/runs/merge17/pipeline]
+    python bench/recipe_pipeline.py --out DIR --smoke          # tiny data, a few steps: checks the path
+    python bench/recipe_pipeline.py --out DIR --report-only    # the table from the seeds finished so far
+
+For each seed, ``q3embed pipeline run recipes/scifact-minilm-pipeline.yaml --seed N`` runs
+weak pairs (``synth.weak: [title, first_sentence]``, a 2,000-pair subsample) -> filter (the cut
+fitted to keep 90% of SciFact train's genuine pairs) -> stage 1 (the kept weak pairs, in-batch
+negatives) -> stage 2 (SciFact train with the shipped recipe's keys and mined hard negatives)
+-> stage 3 (multislerp of the last 3 stage-2 checkpoints), plus the "w/o stage 1" run, each
+evaluated on SciFact test nDCG@10 and STSB test Spearman in fp32 through the embedding cache
+shared with ``merge_robustness.py``. The table reports mean +- std over the finished seeds and
+the CPU seconds of each stage (``pipeline_state.json``'s ``costs``).
+
+Resumable at every level: the mined file is kept, the pipeline skips finished stages and
+resumes training from checkpoints, evaluations reuse the cache. ``DIR`` receives seed 0's
+full model (stage 3), loadable by ``Embedder.load``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import sys
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from scifact_common import DATA, REPO, SHARED, mine, run_cli, smoke_data
+
+RECIPE = REPO / "recipes" / "scifact-minilm-pipeline.yaml"
+ROWS = [("base", "base all-MiniLM-L6-v2 (no training)"), ("stage1", "stage 1 only (weak pairs)"),
+        ("ablation", "without stage 1 (stage 2 + merge from base)"), ("stage2", "without merge (stage 1 -> 2)"),
+        ("stage3", "full (stage 1 -> 2 -> merge)")]
+STAGES = ("synth", "filter", "stage1", "stage2", "stage3", "ablation")
+
+
+def write_recipe(work: Path, data_root: Path, labelled: Path, cache: Path, smoke: bool) -> Path:
+    """The shipped pipeline recipe with this run's paths (and, for --smoke, tiny sizes)."""
+    raw = yaml.safe_load(RECIPE.read_text())
+    raw["data_root"] = str(data_root)
+    raw["stage2"]["labelled"] = str(labelled)
+    raw["eval"]["cache_dir"] = str(cache)
+    raw["device"] = "cpu"
+    if smoke:
+        raw["synth"]["n"] = 40
+        for stage, steps in (("stage1", 2), ("stage2", 3)):
+            train = raw[stage]["train"]
+            train["batch_size"] = 4
+            train["data"]["max_length"] = 32
+            train["optim"]["max_steps"] = steps
+    path = work / "recipe.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+def tabulate(work: Path, seeds: list[int]) -> tuple[str, dict]:
+    states = {}
+    for s in seeds:
+        f = work / f"seed{s}" / "pipeline_state.json"
+        if f.exists():
+            states[s] = json.loads(f.read_text())
+    cols = ("scifact nDCG@10", "stsb-en-test Spearman")
+    lines = ["| model | seeds | SciFact test nDCG@10 | STSB test Spearman | CPU-s of its own stage (mean) | eval CPU-s (mean) |",
+             "|---|---:|---:|---:|---:|---:|"]
+    summary = {}
+    for key, name in ROWS:
+        done = {s: st["evals"][key] for s, st in states.items() if key in st.get("evals", {})}
+        if not done:
+            lines.append(f"| {name} | 0 | – | – | – | – |")
+            continue
+        cells = []
+        for c in cols:
+            vals = [d[c] for d in done.values() if c in d]
+            mean = statistics.fmean(vals)
+            std = statistics.stdev(vals) if len(vals) > 1 else 0.0
+            cells.append(f"{mean:.2f} ± {std:.2f}" if len(vals) > 1 else f"{mean:.2f}")
+            summary.setdefault(key, {})[c] = {"mean": round(mean, 2), "std": round(std, 2), "values": vals}
+        stage_cpu = [st.get("costs", {}).get(key, {}).get("cpu_s") for st in states.values()]
+        eval_cpu = [st.get("costs", {}).get(f"eval {key}", {}).get("cpu_s") for st in states.values()]
+        fmt = lambda xs: f"{statistics.fmean(x for x in xs if x is not None):.0f}" if any(x is not None for x in xs) else "–"
+        lines.append(f"| {name} | {len(done)} | {cells[0]} | {cells[1]} | {fmt(stage_cpu)} | {fmt(eval_cpu)} |")
+    costs = {s: st.get("costs", {}) for s, st in states.items()}
+    per_stage = {stage: [c.get(stage, {}).get("cpu_s") for c in costs.values() if stage in c] for stage in STAGES}
+    lines.append("")
+    lines.append("CPU-s per stage, per seed: " + "; ".join(f"{k} {v}" for k, v in per_stage.items() if v))
+    return "\n".join(lines), {"seeds": sorted(states), "rows": summary, "costs": costs}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", required=True, help="seed 0's full model is copied here (Embedder.load-able)")
+    ap.add_argument("--work", default="/work/runs/merge17/pipeline", help="per-seed pipeline runs, mined data")
+    ap.add_argument("--cache-dir", default="/work/runs/merge17/cache", help="embedding cache (shared with merge_robustness)")
+    ap.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (default 3)")
+    ap.add_argument("--results", default=str(REPO / "bench" / "results"), help="table and JSON go here")
+    ap.add_argument("--smoke", action="store_true", help="tiny data and a few steps")
+    ap.add_argument("--report-only", action="store_true")
+    args = ap.parse_args()
+    if args.seeds < 1:
+        ap.error(f"--seeds must be >= 1, got {args.seeds}")
+    work = Path(args.work).resolve()
+    if args.smoke and args.work == ap.get_default("work"):
+        work = Path("/work/runs/merge17/pipeline-smoke")
+        args.cache_dir = str(work / "cache")
+        args.results = str(work / "report")
+    work.mkdir(parents=True, exist_ok=True)
+    seeds = list(range(args.seeds))
+    if not args.report_only:
+        if args.smoke:
+            beir, _, sts_test = smoke_data(work / "smoke-data")
+            data_root = work / "smoke-data" / "root"
+            (data_root / "stsb").mkdir(parents=True, exist_ok=True)
+            if not (data_root / "scifact").exists():
+                (data_root / "scifact").symlink_to(beir)
+            shutil.copy(sts_test, data_root / "stsb" / "stsb-en-test.csv")
+            data = beir
+        else:
+            data_root, data = SHARED, DATA
+        cache = Path(args.cache_dir).resolve()
+        labelled = mine(work / "mined_train.jsonl", data / "qrels" / "train.tsv", data, cache_dir=cache)
+        recipe = write_recipe(work, data_root, labelled, cache, args.smoke)
+        for s in seeds:
+            run_cli(["pipeline", "run", str(recipe), "--output-dir", str(work / f"seed{s}"), "--seed", str(s)])
+        final = work / "seed0" / "stage3" / "merged"
+        dest = Path(args.out)
+        if final.exists() and dest.resolve() != final.resolve():
+            if dest.exists():
+                shutil.rmtree(dest)
+            shutil.copytree(final, dest)
+            print(f"seed 0's full model copied to {dest}", flush=True)
+    table, summary = tabulate(work, seeds)
+    out = Path(args.results)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "recipe_pipeline.md").write_text(table + "\n")
+    (out / "recipe_pipeline.json").write_text(json.dumps(summary, indent=1) + "\n")
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
