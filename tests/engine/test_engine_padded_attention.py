@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from q3embed.runtime import fast_qwen3
-from q3embed.runtime.fast_qwen3 import PackedQwen3, _AttentionPlan
+from q3embed.runtime.fast_qwen3 import PackedQwen3, _AttentionPlan, _padded_buckets
 from q3embed.runtime.packing import pack
 
 
@@ -45,8 +45,8 @@ def _attend_both(model, rows, prefixes, groups, last_only):
     pk = prefix.keys[0] if prefix else None
     pv = prefix.values[0] if prefix else None
     ref = fast._attend_loop(q, k, v, pk, pv, plan, last_only)
-    buckets = plan.padded(last_only)
-    return ref, buckets, lambda: fast._attend_padded(q, k, v, pk, pv, plan.padded(last_only)), plan
+    buckets = _padded_buckets(plan, last_only, torch.device("cpu"))  # the path itself, whatever the rule picks
+    return ref, buckets, lambda: fast._attend_padded(q, k, v, pk, pv, buckets), plan
 
 
 @pytest.mark.parametrize("kind", ["plain", "one_prefix", "two_groups"])
@@ -55,13 +55,13 @@ def test_padded_attention_matches_loop(tiny_reranker, monkeypatch, kind, last_on
     rows, prefixes, groups = _case(kind)
     monkeypatch.setattr(fast_qwen3, "_PAD_FACTOR", float("inf"))  # one bucket: maximal padding
     ref, buckets, padded, _ = _attend_both(tiny_reranker.model, rows, prefixes, groups, last_only)
-    assert buckets is not None and len(buckets.buckets) == 1
+    assert len(buckets.buckets) == 1
     out = padded()
     assert out.shape == ref.shape and torch.isfinite(out).all()
     assert (out - ref).abs().max() < 1e-5
     monkeypatch.setattr(fast_qwen3, "_PAD_FACTOR", 1.2)  # several buckets: the reordering is exercised
     ref, buckets, padded, _ = _attend_both(tiny_reranker.model, rows, prefixes, groups, last_only)
-    assert buckets is not None and 1 < len(buckets.buckets) < len(rows)
+    assert 1 < len(buckets.buckets) < len(rows)
     assert (padded() - ref).abs().max() < 1e-5
 
 
@@ -77,7 +77,7 @@ def test_padded_attention_gradients_match_loop(tiny_reranker, monkeypatch):
     leaves = [torch.randn(n, h, fast.head_dim, generator=g) for h in (fast.n_heads, fast.n_kv, fast.n_kv)]
     grads = []
     for run in (lambda q, k, v: fast._attend_loop(q, k, v, None, None, plan, False),
-                lambda q, k, v: fast._attend_padded(q, k, v, None, None, plan.padded(False))):
+                lambda q, k, v: fast._attend_padded(q, k, v, None, None, _padded_buckets(plan, False, q.device))):
         xs = [t.clone().requires_grad_() for t in leaves]
         (run(*xs) ** 2).sum().backward()
         grads.append([x.grad for x in xs])
@@ -105,7 +105,11 @@ def test_forward_uses_padded_path_and_matches_loop(tiny_reranker, monkeypatch):
         prefix = fast.prefix_cache(prefixes)
         batch = pack(rows, "cpu", [prefix.length(gr) for gr in groups], groups)
         monkeypatch.setattr(fast_qwen3, "_PAD_FACTOR", float("inf"))
+        used = []
+        choose = fast_qwen3._choose_padded
+        monkeypatch.setattr(fast_qwen3, "_choose_padded", lambda plan, last: used.append(choose(plan, last)) or used[-1])
         padded = fast.last_hidden(batch, prefix)
         monkeypatch.setattr(_AttentionPlan, "padded", lambda self, last_only: None)
         loop = fast.last_hidden(batch, prefix)
+    assert used[0] is not None and used[1] is None  # padded for all queries; the loop for last tokens
     assert (padded - loop).abs().max() < 1e-5
