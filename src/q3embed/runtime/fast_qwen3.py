@@ -267,9 +267,10 @@ class _AttentionPlan:
 # FLOPs at these sizes (issue 16: 2,827 calls ran at 10-15 GFLOP/s). Rows are therefore
 # batched, longest first, as long as a bucket's padded box stays within this factor of its rows'
 # own boxes; a row that would break it starts a new bucket (a bucket of one is the loop's call).
-# 1.1-1.25 measured best on the reranker's 1 x 100 (0.6B shape, bf16, 1 thread: 0.21 CPU s per
-# layer vs the loop's 0.29; 1.5: 0.24, 2: 0.29, one bucket: 0.46; bench/RESULTS.md).
-_PAD_FACTOR = 1.25
+# 1.1 measured best on the reranker's 1 x 100 (0.6B shape, bf16, 1 thread, its own 16-row
+# batches: 0.180 CPU s per layer vs the loop's 0.253; 1.25-inf: 0.196-0.202; bench/RESULTS.md).
+# On all 100 rows in one batch, where padding can grow, 1.1-1.25: 0.21, 2: 0.29, inf: 0.46.
+_PAD_FACTOR = 1.1
 
 
 def _choose_padded(plan: "_AttentionPlan", last_only: bool) -> "_PaddedBuckets | None":
