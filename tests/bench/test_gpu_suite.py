@@ -26,9 +26,13 @@ def _suite(tmp_path, *flags, timeout=600):
     return proc, (json.loads(results.read_text()) if results.exists() else None)
 
 
-def test_cpu_dry_run_runs_every_section(tmp_path, qwen3_tokenizer_dir):
+def test_cpu_dry_run_runs_every_section(tmp_path, qwen3_tokenizer_dir, tiny_embedding_dir, tiny_reranker_dir):
     (tmp_path / "work").mkdir()
     (tmp_path / "work" / "tokenizer").symlink_to(qwen3_tokenizer_dir)  # the session's tokenizer, not a rebuild
+    # The checks section's tiny models are built with the same calls as the session's (seeds 0 and 1, untied
+    # reranker head): reuse them instead of two more builds; the section only reads them.
+    (tmp_path / "work" / "tiny-embedding").symlink_to(tiny_embedding_dir)
+    (tmp_path / "work" / "tiny-reranker").symlink_to(tiny_reranker_dir)
     # About 60 CPU seconds; the wall-clock limit is for a shared, oversubscribed machine.
     proc, res = _suite(tmp_path, "--cpu-dry-run", "--in-process", "--budget-s", "1700", timeout=1800)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -91,3 +91,27 @@ def test_encoder_special_tokens_stay_text(minilm_dir):
     # Truncation keeps [CLS] ... [SEP], as transformers' own truncation does.
     long = "word " * 100
     assert enc([long])[0] == tok(long, truncation=True, max_length=16)["input_ids"]
+
+
+def test_private_backend_copy_equals_the_full_json_round_trip(minilm_dir):
+    """The backend copy edits only the added-token list in the JSON; parity with parsing and rewriting it all."""
+    import json
+
+    from tokenizers import Tokenizer
+    from transformers import AutoTokenizer
+
+    from q3embed.runtime.tokenize import TextEncoder
+
+    tok = AutoTokenizer.from_pretrained(minilm_dir)  # an encoder: added tokens and a [CLS]/[SEP] post-processor
+    tok.backend_tokenizer.enable_truncation(8)
+    tok.backend_tokenizer.enable_padding()
+    text = ["[CLS] a [MASK] text [SEP] that is longer than eight tokens, " * 3]
+    for allow in (False, True):
+        spec = json.loads(tok.backend_tokenizer.to_str())
+        spec["truncation"] = spec["padding"] = None
+        if not allow:
+            spec["added_tokens"] = []
+        want = Tokenizer.from_str(json.dumps(spec))
+        got = TextEncoder(tok, allow_special_tokens=allow)._backend
+        assert json.loads(got.to_str()) == spec
+        assert got.encode_batch(text)[0].ids == want.encode_batch(text)[0].ids

@@ -21,6 +21,20 @@ def test_genuine_vocabulary_ids(qwen_tok):
         YES_TOKEN_ID, NO_TOKEN_ID, EOS_TOKEN_ID, 151644, 151645, 151667, 151668]
 
 
+def test_saved_tokenizer_lists_its_special_tokens_like_the_official_one(qwen_tok, qwen3_tokenizer_dir):
+    """tokenizer_config.json carries added_tokens_decoder (as the hub's does), and it agrees with tokenizer.json."""
+    import json
+
+    from q3embed.model.vocab import QWEN3_SPECIAL_TOKENS
+
+    config = json.loads((qwen3_tokenizer_dir / "tokenizer_config.json").read_text())
+    assert [config["added_tokens_decoder"][str(EOS_TOKEN_ID + i)]["content"] for i in range(26)] == QWEN3_SPECIAL_TOKENS
+    backend = qwen_tok.backend_tokenizer.get_added_tokens_decoder()  # what tokenizer.json itself says
+    assert {i: str(t) for i, t in qwen_tok.added_tokens_decoder.items()} == {i: str(t) for i, t in backend.items()}
+    assert all(t.special and not t.normalized for t in qwen_tok.added_tokens_decoder.values())
+    assert (qwen_tok.eos_token, qwen_tok.pad_token, qwen_tok.padding_side) == ("<|im_end|>", "<|endoftext|>", "left")
+
+
 def test_query_format():
     assert format_query("Find docs", "what?") == "Instruct: Find docs\nQuery:what?"
     assert format_query(None, "doc") == "doc"

@@ -61,6 +61,15 @@ def test_data_fetch_cli_offline(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    # The hub libraries read these variables once, at import: an earlier test may already have imported
+    # them, and then they would try the network (~20 s of timeouts here) instead of failing at once.
+    import sys
+
+    for module, names in (("huggingface_hub.constants", ["HF_HUB_OFFLINE"]),
+                          ("datasets.config", ["HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"])):
+        for name in names:
+            if module in sys.modules:
+                monkeypatch.setattr(sys.modules[module], name, True)
     assert main(["data", "fetch", "stsb", "--out", str(tmp_path / "data")]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("q3embed data fetch: error: cannot fetch stsb") and "\n" not in err

@@ -8,6 +8,7 @@ random weights, which is what throughput benchmarks need.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from ..config import DEFAULT_QUERY_INSTRUCTION, PRESETS
@@ -18,6 +19,10 @@ TINY_SHAPE = dict(
     hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
     num_key_value_heads=2, head_dim=16,
 )
+
+#: what ``save_pretrained`` writes for a tokenizer (older transformers: the last three too)
+TOKENIZER_FILES = {"tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "special_tokens_map.json",
+                   "added_tokens.json", "vocab.json", "merges.txt"}
 
 
 def qwen3_config(shape: str = "tiny", **overrides):
@@ -56,7 +61,12 @@ def save_tiny_qwen3(out_dir: str | Path, kind: str = "embedding", shape: str = "
     if dtype is not None:
         model = model.to(dtype)
     model.save_pretrained(out, safe_serialization=True)
-    if tokenizer_dir is not None:
+    if tokenizer_dir is not None and (Path(tokenizer_dir) / "tokenizer.json").exists():
+        # A saved tokenizer's files are copied as they are: loading and re-saving a 151K vocabulary costs seconds.
+        for f in Path(tokenizer_dir).iterdir():
+            if f.name in TOKENIZER_FILES and f.resolve() != (out / f.name).resolve():
+                shutil.copyfile(f, out / f.name)
+    elif tokenizer_dir is not None:
         AutoTokenizer.from_pretrained(tokenizer_dir).save_pretrained(out)
     else:
         save_qwen3_tokenizer(out)

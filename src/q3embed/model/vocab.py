@@ -64,7 +64,19 @@ def build_qwen3_tokenizer():
 
 def save_qwen3_tokenizer(out_dir: str | Path) -> Path:
     """Write the Qwen3 tokenizer files (tokenizer.json, tokenizer_config.json, ...) to ``out_dir``."""
+    import json
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    build_qwen3_tokenizer().save_pretrained(out)
+    tok = build_qwen3_tokenizer()
+    tok.save_pretrained(out)
+    # The official tokenizer_config.json lists the special tokens (``added_tokens_decoder``); with it,
+    # transformers takes them from there instead of parsing all of tokenizer.json in Python (half a load).
+    config_file = out / "tokenizer_config.json"
+    config = json.loads(config_file.read_text(encoding="utf-8"))
+    config.setdefault("added_tokens_decoder", {
+        str(i): {"content": t.content, "lstrip": t.lstrip, "normalized": t.normalized, "rstrip": t.rstrip,
+                 "single_word": t.single_word, "special": t.special}
+        for i, t in sorted(tok.added_tokens_decoder.items())})
+    config_file.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return out

@@ -123,6 +123,26 @@ def _valid_unicode(s: str) -> bool:
     return True
 
 
+def _without_added_tokens(spec: str) -> str:
+    """A backend's JSON with an empty top-level ``added_tokens`` list.
+
+    Only that short list is parsed: a full ``json.loads``/``dumps`` round trip of a 151K-token
+    vocabulary took most of ``Reranker.load``'s time. The first ``"added_tokens":`` is the top-level
+    key (it comes before the vocabulary, and inside a token string its quotes would be escaped).
+    """
+    key = '"added_tokens":'
+    at = spec.find(key)
+    if at < 0:
+        return spec
+    start = at + len(key)
+    while spec[start].isspace():
+        start += 1
+    tokens, end = json.JSONDecoder().raw_decode(spec, start)
+    if not isinstance(tokens, list):
+        raise ValueError(f"unexpected tokenizer JSON: added_tokens is a {type(tokens).__name__}")
+    return spec[:start] + "[]" + spec[end:]
+
+
 class TextEncoder:
     """Texts -> token ids on a private copy of a fast tokenizer's backend; safe from many threads.
 
@@ -152,11 +172,13 @@ class TextEncoder:
             if allow_special not in cached:
                 from tokenizers import Tokenizer
 
-                spec = json.loads(backend.to_str())
-                spec["truncation"] = spec["padding"] = None  # we truncate ourselves, and never pad here
+                spec = backend.to_str()
                 if not allow_special:
-                    spec["added_tokens"] = []  # the post-processor keeps its own ids ([CLS]/[SEP])
-                cached[allow_special] = Tokenizer.from_str(json.dumps(spec))
+                    spec = _without_added_tokens(spec)  # the post-processor keeps its own ids ([CLS]/[SEP])
+                copy = Tokenizer.from_str(spec)
+                copy.no_truncation()  # we truncate ourselves,
+                copy.no_padding()  # and never pad here
+                cached[allow_special] = copy
             return cached[allow_special]
 
     def __call__(self, texts: Sequence[str], add_special_tokens: bool = False) -> list[list[int]]:
