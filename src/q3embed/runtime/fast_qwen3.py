@@ -88,7 +88,7 @@ class PackedQwen3:
 
     @property
     def attention_kind(self) -> str:
-        return "varlen-flash" if self._varlen is not None else "sdpa-per-sequence"
+        return "varlen-flash" if self._varlen is not None else "sdpa-bucketed"
 
     def last_hidden(self, batch: PackedBatch, prefix: PrefixCache | None = None) -> torch.Tensor:
         """(B, H) hidden state after the final norm at each sequence's last token."""
@@ -156,7 +156,7 @@ class PackedQwen3:
             try:
                 return self._attend_varlen(q, k, v, pk, pv, plan, last_only)
             except (RuntimeError, TypeError) as e:  # e.g. a torch build whose varlen kernel refuses these inputs
-                warnings.warn(f"varlen attention failed ({str(e).splitlines()[0]}); using per-sequence SDPA")
+                warnings.warn(f"varlen attention failed ({str(e).splitlines()[0]}); using bucketed SDPA")
                 self._varlen = None
         buckets = plan.padded(last_only)
         if buckets is not None:
@@ -396,7 +396,7 @@ def _varlen_attention():
 def _warn_no_varlen() -> None:
     """Say once per process that CUDA runs the slower per-sequence path, and why (never silently)."""
     warnings.warn(f"torch {torch.__version__} has no torch.nn.attention.varlen (torch 2.10 or newer has it): "
-                  "the packed forward on CUDA falls back to per-sequence SDPA attention, which is slower; "
+                  "the packed forward on CUDA falls back to per-sequence or padded SDPA attention, which is slower; "
                   "upgrade torch for the varlen flash-attention path", RuntimeWarning, stacklevel=3)
 
 
