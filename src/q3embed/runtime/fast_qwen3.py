@@ -6,7 +6,8 @@ so no FLOP is spent on padding, and attention runs per sequence:
 
 - on CUDA in half precision: one varlen flash-attention call per layer;
 - elsewhere: a few padded, masked SDPA calls per layer, sequences of similar length batched
-  together (``_PaddedBuckets``); one SDPA call per sequence only where batching would pad too much.
+  together (``_PaddedBuckets``); one SDPA call per sequence where batching would pad too much
+  and for the final layer's last-token queries (``_choose_padded`` says why).
 
 Two more savings, both exact:
 
