@@ -103,3 +103,12 @@ def test_a_shorter_version_killed_before_its_cleanup_is_not_whole(client, hash_e
     assert store.whole_ids() == set() and store.partial_documents() == ["x"]
     assert store.add_records(new, hash_embedder.encode_documents(["new"]), on_duplicate="skip") == 1
     assert store.whole_ids() == {"x"} and store.stored_chunks(["x"]) == {"x": [0]}
+
+
+def test_an_unreachable_qdrant_server_is_one_clear_error():
+    from q3embed.stores import StoreUnavailableError
+    from q3embed.stores.open import open_store
+
+    # Port 9 (discard) is closed here: the client's connection error becomes the store's own error.
+    with pytest.raises(StoreUnavailableError, match=r"cannot reach Qdrant at http://127\.0\.0\.1:9"):
+        open_store("qdrant://127.0.0.1:9?collection=docs")

@@ -304,30 +304,28 @@ def qdrant_client(url: str):
 
 
 def open_qdrant(url: str, embedder=None) -> QdrantStore:
-    client, name, where = qdrant_client(url)
-    try:
-        store = QdrantStore.open(client, name, embedder)
-    except IndexNotFoundError:
-        client.close()
-        raise IndexNotFoundError(f"no Qdrant collection {name!r} at {where} (build one with "
-                                 "`q3embed index build --store URL`)") from None
-    except Exception as e:
-        client.close()
-        if _unreachable(e):
-            raise StoreUnavailableError(f"cannot reach Qdrant at {where}: {e}") from None
-        raise
-    store._where = where
-    return store
+    return _with_client(url, lambda client, name: QdrantStore.open(client, name, embedder), IndexNotFoundError,
+                        lambda name, where: f"no Qdrant collection {name!r} at {where} (build one with "
+                                            "`q3embed index build --store URL`)")
 
 
 def create_qdrant(url: str, embedder, **kwargs) -> QdrantStore:
+    return _with_client(url, lambda client, name: QdrantStore.create(client, name, embedder, **kwargs),
+                        StoreExistsError,
+                        lambda name, where: f"Qdrant collection {name!r} at {where} already exists; pass --overwrite "
+                                            "to replace it or --resume to finish an interrupted build")
+
+
+def _with_client(url: str, make, expected: type[Exception], explain) -> QdrantStore:
+    """``make(client, name)`` with the URL's client: on failure the client is closed and the error says
+    which collection and where (``expected`` re-raised with ``explain(name, where)``, an unreachable
+    server as StoreUnavailableError)."""
     client, name, where = qdrant_client(url)
     try:
-        store = QdrantStore.create(client, name, embedder, **kwargs)
-    except StoreExistsError:
+        store = make(client, name)
+    except expected:
         client.close()
-        raise StoreExistsError(f"Qdrant collection {name!r} at {where} already exists; pass --overwrite to replace "
-                               "it or --resume to finish an interrupted build") from None
+        raise expected(explain(name, where)) from None
     except Exception as e:
         client.close()
         if _unreachable(e):
