@@ -2,7 +2,7 @@
 
 A padded (B, T) batch of mixed-length texts spends most of its compute on pad tokens
 (measured: 2.7x waste on log-normal SciFact lengths). Packing puts only real tokens through
-the linear layers; attention stays per sequence, either through a varlen kernel or a loop.
+the linear layers; attention stays per sequence: a varlen kernel, or masked SDPA over buckets of similar lengths.
 """
 
 from __future__ import annotations
