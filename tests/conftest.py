@@ -62,3 +62,25 @@ def minilm_embedder(minilm_dir):
     from q3embed import Embedder
 
     return Embedder.load(minilm_dir, device="cpu", dtype="float32")
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """One real PostgreSQL with pgvector for the whole run (tests/stores and tests/distributed), started from
+    pgserver's binaries (no network).
+
+    Its data folder is a plain temp folder, not under pytest's ``/tmp/pytest-of-USER``: as root, pgserver runs
+    PostgreSQL as the ``pgserver`` user and opens the folders above the data to it, and any other pytest run
+    started meanwhile closes ``pytest-of-USER`` again (mode 0700), which made initdb fail with "Permission denied"."""
+    pgserver = pytest.importorskip("pgserver")
+    pytest.importorskip("psycopg")
+    pytest.importorskip("pgvector")
+    import tempfile
+    import warnings
+    from pathlib import Path
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs: XDG_RUNTIME_DIR not set
+        server = pgserver.get_server(Path(tempfile.mkdtemp(prefix="q3embed-test-pg-")), cleanup_mode="delete")
+    yield server
+    server.cleanup()

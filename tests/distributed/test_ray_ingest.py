@@ -9,7 +9,7 @@ from q3embed.stores import Index
 from ray_corpus import check_against_single_process, corpus_records, write_shards
 
 
-def test_ray_vectors_equal_single_process_encode(ray_address, tmp_path, minilm_dir, minilm_fp32):
+def test_ray_vectors_equal_single_process_encode(ray_address, tmp_path, minilm_dir, minilm_embedder):
     from q3embed.distributed import RayBuildConfig, build_on_ray
 
     records = corpus_records(30)
@@ -19,14 +19,14 @@ def test_ray_vectors_equal_single_process_encode(ray_address, tmp_path, minilm_d
                          torch_dtype="float32", show_progress=False)
     assert len(index) == 30 and index.generation == 1  # empty create, then the one commit of all parts
     assert not (tmp_path / "idx.ray-parts").exists()
-    check_against_single_process(index, records, minilm_fp32)
+    check_against_single_process(index, records, minilm_embedder)
     # The index records the model, so a plain single-process reader accepts it and searches it.
-    reopened = Index.open(tmp_path / "idx", minilm_fp32)
+    reopened = Index.open(tmp_path / "idx", minilm_embedder)
     hit = reopened.search(records[5]["title"], top_k=1)[0]
     assert hit.id == records[5]["_id"]
 
 
-def test_parquet_corpus_and_chunking_match_the_single_process_build(ray_address, tmp_path, minilm_dir, minilm_fp32):
+def test_parquet_corpus_and_chunking_match_the_single_process_build(ray_address, tmp_path, minilm_dir, minilm_embedder):
     pa = pytest.importorskip("pyarrow")
     import pyarrow.parquet as pq
 
@@ -37,7 +37,7 @@ def test_parquet_corpus_and_chunking_match_the_single_process_build(ray_address,
     index = build_on_ray(tmp_path / "idx", tmp_path / "corpus.parquet", str(minilm_dir),
                          config=RayBuildConfig(workers=1, docs_per_batch=5), device="cpu", torch_dtype="float32",
                          chunk_tokens=48, chunk_overlap=8, show_progress=False)
-    single = Index.build(tmp_path / "single", records, minilm_fp32, chunk_tokens=48, chunk_overlap=8)
+    single = Index.build(tmp_path / "single", records, minilm_embedder, chunk_tokens=48, chunk_overlap=8)
     assert index.num_chunks == single.num_chunks > len(records)  # documents were split
     ours = {(r["id"], r["chunk"]): (r["start"], r["end"]) for r in map(index.record, index.vectors()[0].tolist())}
     theirs = {(r["id"], r["chunk"]): (r["start"], r["end"]) for r in map(single.record, single.vectors()[0].tolist())}

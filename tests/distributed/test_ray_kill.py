@@ -84,7 +84,7 @@ def wait_for(condition, proc, what: str, timeout: float = 300.0) -> None:
 
 
 @pytest.mark.timeout(900)  # 7 minutes were seen on 2 cores at load average 25 (six process starts)
-def test_killed_worker_and_driver_leave_every_id_once(ray_address, tmp_path, minilm_dir, minilm_fp32):
+def test_killed_worker_and_driver_leave_every_id_once(ray_address, tmp_path, minilm_dir, minilm_embedder):
     from q3embed.cli import main
 
     records = corpus_records(N_DOCS, offset=300)
@@ -119,7 +119,7 @@ def test_killed_worker_and_driver_leave_every_id_once(ray_address, tmp_path, min
     assert main(args) == 0
     index = Index.open(out, verify=True)
     assert len(index) == index.num_chunks == N_DOCS and index.generation == 1
-    check_against_single_process(index, records, minilm_fp32)
+    check_against_single_process(index, records, minilm_embedder)
     assert not staging.exists()
     # The killed run's parts were committed as they were (hard links of the same files), not embedded again.
     assert kept_files <= {p.stat().st_ino for p in (out / "segments").iterdir()}

@@ -25,7 +25,7 @@ def target(request, tmp_path):
 
 
 def test_ray_into_a_store_equals_single_process_every_id_once(ray_address, target, tmp_path, minilm_dir,
-                                                              minilm_fp32):
+                                                              minilm_embedder):
     from q3embed.distributed import RayBuildConfig, build_on_ray
     from q3embed.stores import read_corpus
     from q3embed.stores.open import create_store
@@ -35,10 +35,10 @@ def test_ray_into_a_store_equals_single_process_every_id_once(ray_address, targe
     write_shards(tmp_path / "corpus", records, shards=2)
     docs = read_corpus(records)
     ids, texts = [d.id for d in docs], {d.id: d.text for d in docs}
-    ref = minilm_fp32.encode_documents([texts[i] for i in ids])  # (N_DOCS, 384) the single-process vectors
+    ref = minilm_embedder.encode_documents([texts[i] for i in ids])  # (N_DOCS, 384) the single-process vectors
     done = ids[:5]
     if kind == "qdrant":  # what a driver killed after its first writes leaves behind
-        store = create_store(url, minilm_fp32, building=True)
+        store = create_store(url, minilm_embedder, building=True)
         store.add_records([{"id": i, "text": SENTINEL} for i in done], ref[:5], on_duplicate="skip")
         store.close()
 

@@ -47,14 +47,14 @@ def wait_healthy(httpx, proc, port: int, timeout: float = 180.0) -> None:
 
 
 @pytest.mark.timeout(600)
-def test_two_replicas_share_one_store(pg_server, tmp_path, minilm_dir, minilm_fp32):
+def test_two_replicas_share_one_store(pg_server, tmp_path, minilm_dir, minilm_embedder):
     httpx = pytest.importorskip("httpx")
     from q3embed.cli import main
     from q3embed.stores.open import build_store
 
     url = store_url(pg_server, "replicas")
     records = corpus_records(24, offset=1000)
-    build_store(url, records, minilm_fp32).close()
+    build_store(url, records, minilm_embedder).close()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     ports = [free_port(), free_port()]
     replicas = [start_replica(minilm_dir, url, p, env) for p in ports]

@@ -51,21 +51,6 @@ def doc_maker():
     return make_docs
 
 
-@pytest.fixture(scope="session")
-def pg_server(tmp_path_factory):
-    """A real PostgreSQL with pgvector, started from pgserver's binaries in a temp folder (no network)."""
-    pgserver = pytest.importorskip("pgserver")
-    pytest.importorskip("psycopg")
-    pytest.importorskip("pgvector")
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # platformdirs: XDG_RUNTIME_DIR not set
-        server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
-    yield server
-    server.cleanup()
-
-
 _pg_collections = iter(range(10**6))
 
 
