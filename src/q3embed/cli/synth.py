@@ -64,7 +64,8 @@ def run(args) -> int:
     config = config_from_flags(SynthConfig, FLAGS, tasks=_csv(args.tasks), languages=_csv(args.languages),
                                lengths=_csv(args.lengths), per_passage=args.per_passage, n=args.n,
                                candidates=args.candidates, answer_retries=args.answer_retries, seed=args.seed)
-    retry = RetryPolicy(max_retries=args.max_retries, backoff_base=args.backoff)
+    retry = config_from_flags(RetryPolicy, {"max_retries": "--max-retries", "backoff_base": "--backoff"},
+                              max_retries=args.max_retries, backoff_base=args.backoff)
     report = synthesize(args.corpus, args.out, args.llm_base_url, args.llm_model, config, api_key=args.llm_api_key,
                         personas=args.personas, prompts_dir=args.prompts, concurrency=args.concurrency,
                         rate_limit=args.rate_limit, retry=retry, timeout=args.timeout, temperature=args.temperature,

@@ -134,7 +134,7 @@ class Pipeline:
         out = self.out / s.out
         report = synthesize(s.corpus, out, s.llm_base_url, s.llm_model, s.synth_config(), api_key=s.llm_api_key,
                             personas=s.personas, prompts_dir=s.prompts, concurrency=s.concurrency,
-                            rate_limit=s.rate_limit, retry=RetryPolicy(s.max_retries, s.backoff),
+                            rate_limit=s.rate_limit, retry=RetryPolicy(max_retries=s.max_retries, backoff_base=s.backoff),
                             temperature=s.temperature, show_progress=self.show_progress, log=self.log)
         self.log(format_report(report))
         failed = report.counts["gave_up"]
