@@ -22,6 +22,10 @@ Design (issue 17 section 1):
 - The chosen merge is the best merge on the validation objective. Only a short list is
   test-evaluated (SciFact test nDCG@10 and STSB test Spearman, fp32): every input of a
   test-evaluated merge, the chosen merge, the soups, and two more WiSE grid points.
+- Probes (role ``probe``, never chosen): WiSE-FT slerp base -> uniform soup at t = 0.5, 0.7, 0.9,
+  added after the first test results showed the soup as the best model, to map the Pareto front
+  between the base and the soup on test. They are validation-scored too, but ``chosen`` only looks
+  at role ``merge``, so adding them cannot change the choice.
 Everything is appended to ``{work}/results.jsonl`` as it finishes and skipped on rerun; merges
 and checkpoints are kept under ``{work}``; the embedding cache makes a killed evaluation
 continue. So ``kill -9`` and rerun the same command at any point.
@@ -51,6 +55,7 @@ from scifact_common import (
 
 WISE_GRID = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 WISE_TEST = (0.5, 0.8)  # grid points test-evaluated besides the chosen one (fixed in advance, not picked)
+PROBE_T = (0.5, 0.7, 0.9)  # WiSE base -> uniform soup, test-evaluated for the Pareto picture only
 SEEDS = (0, 1, 2)
 
 
@@ -125,6 +130,8 @@ class Bench:
         best_t = self.wise(end_label, ends[end_label])
         self.schedules(end_label, ends[end_label], best_t)
         self.test_phase()
+        if "uniform soup" in ends:
+            self.probes(ends["uniform soup"])
 
     def train_seed(self, seed: int) -> Path:
         out = self.work / f"seed{seed}"
@@ -251,6 +258,15 @@ class Bench:
                 print(f"stopping at --max-test {self.args.max_test} test evaluations", flush=True)
                 break
 
+    def probes(self, soup: Path) -> None:
+        """WiSE base -> uniform soup on test (role ``probe``: outside the candidate pool ``chosen`` reads)."""
+        for t in PROBE_T:
+            label = self.wise_label(t, "uniform soup")
+            m = self.merge(f"probe-wise-soup-t{t:g}", [self.base_path, soup], "slerp", t=t)
+            meta = {"role": "probe", "method": "slerp", "t": t, "inputs": ["base all-MiniLM-L6-v2", "uniform soup"]}
+            self.val(label, m, **meta)
+            self.test(label, m, **meta)
+
     @property
     def seeds(self) -> tuple[int, ...]:
         return tuple(int(s) for s in self.args.seeds.split(","))
@@ -317,7 +333,8 @@ def plot(test: dict, chosen: str | None, path: Path) -> None:
     for k, (x, y) in zip(labels, pts):
         role = test[k].get("role")
         style = ({"marker": "s", "color": "gray"} if k.startswith("base") else
-                 {"marker": "o", "color": "tab:blue"} if role == "input" else {"marker": "^", "color": "tab:orange"})
+                 {"marker": "o", "color": "tab:blue"} if role == "input" else
+                 {"marker": "v", "color": "tab:purple"} if role == "probe" else {"marker": "^", "color": "tab:orange"})
         ax.scatter([x], [y], s=45, zorder=3, **style)
         ax.annotate(k.replace("all-MiniLM-L6-v2", "").replace("(base -> ", "("), (x, y), fontsize=6.5,
                     xytext=(4, 3), textcoords="offset points")
@@ -329,6 +346,8 @@ def plot(test: dict, chosen: str | None, path: Path) -> None:
     ax.scatter([], [], marker="s", color="gray", label="base")
     ax.scatter([], [], marker="o", color="tab:blue", label="fine-tuned checkpoint")
     ax.scatter([], [], marker="^", color="tab:orange", label="merge")
+    if any(test[k].get("role") == "probe" for k in labels):
+        ax.scatter([], [], marker="v", color="tab:purple", label="probe: WiSE base -> soup (never chosen)")
     ax.set_xlabel("SciFact test nDCG@10 (fp32)")
     ax.set_ylabel("STSB test Spearman (fp32)")
     ax.set_title("all-MiniLM-L6-v2 fine-tuned on SciFact: in-domain vs out-of-domain")
