@@ -10,6 +10,7 @@ freed memory in the heap, and compare the sys time and the minor faults:
         GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=4294967296:glibc.malloc.top_pad=268435456 \\
         taskset -c 1 python malloc_faults_probe.py 1
 
+MALLOPT=1 applies the same settings in-process, as the q3embed command does (runtime/allocator.py).
 (argument: torch threads; the 0.6B-shape bf16 checkpoint and texts of elementwise_probe.py, from
 /work/wt/bench16/bench/.cache).
 """
@@ -30,6 +31,10 @@ from transformers.utils import logging as hl
 hl.disable_progress_bar()
 from q3embed import Embedder
 
+if os.environ.get("MALLOPT") == "1":  # the q3embed command's own setting (runtime/allocator.py), in-process
+    from q3embed.runtime.allocator import keep_freed_memory
+
+    assert keep_freed_memory()
 path = model_dir(Path("/work/wt/bench16/bench/.cache"), "embedding")
 texts = make_texts(AutoTokenizer.from_pretrained(path), lognormal_lengths(24, 8, 512), None)
 emb = Embedder.load(path)
