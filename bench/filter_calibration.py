@@ -42,7 +42,7 @@ def pair_sets(n: int, seed: int) -> dict[str, list[dict]]:
     sample = rng.sample(passages, min(n, len(passages)))
     out = {"true": true, "mismatched": mismatched}
     for form in ("title", "first_sentence"):
-        out[f"weak-{form}"] = list(weak_records(sample, WeakConfig((form,))))[:n]
+        out[f"weak-{form}"] = list(weak_records(sample, WeakConfig(forms=(form,))))[:n]
     return out
 
 

@@ -84,7 +84,8 @@ def agree(out_stream: Path, out_memory: Path) -> tuple[int, float]:
     """(tensors compared, largest |difference|) between the two merges."""
     from safetensors import safe_open
 
-    from q3embed.merge.stream import read_checkpoint_index, read_rows
+    from q3embed.merge.stream import read_checkpoint_index
+    from q3embed.model.safetensors_file import read_rows
 
     streamed = read_checkpoint_index(out_stream)
     worst = 0.0

@@ -28,7 +28,6 @@ from fake_llm import FakeLLM  # noqa: E402
 from q3embed.synth.client import RetryPolicy  # noqa: E402
 from q3embed.synth.generate import SynthConfig  # noqa: E402
 from q3embed.synth.runner import synthesize  # noqa: E402
-from q3embed.synth.tasks import TASKS  # noqa: E402
 
 SCIFACT = ROOT / ".." / "shared" / "data" / "scifact"
 
@@ -51,7 +50,7 @@ def write_corpus(dir_: Path, recs: list[dict]) -> Path:
 
 
 def run_synth(llm, corpus, out, concurrency, rate_limit=None, retry=RetryPolicy(max_retries=3, backoff_base=0.01)):
-    config = SynthConfig(tasks=(TASKS["retrieval"],), answer_retries=2)
+    config = SynthConfig(tasks=("retrieval",), answer_retries=2)
     t0 = time.perf_counter()
     report = synthesize(corpus, out, llm.url, llm.model, config, concurrency=concurrency, rate_limit=rate_limit,
                         retry=retry, log=lambda m: None)

@@ -9,6 +9,7 @@ key (the YAML path), what it held and what is accepted::
     loss.mrl_dims[1] must be int, got str 'x'
     optim.warmup_ratio must be in [0, 1), got 1.5
     optim.scheduler 'step' is not known; accepted: linear, cosine, constant
+    tasks must not be empty
 
 Bounds are declared with ``Field(ge=..., lt=...)`` and choices with ``Literal``; the message is
 written from the declaration. Rules that span fields (or need a reason in their message) are
@@ -27,11 +28,11 @@ from typing import Any, ClassVar, Literal
 
 import annotated_types
 import pydantic
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from .errors import ConfigError
 
-__all__ = ["ConfigDict", "ConfigError", "Field", "TypedConfig", "model_validator", "read_yaml"]
+__all__ = ["ConfigDict", "ConfigError", "Field", "TypedConfig", "field_validator", "model_validator", "read_yaml"]
 
 # True while a config is being validated: the nested models pydantic builds then (through
 # ``__init__``) let their ValidationError rise, so the outermost call words it with the full path.
@@ -85,11 +86,16 @@ class TypedConfig(pydantic.BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _float_text(cls, data: Any) -> Any:
+    def _yaml_spelling(cls, data: Any) -> Any:
+        """What YAML cannot spell otherwise: a float written 1e-4 (read as text), a tuple written as a list."""
         if isinstance(data, dict):
-            fix = {k: float(v) for k, v in data.items()
-                   if isinstance(v, str) and k in cls.model_fields and _FLOAT_TEXT.match(v.strip())
-                   and float in _non_none(cls.model_fields[k].annotation)}
+            fix = {}
+            for k, v in data.items():
+                kinds = _non_none(cls.model_fields[k].annotation) if k in cls.model_fields else []
+                if isinstance(v, str) and float in kinds and _FLOAT_TEXT.match(v.strip()):
+                    fix[k] = float(v)
+                elif isinstance(v, list) and any(typing.get_origin(a) is tuple for a in kinds):
+                    fix[k] = tuple(v)
             if fix:
                 data = {**data, **fix}
         return data
@@ -105,6 +111,9 @@ def explain(cls: type[TypedConfig], e: pydantic.ValidationError, where: str = ""
         return f"unknown {cls.noun} {key!r}; accepted here: {', '.join(sorted(parent.model_fields))}"
     if kind == "missing":
         return f"{key} is required"
+    if kind == "too_short":
+        least = err["ctx"]["min_length"]
+        return f"{key} must not be empty" if least == 1 else f"{key} needs at least {least} items, got {len(value)}"
     if kind in ("value_error", "assertion_error"):  # a model validator's own message
         return str(err["ctx"]["error"])
     if kind == "literal_error":
@@ -154,6 +163,8 @@ def _expected(annotation) -> str:
             return "a mapping"
         if typing.get_origin(a) in (list, tuple):
             return "a list of " + name(typing.get_args(a)[0])
+        if typing.get_origin(a) is Literal:
+            return "one of " + ", ".join(map(str, typing.get_args(a)))
         return getattr(a, "__name__", None) or str(a).replace("typing.", "")
     return " or ".join(name(a) for a in _non_none(annotation))
 

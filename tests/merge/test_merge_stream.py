@@ -9,7 +9,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from q3embed.errors import CheckpointError
-from q3embed.merge.stream import ShardedWriter, atomic_output_dir, read_checkpoint_index, read_header, read_rows
+from q3embed.merge.stream import ShardedWriter, atomic_output_dir, read_checkpoint_index
+from q3embed.model.safetensors_file import read_header, read_rows
 
 from merge_helpers import leftovers
 

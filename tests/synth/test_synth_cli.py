@@ -56,7 +56,8 @@ def test_refused_request_stops_the_run(fake_llm, write_corpus, tmp_path, capsys)
     ("empty_corpus", "the corpus is empty"),
     ("malformed_corpus", "corpus.jsonl:2: invalid JSON"),
     ("missing_corpus", "corpus not found"),
-    ("bad_task", "accepted: retrieval, bitext, classification, sts"),
+    ("bad_task", "--tasks 'poetry' is not known; accepted: retrieval, bitext, classification, sts"),
+    ("bad_per_passage", "--per-passage must be >= 1, got 0"),
     ("bad_personas", "personas file"),
 ])
 def test_bad_input_fails_before_work(fake_llm, write_corpus, tmp_path, capsys, case, message):
@@ -74,6 +75,8 @@ def test_bad_input_fails_before_work(fake_llm, write_corpus, tmp_path, capsys, c
         corpus = tmp_path / "nope.jsonl"
     elif case == "bad_task":
         extra = ["--tasks", "retrieval,poetry"]
+    elif case == "bad_per_passage":
+        extra = ["--per-passage", "0"]
     elif case == "bad_personas":
         (tmp_path / "p.jsonl").write_text('{"name": "x"}\n')
         extra = ["--personas", str(tmp_path / "p.jsonl")]

@@ -132,7 +132,7 @@ def test_shipped_recipe_parses():
     from pathlib import Path
 
     cfg = load_recipe(Path(__file__).resolve().parents[2] / "recipes" / "three_stage.yaml")
-    assert cfg.synth.tasks == ["retrieval", "sts", "classification"] and cfg.stage2.checkpoints == 2
+    assert cfg.synth.tasks == ("retrieval", "sts", "classification") and cfg.stage2.checkpoints == 2
     assert cfg.filter.threshold == 0.7 and cfg.stage3.method == "slerp"
 
 
@@ -173,7 +173,10 @@ def test_weak_synth_stage_needs_no_llm_and_resumes(fake_llm, tmp_path, monkeypat
 @pytest.mark.parametrize("synth, message", [
     ({"weak": ["title"], "llm_model": "m", "llm_base_url": "http://x/v1"}, "not both"),
     ({}, "either llm_base_url and llm_model"),
-    ({"weak": ["abstract"]}, "synth.weak: unknown weak pair form"),
+    ({"weak": ["abstract"]}, "synth.weak[0] 'abstract' is not known; accepted: title, first_sentence"),
+    ({"weak": ["title"], "per_passage": 0}, "synth.per_passage must be >= 1, got 0"),
+    ({"weak": ["title"], "tasks": ["poetry"]}, "synth.tasks[0] 'poetry' is not known; accepted: retrieval, bitext"),
+    ({"weak": ["title"], "lengths": "short"}, "synth.lengths must be a list of one of short, medium, long, got str"),
 ])
 def test_weak_recipe_errors_name_the_key(fake_llm, tmp_path, capsys, monkeypatch, synth, message):
     monkeypatch.chdir(tmp_path)

@@ -98,7 +98,7 @@ def test_write_prompts_carry_every_control(prompts, task, lines):
 
 def test_what_is_sent_is_what_is_rendered(fake_llm, prompts):
     with ChatClient(fake_llm.url, fake_llm.model, retry=RetryPolicy(backoff_base=0.0)) as client:
-        rec = synthesize_job(job("retrieval"), client, prompts, SynthConfig(tasks=(TASKS["retrieval"],)))
+        rec = synthesize_job(job("retrieval"), client, prompts, SynthConfig(tasks=("retrieval",)))
     sent = [r["messages"] for r in fake_llm.requests]
     p = rec["provenance"]
     assert sent == [select_messages(job("retrieval"), prompts),

@@ -11,7 +11,7 @@ from q3embed.synth.runner import synthesize
 from q3embed.synth.tasks import TASKS
 
 FAST = RetryPolicy(max_retries=3, backoff_base=0.001, backoff_max=0.01)
-RETRIEVAL = SynthConfig(tasks=(TASKS["retrieval"],), answer_retries=2)
+RETRIEVAL = SynthConfig(tasks=("retrieval",), answer_retries=2)
 
 
 def run(fake_llm, corpus, out, config=RETRIEVAL, **kw):
@@ -86,7 +86,7 @@ def test_duplicate_queries_are_dropped_and_not_redone(fake_llm, write_corpus, tm
 
 
 def test_all_four_tasks_produce_training_records(fake_llm, write_corpus, tmp_path):
-    config = SynthConfig(tasks=tuple(TASKS.values()), languages=("en", "de"))
+    config = SynthConfig(tasks=tuple(TASKS), languages=("en", "de"))
     run(fake_llm, write_corpus(passages(3)), tmp_path / "out.jsonl", config)
     recs = read_jsonl(tmp_path / "out.jsonl")
     assert len(recs) == 12

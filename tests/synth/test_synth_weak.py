@@ -9,6 +9,7 @@ import pytest
 from synth_helpers import read_jsonl
 
 from q3embed.cli import main
+from q3embed.errors import ConfigError
 from q3embed.synth.corpus import Passage, read_corpus
 from q3embed.synth.filter import read_pairs, select_pairs
 from q3embed.synth.weak import WeakConfig, split_first_sentence, weak_pair, weak_records
@@ -49,9 +50,17 @@ def test_title_and_first_sentence_pairs_use_the_rest_of_the_passage(tmp_path):
     assert len(list(weak_records([a, b, c], WeakConfig(n=2)))) == 2
 
 
-def test_unknown_form_is_refused():
-    with pytest.raises(ValueError, match="accepted: title, first_sentence"):
-        WeakConfig(("title", "abstract"))
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(forms=("title", "abstract")), "forms[1] 'abstract' is not known; accepted: title, first_sentence"),
+    (dict(forms=()), "forms must not be empty"),
+    (dict(n=0), "n must be >= 1, got 0"),
+    (dict(n="3"), "n must be int, got str '3'"),
+    (dict(form=("title",)), "unknown config key 'form'; accepted here: forms, n"),
+])
+def test_bad_config_is_one_line_naming_the_key(kwargs, message):
+    with pytest.raises(ConfigError) as e:
+        WeakConfig(**kwargs)
+    assert str(e.value) == message
 
 
 def _rows(n):
@@ -81,7 +90,7 @@ def test_cli_writes_resumes_after_a_torn_tail_and_matches_an_uninterrupted_run(t
 
 def test_weak_pairs_go_through_the_cosine_filter(tmp_path):
     recs = list(weak_records([Passage(r["_id"], f"{r['title']} {r['text']}", {"title": r["title"]}) for r in _rows(4)],
-                             WeakConfig(("title",))))
+                             WeakConfig(forms=("title",))))
     result = select_pairs(recs, np.array([0.9, 0.1, 0.8, 0.2], dtype=np.float32), threshold=0.5)
     assert [r["key"] for r in result.kept] == ["p0|weak-title|0", "p2|weak-title|0"]
     assert result.kept[0]["filter"]["threshold"] == 0.5
@@ -95,4 +104,5 @@ def test_cli_needs_an_llm_or_weak_and_not_both(tmp_path, capsys):
                  "--out", str(tmp_path / "o.jsonl")]) == 1
     assert "drop --llm-base-url/--llm-model" in capsys.readouterr().err
     assert main(["synth", "--weak", "nope", "--corpus", str(corpus), "--out", str(tmp_path / "o.jsonl")]) == 1
-    assert "unknown weak pair form" in capsys.readouterr().err
+    assert capsys.readouterr().err == ("q3embed synth: error: --weak 'nope' is not known; "
+                                       "accepted: title, first_sentence\n")

@@ -46,6 +46,18 @@ def test_config_errors():
         MiningConfig(max_score=3.0)
 
 
+@pytest.mark.parametrize("flags, message", [
+    (["--max-score", "3", "--reranker", "r"], "--max-score must be in [0, 1], got 3.0"),
+    (["--range", "0-5"], "--range start must be >= 1, got 0"),
+])
+def test_cli_config_errors_name_the_flag(tmp_path, capsys, flags, message):
+    from q3embed.cli import main
+
+    args = ["mine", "--model", "m", "--corpus", "c", "--queries", "q", "--qrels", "r", "--out", str(tmp_path / "o.jsonl")]
+    assert main([*args, *flags]) == 1  # before any file is read or model loaded
+    assert capsys.readouterr().err == f"q3embed mine: error: {message}\n"
+
+
 @pytest.fixture(scope="module")
 def beir_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("beir")

@@ -138,3 +138,15 @@ def test_encoders_stay_padded(minilm_embedder):
     assert not encode.packed
     with pytest.raises(ValueError, match="Qwen3 backbone"):
         EmbeddingForward(minilm_embedder.model, "mean", minilm_embedder.pad_id, CPU, packed=True)
+
+
+def test_lora_wrap_is_quiet(tiny_embedding_dir):
+    """peft reads transformers' deprecated ``is_gradient_checkpointing``; apply_lora keeps that FutureWarning
+    away from users (it is peft's, not q3embed's), and lets every other warning through."""
+    import warnings
+
+    emb = Embedder.load(tiny_embedding_dir, device="cpu", dtype="float32")
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        apply_lora(emb.model, LoraConfig(enabled=True, rank=4), "FEATURE_EXTRACTION")
+    assert not [w for w in seen if "is_gradient_checkpointing" in str(w.message)], [str(w.message) for w in seen]

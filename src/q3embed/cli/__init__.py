@@ -17,6 +17,7 @@ import pkgutil
 import sys
 
 from ._common import Parser
+from ..runtime.allocator import keep_freed_memory
 from .boundary import DEBUG_ENV, exit_on_broken_pipe, report_error
 
 
@@ -52,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     _quiet_noisy_loggers()
     _route_progress_to_stderr()
+    keep_freed_memory()  # process-wide, so here and not on import (runtime/allocator.py)
     debug = args.debug or os.environ.get(DEBUG_ENV, "").strip().lower() in ("1", "true", "yes", "on")
     sub_verb = next((getattr(args, d) for d in SUB_VERB_DESTS if getattr(args, d, None)), None)
     verb = " ".join(v for v in (args.verb, sub_verb) if v)

@@ -51,6 +51,22 @@ def compute_dtype(args) -> str | None:
     return args.dtype
 
 
+def config_from_flags(cls, flags: dict[str, str], **values):
+    """``cls(**values)`` (a ``q3embed.schema`` config) whose error names the flag the user typed
+    (``--per-passage must be >= 1, got 0``), not the config key; ``flags`` maps key -> flag."""
+    import re
+
+    from ..errors import ConfigError
+
+    try:
+        return cls(**values)
+    except ConfigError as e:
+        # A key as a word of its own (not inside quotes: "'n' is not known"); a list index goes with it,
+        # since a comma-list flag is one string to the user.
+        keys = "|".join(map(re.escape, sorted(flags, key=len, reverse=True)))
+        raise type(e)(re.sub(rf"(?<![\w'-])({keys})(\[\d+\])?(?![\w'])", lambda m: flags[m.group(1)], str(e))) from None
+
+
 def add_verb(sub, name: str, func, help: str, description: str | None = None) -> argparse.ArgumentParser:
     p = sub.add_parser(name, help=help, description=description or help,
                        formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._common import add_model_args, add_verb, check_output_dir, check_positive, load_embedder
+from ._common import add_model_args, add_verb, check_output_dir, check_positive, config_from_flags, load_embedder
 
 
 def register(sub) -> None:
@@ -44,8 +44,9 @@ def run(args) -> int:
     check_positive("--num-neg", args.num_neg)
     check_positive("--batch-size", args.batch_size)
     lo, hi = parse_rank_range(args.range)
-    cfg = MiningConfig(rank_start=lo, rank_end=hi, num_negatives=args.num_neg, seed=args.seed,
-                       max_score=args.max_score)
+    cfg = config_from_flags(MiningConfig, {"rank_start": "--range start", "rank_end": "--range end",
+                                           "num_negatives": "--num-neg", "max_score": "--max-score"},
+                            rank_start=lo, rank_end=hi, num_negatives=args.num_neg, seed=args.seed, max_score=args.max_score)
     if (args.reranker is None) != (args.max_score is None):
         raise ValueError("--reranker and --max-score go together: give both or neither")
     corpus = read_corpus(Path(args.corpus))

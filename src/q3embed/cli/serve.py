@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from ._common import add_model_args, add_verb, load_embedder
+from ._common import add_model_args, add_verb, config_from_flags, load_embedder
 
 DESCRIPTION = """\
 Serve an embedding model (and optionally a reranker and an index) over HTTP:
@@ -95,24 +95,16 @@ FLAGS = {"max_batch_tokens": "--max-batch-tokens", "max_batch_size": "--max-batc
 
 
 def _settings(args, api_key, settings_cls):
-    import re
-
-    from ..errors import ConfigError
-
     if not args.max_body_mb > 0:
         raise ValueError(f"--max-body-mb must be > 0, got {args.max_body_mb}")
-    try:
-        return settings_cls(
-            api_key=api_key, max_batch_tokens=args.max_batch_tokens, max_batch_size=args.max_batch_size,
-            batching=not args.no_batching, max_wait_ms=args.max_wait_ms, max_queue=args.max_queue,
-            max_items=args.max_items, max_body_bytes=max(1, int(args.max_body_mb * 1024 * 1024)),
-            max_input_tokens=args.max_input_tokens, max_request_chars=args.max_request_chars,
-            truncate=not args.no_truncate,
-            embedding_model_name=args.served_model_name, cors_origins=tuple(args.cors_origin),
-            header_timeout_s=args.header_timeout, body_timeout_s=args.body_timeout,
-        )
-    except ConfigError as e:
-        raise ConfigError(re.sub(r"\b(" + "|".join(FLAGS) + r")\b", lambda m: FLAGS[m.group(1)], str(e))) from None
+    return config_from_flags(
+        settings_cls, FLAGS, api_key=api_key, max_batch_tokens=args.max_batch_tokens,
+        max_batch_size=args.max_batch_size, batching=not args.no_batching, max_wait_ms=args.max_wait_ms,
+        max_queue=args.max_queue, max_items=args.max_items, max_body_bytes=max(1, int(args.max_body_mb * 1024 * 1024)),
+        max_input_tokens=args.max_input_tokens, max_request_chars=args.max_request_chars, truncate=not args.no_truncate,
+        embedding_model_name=args.served_model_name, cors_origins=tuple(args.cors_origin),
+        header_timeout_s=args.header_timeout, body_timeout_s=args.body_timeout,
+    )
 
 
 def _load(args):

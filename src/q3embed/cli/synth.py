@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from ._common import add_verb
+from ._common import add_verb, config_from_flags
 
 
 def register(sub) -> None:
@@ -39,6 +39,12 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed for the per-job language/length/persona draws")
 
 
+# The config key each flag sets; a config error is reworded to name the flag the user typed.
+FLAGS = {"tasks": "--tasks", "languages": "--languages", "lengths": "--lengths", "per_passage": "--per-passage",
+         "n": "--n", "candidates": "--candidates", "answer_retries": "--answer-retries", "seed": "--seed",
+         "forms": "--weak"}
+
+
 def _csv(value: str) -> tuple[str, ...]:
     return tuple(x.strip() for x in value.split(",") if x.strip())
 
@@ -49,17 +55,17 @@ def run(args) -> int:
     from ..synth.client import RetryPolicy
     from ..synth.generate import SynthConfig
     from ..synth.runner import format_report, synthesize
-    from ..synth.tasks import parse_tasks
 
     if args.weak is not None:
         return _run_weak(args)
     if not args.llm_base_url or not args.llm_model:
         raise ValueError("synth needs --llm-base-url and --llm-model (an LLM endpoint), or --weak FORMS "
                          "(weak pairs from the corpus, no LLM)")
-    config = SynthConfig(tasks=tuple(parse_tasks(args.tasks)), languages=_csv(args.languages),
-                         lengths=_csv(args.lengths), per_passage=args.per_passage, n=args.n,
-                         candidates=args.candidates, answer_retries=args.answer_retries, seed=args.seed)
-    retry = RetryPolicy(max_retries=args.max_retries, backoff_base=args.backoff)
+    config = config_from_flags(SynthConfig, FLAGS, tasks=_csv(args.tasks), languages=_csv(args.languages),
+                               lengths=_csv(args.lengths), per_passage=args.per_passage, n=args.n,
+                               candidates=args.candidates, answer_retries=args.answer_retries, seed=args.seed)
+    retry = config_from_flags(RetryPolicy, {"max_retries": "--max-retries", "backoff_base": "--backoff"},
+                              max_retries=args.max_retries, backoff_base=args.backoff)
     report = synthesize(args.corpus, args.out, args.llm_base_url, args.llm_model, config, api_key=args.llm_api_key,
                         personas=args.personas, prompts_dir=args.prompts, concurrency=args.concurrency,
                         rate_limit=args.rate_limit, retry=retry, timeout=args.timeout, temperature=args.temperature,
@@ -76,11 +82,11 @@ def _run_weak(args) -> int:
     import sys
 
     from ..synth.runner import format_report, synthesize_weak
-    from ..synth.weak import WeakConfig, parse_forms
+    from ..synth.weak import WeakConfig
 
     if args.llm_base_url or args.llm_model:
         raise ValueError("--weak makes pairs without an LLM; drop --llm-base-url/--llm-model, or drop --weak")
-    config = WeakConfig(parse_forms(args.weak), n=args.n)
+    config = config_from_flags(WeakConfig, FLAGS, forms=_csv(args.weak), n=args.n)
     report = synthesize_weak(args.corpus, args.out, config, log=lambda m: print(m, file=sys.stderr))
     print(format_report(report).replace("jobs planned", "weak pairs planned"), file=sys.stderr)
     return 0

@@ -25,8 +25,8 @@ import torch
 
 from ..errors import CheckpointError
 from ..model.layout import read_json
+from ..model.safetensors_file import read_header, read_rows
 from .tensor_source import ADAPTER_CONFIG, TensorSource
-from .stream import read_header, read_rows
 
 _PREFIX = "base_model.model."
 _FACTOR = re.compile(r"^(?P<module>.+)\.lora_(?P<kind>A|B|embedding_A|embedding_B)(?:\.[\w-]+)?(?:\.(?P<param>weight|bias))?$")

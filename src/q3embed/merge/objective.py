@@ -77,8 +77,7 @@ def carve_validation(data: str | Path, out: str | Path, split: str = "train", fr
 def _write_subcorpus(data: Path, dest: Path, positives: set[str], val_qids: set[str], negatives,
                      extra: int, seed: int) -> None:
     """corpus.jsonl lines of ``data`` kept: ``positives``, the mined negatives of ``val_qids``, ``extra`` random others."""
-    import json
-
+    from ..data.jsonl import iter_jsonl, read_lines
     from ..eval.beir import read_corpus, read_queries
 
     keep = set(positives)
@@ -86,17 +85,14 @@ def _write_subcorpus(data: Path, dest: Path, positives: set[str], val_qids: set[
         by_text = {text: doc for doc, text in read_corpus(data / "corpus.jsonl").items()}
         queries = read_queries(data / "queries.jsonl")
         val_texts = {queries[q] for q in val_qids if q in queries}
-        for n, line in enumerate(Path(negatives).read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            row = json.loads(line)
+        for n, row in iter_jsonl(negatives, "mined negatives"):
             if row.get("query") in val_texts:
                 for text in row.get("neg", []):
                     if text not in by_text:
                         raise InputFileError(f"{negatives}:{n}: a negative is not a document of {data}/corpus.jsonl")
                     keep.add(by_text[text])
-    lines = [ln for ln in (data / "corpus.jsonl").read_text(encoding="utf-8").splitlines() if ln.strip()]
-    ids = [str(json.loads(ln)["_id"]) for ln in lines]
+    lines = [ln for ln in read_lines(data / "corpus.jsonl", "corpus") if ln.strip()]
+    ids = [str(rec["_id"]) for _, rec in iter_jsonl(data / "corpus.jsonl", "corpus", lines=lines)]
     others = sorted(set(ids) - keep)
     keep |= set(random.Random(seed).sample(others, min(extra, len(others))))
     dest.unlink(missing_ok=True)  # may be the link to the full corpus: never write through it

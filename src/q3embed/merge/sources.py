@@ -14,8 +14,9 @@ import torch
 from ..errors import CheckpointError
 from ..model.layout import read_json, read_layout
 from ..model.resolve import resolve_model_path
+from ..model.safetensors_file import TensorInfo, read_rows
 from .lora import LoraSource
-from .stream import TensorInfo, read_checkpoint_index, read_rows
+from .stream import read_checkpoint_index
 from .tensor_source import ADAPTER_CONFIG, TensorSource
 
 

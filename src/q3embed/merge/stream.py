@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from ..errors import CheckpointError
-from ..model.safetensors_file import DTYPE_NAMES, DTYPES, TensorInfo, read_header, read_rows  # noqa: F401
+from ..model.safetensors_file import DTYPE_NAMES, TensorInfo, read_header
 
 INDEX_FILE = "model.safetensors.index.json"
 SINGLE_FILE = "model.safetensors"

@@ -13,6 +13,8 @@ from typing import Literal
 
 from ..errors import ConfigError
 from ..schema import Field, TypedConfig, model_validator, read_yaml
+from ..synth.generate import SynthConfig
+from ..synth.weak import Form, WeakConfig
 
 
 class RecipeError(ConfigError):
@@ -24,28 +26,23 @@ class _RecipePart(TypedConfig):
     noun = "recipe key"
 
 
-class SynthStage(_RecipePart):
+class SynthStage(_RecipePart, SynthConfig):
+    """The synth stage: what to plan (``SynthConfig``'s keys: tasks, languages, lengths, per_passage, n,
+    candidates, answer_retries, seed) plus where from and how to reach the LLM, or ``weak`` forms."""
+
     section = "synth"
     corpus: str
     llm_base_url: str | None = None
     llm_model: str | None = None
-    weak: list[str] | None = None  # no LLM: weak pairs of these forms (title, first_sentence)
+    weak: tuple[Form, ...] | None = Field(None, min_length=1)  # no LLM: weak pairs of these forms
     out: str = "synth/pairs.jsonl"
-    tasks: list[str] = Field(default_factory=lambda: ["retrieval"])
-    languages: list[str] = Field(default_factory=lambda: ["en"])
-    lengths: list[str] = Field(default_factory=lambda: ["short", "medium", "long"])
     personas: str | None = None
     prompts: str | None = None
-    n: int | None = None
-    per_passage: int = 1
-    candidates: int = 5
-    concurrency: int = 8
-    rate_limit: float | None = None
-    max_retries: int = 5
-    answer_retries: int = 3
-    backoff: float = 0.5
-    temperature: float = 0.7
-    seed: int = 0
+    concurrency: int = Field(8, ge=1)
+    rate_limit: float | None = Field(None, gt=0)
+    max_retries: int = Field(5, ge=0)
+    backoff: float = Field(0.5, ge=0)
+    temperature: float = Field(0.7, ge=0)
     llm_api_key: str | None = None
     allow_failed_fraction: float = Field(0.0, ge=0.0, le=1.0)  # jobs that may give up before the stage counts as failed
 
@@ -57,14 +54,13 @@ class SynthStage(_RecipePart):
                              "[title, first_sentence] (weak pairs from the corpus, no LLM), not both")
         if llm and (self.llm_base_url is None or self.llm_model is None):
             raise ValueError("synth needs both llm_base_url and llm_model")
-        if self.weak is not None:
-            from ..synth.weak import WeakConfig
-
-            try:
-                WeakConfig(tuple(self.weak), n=self.n)
-            except ValueError as e:
-                raise ValueError(f"synth.weak: {e}") from None
         return self
+
+    def synth_config(self) -> SynthConfig:
+        return SynthConfig(**{k: getattr(self, k) for k in SynthConfig.model_fields})
+
+    def weak_config(self) -> WeakConfig:
+        return WeakConfig(forms=self.weak, n=self.n)
 
 
 class FilterStage(_RecipePart):

@@ -82,13 +82,11 @@ class Pipeline:
         elif self.state["stages"].get("synth") is None:
             from ..synth.client import ChatClient
             from ..synth.corpus import read_corpus
-            from ..synth.tasks import parse_tasks
 
             s = self.cfg.synth
             read_corpus(s.corpus)  # an empty or malformed corpus fails here
             if s.weak is not None:
                 return
-            parse_tasks(s.tasks)
             with ChatClient(s.llm_base_url, s.llm_model, s.llm_api_key) as client:
                 client.check()  # unreachable endpoint or unknown model: before the base-model eval
 
@@ -123,26 +121,20 @@ class Pipeline:
         if self.cfg.synthetic_pairs:
             return {"pairs": self.cfg.synthetic_pairs, "source": "given"}
         from ..synth.client import RetryPolicy
-        from ..synth.generate import SynthConfig
         from ..synth.runner import format_report, synthesize
-        from ..synth.tasks import parse_tasks
 
         s = self.cfg.synth
         if s.weak is not None:
             from ..synth.runner import synthesize_weak
-            from ..synth.weak import WeakConfig
 
             out = self.out / s.out
-            report = synthesize_weak(s.corpus, out, WeakConfig(tuple(s.weak), n=s.n), log=self.log)
+            report = synthesize_weak(s.corpus, out, s.weak_config(), log=self.log)
             self.log(format_report(report))
             return self._ordered(out, report)
-        config = SynthConfig(tasks=tuple(parse_tasks(s.tasks)), languages=tuple(s.languages), lengths=tuple(s.lengths),
-                             per_passage=s.per_passage, n=s.n, candidates=s.candidates,
-                             answer_retries=s.answer_retries, seed=s.seed)
         out = self.out / s.out
-        report = synthesize(s.corpus, out, s.llm_base_url, s.llm_model, config, api_key=s.llm_api_key,
+        report = synthesize(s.corpus, out, s.llm_base_url, s.llm_model, s.synth_config(), api_key=s.llm_api_key,
                             personas=s.personas, prompts_dir=s.prompts, concurrency=s.concurrency,
-                            rate_limit=s.rate_limit, retry=RetryPolicy(s.max_retries, s.backoff),
+                            rate_limit=s.rate_limit, retry=RetryPolicy(max_retries=s.max_retries, backoff_base=s.backoff),
                             temperature=s.temperature, show_progress=self.show_progress, log=self.log)
         self.log(format_report(report))
         failed = report.counts["gave_up"]

@@ -46,8 +46,7 @@ def funnel_search(queries: np.ndarray, low: np.ndarray, full: np.ndarray, m: int
     Returns scores (Q, m') and row numbers into ``low``/``full`` (Q, m'), best first.
     """
     d_low = low.shape[1]
-    q_low = queries[:, :d_low]
-    q_low = q_low / np.maximum(np.linalg.norm(q_low, axis=1, keepdims=True), 1e-12)  # (Q, d_low)
+    q_low = l2_normalize(queries[:, :d_low])  # (Q, d_low)
     n = low.shape[0]
     c = min(max(candidates, m), n)
     first = q_low @ low.T  # (Q, n)

@@ -10,10 +10,10 @@ from .generate import SynthConfig, SynthReport, plan_jobs, run_synthesis, synthe
 from .personas import load_personas
 from .prompts import load_prompts
 from .store import PairStore, normalise
-from .tasks import TASKS, parse_tasks
+from .tasks import TASKS
 
 __all__ = [
     "ChatClient", "EndpointError", "RetryPolicy", "Passage", "read_corpus", "FailureCounts", "SynthConfig",
     "SynthReport", "plan_jobs", "run_synthesis", "synthesize_job", "load_personas", "load_prompts", "PairStore",
-    "normalise", "TASKS", "parse_tasks",
+    "normalise", "TASKS",
 ]

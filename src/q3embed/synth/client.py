@@ -10,12 +10,12 @@ from __future__ import annotations
 import random
 import threading
 import time
-from dataclasses import dataclass
 
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from ..errors import Q3EmbedError
+from ..schema import ConfigDict, Field, TypedConfig
 from .counts import FailureCounts
 
 
@@ -32,15 +32,11 @@ class TransientError(Exception):
         self.retry_after = retry_after
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    max_retries: int = 5          # retries after the first try, per request
-    backoff_base: float = 0.5     # seconds; doubles each retry
-    backoff_max: float = 30.0
-
-    def __post_init__(self) -> None:
-        if self.max_retries < 0 or self.backoff_base < 0 or self.backoff_max < 0:
-            raise ValueError("max_retries, backoff_base and backoff_max must be >= 0")
+class RetryPolicy(TypedConfig):
+    model_config = ConfigDict(frozen=True)
+    max_retries: int = Field(5, ge=0)          # retries after the first try, per request
+    backoff_base: float = Field(0.5, ge=0)     # seconds; doubles each retry
+    backoff_max: float = Field(30.0, ge=0)
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
         """Seconds to wait before retry number ``attempt`` (1-based): the server's Retry-After when

@@ -14,36 +14,37 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
+from ..schema import ConfigDict, Field, TypedConfig, field_validator
 from .client import ChatClient, TransientError
 from .corpus import Passage
 from .counts import FailureCounts
 from .parse import BadAnswer, extract_json, validate_answer, validate_selection
 from .prompts import PromptSet
 from .store import PairStore
-from .tasks import DIFFICULTIES, LENGTHS, TaskSpec, language_name
+from .tasks import DIFFICULTIES, LENGTHS, TASKS, Length, TaskName, TaskSpec, language_name
 
 
-@dataclass(frozen=True)
-class SynthConfig:
-    tasks: tuple[TaskSpec, ...]
-    languages: tuple[str, ...] = ("en",)
-    lengths: tuple[str, ...] = tuple(LENGTHS)
-    per_passage: int = 1          # variants per (passage, task)
-    n: int | None = None          # at most this many jobs, in corpus order
-    candidates: int = 5           # personas offered to the LLM in step 1
-    answer_retries: int = 3       # re-asks after a malformed or wrong-schema answer, per step
+class SynthConfig(TypedConfig):
+    """What the LLM path plans. The pipeline recipe's ``synth`` section carries these keys too."""
+
+    model_config = ConfigDict(frozen=True)
+    tasks: tuple[TaskName, ...] = Field(("retrieval",), min_length=1)
+    languages: tuple[str, ...] = Field(("en",), min_length=1)  # codes; unknown ones reach the LLM as written
+    lengths: tuple[Length, ...] = Field(tuple(LENGTHS), min_length=1)
+    per_passage: int = Field(1, ge=1)        # variants per (passage, task)
+    n: int | None = Field(None, ge=1)        # at most this many jobs, in corpus order
+    candidates: int = Field(5, ge=1)         # personas offered to the LLM in step 1
+    answer_retries: int = Field(3, ge=0)     # re-asks after a malformed or wrong-schema answer, per step
     seed: int = 0
 
-    def __post_init__(self) -> None:
-        if not self.tasks or not self.languages or not self.lengths:
-            raise ValueError("tasks, languages and lengths must be non-empty")
-        bad = [x for x in self.lengths if x not in LENGTHS]
-        if bad:
-            raise ValueError(f"unknown length(s) {bad}; accepted: {', '.join(LENGTHS)}")
-        if self.per_passage < 1 or self.candidates < 1 or self.answer_retries < 0:
-            raise ValueError("per_passage and candidates must be >= 1, answer_retries >= 0")
-        if self.n is not None and self.n < 1:
-            raise ValueError(f"n must be >= 1, got {self.n}")
+    @field_validator("tasks")
+    @classmethod
+    def _once(cls, tasks: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(tasks))  # "retrieval,retrieval" plans each job once
+
+    @property
+    def specs(self) -> tuple[TaskSpec, ...]:
+        return tuple(TASKS[name] for name in self.tasks)
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ class SynthReport:
 def plan_jobs(passages: list[Passage], personas: list[str], config: SynthConfig) -> list[Job]:
     jobs = []
     for p in passages:
-        for task in config.tasks:
+        for task in config.specs:
             for v in range(config.per_passage):
                 key = f"{p.id}|{task.name}|{v}"
                 rng = random.Random(f"{config.seed}|{key}")  # str seeds are stable across runs

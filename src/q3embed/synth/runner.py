@@ -27,7 +27,7 @@ def synthesize(corpus: str | Path, out: str | Path, base_url: str, model: str, c
     if max_passage_chars:  # long passages waste LLM context; the paper works on passage-sized text
         passages = [replace(p, text=p.text[:max_passage_chars]) for p in passages]  # meta (the title) kept
     persona_list = load_personas(personas)
-    prompt_set = load_prompts(list(config.tasks), prompts_dir)
+    prompt_set = load_prompts(list(config.specs), prompts_dir)
     with ChatClient(base_url, model, api_key, timeout=timeout, temperature=temperature, rate_limit=rate_limit,
                     retry=retry, concurrency=concurrency) as client:
         client.check()

@@ -8,7 +8,9 @@ No torch import.
 
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass
+from typing import Literal
 
 DIFFICULTIES = ("high_school", "university", "phd")
 
@@ -19,6 +21,8 @@ LENGTHS = {
     "medium": "8 to 20 words",
     "long": "20 to 50 words",
 }
+Length = Literal["short", "medium", "long"]  # the keys of LENGTHS, as a config type
+TaskName = Literal["retrieval", "bitext", "classification", "sts"]  # the keys of TASKS, as a config type
 
 LANGUAGE_NAMES = {
     "en": "English", "zh": "Chinese", "de": "German", "fr": "French", "es": "Spanish",
@@ -79,11 +83,4 @@ TASKS: dict[str, TaskSpec] = {
     )
 }
 
-
-def parse_tasks(spec: str | list[str]) -> list[TaskSpec]:
-    """'retrieval,sts' -> [TaskSpec, ...]; names the accepted values on error."""
-    names = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec) if s.strip()]
-    bad = [n for n in names if n not in TASKS]
-    if bad or not names:
-        raise ValueError(f"unknown task type(s) {bad or names!r}; accepted: {', '.join(TASKS)}")
-    return [TASKS[n] for n in dict.fromkeys(names)]
+assert set(typing.get_args(TaskName)) == set(TASKS) and set(typing.get_args(Length)) == set(LENGTHS)

@@ -18,15 +18,18 @@ from __future__ import annotations
 
 import re
 import time
+import typing
 from collections.abc import Iterator
-from dataclasses import dataclass
+from typing import Literal
 
+from ..schema import ConfigDict, Field, TypedConfig
 from .corpus import Passage
 from .counts import FailureCounts
 from .generate import SynthReport
 from .store import PairStore
 
-FORMS = ("title", "first_sentence")
+Form = Literal["title", "first_sentence"]
+FORMS: tuple[str, ...] = typing.get_args(Form)
 INSTRUCTIONS = {
     "title": "Given a title, retrieve the passage it heads",
     "first_sentence": "Given a sentence, retrieve the passage that continues it",
@@ -38,23 +41,12 @@ MIN_QUERY_CHARS = 8     # a shorter title/sentence ("Results.") says nothing abo
 MIN_POSITIVE_CHARS = 40
 
 
-@dataclass(frozen=True)
-class WeakConfig:
-    forms: tuple[str, ...] = FORMS
-    n: int | None = None    # at most this many records planned, in corpus order
+class WeakConfig(TypedConfig):
+    """Which weak pairs to write. The pipeline recipe's ``synth.weak`` (forms) and ``synth.n`` feed it."""
 
-    def __post_init__(self) -> None:
-        bad = [f for f in self.forms if f not in FORMS]
-        if not self.forms or bad:
-            raise ValueError(f"unknown weak pair form(s) {bad or '(none given)'}; accepted: {', '.join(FORMS)}")
-        if self.n is not None and self.n < 1:
-            raise ValueError(f"n must be >= 1, got {self.n}")
-
-
-def parse_forms(text: str) -> tuple[str, ...]:
-    forms = tuple(x.strip() for x in text.split(",") if x.strip())
-    WeakConfig(forms)  # validates
-    return forms
+    model_config = ConfigDict(frozen=True)
+    forms: tuple[Form, ...] = Field(FORMS, min_length=1)
+    n: int | None = Field(None, ge=1)  # at most this many records planned, in corpus order
 
 
 def split_first_sentence(text: str) -> tuple[str, str] | None:

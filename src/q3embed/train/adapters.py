@@ -6,6 +6,8 @@ so a checkpoint can be exported in the middle of a run and training continues bi
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 
 from .config import ConfigError, LoraConfig
@@ -28,7 +30,11 @@ def apply_lora(model, cfg: LoraConfig, task_type: str):
         raise ConfigError(f"lora.target_modules {missing} are not in this model; its linear layers are: {', '.join(linear)}")
     peft_cfg = PeftLoraConfig(r=cfg.rank, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout,
                               target_modules=list(cfg.target_modules), task_type=task_type)
-    return get_peft_model(model, peft_cfg)
+    with warnings.catch_warnings():
+        # peft (0.21) reads the model's `is_gradient_checkpointing`, which transformers 5 deprecated in
+        # favour of `is_activation_checkpointing`: their warning, nothing q3embed does or can change.
+        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+        return get_peft_model(model, peft_cfg)
 
 
 def enable_gradient_checkpointing(model) -> None:

@@ -1,17 +1,28 @@
 """torch.distributed helpers: negatives that cross processes, gradients that add up.
 
-Each process embeds its share of the batch. ``gather_with_grad`` concatenates every process's
-embeddings, keeping the autograd graph for the local slice only (the others arrive as plain
-tensors). Every process then computes the same loss over the *global* batch; the local backward
-yields the part of dL/dθ that flows through the local embeddings, and summing those parts across
-processes (``all_reduce_gradients``, SUM) gives exactly the single-process gradient of the global
-batch. This is why the gradients are summed, not averaged as DDP would.
+Each process embeds its share of the batch. ``gather_with_grad`` is torch's autograd all-gather:
+every process gets the embeddings of the whole (global) batch, and every process computes the same
+loss L over it. In backward, torch reduce-scatters (sums) the gradient each process computed for a
+slice back to the process that owns it, so a process's local embeddings receive ``world * dL/dx``
+(every process's copy of L contributes once). ``all_reduce_gradients`` then *averages* the
+parameter gradients, as DDP does: ``(1/world) * sum_r world * dL/dθ_r = dL/dθ``, exactly the
+single-process gradient of the global batch (tests/train/test_train_distributed.py).
+
+Why not ``torch.distributed.nn.functional.all_gather``: it is deprecated in torch 2.13, and on gloo
+its backward (an all-to-all built from ``scatter``) writes into ``empty_like`` buffers that keep a
+non-contiguous gradient's strides, so the gradient of the hard negatives ((N, K, H), whose gradient
+arrives transposed from the score matmul) came back scrambled: 3.41 max error against a largest
+gradient entry of 2.83 in the two-process test, scaled or not (bench/RESULTS.md, "gather").
 """
 
 from __future__ import annotations
 
 import torch
 import torch.distributed as dist
+import torch.distributed._functional_collectives as funcol
+
+# torch >= 2.13 names it all_gather_single_autograd (and warns on the old name); 2.4 to 2.12 have the old one.
+_all_gather = getattr(funcol, "all_gather_single_autograd", None) or funcol.all_gather_tensor_autograd
 
 
 def is_distributed() -> bool:
@@ -26,34 +37,30 @@ def world() -> tuple[int, int]:
 
 
 def gather_with_grad(x: torch.Tensor) -> torch.Tensor:
-    """(n, ...) per process -> (world * n, ...) in rank order; gradients reach the local slice only."""
+    """(n, ...) per process -> (world * n, ...) in rank order. Backward sums every process's gradient
+    for the local rows into them; pair it with ``all_reduce_gradients`` (mean), never with a sum."""
     if not is_distributed():
         return x
-    rank, size = world()
-    parts = [torch.empty_like(x) for _ in range(size)]
-    dist.all_gather(parts, x.detach().contiguous())
-    parts[rank] = x  # the local slice keeps its graph
-    return torch.cat(parts)
+    return funcol.wait_tensor(_all_gather(x.contiguous(), 0, dist.group.WORLD))
 
 
 def gather_ids(x: torch.Tensor) -> torch.Tensor:
     """all_gather for tensors that need no gradient (text ids)."""
-    if not is_distributed():
-        return x
-    parts = [torch.empty_like(x) for _ in range(world()[1])]
-    dist.all_gather(parts, x.contiguous())
-    return torch.cat(parts)
+    return gather_with_grad(x)
 
 
 def all_reduce_gradients(model: torch.nn.Module) -> None:
-    """Sum ``.grad`` of trainable parameters over processes (see the module docstring for why SUM)."""
+    """Average ``.grad`` of trainable parameters over processes, as DDP does (see the module docstring).
+    Each process's loss is the mean over its rows (or, through ``gather_with_grad``, the global loss)."""
     if not is_distributed():
         return
+    size = world()[1]
     for p in model.parameters():
         if p.requires_grad:
             if p.grad is None:
                 p.grad = torch.zeros_like(p)
-            dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
+            dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)  # gloo has no AVG
+            p.grad.div_(size)
 
 
 def all_reduce_mean(value: float, device: torch.device) -> float:

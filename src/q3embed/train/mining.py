@@ -9,26 +9,25 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import numpy as np
 
+from ..schema import ConfigDict, Field, TypedConfig, model_validator
 
-@dataclass(frozen=True)
-class MiningConfig:
-    rank_start: int = 10  # 1-based, inclusive: rank 1 is the nearest document
-    rank_end: int = 100  # inclusive
-    num_negatives: int = 7
+
+class MiningConfig(TypedConfig):
+    model_config = ConfigDict(frozen=True)
+    rank_start: int = Field(10, ge=1)  # 1-based, inclusive: rank 1 is the nearest document
+    rank_end: int = Field(100, ge=1)  # inclusive
+    num_negatives: int = Field(7, ge=1)
     seed: int = 0
-    max_score: float | None = None  # reranker P(yes) above which a candidate is a likely false negative
+    max_score: float | None = Field(None, ge=0.0, le=1.0)  # reranker P(yes) above which a candidate is a likely false negative
 
-    def __post_init__(self) -> None:
-        if not 1 <= self.rank_start <= self.rank_end:
+    @model_validator(mode="after")
+    def _range(self):
+        if self.rank_start > self.rank_end:
             raise ValueError(f"rank range must satisfy 1 <= start <= end, got {self.rank_start}-{self.rank_end}")
-        if self.num_negatives < 1:
-            raise ValueError(f"num_negatives must be >= 1, got {self.num_negatives}")
-        if self.max_score is not None and not 0.0 <= self.max_score <= 1.0:
-            raise ValueError(f"max_score is a reranker probability in [0, 1], got {self.max_score}")
+        return self
 
 
 def parse_rank_range(text: str) -> tuple[int, int]:

@@ -78,10 +78,10 @@ class RerankTrainer(Trainer):
         total = torch.zeros((), device=self.device)
         for s in range(0, len(ids), chunk):
             part = ids[s: s + chunk]
-            # Weight by the chunk's share so chunked gradients sum to the full batch's mean;
-            # divide by the process count because gradients are summed across processes.
+            # Weight by the chunk's share so chunked gradients sum to the local batch's mean;
+            # all_reduce_gradients averages the processes' means (equal shares) into the global one.
             loss = self.loss(self.forward_last(part), head, labels[s: s + chunk]) * (len(part) / len(ids))
-            (loss / self.world_size).backward()
+            loss.backward()
             total += loss.detach()
         return total, sum(len(r) for r in ids)
 

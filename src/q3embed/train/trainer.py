@@ -42,6 +42,7 @@ class Trainer:
         self.output_dir = Path(cfg.output_dir)
         self.rank, self.world_size = world()
         self.step = 0
+        self.saved_step: int | None = None  # the step of the last checkpoint saved (or resumed from)
         self.model = None
 
     # ------------------------------------------------------------------ setup
@@ -90,6 +91,7 @@ class Trainer:
         if ckpt is not None:
             state = load_training_state(ckpt, self.model, self.optimizer, self.scheduler, self.rank, self.device)
             self.step = resume_step = int(state["step"])
+            self.saved_step = resume_step  # that checkpoint is this step's save
             self.resumed_from = ckpt
         else:
             self.resumed_from = None
@@ -148,7 +150,9 @@ class Trainer:
                 self.save_checkpoint()
         if bar is not None:
             bar.close()
-        if self.step == self.total_steps and not (self.output_dir / f"checkpoint-{self.step}").exists():
+        # Every process takes the same branch (save_checkpoint holds barriers): decided on state they
+        # share, never on the file system, where rank 0's save may already be under way.
+        if self.step == self.total_steps and self.saved_step != self.step:
             self.save_checkpoint()
         self.finish()
         return losses
@@ -176,6 +180,7 @@ class Trainer:
         save_training_state(ckpt, self.model, self.optimizer, self.scheduler, self.step, self.rank, self.device,
                             extra={"total_steps": self.total_steps, "task": self.task_name})
         barrier()
+        self.saved_step = self.step
         if self.rank == 0:
             prune_checkpoints(self.output_dir, self.cfg.keep_checkpoints)
         return ckpt
