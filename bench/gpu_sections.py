@@ -385,8 +385,10 @@ def section_long(ctx: Context):
 def section_tests(ctx: Context):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([p for p in sys.path if p.startswith(str(REPO)) or
                                                        p.startswith(str(ctx.work))]))
-    cmd = [sys.executable, "-m", "pytest", "tests/engine/test_engine_gpu.py", "-m", "gpu", "-q", "-rA",
-           "-p", "no:cacheprovider"]
+    # -o addopts=: not the default run's "-n 2" (pytest-xdist is not on the GPU machine, and the GPU
+    # tests share one device), nor its "not gpu" marker filter
+    cmd = [sys.executable, "-m", "pytest", "tests/engine/test_engine_gpu.py", "-o", "addopts=", "-m", "gpu", "-q",
+           "-rA", "-p", "no:cacheprovider"]
     if ctx.dry:
         cmd.append("--collect-only")  # no CUDA here: check that the file still imports and collects
     t0 = time.time()
