@@ -175,6 +175,10 @@ def main():
     hf_logging.disable_progress_bar()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if os.environ.get("MALLOPT") == "1":  # the q3embed command's allocator settings, for this whole process
+        from q3embed.runtime.allocator import keep_freed_memory
+
+        print(f"MALLOPT=1: keep_freed_memory() -> {keep_freed_memory()}", flush=True)
 
     from transformers import AutoConfig, AutoTokenizer
 
