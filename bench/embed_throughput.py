@@ -25,8 +25,8 @@ of bf16/fp32 matmul peaks measured in the same run, then the ratios c/a, c/a_bf1
 from __future__ import annotations
 
 import argparse
-import os
 import gc
+import os
 from pathlib import Path
 
 import numpy as np
