@@ -16,8 +16,8 @@ import os
 import pkgutil
 import sys
 
-from ._common import Parser
 from ..runtime.allocator import keep_freed_memory
+from ._common import Parser
 from .boundary import DEBUG_ENV, exit_on_broken_pipe, report_error
 
 

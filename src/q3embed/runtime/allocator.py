@@ -1,11 +1,11 @@
 """Keep freed tensor memory in the process heap (glibc), so the next batch does not fault it in again.
 
-A packed forward allocates and frees ~100 MiB of activations per layer. With glibc's defaults, large
-freed blocks go back to the kernel (the mmap threshold and heap trimming), and the next batch takes
-page faults to get them back, zero-filled: ~370K minor faults and ~0.7 s of system time per encode of
-24 texts on the 0.6B shape at 2 threads, where the page-fault path serialises the threads
-(bench/RESULTS.md, "Element-wise fusion": the fault probe). This is the same policy vLLM's CPU docs
-get from preloading tcmalloc, done with three ``mallopt`` calls and no new dependency.
+A packed forward allocates and frees tens of MiB of activations per layer (MLP intermediates reach
+~100 MiB in a 16K-token batch). With glibc's defaults, large freed blocks go back to the kernel (the
+mmap threshold and heap trimming), and the next batch takes page faults to get them back, zero-filled: 170K-370K minor faults and 0.35-0.73 s of system time per
+encode of 24 texts on the 0.6B shape at 2 threads (bench/RESULTS.md, "glibc keeps freed activations").
+Three ``mallopt`` calls keep those blocks in the heap, with no new dependency (vLLM's CPU docs
+recommend preloading tcmalloc instead).
 
 It is process-wide, so the library never calls it on import: the ``q3embed`` command calls it for its
 own process (every verb, the server included). Library users may call it at start-up. Set
