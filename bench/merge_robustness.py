@@ -9,7 +9,8 @@ Design (issue 17 section 1):
   (``q3embed.merge.objective.carve_validation``, the rule ``merge search --val-data`` uses);
   the recipe trains on the other 80% (hard negatives mined for them only). Validation scores
   those queries against a sub-corpus (their positives, their mined negatives and a seeded
-  1,000 other documents), plus Spearman on STSB dev; the objective is
+  1,000 other documents; ``--val-corpus-docs full``: the whole corpus, as the test queries
+  search it), plus Spearman on STSB dev; the objective is
   ``(1-w) * val nDCG@10 + w * STS dev`` with ``w = --sts-weight`` (0.5, merge search's default).
   Test queries never choose anything.
 - Inputs: the base model; 3 seeds of ``recipes/scifact-minilm.yaml`` (the seed sets the data
@@ -86,8 +87,9 @@ class Bench:
         qrels = self.val_data / "qrels"
         self.mined_fit = mine(self.work / "mined_fit.jsonl", qrels / f"{fit}.tsv", self.data, cache_dir=self.cache)
         mined_val = mine(self.work / "mined_val.jsonl", qrels / f"{val}.tsv", self.data, cache_dir=self.cache)
-        carve_validation(self.data, self.val_data, "train", a.val_fraction, a.val_seed,
-                         corpus_docs=a.val_corpus_docs, negatives=mined_val)
+        if a.val_corpus_docs != "full":  # else the validation queries search the whole corpus, as test ones do
+            carve_validation(self.data, self.val_data, "train", a.val_fraction, a.val_seed,
+                             corpus_docs=int(a.val_corpus_docs), negatives=mined_val)
         n_docs = (self.val_data / "corpus.jsonl").read_text().count("\n")
         n_val = len({ln.split("\t")[0] for ln in (qrels / f"{val}.tsv").read_text().splitlines()[1:]})
         print(f"validation: {n_val} train queries against {n_docs} documents; training on {fit}", flush=True)
@@ -358,6 +360,13 @@ def plot(test: dict, chosen: str | None, path: Path) -> None:
     plt.close(fig)
 
 
+def corpus_docs(value: str) -> str:
+    """``--val-corpus-docs``: 'full' or a count of documents >= 0."""
+    if value != "full" and not (value.isdigit()):
+        raise argparse.ArgumentTypeError(f"expected 'full' or a number of documents >= 0, got {value!r}")
+    return value
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", default="/work/runs/merge17/robustness", help="runs, merges, results.jsonl")
@@ -367,7 +376,8 @@ def main() -> int:
     ap.add_argument("--save-every", type=int, default=5, help="checkpoint every N steps (default 5)")
     ap.add_argument("--val-fraction", type=float, default=0.2)
     ap.add_argument("--val-seed", type=int, default=0)
-    ap.add_argument("--val-corpus-docs", type=int, default=1000, help="random documents in the validation corpus")
+    ap.add_argument("--val-corpus-docs", default="1000", type=corpus_docs,
+                    help="random documents in the validation sub-corpus, or 'full': the whole corpus (default 1000)")
     ap.add_argument("--sts-weight", type=float, default=0.5, help="objective = (1-w) val nDCG@10 + w STS dev")
     ap.add_argument("--max-test", type=int, default=14, help="stop after this many test evaluations (0: no limit)")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -378,7 +388,7 @@ def main() -> int:
         args.work = "/work/runs/merge17/robustness-smoke"
         args.cache_dir = "/work/runs/merge17/robustness-smoke/cache"
         args.out_dir = "/work/runs/merge17/robustness-smoke/report"
-        args.val_corpus_docs = 30
+        args.val_corpus_docs = "30"
         args.save_every = 1
     stem = "merge_robustness"
     if not args.report_only:

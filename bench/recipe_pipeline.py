@@ -1,17 +1,23 @@
 """The paper's recipe on SciFact without an LLM, as a Table-5-shaped ablation over seeds.
 
     python bench/recipe_pipeline.py --out DIR [--seeds 3] [--work /work/runs/merge17/pipeline]
+    python bench/recipe_pipeline.py --out DIR --work NEW --reuse-from OLD   # only what the recipe changed
     python bench/recipe_pipeline.py --out DIR --smoke          # tiny data, a few steps: checks the path
     python bench/recipe_pipeline.py --out DIR --report-only    # the table from the seeds finished so far
 
 For each seed, ``q3embed pipeline run recipes/scifact-minilm-pipeline.yaml --seed N`` runs
 weak pairs (``synth.weak: [title, first_sentence]``, a 2,000-pair subsample) -> filter (the cut
 fitted to keep 90% of SciFact train's genuine pairs) -> stage 1 (the kept weak pairs, in-batch
-negatives) -> stage 2 (SciFact train with the shipped recipe's keys and mined hard negatives)
--> stage 3 (multislerp of the last 3 stage-2 checkpoints), plus the "w/o stage 1" run, each
+negatives) -> stage 2 (SciFact train with the shipped recipe's keys and mined hard negatives;
+three runs, seeds N, N+1000, N+2000) -> stage 3 (the uniform soup of the three runs' final
+models), plus the "w/o stage 1" runs (stage 2 and its soup from the base model), each
 evaluated on SciFact test nDCG@10 and STSB test Spearman in fp32 through the embedding cache
 shared with ``merge_robustness.py``. The table reports mean +- std over the finished seeds and
 the CPU seconds of each stage (``pipeline_state.json``'s ``costs``).
+
+Seeds after the first take its synth and filter outputs (they do not depend on the seed).
+``--reuse-from OLD_WORK`` starts each seed from an earlier run's unchanged stages (synth,
+filter, stage 1, and stage 2's first run): only what the recipe changed is computed.
 
 Resumable at every level: the mined file is kept, the pipeline skips finished stages and
 resumes training from checkpoints, evaluations reuse the cache. ``DIR`` receives seed 0's
@@ -59,10 +65,76 @@ def write_recipe(work: Path, data_root: Path, labelled: Path, cache: Path, smoke
     return path
 
 
+STATE = "pipeline_state.json"
+#: recipe sections whose outputs a later run may take over unchanged (stage 2's run count may grow)
+REUSABLE = ("synth", "filter", "stage1", "eval")
+
+
+def share_seed_independent(work: Path, seeds: list[int]) -> None:
+    """Seeds after the first take its synth and filter outputs: neither depends on the seed.
+
+    The weak pairs and the fitted cut come from the corpus and the base model alone; re-embedding
+    the same pairs for every seed cost ~260 CPU-s each. Those seeds' tables show no synth or
+    filter cost (it was paid once, by the first seed)."""
+    first = work / f"seed{seeds[0]}" / STATE
+    if not first.exists():
+        return
+    done = json.loads(first.read_text())["stages"]
+    if not {"synth", "filter"} <= set(done):
+        return
+    for s in seeds[1:]:
+        state_path = work / f"seed{s}" / STATE
+        state = json.loads(state_path.read_text()) if state_path.exists() else {"stages": {}, "evals": {}}
+        if {"synth", "filter"} <= set(state["stages"]):
+            continue
+        state["stages"].update(synth=done["synth"], filter=done["filter"])
+        state["shared"] = {"synth": f"seed{seeds[0]}", "filter": f"seed{seeds[0]}"}
+        state_path.parent.mkdir(parents=True, exist_ok=True)
+        state_path.write_text(json.dumps(state, indent=2))
+
+
+def reuse_runs(old: Path, work: Path, seeds: list[int], recipe: Path) -> None:
+    """Start each seed from an earlier work dir's finished stages, where the recipe did not change them.
+
+    Taken over: synth, filter and stage 1 (outputs, evaluations, costs) and stage 2's and the
+    ablation's first run (their run folders are linked, so run 0 is not retrained; the stage 2
+    row's evaluation is kept). Stage 3 and the ablation merge are redone. Refuses (one line)
+    when a reused section of the recipe differs."""
+    new_raw, old_raw = yaml.safe_load(recipe.read_text()), yaml.safe_load((old / "recipe.yaml").read_text())
+    changed = [k for k in REUSABLE if new_raw.get(k) != old_raw.get(k)]
+    for k in ("train", "checkpoints", "synthetic"):
+        if new_raw["stage2"].get(k) != old_raw["stage2"].get(k):
+            changed.append(f"stage2.{k}")
+    if Path(new_raw["stage2"]["labelled"]).read_bytes() != Path(old_raw["stage2"]["labelled"]).read_bytes():
+        changed.append("stage2.labelled (the mined file's content)")
+    if changed:
+        sys.exit(f"--reuse-from {old}: the recipe changed {', '.join(changed)}; "
+                 "only stage2.runs and stage3 may differ from the reused run")
+    for s in seeds:
+        dst = work / f"seed{s}"
+        if (dst / STATE).exists():
+            continue
+        src = old / f"seed{s}" / STATE
+        if not src.exists():
+            continue
+        st = json.loads(src.read_text())
+        keep = ("synth", "filter", "stage1")
+        state = {"stages": {k: st["stages"][k] for k in keep if k in st["stages"]},
+                 "evals": {k: v for k, v in st["evals"].items() if k in ("base", "stage1", "stage2")},
+                 "costs": {k: v for k, v in st.get("costs", {}).items()
+                           if k in (*keep, "stage2", "ablation") or k in ("eval base", "eval stage1", "eval stage2")},
+                 "reused_from": str(old / f"seed{s}")}
+        dst.mkdir(parents=True, exist_ok=True)
+        for run in ("stage2", "ablation"):
+            if (old / f"seed{s}" / run).is_dir() and not (dst / run).exists():
+                (dst / run).symlink_to(old / f"seed{s}" / run)
+        (dst / STATE).write_text(json.dumps(state, indent=2))
+
+
 def tabulate(work: Path, seeds: list[int]) -> tuple[str, dict]:
     states = {}
     for s in seeds:
-        f = work / f"seed{s}" / "pipeline_state.json"
+        f = work / f"seed{s}" / STATE
         if f.exists():
             states[s] = json.loads(f.read_text())
     cols = ("scifact nDCG@10", "stsb-en-test Spearman")
@@ -99,6 +171,8 @@ def main() -> int:
     ap.add_argument("--cache-dir", default="/work/runs/merge17/cache", help="embedding cache (shared with merge_robustness)")
     ap.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (default 3)")
     ap.add_argument("--results", default=str(REPO / "bench" / "results"), help="table and JSON go here")
+    ap.add_argument("--reuse-from", default=None, help="an earlier --work whose unchanged stages (synth, filter, "
+                    "stage 1, stage 2's first run) each seed takes over")
     ap.add_argument("--smoke", action="store_true", help="tiny data and a few steps")
     ap.add_argument("--report-only", action="store_true")
     args = ap.parse_args()
@@ -123,9 +197,14 @@ def main() -> int:
         else:
             data_root, data = SHARED, DATA
         cache = Path(args.cache_dir).resolve()
+        if args.reuse_from and not (work / "mined_train.jsonl").exists():  # the same hard negatives as the reused runs
+            shutil.copy(Path(args.reuse_from) / "mined_train.jsonl", work / "mined_train.jsonl")
         labelled = mine(work / "mined_train.jsonl", data / "qrels" / "train.tsv", data, cache_dir=cache)
         recipe = write_recipe(work, data_root, labelled, cache, args.smoke)
+        if args.reuse_from:
+            reuse_runs(Path(args.reuse_from).resolve(), work, seeds, recipe)
         for s in seeds:
+            share_seed_independent(work, seeds)
             run_cli(["pipeline", "run", str(recipe), "--output-dir", str(work / f"seed{s}"), "--seed", str(s)])
         final = work / "seed0" / "stage3" / "merged"
         dest = Path(args.out)

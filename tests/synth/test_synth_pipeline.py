@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -129,7 +130,6 @@ def test_empty_corpus_fails_before_work(fake_llm, tmp_path, capsys, monkeypatch)
 
 
 def test_shipped_recipe_parses():
-    from pathlib import Path
 
     cfg = load_recipe(Path(__file__).resolve().parents[2] / "recipes" / "three_stage.yaml")
     assert cfg.synth.tasks == ("retrieval", "sts", "classification") and cfg.stage2.checkpoints == 2
@@ -138,7 +138,6 @@ def test_shipped_recipe_parses():
 
 def test_shipped_recipe_reads_data_through_data_root():
     """Every data path of the shipped recipe lives under the one data_root setting (no machine-specific paths)."""
-    from pathlib import Path
 
     recipe = Path(__file__).resolve().parents[2] / "recipes" / "three_stage.yaml"
     cfg = load_recipe(recipe)
@@ -255,3 +254,48 @@ def test_weak_pair_wiring_seed_and_stage_costs(fake_llm, tmp_path, monkeypatch):
     path.write_text(yaml.safe_dump(recipe))
     with pytest.raises(RecipeError, match="stage1.pairs"):
         load_recipe(path)
+
+
+def test_stage3_soups_independent_runs(tiny_embedding_dir, fake_llm, tmp_path, monkeypatch):
+    """stage2.runs trains N seeded runs from one start; stage3.inputs: runs merges their final models
+    (a uniform soup with method linear); "w/o merge" stays run 0's last checkpoint."""
+    import q3embed.train.embed_trainer as trainer_mod
+
+    monkeypatch.chdir(tmp_path)
+    train = {"batch_size": 4, "data": {"max_length": 32}, "optim": {"lr": 1e-4, "max_steps": 2}}
+    path = write_recipe(tmp_path, tiny_embedding_dir, fake_llm, seed=3,
+                        stage2={"labelled": "mini", "checkpoints": 2, "runs": 2, "synthetic": False, "train": train},
+                        stage3={"method": "linear", "inputs": "runs"})
+    pipe = recipe_mod.Pipeline(load_recipe(path), log=lambda m: None)
+    pipe.state["stages"]["stage1"] = {"model": str(tiny_embedding_dir)}
+    seeds = []
+    real = trainer_mod.EmbedTrainer
+
+    class Spy(real):
+        def __init__(self, cfg):
+            seeds.append((cfg.output_dir, cfg.seed))
+            super().__init__(cfg)
+
+    monkeypatch.setattr(trainer_mod, "EmbedTrainer", Spy)
+    st = pipe.stage2()
+    assert seeds == [("run/stage2", 3), ("run/stage2-run1", 1003)]  # relative to the recipe's working directory
+    assert st["runs"] == ["run/stage2/checkpoint-2", "run/stage2-run1/checkpoint-2"]
+    assert st["model"] == st["checkpoints"][-1] == st["runs"][0]
+    pipe.state["stages"]["stage2"] = st
+    merged = pipe.stage3()["model"]
+    record = json.loads((Path(merged) / "q3embed_merge.json").read_text())
+    assert record["method"] == "linear" and len(record["inputs"]) == 2
+
+    # the soup is the element-wise mean of the two runs
+    from safetensors.torch import load_file
+
+    a, b, m = (load_file(next(Path(p).glob("*.safetensors"))) for p in (*st["runs"], merged))
+    name = next(k for k in m if m[k].is_floating_point() and not (a[k] == b[k]).all())
+    assert ((a[name].float() + b[name].float()) / 2 - m[name].float()).abs().max() < 1e-6
+
+
+def test_stage3_runs_need_several_runs(fake_llm, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = write_recipe(tmp_path, tmp_path / "no_model_needed", fake_llm, stage3={"method": "linear", "inputs": "runs"})
+    assert main(["pipeline", "run", str(path)]) == 1
+    assert "stage3.inputs: runs merges the final models of stage2.runs runs; stage2.runs is 1" in capsys.readouterr().err

@@ -99,14 +99,24 @@ class Stage2(_RecipePart):
     labelled: str | None = None        # training JSONL, or a BEIR folder (its train qrels become pairs)
     labelled_split: str = "train"
     checkpoints: int = Field(2, ge=2)  # they are merged in stage 3
+    runs: int = Field(1, ge=1)         # independent runs from the same start, seeds seed + 1000 * r (stage3.inputs: runs)
     synthetic: bool = True             # the filtered synthetic pairs join the labelled ones (the paper)
     train: dict = Field(default_factory=dict)
 
 
 class Stage3(_RecipePart):
+    """What stage 3 merges, and how.
+
+    ``inputs: checkpoints`` (the paper): the last ``stage2.checkpoints`` checkpoints of one run.
+    ``inputs: runs``: the final model of each of ``stage2.runs`` runs, a model soup (``method:
+    linear`` is the uniform soup). Checkpoints of one short run lie on one trajectory and their
+    merge lands between them; runs that differ in data order and dropout average into a better
+    model (bench/RESULTS.md, "Merging for robustness")."""
+
     section = "stage3"
     method: Literal["slerp", "multislerp", "linear"] = "slerp"  # 2 checkpoints: slerp; more: multislerp (slerp's generalisation)
     t: float = Field(0.5, ge=0.0, le=1.0)
+    inputs: Literal["checkpoints", "runs"] = "checkpoints"
 
 
 class EvalSpec(_RecipePart):
@@ -144,6 +154,9 @@ class RecipeConfig(_RecipePart):
             raise ValueError("give exactly one of 'synth' (generate pairs with an LLM) or 'synthetic_pairs' (an existing JSONL)")
         if self.stage2.labelled is None:
             raise ValueError("stage2.labelled is required: labelled pairs (JSONL) or a BEIR folder")
+        if self.stage3.inputs == "runs" and self.stage2.runs < 2:
+            raise ValueError(f"stage3.inputs: runs merges the final models of stage2.runs runs; "
+                             f"stage2.runs is {self.stage2.runs}, it needs 2 or more")
         return self
 
 

@@ -187,17 +187,18 @@ class Pipeline:
 
     def stage2(self) -> dict:
         data = self._stage2_data(with_synthetic=self.cfg.stage2.synthetic)
-        ckpts = self._train_for_merge("stage2", self.state["stages"]["stage1"]["model"], data)
-        return {"model": ckpts[-1], "checkpoints": ckpts, "train_file": str(data)}
+        runs = self._train_runs("stage2", self.state["stages"]["stage1"]["model"], data)
+        # "w/o model merge" is run 0's last checkpoint: one model, whatever stage 3 merges
+        return {"model": runs["checkpoints"][-1], **runs, "train_file": str(data)}
 
     def stage3(self) -> dict:
-        return {"model": self._merge(self.state["stages"]["stage2"]["checkpoints"], self.out / "stage3" / "merged")}
+        return {"model": self._merge(self._merge_inputs(self.state["stages"]["stage2"]), self.out / "stage3" / "merged")}
 
     def ablation(self) -> dict:
         """"w/o synthetic data": stage 2 and 3 from the base model on the labelled pairs alone."""
         data = self._stage2_data(with_synthetic=False)
-        ckpts = self._train_for_merge("ablation", self.cfg.base_model, data)
-        return {"model": self._merge(ckpts, self.out / "ablation" / "merged"), "checkpoints": ckpts}
+        runs = self._train_runs("ablation", self.cfg.base_model, data)
+        return {"model": self._merge(self._merge_inputs(runs), self.out / "ablation" / "merged"), **runs}
 
     # ------------------------------------------------------------------ helpers
 
@@ -211,11 +212,26 @@ class Pipeline:
         write_pairs(rows, out)
         return out
 
-    def _train_for_merge(self, name: str, model: str, data: Path) -> list[str]:
+    def _train_runs(self, name: str, model: str, data: Path) -> dict:
+        """``stage2.runs`` runs from ``model``: {"checkpoints": run 0's last ones, "runs": each run's last}.
+
+        Run r > 0 trains in ``<name>-run<r>`` with seed + 1000 * r, so adding runs to a recipe
+        keeps run 0 (and its evaluation) as it was."""
+        section = self.cfg.stage2.train
+        seed = section.get("seed", self.cfg.seed) or 0
+        ckpts = [self._train_for_merge(name if r == 0 else f"{name}-run{r}", model, data, seed + 1000 * r)
+                 for r in range(self.cfg.stage2.runs)]
+        return {"checkpoints": ckpts[0], "runs": [c[-1] for c in ckpts]}
+
+    def _merge_inputs(self, stage: dict) -> list[str]:
+        return stage["runs"] if self.cfg.stage3.inputs == "runs" else stage["checkpoints"]
+
+    def _train_for_merge(self, name: str, model: str, data: Path, seed: int) -> list[str]:
         """Train with checkpoints spread over the run; the last ``stage2.checkpoints`` are merged."""
         k = self.cfg.stage2.checkpoints
         section = copy.deepcopy(self.cfg.stage2.train)
         section.setdefault("keep_checkpoints", None)
+        section["seed"] = seed
         run_dir = self.out / name
         self._train(name, model, str(data), section, run_dir, checkpoints=k)
         ckpts = sorted((p for p in run_dir.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
@@ -267,13 +283,13 @@ class Pipeline:
 
     def _merge(self, checkpoints: list[str], out: Path) -> str:
         from ..merge import merge_checkpoints as merge
-        method = self.cfg.stage3.method
+        method, what = self.cfg.stage3.method, self.cfg.stage3.inputs
         if method == "slerp" and len(checkpoints) > 2:
             method = "multislerp"  # slerp is defined for two; multislerp is its n-way generalisation
-            self.log(f"merge: {len(checkpoints)} checkpoints, using multislerp")
+            self.log(f"merge: {len(checkpoints)} {what}, using multislerp")
         kw = {"t": self.cfg.stage3.t} if method == "slerp" else {}
         result = merge(checkpoints, out, method=method, overwrite=True, show_progress=self.show_progress, **kw)
-        self.log(f"merge: {method} of {len(checkpoints)} checkpoints -> {out} ({result.seconds:.1f} s)")
+        self.log(f"merge: {method} of {len(checkpoints)} {what} -> {out} ({result.seconds:.1f} s)")
         return str(out)
 
     def evaluate(self, label: str, model: str) -> dict:
