@@ -17,7 +17,8 @@ the CPU seconds of each stage (``pipeline_state.json``'s ``costs``).
 
 Seeds after the first take its synth and filter outputs (they do not depend on the seed).
 ``--reuse-from OLD_WORK`` starts each seed from an earlier run's unchanged stages (synth,
-filter, stage 1, and stage 2's first run): only what the recipe changed is computed.
+filter, stage 1, and stage 2's first run if stage 2 is unchanged): only what the recipe
+changed is computed.
 
 Resumable at every level: the mined file is kept, the pipeline skips finished stages and
 resumes training from checkpoints, evaluations reuse the cache. ``DIR`` receives seed 0's
@@ -96,36 +97,30 @@ def share_seed_independent(work: Path, seeds: list[int]) -> None:
 def reuse_runs(old: Path, work: Path, seeds: list[int], recipe: Path) -> None:
     """Start each seed from an earlier work dir's finished stages, where the recipe did not change them.
 
-    Taken over: synth, filter and stage 1 (outputs, evaluations, costs) and stage 2's and the
-    ablation's first run (their run folders are linked, so run 0 is not retrained; the stage 2
-    row's evaluation is kept). Stage 3 and the ablation merge are redone. Refuses (one line)
-    when a reused section of the recipe differs."""
+    Taken over: synth, filter and stage 1 (outputs, evaluations, costs). If stage 2's recipe is
+    unchanged too (only ``stage2.runs`` or ``stage3`` differ), also stage 2's and the ablation's
+    first run: their run folders are linked, so run 0 is not retrained, and the stage 2 row's
+    evaluation is kept. Stage 3 and the ablation merge are always redone. Refuses (one line)
+    when synth, filter, stage 1 or eval differ."""
     new_raw, old_raw = yaml.safe_load(recipe.read_text()), yaml.safe_load((old / "recipe.yaml").read_text())
     changed = [k for k in REUSABLE if new_raw.get(k) != old_raw.get(k)]
-    for k in ("train", "checkpoints", "synthetic"):
-        if new_raw["stage2"].get(k) != old_raw["stage2"].get(k):
-            changed.append(f"stage2.{k}")
-    if Path(new_raw["stage2"]["labelled"]).read_bytes() != Path(old_raw["stage2"]["labelled"]).read_bytes():
-        changed.append("stage2.labelled (the mined file's content)")
     if changed:
-        sys.exit(f"--reuse-from {old}: the recipe changed {', '.join(changed)}; "
-                 "only stage2.runs and stage3 may differ from the reused run")
+        sys.exit(f"--reuse-from {old}: the recipe changed {', '.join(changed)}; nothing to reuse")
+    same_stage2 = all(new_raw["stage2"].get(k) == old_raw["stage2"].get(k) for k in ("train", "checkpoints", "synthetic"))
+    same_stage2 &= Path(new_raw["stage2"]["labelled"]).read_bytes() == Path(old_raw["stage2"]["labelled"]).read_bytes()
+    keep = ("synth", "filter", "stage1") + (("stage2", "ablation") if same_stage2 else ())
     for s in seeds:
         dst = work / f"seed{s}"
-        if (dst / STATE).exists():
-            continue
         src = old / f"seed{s}" / STATE
-        if not src.exists():
+        if (dst / STATE).exists() or not src.exists():
             continue
         st = json.loads(src.read_text())
-        keep = ("synth", "filter", "stage1")
-        state = {"stages": {k: st["stages"][k] for k in keep if k in st["stages"]},
-                 "evals": {k: v for k, v in st["evals"].items() if k in ("base", "stage1", "stage2")},
-                 "costs": {k: v for k, v in st.get("costs", {}).items()
-                           if k in (*keep, "stage2", "ablation") or k in ("eval base", "eval stage1", "eval stage2")},
-                 "reused_from": str(old / f"seed{s}")}
+        state = {"stages": {k: st["stages"][k] for k in keep[:3] if k in st["stages"]},
+                 "evals": {k: v for k, v in st["evals"].items() if k in ("base", *keep[:4])},
+                 "costs": {k: v for k, v in st.get("costs", {}).items() if k in keep or k.removeprefix("eval ") in keep[:4]},
+                 "reused_from": str(old / f"seed{s}"), "reused": list(keep)}
         dst.mkdir(parents=True, exist_ok=True)
-        for run in ("stage2", "ablation"):
+        for run in keep[3:]:
             if (old / f"seed{s}" / run).is_dir() and not (dst / run).exists():
                 (dst / run).symlink_to(old / f"seed{s}" / run)
         (dst / STATE).write_text(json.dumps(state, indent=2))
