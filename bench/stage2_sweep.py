@@ -54,6 +54,7 @@ def run(args) -> None:
     ev = Evaluator(Path(args.cache_dir), val_data=Path(args.robust) / "val-data", val_split="train-val")
     base = resolve_model_path("minilm")
     res.once("val", BASE, lambda: ev.validation(base), path=str(base))
+    res.once("test", BASE, lambda: ev.test(base), path=str(base))
     for label, over in CANDIDATES:
         if over:
             out = work / slug(label)
@@ -63,8 +64,8 @@ def run(args) -> None:
             path = out / "final"
         else:
             path = Path(args.robust) / "seed0" / "final"  # merge_robustness.py's seed 0: this very recipe
-        res.once("test", label, lambda: ev.test(path), path=str(path), overrides=over)
-        res.once("val", label, lambda: ev.validation(path), path=str(path), overrides=over)
+        res.once("test", label, lambda p=path: ev.test(p), path=str(path), overrides=over)
+        res.once("val", label, lambda p=path: ev.validation(p), path=str(path), overrides=over)
 
 
 def report(work: Path, out: Path) -> str:
@@ -75,8 +76,8 @@ def report(work: Path, out: Path) -> str:
     floor = val[BASE]["sts_dev_spearman"] - 1.0 if BASE in val else None
     ok = [k for k in val if k != BASE and floor is not None and val[k]["sts_dev_spearman"] >= floor]
     chosen = max(ok, key=lambda k: val[k]["val_ndcg_at_10"]) if ok else None
-    lines = ["| recipe (seed 0, 80% of SciFact train) | val nDCG@10 (whole corpus) | STS dev | SciFact test | "
-             "STSB test | train CPU-s |", "|---|---:|---:|---:|---:|---:|"]
+    lines = [("| recipe (seed 0, 80% of SciFact train) | val nDCG@10 (whole corpus) | STS dev | SciFact test | "
+              "STSB test | train CPU-s |"), "|---|---:|---:|---:|---:|---:|"]
     cell = lambda d, f: f"{d[f]:.2f}" if d and f in d else "–"
     for k in [BASE, *[c[0] for c in CANDIDATES]]:
         if k not in val and k not in test:

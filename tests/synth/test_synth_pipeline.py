@@ -285,6 +285,9 @@ def test_stage3_soups_independent_runs(tiny_embedding_dir, fake_llm, tmp_path, m
     merged = pipe.stage3()["model"]
     record = json.loads((Path(merged) / "q3embed_merge.json").read_text())
     assert record["method"] == "linear" and len(record["inputs"]) == 2
+    written = [f.stat().st_mtime_ns for f in sorted(Path(merged).iterdir())]
+    assert pipe.stage3()["model"] == merged  # a rerun keeps the finished merge (and its cached embeddings)
+    assert [f.stat().st_mtime_ns for f in sorted(Path(merged).iterdir())] == written
 
     # the soup is the element-wise mean of the two runs
     from safetensors.torch import load_file
@@ -299,3 +302,44 @@ def test_stage3_runs_need_several_runs(fake_llm, tmp_path, capsys, monkeypatch):
     path = write_recipe(tmp_path, tmp_path / "no_model_needed", fake_llm, stage3={"method": "linear", "inputs": "runs"})
     assert main(["pipeline", "run", str(path)]) == 1
     assert "stage3.inputs: runs merges the final models of stage2.runs runs; stage2.runs is 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("scores, t, within", [
+    ({"merged": 79.6}, 1.0, True),                                   # within budget: the merged model itself
+    ({"merged": 70.0, "guard-t0.9": 74.0, "guard-t0.8": 79.6}, 0.8, True),  # the largest t within budget
+    ({"merged": 70.0, "guard-t0.9": 71.0, "guard-t0.8": 72.0}, 0.8, False),  # none: the smallest t, said so
+])
+def test_stage3_guard_steps_back_toward_the_base(tiny_embedding_dir, fake_llm, tmp_path, monkeypatch, scores, t, within):
+    """stage3.guard: slerp(base -> merged, t) for the largest t whose STS dev is within max_drop of the base's."""
+    monkeypatch.chdir(tmp_path)
+    path = write_recipe(tmp_path, tiny_embedding_dir, fake_llm,
+                        stage3={"method": "slerp", "guard": {"sts_dev": "sts.csv", "max_drop": 0.5, "grid": [0.8, 0.9]}})
+    pipe = recipe_mod.Pipeline(load_recipe(path), log=lambda m: None)
+    assert pipe.cfg.stage3.guard.grid == (0.9, 0.8)  # largest first
+    asked = []
+
+    def sts_dev(model, csv):
+        asked.append(Path(model).name)
+        return 80.0 if model == str(tiny_embedding_dir) else scores[Path(model).name]
+
+    monkeypatch.setattr(pipe, "_sts_dev", sts_dev)
+    merged = tmp_path / "merged"
+    import shutil
+
+    shutil.copytree(tiny_embedding_dir, merged)
+    out = pipe._guard(str(merged), tmp_path / "stage3")
+    assert out["guard"]["t"] == t and out["guard"]["within"] is within and out["guard"]["budget"] == 79.5
+    assert asked == [tiny_embedding_dir.name, *scores]  # stops at the first t within budget
+    if t == 1.0:
+        assert out["model"] == str(merged)
+    else:
+        record = json.loads((Path(out["model"]) / "q3embed_merge.json").read_text())
+        assert Path(out["model"]).name == f"guard-t{t:g}" and record["method"] == "slerp" and record["t"] == t
+
+
+def test_stage3_guard_grid_is_checked(fake_llm, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = write_recipe(tmp_path, tmp_path / "no_model_needed", fake_llm,
+                        stage3={"guard": {"sts_dev": "sts.csv", "grid": [1.0]}})
+    assert main(["pipeline", "run", str(path)]) == 1
+    assert "stage3.guard.grid values must be in [0, 1), got [1.0]" in capsys.readouterr().err

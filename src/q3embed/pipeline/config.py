@@ -104,6 +104,27 @@ class Stage2(_RecipePart):
     train: dict = Field(default_factory=dict)
 
 
+class RobustnessGuard(_RecipePart):
+    """Step the merged model back toward the base until an out-of-domain dev score is within budget.
+
+    WiSE-FT (Wortsman et al., 2022): slerp(base -> merged, t). ``t`` is the largest value of
+    ``grid`` (1.0, the merged model itself, is tried first) whose Spearman on ``sts_dev`` is at
+    most ``max_drop`` points (x100) below the base model's. Only dev data decides; if no grid
+    point is within budget, the smallest t is kept and the log says so."""
+
+    section = "stage3.guard"
+    sts_dev: str
+    max_drop: float = Field(0.5, ge=0.0)
+    grid: tuple[float, ...] = Field((0.9, 0.8, 0.7, 0.6, 0.5), min_length=1)
+
+    @model_validator(mode="after")
+    def _grid(self):
+        if any(not 0.0 <= t < 1.0 for t in self.grid):
+            raise ValueError(f"stage3.guard.grid values must be in [0, 1), got {list(self.grid)}")
+        self.grid = tuple(sorted(self.grid, reverse=True))
+        return self
+
+
 class Stage3(_RecipePart):
     """What stage 3 merges, and how.
 
@@ -117,6 +138,7 @@ class Stage3(_RecipePart):
     method: Literal["slerp", "multislerp", "linear"] = "slerp"  # 2 checkpoints: slerp; more: multislerp (slerp's generalisation)
     t: float = Field(0.5, ge=0.0, le=1.0)
     inputs: Literal["checkpoints", "runs"] = "checkpoints"
+    guard: RobustnessGuard | None = None  # then: step back toward the base while STS dev drops too much
 
 
 class EvalSpec(_RecipePart):

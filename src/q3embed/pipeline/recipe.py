@@ -153,14 +153,24 @@ class Pipeline:
         return {"pairs": str(ordered), "raw": str(out), "counts": report.counts.as_dict()}
 
     def filter(self) -> dict:
-        from ..synth.filter import histogram_png, read_pairs, text_histogram, write_pairs
+        from ..synth.filter import (
+            histogram_png,
+            read_pairs,
+            text_histogram,
+            write_pairs,
+        )
 
         f = self.cfg.filter
         records = read_pairs(self.state["stages"]["synth"]["pairs"])
         from ..engine import Embedder
 
         emb = Embedder.load(f.model or self.cfg.base_model, device=self.cfg.device)
-        from ..synth.filter import fitted_threshold, pair_scores, percentile_threshold, select_pairs
+        from ..synth.filter import (
+            fitted_threshold,
+            pair_scores,
+            percentile_threshold,
+            select_pairs,
+        )
 
         scores = pair_scores(emb, records, f.batch_size, show_progress=self.show_progress)
         if f.fit_keep is not None:  # the labelled pairs are the known-good ones
@@ -192,13 +202,49 @@ class Pipeline:
         return {"model": runs["checkpoints"][-1], **runs, "train_file": str(data)}
 
     def stage3(self) -> dict:
-        return {"model": self._merge(self._merge_inputs(self.state["stages"]["stage2"]), self.out / "stage3" / "merged")}
+        merged = self._merge(self._merge_inputs(self.state["stages"]["stage2"]), self.out / "stage3" / "merged")
+        return self._guard(merged, self.out / "stage3")
 
     def ablation(self) -> dict:
         """"w/o synthetic data": stage 2 and 3 from the base model on the labelled pairs alone."""
         data = self._stage2_data(with_synthetic=False)
         runs = self._train_runs("ablation", self.cfg.base_model, data)
-        return {"model": self._merge(self._merge_inputs(runs), self.out / "ablation" / "merged"), **runs}
+        merged = self._merge(self._merge_inputs(runs), self.out / "ablation" / "merged")
+        return {**runs, **self._guard(merged, self.out / "ablation")}
+
+    def _guard(self, merged: str, folder: Path) -> dict:
+        """{"model": merged, or slerp(base -> merged, t) per ``stage3.guard``; "guard": what was tried}."""
+        g = self.cfg.stage3.guard
+        if g is None:
+            return {"model": merged}
+        from ..merge import merge_checkpoints
+
+        budget = self._sts_dev(self.cfg.base_model, g.sts_dev) - g.max_drop
+        tried = {1.0: self._sts_dev(merged, g.sts_dev)}
+        model = merged
+        for t in g.grid:
+            if tried[min(tried)] >= budget:
+                break
+            model = str(folder / f"guard-t{t:g}")
+            if not _merged_already(model, "slerp", [self.cfg.base_model, merged], t):
+                merge_checkpoints([self.cfg.base_model, merged], model, method="slerp", t=t, overwrite=True)
+            tried[t] = self._sts_dev(model, g.sts_dev)
+        t = min(tried)
+        within = tried[t] >= budget
+        self.log(f"guard: STS dev {tried[t]:.2f} at t={t:g} ({'within' if within else 'STILL OUTSIDE'} the budget "
+                 f">= {budget:.2f}); tried " + ", ".join(f"t={k:g}: {v:.2f}" for k, v in tried.items()))
+        return {"model": model, "merged": merged,
+                "guard": {"t": t, "budget": round(budget, 2), "within": within, "sts_dev": {str(k): v for k, v in tried.items()}}}
+
+    def _sts_dev(self, model: str, path: str) -> float:
+        """Spearman x100 of ``model`` on an STS dev CSV, in the evaluation's dtype and cache."""
+        from ..engine import Embedder
+        from ..eval import evaluate_sts
+
+        ev = self.cfg.eval
+        with self._cost("guard"):
+            emb = Embedder.load(model, device=self.cfg.device, dtype=ev.dtype)
+            return round(100 * evaluate_sts(emb, path, batch_size=ev.batch_size, cache_dir=ev.cache_dir)["main_score"], 2)
 
     # ------------------------------------------------------------------ helpers
 
@@ -288,6 +334,9 @@ class Pipeline:
             method = "multislerp"  # slerp is defined for two; multislerp is its n-way generalisation
             self.log(f"merge: {len(checkpoints)} {what}, using multislerp")
         kw = {"t": self.cfg.stage3.t} if method == "slerp" else {}
+        if _merged_already(out, method, checkpoints, kw.get("t")):
+            self.log(f"merge: {out} holds this merge already, kept")
+            return str(out)
         result = merge(checkpoints, out, method=method, overwrite=True, show_progress=self.show_progress, **kw)
         self.log(f"merge: {method} of {len(checkpoints)} {what} -> {out} ({result.seconds:.1f} s)")
         return str(out)
@@ -349,6 +398,24 @@ def labelled_pairs(path: str, split: str = "train") -> list[dict]:
 
     read_train_file(p)  # checks every row, naming the bad line
     return read_jsonl(p, "stage2.labelled")
+
+
+def _merged_already(out: str | Path, method: str, inputs: list[str], t: float | None) -> bool:
+    """Whether ``out`` is a finished merge of exactly these inputs: a rerun keeps it (and its cached
+    embeddings, which a rewrite would invalidate: the cache keys on file times)."""
+    from ..errors import ModelNotFoundError
+    from ..merge.checkpoints import MERGE_RECORD
+    from ..model.resolve import resolve_model_path
+
+    record = Path(out) / MERGE_RECORD
+    if not record.exists():
+        return False
+    r = json.loads(record.read_text())
+    try:
+        labels = [str(resolve_model_path(i, allow_download=False)) for i in inputs]  # as the merge records them
+    except ModelNotFoundError:  # an input that no longer resolves: merge again, which names the problem
+        return False
+    return r.get("method") == method and r.get("inputs") == labels and r.get("t") == t
 
 
 def _need_path(value: str | None, what: str) -> None:
