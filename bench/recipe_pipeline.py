@@ -13,7 +13,9 @@ three runs, seeds N, N+1000, N+2000) -> stage 3 (the uniform soup of the three r
 models), plus the "w/o stage 1" runs (stage 2 and its soup from the base model), each
 evaluated on SciFact test nDCG@10 and STSB test Spearman in fp32 through the embedding cache
 shared with ``merge_robustness.py``. The table reports mean +- std over the finished seeds and
-the CPU seconds of each stage (``pipeline_state.json``'s ``costs``).
+the CPU seconds of each stage (``pipeline_state.json``'s ``costs``). Stage 3's robustness guard
+(``stage3.guard``) may step the merge back toward the base; ``--score-unguarded`` also scores the
+merge before the guard, as separate rows.
 
 Seeds after the first take its synth and filter outputs (they do not depend on the seed).
 ``--reuse-from OLD_WORK`` starts each seed from an earlier run's unchanged stages (synth,
@@ -265,7 +267,8 @@ def main() -> int:
         for s in seeds:
             share_seed_independent(work, seeds)
             run_cli(["pipeline", "run", str(recipe), "--output-dir", str(work / f"seed{s}"), "--seed", str(s)])
-        final = work / "seed0" / "stage3" / "merged"
+        state = json.loads((work / "seed0" / STATE).read_text())
+        final = Path(state["stages"]["stage3"]["model"])  # the guard's pick, or the merge itself
         dest = Path(args.out)
         if final.exists() and dest.resolve() != final.resolve():
             if dest.exists():
