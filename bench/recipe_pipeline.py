@@ -111,19 +111,22 @@ def reuse_runs(old: Path, work: Path, seeds: list[int], recipe: Path) -> None:
         sys.exit(f"--reuse-from {old}: the recipe changed {', '.join(changed)}; nothing to reuse")
     same_stage2 = all(new_raw["stage2"].get(k) == old_raw["stage2"].get(k) for k in ("train", "checkpoints", "synthetic"))
     same_stage2 &= Path(new_raw["stage2"]["labelled"]).read_bytes() == Path(old_raw["stage2"]["labelled"]).read_bytes()
-    keep = ("synth", "filter", "stage1") + (("stage2", "ablation") if same_stage2 else ())
+    stages = ("synth", "filter", "stage1")              # outputs, evaluations and costs taken over
+    runs = ("stage2", "ablation") if same_stage2 else ()  # run 0 linked and its cost kept; the stages redone
+    evals = ("base", "stage1", *runs[:1])                 # the ablation's row is its merge: redone
     for s in seeds:
         dst = work / f"seed{s}"
         src = old / f"seed{s}" / STATE
         if (dst / STATE).exists() or not src.exists():
             continue
         st = json.loads(src.read_text())
-        state = {"stages": {k: st["stages"][k] for k in keep[:3] if k in st["stages"]},
-                 "evals": {k: v for k, v in st["evals"].items() if k in ("base", *keep[:4])},
-                 "costs": {k: v for k, v in st.get("costs", {}).items() if k in keep or k.removeprefix("eval ") in keep[:4]},
-                 "reused_from": str(old / f"seed{s}"), "reused": list(keep)}
+        costs = {*stages, *runs, *(f"eval {e}" for e in evals)}
+        state = {"stages": {k: st["stages"][k] for k in stages if k in st["stages"]},
+                 "evals": {k: v for k, v in st["evals"].items() if k in evals},
+                 "costs": {k: v for k, v in st.get("costs", {}).items() if k in costs},
+                 "reused_from": str(old / f"seed{s}"), "reused": [*stages, *runs]}
         dst.mkdir(parents=True, exist_ok=True)
-        for run in keep[3:]:
+        for run in runs:
             if (old / f"seed{s}" / run).is_dir() and not (dst / run).exists():
                 (dst / run).symlink_to(old / f"seed{s}" / run)
         (dst / STATE).write_text(json.dumps(state, indent=2))

@@ -45,6 +45,25 @@ class MergeResult:
     not_merged: list[str] = field(default_factory=list)  # other modules' weight files
 
 
+def holds_merge(out: str | Path, method: str, inputs: list, t: float | str | None) -> bool:
+    """Whether ``out`` is a finished merge of exactly these inputs with this method and t.
+
+    Reruns keep such a merge: rewriting it would change its files' times, and so the embedding
+    cache's key for it. Inputs compare as the record names them (resolved checkpoint paths)."""
+    record = Path(out) / MERGE_RECORD
+    if not record.exists():
+        return False
+    from ..errors import ModelNotFoundError
+    from ..model.resolve import resolve_model_path
+
+    try:
+        labels = [str(resolve_model_path(i, allow_download=False)) for i in inputs]
+    except ModelNotFoundError:  # an input that no longer resolves: merge again, which names the problem
+        return False
+    rec = json.loads(record.read_text())
+    return rec.get("method") == method and rec.get("inputs") == labels and rec.get("t") == t
+
+
 def merge_checkpoints(inputs: list[str | Path], out: str | Path, method: str = "slerp",
                       t: str | float | list = 0.5, weights=None, lora_base: str | Path | None = None,
                       dtype: torch.dtype | None = None, shard_bytes: int = 5 * 2**30,

@@ -11,13 +11,12 @@ recipe are reused, and so are the evaluator's cached embeddings for unchanged ch
 from __future__ import annotations
 
 import itertools
-import json
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .checkpoints import MERGE_RECORD, merge_checkpoints
+from .checkpoints import holds_merge, merge_checkpoints
 from .schedule import parse_values
 
 STRATEGIES = ("auto", "t-grid", "subsets")
@@ -95,7 +94,7 @@ def merge_search(checkpoints: list[str], evaluate: Callable[[Path], dict], work_
             path = Path(cand.inputs[0])
         else:
             path = work_dir / f"{i:02d}-{cand.slug}"  # the index keeps same-named inputs apart
-            if not _same_recipe(path, cand):
+            if not holds_merge(path, cand.method, cand.inputs, cand.t if cand.method == "slerp" else None):
                 log(f"merging {cand.label} -> {path}")
                 merge_checkpoints(cand.inputs, path, method=cand.method, t=cand.t if cand.t is not None else 0.5,
                                   lora_base=lora_base, overwrite=True)
@@ -108,16 +107,6 @@ def merge_search(checkpoints: list[str], evaluate: Callable[[Path], dict], work_
         if not keep and cand.method is not None:
             shutil.rmtree(path, ignore_errors=True)
     return result
-
-
-def _same_recipe(path: Path, cand: Candidate) -> bool:
-    record = path / MERGE_RECORD
-    if not record.exists():
-        return False
-    rec = json.loads(record.read_text())
-    t = cand.t if cand.method == "slerp" else None
-    inputs = [str(Path(p).resolve()) for p in cand.inputs]
-    return rec.get("method") == cand.method and rec.get("t") == t and rec.get("inputs") == inputs
 
 
 TASKS = ("retrieval", "sts")

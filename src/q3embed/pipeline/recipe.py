@@ -218,6 +218,7 @@ class Pipeline:
         if g is None:
             return {"model": merged}
         from ..merge import merge_checkpoints
+        from ..merge.checkpoints import holds_merge
 
         budget = self._sts_dev(self.cfg.base_model, g.sts_dev) - g.max_drop
         tried = {1.0: self._sts_dev(merged, g.sts_dev)}
@@ -226,7 +227,7 @@ class Pipeline:
             if tried[min(tried)] >= budget:
                 break
             model = str(folder / f"guard-t{t:g}")
-            if not _merged_already(model, "slerp", [self.cfg.base_model, merged], t):
+            if not holds_merge(model, "slerp", [self.cfg.base_model, merged], t):
                 merge_checkpoints([self.cfg.base_model, merged], model, method="slerp", t=t, overwrite=True)
             tried[t] = self._sts_dev(model, g.sts_dev)
         t = min(tried)
@@ -329,12 +330,14 @@ class Pipeline:
 
     def _merge(self, checkpoints: list[str], out: Path) -> str:
         from ..merge import merge_checkpoints as merge
+        from ..merge.checkpoints import holds_merge
+
         method, what = self.cfg.stage3.method, self.cfg.stage3.inputs
         if method == "slerp" and len(checkpoints) > 2:
             method = "multislerp"  # slerp is defined for two; multislerp is its n-way generalisation
             self.log(f"merge: {len(checkpoints)} {what}, using multislerp")
         kw = {"t": self.cfg.stage3.t} if method == "slerp" else {}
-        if _merged_already(out, method, checkpoints, kw.get("t")):
+        if holds_merge(out, method, checkpoints, kw.get("t")):
             self.log(f"merge: {out} holds this merge already, kept")
             return str(out)
         result = merge(checkpoints, out, method=method, overwrite=True, show_progress=self.show_progress, **kw)
@@ -398,24 +401,6 @@ def labelled_pairs(path: str, split: str = "train") -> list[dict]:
 
     read_train_file(p)  # checks every row, naming the bad line
     return read_jsonl(p, "stage2.labelled")
-
-
-def _merged_already(out: str | Path, method: str, inputs: list[str], t: float | None) -> bool:
-    """Whether ``out`` is a finished merge of exactly these inputs: a rerun keeps it (and its cached
-    embeddings, which a rewrite would invalidate: the cache keys on file times)."""
-    from ..errors import ModelNotFoundError
-    from ..merge.checkpoints import MERGE_RECORD
-    from ..model.resolve import resolve_model_path
-
-    record = Path(out) / MERGE_RECORD
-    if not record.exists():
-        return False
-    r = json.loads(record.read_text())
-    try:
-        labels = [str(resolve_model_path(i, allow_download=False)) for i in inputs]  # as the merge records them
-    except ModelNotFoundError:  # an input that no longer resolves: merge again, which names the problem
-        return False
-    return r.get("method") == method and r.get("inputs") == labels and r.get("t") == t
 
 
 def _need_path(value: str | None, what: str) -> None:
