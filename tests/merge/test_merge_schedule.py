@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from q3embed.merge.schedule import Schedule, layer_index, layer_position
+from q3embed.merge.schedule import Schedule, layer_index, layer_position, scoped_t
 
 
 def test_layer_index_understands_common_naming():
@@ -33,6 +33,23 @@ def test_filters_first_match_wins_then_default():
     assert s.t_for("layers.2.self_attn.q_proj.weight") == 1.0
     assert s.t_for("layers.1.mlp.up_proj.weight") == 0.3
     assert s.t_for("layers.1.input_layernorm.weight") == 0.5
+
+
+@pytest.mark.parametrize("name, in_ffn, in_attention", [
+    ("encoder.layer.0.intermediate.dense.weight", True, False),     # BERT / MiniLM feed-forward in
+    ("encoder.layer.5.output.dense.bias", True, False),             # ... and out
+    ("encoder.layer.0.attention.output.dense.weight", False, True),  # attention's own output projection
+    ("encoder.layer.0.output.LayerNorm.weight", False, False),
+    ("embeddings.word_embeddings.weight", False, False),
+    ("layers.1.mlp.up_proj.weight", True, False),                   # Qwen3 / Llama
+    ("model.layers.1.self_attn.q_proj.weight", False, True),
+])
+def test_named_scopes_pick_the_blocks_across_architectures(name, in_ffn, in_attention):
+    ffn = Schedule.parse(scoped_t("ffn", 0.25), num_layers=6)
+    attention = Schedule.parse(scoped_t("attention", 0.25), num_layers=6)
+    assert ffn.t_for(name) == (0.25 if in_ffn else 1.0)
+    assert attention.t_for(name) == (0.25 if in_attention else 1.0)
+    assert scoped_t(None, 0.25) == 0.25  # no scope: every tensor
 
 
 def test_tensor_matching_no_rule_is_named():

@@ -337,6 +337,51 @@ def test_stage3_guard_steps_back_toward_the_base(tiny_embedding_dir, fake_llm, t
         assert Path(out["model"]).name == f"guard-t{t:g}" and record["method"] == "slerp" and record["t"] == t
 
 
+def test_stage3_guard_scope_steps_back_only_those_tensors(tiny_embedding_dir, fake_llm, tmp_path, monkeypatch):
+    """stage3.guard.scope: ffn: the feed-forward tensors become slerp(base -> merged, t), the rest stay merged."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from q3embed.merge.slerp import slerp
+
+    monkeypatch.chdir(tmp_path)
+    path = write_recipe(tmp_path, tiny_embedding_dir, fake_llm,
+                        stage3={"method": "slerp", "guard": {"sts_dev": "sts.csv", "max_drop": 0.5, "grid": [0.5],
+                                                            "scope": "ffn"}})
+    pipe = recipe_mod.Pipeline(load_recipe(path), log=lambda m: None)
+    merged = tmp_path / "merged"
+    import shutil
+
+    shutil.copytree(tiny_embedding_dir, merged)
+    weights_file = next(merged.glob("*.safetensors"))
+    gen = torch.Generator().manual_seed(0)
+    save_file({k: v + 0.1 * torch.randn(v.shape, generator=gen).to(v.dtype) if v.is_floating_point() else v
+               for k, v in load_file(weights_file).items()}, weights_file)
+    monkeypatch.setattr(pipe, "_sts_dev", lambda model, csv: {"merged": 70.0}.get(Path(model).name, 80.0))
+    out = pipe._guard(str(merged), tmp_path / "stage3")
+    assert out["guard"]["t"] == 0.5 and out["guard"]["scope"] == "ffn" and out["guard"]["within"]
+    assert Path(out["model"]).name == "guard-ffn-t0.5"  # beside, not over, a whole-model guard's guard-t0.5
+
+    base, m, g = (load_file(next(Path(p).glob("*.safetensors"))) for p in (tiny_embedding_dir, merged, out["model"]))
+    ffn = [k for k in g if ".mlp." in k]
+    rest = [k for k in g if ".mlp." not in k and g[k].is_floating_point()]
+    assert ffn and rest
+    for k in ffn:  # stepped halfway back toward the base
+        assert not torch.equal(g[k], m[k])
+        assert torch.allclose(g[k].float(), slerp(base[k].float(), m[k].float(), 0.5).to(g[k].dtype).float(), atol=1e-2)
+    for k in rest:  # attention, norms, embeddings: exactly as merged
+        assert torch.equal(g[k], m[k]), k
+
+
+def test_stage3_guard_scope_must_name_some_tensor(tiny_embedding_dir, fake_llm, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = write_recipe(tmp_path, tiny_embedding_dir, fake_llm,
+                        stage3={"guard": {"sts_dev": "sts.csv", "scope": "intermediate\\.dense"}})
+    pipe = recipe_mod.Pipeline(load_recipe(path), log=lambda m: None)
+    with pytest.raises(RecipeError, match=r"stage3.guard.scope 'intermediate\\\\.dense' matches no tensor of .*use 'ffn'"):
+        pipe._guard(str(tiny_embedding_dir), tmp_path / "stage3")
+
+
 def test_stage3_guard_grid_is_checked(fake_llm, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     path = write_recipe(tmp_path, tmp_path / "no_model_needed", fake_llm,

@@ -7,6 +7,7 @@ A schedule is written as one or more rules, most specific first:
                                interpolated linearly by layer index (layer 0 -> 0, last -> 1)
     "self_attn=0,1"            tensors whose name matches the regex ``self_attn`` (re.search)
     "mlp=0.3"                  ... and ``mlp`` get their own value or gradient
+    "ffn=0"                    a named group (``NAMED_SCOPES``: ffn, attention) instead of a regex
 
 The first rule whose filter matches a tensor name wins; a rule without a filter matches
 everything, so it belongs last (``--t self_attn=0,1 --t mlp=0.3 --t 0.5``). A tensor that
@@ -25,6 +26,27 @@ import numpy as np
 
 # Matches the layer index in HF names: model.layers.3., encoder.layer.3., transformer.h.3., blocks.3.
 _LAYER = re.compile(r"(?:^|\.)(?:layers|layer|h|blocks)\.(\d+)\.")
+
+#: Named tensor groups, usable as a rule's name filter ("ffn=0.3"). "ffn": the
+#: feed-forward blocks of BERT-style encoders (layer.N.intermediate.dense, layer.N.output.dense;
+#: not attention.output.dense) and of Llama/Qwen-style decoders (layers.N.mlp.*).
+NAMED_SCOPES = {
+    "ffn": r"(?:^|\.)mlp\.|(?:^|\.)intermediate\.dense\.|(?:^|\.)layer\.\d+\.output\.dense\.",
+    "attention": r"(?:^|\.)self_attn\.|(?:^|\.)attention\.",
+}
+
+
+def scope_pattern(scope: str) -> str:
+    """The regex of a named scope ("ffn", "attention"), or ``scope`` itself, taken as a regex."""
+    return NAMED_SCOPES.get(scope, scope)
+
+
+def scoped_t(scope: str | None, t: float) -> float | list[str]:
+    """A t spec giving ``t`` to the tensors of ``scope`` and 1.0 (the second input) to the rest.
+
+    ``scope=None``: every tensor gets ``t``. Used to move part of a model toward the first input
+    (e.g. only the feed-forward blocks back toward a base model)."""
+    return t if scope is None else [f"{scope}={t:g}", "1"]
 
 
 def layer_index(name: str) -> int | None:
@@ -74,7 +96,7 @@ class Schedule:
         self.num_layers = num_layers
 
     @classmethod
-    def parse(cls, specs: str | float | list[str | float], num_layers: int) -> "Schedule":
+    def parse(cls, specs: str | float | list[str | float], num_layers: int) -> Schedule:
         """Build from "0.5", "0,0.5,1", "mlp=0.3" specs (module docstring), in order."""
         if not isinstance(specs, (list, tuple)):
             specs = [specs]
@@ -84,6 +106,7 @@ class Schedule:
             pattern, sep, values = spec.rpartition("=")
             if sep and not pattern:
                 raise ValueError(f"t rule {spec!r} has an empty name filter; write e.g. 'mlp=0.3'")
+            pattern = scope_pattern(pattern) if pattern else pattern
             if pattern:
                 try:
                     re.compile(pattern)

@@ -219,23 +219,42 @@ class Pipeline:
             return {"model": merged}
         from ..merge import merge_checkpoints
         from ..merge.checkpoints import holds_merge
+        from ..merge.schedule import scoped_t
 
+        if g.scope is not None:
+            self._check_scope(g.scope, merged)
         budget = self._sts_dev(self.cfg.base_model, g.sts_dev) - g.max_drop
         tried = {1.0: self._sts_dev(merged, g.sts_dev)}
         model = merged
         for t in g.grid:
             if tried[min(tried)] >= budget:
                 break
-            model = str(folder / f"guard-t{t:g}")
-            if not holds_merge(model, "slerp", [self.cfg.base_model, merged], t):
-                merge_checkpoints([self.cfg.base_model, merged], model, method="slerp", t=t, overwrite=True)
+            model = str(folder / (f"guard-t{t:g}" if g.scope is None else f"guard-{_slug(g.scope)}-t{t:g}"))
+            spec = scoped_t(g.scope, t)  # the scope's tensors at t, the rest as merged
+            if not holds_merge(model, "slerp", [self.cfg.base_model, merged], spec):
+                merge_checkpoints([self.cfg.base_model, merged], model, method="slerp", t=spec, overwrite=True)
             tried[t] = self._sts_dev(model, g.sts_dev)
         t = min(tried)
         within = tried[t] >= budget
-        self.log(f"guard: STS dev {tried[t]:.2f} at t={t:g} ({'within' if within else 'STILL OUTSIDE'} the budget "
-                 f">= {budget:.2f}); tried " + ", ".join(f"t={k:g}: {v:.2f}" for k, v in tried.items()))
+        self.log(f"guard ({g.scope or 'every tensor'}): STS dev {tried[t]:.2f} at t={t:g} "
+                 f"({'within' if within else 'STILL OUTSIDE'} the budget >= {budget:.2f}); tried "
+                 + ", ".join(f"t={k:g}: {v:.2f}" for k, v in tried.items()))
         return {"model": model, "merged": merged,
-                "guard": {"t": t, "budget": round(budget, 2), "within": within, "sts_dev": {str(k): v for k, v in tried.items()}}}
+                "guard": {"t": t, "scope": g.scope, "budget": round(budget, 2), "within": within,
+                          "sts_dev": {str(k): v for k, v in tried.items()}}}
+
+    @staticmethod
+    def _check_scope(scope: str, model: str) -> None:
+        """A scope that names no tensor would make the guard a silent no-op: refuse it, naming a few names."""
+        import re
+
+        from ..merge.schedule import scope_pattern
+        from ..merge.sources import open_source
+
+        names = open_source(model).names
+        if not any(re.search(scope_pattern(scope), n) for n in names):
+            raise RecipeError(f"stage3.guard.scope {scope!r} matches no tensor of {model} "
+                              f"(e.g. {', '.join(names[:3])}); use 'ffn', 'attention' or a regex of these names")
 
     def _sts_dev(self, model: str, path: str) -> float:
         """Spearman x100 of ``model`` on an STS dev CSV, in the evaluation's dtype and cache."""
@@ -406,3 +425,8 @@ def labelled_pairs(path: str, split: str = "train") -> list[dict]:
 def _need_path(value: str | None, what: str) -> None:
     if not value or not Path(value).exists():
         raise RecipeError(f"{what}: {value} does not exist")
+
+
+def _slug(scope: str) -> str:
+    """A folder-name form of a guard scope: "ffn" stays, a regex keeps its letters and digits."""
+    return "".join(ch if ch.isalnum() else "_" for ch in scope).strip("_")[:40] or "scope"
