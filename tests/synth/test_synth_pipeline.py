@@ -19,11 +19,10 @@ def beir_folder(root, texts):
     root.mkdir()
     (root / "qrels").mkdir()
     with open(root / "corpus.jsonl", "w") as f:
-        for i, t in enumerate(texts):
-            f.write(json.dumps({"_id": f"d{i}", "title": "", "text": t}) + "\n")
+        f.writelines(json.dumps({"_id": f"d{i}", "title": "", "text": t}) + "\n" for i, t in enumerate(texts))
     with open(root / "queries.jsonl", "w") as f:
-        for i, t in enumerate(texts):
-            f.write(json.dumps({"_id": f"q{i}", "text": "what changes " + t.split()[4] + " in region " + str(i)}) + "\n")
+        f.writelines(json.dumps({"_id": f"q{i}", "text": "what changes " + t.split()[4] + " in region " + str(i)}) + "\n"
+                     for i, t in enumerate(texts))
     for split, parity in (("test", 0), ("train", 1)):
         rows = [f"q{i}\td{i}\t1" for i in range(len(texts)) if i % 2 == parity]
         (root / "qrels" / f"{split}.tsv").write_text("query-id\tcorpus-id\tscore\n" + "\n".join(rows) + "\n")
@@ -162,11 +161,11 @@ def test_weak_synth_stage_needs_no_llm_and_resumes(fake_llm, tmp_path, monkeypat
     pipe = recipe_mod.Pipeline(cfg, log=lambda m: None)
     first = pipe.synth()
     assert first["counts"]["written"] == 24 and not fake_llm.requests  # 24 two-sentence passages
-    rows = [json.loads(x) for x in open(first["pairs"])]
+    rows = [json.loads(x) for x in Path(first["pairs"]).read_text().splitlines()]
     assert all(r["provenance"]["form"] == "first_sentence" and r["query"] not in r["pos"][0] for r in rows)
     again = recipe_mod.Pipeline(load_recipe(tmp_path / "recipe.yaml"), log=lambda m: None).synth()
     assert again["counts"]["written"] == 0 and again["counts"]["resumed"] == 24
-    assert open(again["pairs"]).read() == "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    assert Path(again["pairs"]).read_text() == "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
 
 
 @pytest.mark.parametrize("synth, message", [
@@ -202,7 +201,7 @@ def test_filter_stage_calibrated_thresholds(tiny_embedding_dir, tiny_embedder, f
     else:
         good = pair_scores(tiny_embedder, recipe_mod.labelled_pairs("mini", "train"))
         assert out["threshold"] == pytest.approx(fitted_threshold(good, 0.5))
-        rows = [json.loads(x) for x in open(out["kept"])]
+        rows = [json.loads(x) for x in Path(out["kept"]).read_text().splitlines()]
         assert all(max(r["filter"]["cosine"]) > out["threshold"] for r in rows) and out["n_kept"] == len(rows)
     assert np.isfinite(out["threshold"])
 
@@ -242,7 +241,7 @@ def test_weak_pair_wiring_seed_and_stage_costs(fake_llm, tmp_path, monkeypatch):
         pipe.stage1()
     assert seen == [(str(tmp_path / "kept.jsonl"), 7)]
     data = pipe._stage2_data(with_synthetic=pipe.cfg.stage2.synthetic)
-    rows = [json.loads(x) for x in open(data)]
+    rows = [json.loads(x) for x in Path(data).read_text().splitlines()]
     assert len(rows) == 12 and all(r["query"] != "weak q" for r in rows)  # the 12 odd (train) queries only
     with pipe._cost("stage1"):
         pass

@@ -63,7 +63,8 @@ def register(sub) -> None:
                    help="slerp (2 inputs), multislerp / linear (2+), lora (1 adapter). Default slerp")
     p.add_argument("--t", action="append", default=None, metavar="RULE",
                    help="slerp factor in [0,1]: a value (0.5), a layer gradient (0,0.5,1), or a name-filtered rule "
-                        "(mlp=0.3, regex before '='); repeat it, most specific first. Default 0.5")
+                        "(mlp=0.3, regex before '='; or the named groups ffn=, attention=); repeat it, most specific first. "
+                        "Default 0.5")
     p.add_argument("--weights", default=None, help="multislerp/linear weights, comma-separated, one per input")
     _add_common(p)
     p.add_argument("--storage-dtype", default=None,
