@@ -1,6 +1,6 @@
 """Which tensors should the stage-3 guard step back toward the base? Chosen on validation.
 
-    python bench/guard_scope.py [--model /work/runs/merge17/sweep/3-epochs/final] [--threads 1]
+    python bench/guard_scope.py [--model /work/runs/merge17/sweep/3-epochs/final] [--max-drop 0.5 0.75] [--threads 1]
     python bench/guard_scope.py --report-only
 
 The pipeline's guard (``stage3.guard``) takes slerp(base -> model, t) for the largest t whose
@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from scifact_common import STSB_DEV, Evaluator, Results
+from scifact_common import STSB_DEV, Evaluator, Results, write_table
 
 SCOPES = {"every tensor": None, "ffn": "ffn", "attention": "attention"}
 GRID = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0)
@@ -66,8 +66,8 @@ def run(args) -> None:
             res.once("dev", f"{name} t={t:g}", lambda s=scope, t=t: {"sts_dev": sts_dev(variant(work, base, model, s, t))},
                      scope=name, t=t)
     for name, scope in SCOPES.items():
-        pick = guard_pick(res, name, args.max_drop)
-        for t, role in ((pick, "pick"), (0.0, "probe")):
+        picks = [(guard_pick(res, name, drop), "pick") for drop in args.max_drop]
+        for t, role in (*picks, (0.0, "probe")):
             if t is not None and (scope is not None or t > 0.0):  # every tensor at t = 0 is the base itself
                 res.once("val", f"{name} t={t:g}", lambda s=scope, t=t: ev.validation(variant(work, base, model, s, t)),
                          scope=name, t=t, role=role)
@@ -80,36 +80,34 @@ def guard_pick(res: Results, scope: str, max_drop: float) -> float | None:
     return max(within) if within else None
 
 
-def report(work: Path, out: Path, max_drop: float) -> str:
+def report(work: Path, out: Path, max_drops: list[float]) -> str:
     res = Results(work / "results.jsonl")
     rows = res.rows()
     dev = {r["label"]: r["sts_dev"] for r in rows if r["kind"] == "dev"}
     val = {r["label"]: r for r in rows if r["kind"] == "val"}
     if "base" not in dev:
         return "No rows yet.\n"
-    lines = [(f"STS dev Spearman of slerp(base -> model, t) per scope (base {dev['base']:.2f}; the guard's budget "
-              f">= {dev['base'] - max_drop:.2f}):"), "",
+    cell = lambda r, k: f"{r[k]:.2f}" if r else "–"
+    lines = [f"STS dev Spearman of slerp(base -> model, t) per scope (base {dev['base']:.2f}):", "",
              "| scope | " + " | ".join(f"t={t:g}" for t in GRID) + " |", "|---|" + "---:|" * len(GRID)]
     for name in SCOPES:
         lines.append(f"| {name} | " + " | ".join(f"{dev.get(f'{name} t={t:g}', float('nan')):.2f}" for t in GRID) + " |")
-    picks = {name: guard_pick(res, name, max_drop) for name in SCOPES}
-    lines += ["", "| scope | the guard's t | val nDCG@10 at that t | STS dev | full revert (t=0): val nDCG@10 | STS dev |",
-              "|---|---:|---:|---:|---:|---:|"]
-    for name, t in picks.items():
-        p, z = val.get(f"{name} t={t:g}") if t is not None else None, val.get(f"{name} t=0")
-        cell = lambda r, k: f"{r[k]:.2f}" if r else "–"
-        lines.append(f"| {name} | {'none within budget' if t is None else f'{t:g}'} | {cell(p, 'val_ndcg_at_10')} | "
-                     f"{cell(p, 'sts_dev_spearman')} | {cell(z, 'val_ndcg_at_10')} | {cell(z, 'sts_dev_spearman')} |")
-    scored = {n: val[f"{n} t={t:g}"]["val_ndcg_at_10"] for n, t in picks.items()
-              if t is not None and f"{n} t={t:g}" in val}
-    if scored:
-        chosen = max(scored, key=scored.get)
-        lines += ["", (f"Rule: the scope whose pick scores the highest validation nDCG@10; chosen: **{chosen}** "
-                       f"({', '.join(f'{k} {v:.2f}' for k, v in scored.items())}).")]
-    text = "\n".join(lines) + "\n"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "guard_scope.md").write_text(text)
-    return text
+    for drop in max_drops:
+        picks = {name: guard_pick(res, name, drop) for name in SCOPES}
+        lines += ["", f"max_drop {drop:g} (STS dev >= {dev['base'] - drop:.2f}):", "",
+                  "| scope | the guard's t | val nDCG@10 at that t | STS dev | full revert (t=0): val nDCG@10 | STS dev |",
+                  "|---|---:|---:|---:|---:|---:|"]
+        for name, t in picks.items():
+            p, z = val.get(f"{name} t={t:g}") if t is not None else None, val.get(f"{name} t=0")
+            lines.append(f"| {name} | {'none within budget' if t is None else f'{t:g}'} | {cell(p, 'val_ndcg_at_10')} | "
+                         f"{cell(p, 'sts_dev_spearman')} | {cell(z, 'val_ndcg_at_10')} | {cell(z, 'sts_dev_spearman')} |")
+        scored = {n: val[f"{n} t={t:g}"]["val_ndcg_at_10"] for n, t in picks.items()
+                  if t is not None and f"{n} t={t:g}" in val}
+        if scored:
+            chosen = max(scored, key=scored.get)
+            lines += ["", (f"Rule: the scope whose pick scores the highest validation nDCG@10; chosen: **{chosen}** "
+                           f"({', '.join(f'{k} {v:.2f}' for k, v in scored.items())}).")]
+    return write_table(lines, out, "guard_scope.md")
 
 
 def main() -> int:
@@ -120,7 +118,8 @@ def main() -> int:
     ap.add_argument("--val-data", default="/work/runs/merge17/robustness-fullval/val-data",
                     help="the validation BEIR folder (merge_robustness.py --val-corpus-docs full)")
     ap.add_argument("--cache-dir", default="/work/runs/merge17/cache", help="embedding cache (shared across benches)")
-    ap.add_argument("--max-drop", type=float, default=0.5, help="the guard's STS dev budget below the base (x100)")
+    ap.add_argument("--max-drop", type=float, nargs="+", default=[0.5, 0.75],
+                    help="the guard's STS dev budgets below the base (x100); each gets its picks scored")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     ap.add_argument("--results", default=str(Path(__file__).resolve().parent / "results"), help="where the table goes")
     ap.add_argument("--report-only", action="store_true", help="only rewrite the table from results.jsonl")

@@ -68,6 +68,14 @@ def train(out: Path, train_file: Path, overrides: list[str] = (), recipe: Path =
     return cost
 
 
+def write_table(lines: list[str], out: Path, name: str) -> str:
+    """Write a report's lines as ``out/name`` (Markdown) and return the text."""
+    text = "\n".join(lines) + "\n"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / name).write_text(text)
+    return text
+
+
 @contextmanager
 def timed():
     """Yields a dict that gets ``wall_s``, ``cpu_s`` (this process, all threads) and the 1-min load average."""

@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from scifact_common import REPO, Evaluator, Results, train
+from scifact_common import REPO, Evaluator, Results, train, write_table
 
 ROBUST = Path("/work/runs/merge17/robustness-fullval")
 #: (label, overrides of recipes/scifact-minilm.yaml); the first is the shipped recipe itself
@@ -90,10 +90,7 @@ def report(work: Path, out: Path) -> str:
     lines.append("")
     lines.append(f"Rule: highest validation nDCG@10 with STS dev >= base - 1.0 ({floor:.2f}); chosen: {chosen}."
                  if floor is not None else "No base validation row yet.")
-    text = "\n".join(lines) + "\n"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "stage2_sweep.md").write_text(text)
-    return text
+    return write_table(lines, out, "stage2_sweep.md")
 
 
 def main() -> int:

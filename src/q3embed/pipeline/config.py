@@ -112,8 +112,8 @@ class RobustnessGuard(_RecipePart):
     ``grid`` (1.0, the merged model itself, is tried first) whose Spearman on ``sts_dev`` is at
     most ``max_drop`` points (x100) below the base model's. Only dev data decides; if no grid
     point is within budget, the smallest t is kept and the log says so. With ``scope``, only
-    those tensors step back (``scope: ffn``: the feed-forward blocks; on MiniLM/SciFact that
-    recovers STS with no in-domain loss on validation, where the whole-model step costs some)."""
+    those tensors step back (``scope: ffn``: the feed-forward blocks, where most of MiniLM's STS
+    loss from SciFact fine-tuning sits: bench/guard_scope.py)."""
 
     section = "stage3.guard"
     sts_dev: str
