@@ -19,9 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from scifact_common import Evaluator, Results
-
-BASE_STS_DEV = 86.72  # all-MiniLM-L6-v2 on STSB dev, fp32 (the guard's own base score in every state file)
+from scifact_common import Evaluator, Results, sts_dev
 
 
 def main() -> int:
@@ -31,12 +29,15 @@ def main() -> int:
     ap.add_argument("--max-drop", type=float, default=0.75, help="the budget whose pick is scored")
     ap.add_argument("--cache-dir", default="/work/runs/merge17/cache", help="embedding cache (shared across benches)")
     args = ap.parse_args()
+    from q3embed.model.resolve import resolve_model_path
+
     work = Path(args.work)
     ev, res = Evaluator(Path(args.cache_dir)), Results(work / "every_tensor_guard.jsonl")
+    budget = sts_dev(resolve_model_path("minilm")) - args.max_drop  # the guard's own budget rule
     for s in range(args.seeds):
         saved = work / f"seed{s}" / "pipeline_state.before-ffn.json"
         grid = json.loads(saved.read_text())["stages"]["stage3"]["guard"]["sts_dev"]
-        t = max(float(k) for k, v in grid.items() if v >= BASE_STS_DEV - args.max_drop)
+        t = max(float(k) for k, v in grid.items() if v >= budget)
         path = work / f"seed{s}" / "stage3" / ("merged" if t == 1.0 else f"guard-t{t:g}")
         record = json.loads((path / "q3embed_merge.json").read_text())
         if t != 1.0 and (record["method"], record["t"]) != ("slerp", t):

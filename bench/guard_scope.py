@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from scifact_common import STSB_DEV, Evaluator, Results, write_table
+from scifact_common import Evaluator, Results, sts_dev, write_table
 
 SCOPES = {"every tensor": None, "ffn": "ffn", "attention": "attention"}
 GRID = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0)
@@ -43,14 +43,6 @@ def variant(work: Path, base: str, model: str, scope: str | None, t: float) -> s
     if not holds_merge(out, "slerp", [base, model], spec):
         merge_checkpoints([base, model], out, method="slerp", t=spec, overwrite=True)
     return str(out)
-
-
-def sts_dev(path: str) -> float:
-    from q3embed.engine import Embedder
-    from q3embed.eval import evaluate_sts
-
-    emb = Embedder.load(path, device="cpu", dtype="float32")
-    return round(100 * evaluate_sts(emb, str(STSB_DEV), batch_size=64)["main_score"], 2)
 
 
 def run(args) -> None:

@@ -188,6 +188,21 @@ def score_unguarded(work: Path, seeds: list[int], cache: Path) -> None:
             print(f"seed {s} {key}: {have[key]}", flush=True)
 
 
+def table_rows(states: dict) -> list[tuple[str, str]]:
+    """ROWS, with each ("<stage> guard", None) replaced by the earlier guards' rows the states hold."""
+    earlier = sorted({k for st in states.values() for k in st.get("evals", {}) if " guard " in k})
+    rows = []
+    for key, name in ROWS:
+        if name is not None:
+            rows.append((key, name))
+            continue
+        for k in earlier:
+            if k.startswith(key + " "):
+                stage = "full," if k.startswith("stage3") else "without stage 1,"
+                rows.append((k, f"{stage} {k.split(' ', 1)[1]} (earlier guard)"))
+    return rows
+
+
 def tabulate(work: Path, seeds: list[int]) -> tuple[str, dict]:
     states = {}
     for s in seeds:
@@ -201,14 +216,10 @@ def tabulate(work: Path, seeds: list[int]) -> tuple[str, dict]:
     lines = ["| model | seeds | SciFact test nDCG@10 | STSB test Spearman | CPU-s of its own stage (mean) | eval CPU-s (mean) |",
              "|---|---:|---:|---:|---:|---:|"]
     summary = {}
-    earlier = sorted({k for st in states.values() for k in st.get("evals", {}) if " guard " in k})
-    rows = [row for key, name in ROWS
-            for row in ([(k, f"{k.replace('stage3', 'full,').replace('ablation', 'without stage 1,')} (earlier guard)")
-                         for k in earlier if k.startswith(key + " ")] if name is None else [(key, name)])]
-    for key, name in rows:
+    for key, name in table_rows(states):
         done = {s: st["evals"][key] for s, st in states.items() if key in st.get("evals", {})}
         if not done:
-            if "guard" not in key:  # those rows exist only where a run was redone with another guard
+            if "unguarded" not in key:  # those rows exist only where a guard moved the merge
                 lines.append(f"| {name} | 0 | – | – | – | – |")
             continue
         cells = []

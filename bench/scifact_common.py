@@ -68,6 +68,15 @@ def train(out: Path, train_file: Path, overrides: list[str] = (), recipe: Path =
     return cost
 
 
+def sts_dev(path: str | Path, batch_size: int = 64) -> float:
+    """STSB dev Spearman (x100) of a checkpoint in fp32 on CPU: the score the pipeline's guard reads."""
+    from q3embed.engine import Embedder
+    from q3embed.eval import evaluate_sts
+
+    emb = Embedder.load(str(path), device="cpu", dtype="float32")
+    return round(100 * evaluate_sts(emb, str(STSB_DEV), batch_size=batch_size)["main_score"], 2)
+
+
 def write_table(lines: list[str], out: Path, name: str) -> str:
     """Write a report's lines as ``out/name`` (Markdown) and return the text."""
     text = "\n".join(lines) + "\n"

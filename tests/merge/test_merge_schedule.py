@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from q3embed.merge.schedule import Schedule, layer_index, layer_position, scoped_t
+from q3embed.merge.schedule import Schedule, layer_index, layer_position, names_in_scope, scoped_t
 
 
 def test_layer_index_understands_common_naming():
@@ -50,6 +50,7 @@ def test_named_scopes_pick_the_blocks_across_architectures(name, in_ffn, in_atte
     assert ffn.t_for(name) == (0.25 if in_ffn else 1.0)
     assert attention.t_for(name) == (0.25 if in_attention else 1.0)
     assert scoped_t(None, 0.25) == 0.25  # no scope: every tensor
+    assert names_in_scope("ffn", [name]) == ([name] if in_ffn else [])
 
 
 def test_tensor_matching_no_rule_is_named():

@@ -381,6 +381,18 @@ def test_stage3_guard_scope_must_name_some_tensor(tiny_embedding_dir, fake_llm, 
         pipe._guard(str(tiny_embedding_dir), tmp_path / "stage3")
 
 
+@pytest.mark.parametrize("scope, message", [
+    ("mlp[", "stage3.guard.scope 'mlp[' is not 'ffn', 'attention' or a valid regex"),
+    ("mlp=x", "stage3.guard.scope 'mlp=x' may not contain '='"),
+])
+def test_stage3_guard_scope_is_checked(fake_llm, tmp_path, capsys, monkeypatch, scope, message):
+    monkeypatch.chdir(tmp_path)
+    path = write_recipe(tmp_path, tmp_path / "no_model_needed", fake_llm,
+                        stage3={"guard": {"sts_dev": "sts.csv", "scope": scope}})
+    assert main(["pipeline", "run", str(path)]) == 1
+    assert message in capsys.readouterr().err
+
+
 def test_stage3_guard_grid_is_checked(fake_llm, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     path = write_recipe(tmp_path, tmp_path / "no_model_needed", fake_llm,

@@ -41,6 +41,12 @@ def scope_pattern(scope: str) -> str:
     return NAMED_SCOPES.get(scope, scope)
 
 
+def names_in_scope(scope: str, names: list[str]) -> list[str]:
+    """The tensor names a scope (named group or regex) matches."""
+    pattern = re.compile(scope_pattern(scope))
+    return [n for n in names if pattern.search(n)]
+
+
 def scoped_t(scope: str | None, t: float) -> float | list[str]:
     """A t spec giving ``t`` to the tensors of ``scope`` and 1.0 (the second input) to the rest.
 

@@ -246,13 +246,11 @@ class Pipeline:
     @staticmethod
     def _check_scope(scope: str, model: str) -> None:
         """A scope that names no tensor would make the guard a silent no-op: refuse it, naming a few names."""
-        import re
-
-        from ..merge.schedule import scope_pattern
+        from ..merge.schedule import names_in_scope
         from ..merge.sources import open_source
 
         names = open_source(model).names
-        if not any(re.search(scope_pattern(scope), n) for n in names):
+        if not names_in_scope(scope, names):
             raise RecipeError(f"stage3.guard.scope {scope!r} matches no tensor of {model} "
                               f"(e.g. {', '.join(names[:3])}); use 'ffn', 'attention' or a regex of these names")
 
