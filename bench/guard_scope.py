@@ -25,7 +25,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from scifact_common import Evaluator, Results, sts_dev, write_table
+from scifact_common import (
+    Evaluator,
+    Results,
+    run_unless_report_only,
+    sts_dev,
+    write_table,
+)
 
 SCOPES = {"every tensor": None, "ffn": "ffn", "attention": "attention"}
 GRID = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0)
@@ -116,12 +122,7 @@ def main() -> int:
     ap.add_argument("--results", default=str(Path(__file__).resolve().parent / "results"), help="where the table goes")
     ap.add_argument("--report-only", action="store_true", help="only rewrite the table from results.jsonl")
     args = ap.parse_args()
-    if not args.report_only:
-        if args.threads:
-            import torch
-
-            torch.set_num_threads(args.threads)
-        run(args)
+    run_unless_report_only(args, lambda: run(args))
     print(report(Path(args.work), Path(args.results), args.max_drop))
     return 0
 

@@ -50,6 +50,7 @@ from scifact_common import (
     Evaluator,
     Results,
     mine,
+    run_unless_report_only,
     smoke_data,
     train,
 )
@@ -391,12 +392,7 @@ def main() -> int:
         args.val_corpus_docs = "30"
         args.save_every = 1
     stem = "merge_robustness"
-    if not args.report_only:
-        if args.threads:
-            import torch
-
-            torch.set_num_threads(args.threads)
-        Bench(args).run()
+    run_unless_report_only(args, lambda: Bench(args).run())
     print(report(Path(args.work), Path(args.out_dir), stem, args.sts_weight))
     return 0
 

@@ -77,6 +77,17 @@ def sts_dev(path: str | Path, batch_size: int = 64) -> float:
     return round(100 * evaluate_sts(emb, str(STSB_DEV), batch_size=batch_size)["main_score"], 2)
 
 
+def run_unless_report_only(args, run) -> None:
+    """The SciFact benches' shared step: unless ``--report-only``, set ``--threads`` and call ``run()``."""
+    if args.report_only:
+        return
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    run()
+
+
 def write_table(lines: list[str], out: Path, name: str) -> str:
     """Write a report's lines as ``out/name`` (Markdown) and return the text."""
     text = "\n".join(lines) + "\n"

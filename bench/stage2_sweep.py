@@ -27,7 +27,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from scifact_common import REPO, Evaluator, Results, train, write_table
+from scifact_common import (
+    REPO,
+    Evaluator,
+    Results,
+    run_unless_report_only,
+    train,
+    write_table,
+)
 
 ROBUST = Path("/work/runs/merge17/robustness-fullval")
 #: (label, overrides of recipes/scifact-minilm.yaml); the first is the shipped recipe itself
@@ -102,12 +109,7 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     ap.add_argument("--report-only", action="store_true", help="only write the table")
     args = ap.parse_args()
-    if not args.report_only:
-        if args.threads:
-            import torch
-
-            torch.set_num_threads(args.threads)
-        run(args)
+    run_unless_report_only(args, lambda: run(args))
     print(report(Path(args.work), Path(args.out_dir)))
     return 0
 
