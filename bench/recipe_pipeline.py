@@ -8,14 +8,16 @@
 For each seed, ``q3embed pipeline run recipes/scifact-minilm-pipeline.yaml --seed N`` runs
 weak pairs (``synth.weak: [title, first_sentence]``, a 2,000-pair subsample) -> filter (the cut
 fitted to keep 90% of SciFact train's genuine pairs) -> stage 1 (the kept weak pairs, in-batch
-negatives) -> stage 2 (SciFact train with the shipped recipe's keys and mined hard negatives;
-three runs, seeds N, N+1000, N+2000) -> stage 3 (the uniform soup of the three runs' final
-models), plus the "w/o stage 1" runs (stage 2 and its soup from the base model), each
-evaluated on SciFact test nDCG@10 and STSB test Spearman in fp32 through the embedding cache
-shared with ``merge_robustness.py``. The table reports mean +- std over the finished seeds and
-the CPU seconds of each stage (``pipeline_state.json``'s ``costs``). Stage 3's robustness guard
-(``stage3.guard``) may step the merge back toward the base; ``--score-unguarded`` also scores the
-merge before the guard, as separate rows.
+negatives) -> stage 2 (SciFact train with the shipped recipe's loss and hard negatives, mined
+here into ``<work>/mined_train.jsonl``; 3 epochs, a checkpoint at each epoch's end) -> stage 3
+(the paper's multislerp of those 3 checkpoints, then the STS-dev guard: the feed-forward blocks
+step back toward the base until STSB dev is within ``max_drop: 0.75`` of the base's), plus the
+"w/o stage 1" run (stage 2 and stage 3 from the base model). Every model is evaluated on SciFact
+test nDCG@10 and STSB test Spearman in fp32 through the embedding cache shared with
+``merge_robustness.py``. The table reports mean +- std over the finished seeds and the CPU
+seconds of each stage (``pipeline_state.json``'s ``costs``). ``--score-unguarded`` also scores
+each merge as it was before the guard, as separate rows. (The recipe's ``stage2.runs`` and
+``stage3.inputs: runs`` soup several stage-2 runs instead; measured, not shipped.)
 
 Seeds after the first take its synth and filter outputs (they do not depend on the seed).
 ``--reuse-from OLD_WORK`` starts each seed from an earlier run's unchanged stages (synth,
@@ -42,6 +44,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from scifact_common import DATA, REPO, SHARED, mine, run_cli, smoke_data
 
+from q3embed.pipeline.stages import STAGES
+
 RECIPE = REPO / "recipes" / "scifact-minilm-pipeline.yaml"
 ROWS = [("base", "base all-MiniLM-L6-v2 (no training)"), ("stage1", "stage 1 only (weak pairs)"),
         ("ablation unguarded", "without stage 1, merge without the guard"), ("ablation guard", None),
@@ -49,7 +53,6 @@ ROWS = [("base", "base all-MiniLM-L6-v2 (no training)"), ("stage1", "stage 1 onl
         ("stage3 unguarded", "full, merge without the guard"), ("stage3 guard", None),
         ("stage3", "full (stage 1 -> 2 -> merge)")]
 #: ("<stage> guard", None) stands for every earlier guard's row of that stage (``guard_key``), kept by --redo-merges
-STAGES = ("synth", "filter", "stage1", "stage2", "stage3", "ablation")
 
 
 def write_recipe(work: Path, data_root: Path, labelled: Path, cache: Path, smoke: bool) -> Path:
@@ -61,6 +64,7 @@ def write_recipe(work: Path, data_root: Path, labelled: Path, cache: Path, smoke
     raw["device"] = "cpu"
     if smoke:
         raw["synth"]["n"] = 40
+        raw["stage3"]["guard"]["max_drop"] = 0.0  # any STS dev loss steps back: the scoped step-back path runs
         for stage, steps in (("stage1", 2), ("stage2", 3)):
             train = raw[stage]["train"]
             train["batch_size"] = 4
@@ -258,14 +262,16 @@ def main() -> int:
                     "changing stage3); earlier unguarded scores stay as their own rows")
     ap.add_argument("--score-unguarded", action="store_true", help="only score the merges the guard moved, "
                     "as they were before it (seedN/unguarded.json), then write the table")
-    ap.add_argument("--smoke", action="store_true", help="tiny data and a few steps")
+    ap.add_argument("--smoke", action="store_true", help="tiny data and a few steps; its cache and table stay "
+                    "under --work (default /work/runs/merge17/pipeline-smoke)")
     ap.add_argument("--report-only", action="store_true")
     args = ap.parse_args()
     if args.seeds < 1:
         ap.error(f"--seeds must be >= 1, got {args.seeds}")
     work = Path(args.work).resolve()
-    if args.smoke and args.work == ap.get_default("work"):
-        work = Path("/work/runs/merge17/pipeline-smoke")
+    if args.smoke:  # tiny models' rows never reach the committed table or the shared cache
+        if args.work == ap.get_default("work"):
+            work = Path("/work/runs/merge17/pipeline-smoke")
         args.cache_dir = str(work / "cache")
         args.results = str(work / "report")
     work.mkdir(parents=True, exist_ok=True)
@@ -274,12 +280,13 @@ def main() -> int:
         score_unguarded(work, seeds, Path(args.cache_dir).resolve())
     elif not args.report_only:
         if args.smoke:
-            beir, _, sts_test = smoke_data(work / "smoke-data")
+            beir, sts_dev, sts_test = smoke_data(work / "smoke-data")
             data_root = work / "smoke-data" / "root"
             (data_root / "stsb").mkdir(parents=True, exist_ok=True)
             if not (data_root / "scifact").exists():
                 (data_root / "scifact").symlink_to(beir)
             shutil.copy(sts_test, data_root / "stsb" / "stsb-en-test.csv")
+            shutil.copy(sts_dev, data_root / "stsb" / "stsb-en-dev.csv")  # the guard's STS dev
             data = beir
         else:
             data_root, data = SHARED, DATA

@@ -95,17 +95,17 @@ def test_three_stages_end_to_end_then_resume(tiny_embedding_dir, fake_llm, tmp_p
     ({"stage2": {"labelled": "mini", "checkpoints": "2"}}, "stage2.checkpoints must be int, got str '2'"),
     ({"output_dir": None}, "output_dir must be str, got NoneType None"),
     ({"synth": {"llm_base_url": "http://x/v1", "llm_model": "m"}}, "synth.corpus is required"),
+    ({"stage2": {"labelled": "mini", "train": {"optim": {"epoch": 1}}}},
+     "unknown config key 'stage2.train.optim.epoch'; accepted here: epochs,"),
+    ({"stage3": {"guard": {"sts_dev": "no_such_dev.csv"}}}, "stage3.guard.sts_dev: no_such_dev.csv does not exist"),
 ])
 def test_bad_recipes_fail_with_the_key_named(fake_llm, tmp_path, capsys, monkeypatch, change, message):
+    """Every recipe error, the training sections' and the guard's included, stops the run before any work."""
     monkeypatch.chdir(tmp_path)
     path = write_recipe(tmp_path, tmp_path / "no_model_needed", fake_llm, **change)
-    if "stage1" in change:  # a trainer config error surfaces when stage 1 builds its config
-        with pytest.raises(RecipeError, match=message):
-            cfg = load_recipe(path)
-            recipe_mod.Pipeline(cfg, log=lambda m: None)._train("stage1", cfg.base_model, "x.jsonl", change["stage1"]["train"], tmp_path / "r")
-        return
     assert main(["pipeline", "run", str(path)]) == 1
     assert message in capsys.readouterr().err
+    assert not (tmp_path / "run").exists() and not fake_llm.requests
 
 
 def test_unreachable_llm_fails_before_work(fake_llm, tmp_path, capsys, monkeypatch):
@@ -379,6 +379,24 @@ def test_stage3_guard_scope_must_name_some_tensor(tiny_embedding_dir, fake_llm, 
     pipe = recipe_mod.Pipeline(load_recipe(path), log=lambda m: None)
     with pytest.raises(RecipeError, match=r"stage3.guard.scope 'intermediate\\\\.dense' matches no tensor of .*use 'ffn'"):
         pipe._guard(str(tiny_embedding_dir), tmp_path / "stage3")
+
+
+def test_stage3_guard_scope_is_matched_before_any_work(tiny_embedding_dir, fake_llm, tmp_path, capsys, monkeypatch):
+    """The base model's tensor names decide, before synth and training, not after them."""
+    monkeypatch.chdir(tmp_path)
+    path = write_recipe(tmp_path, tiny_embedding_dir, fake_llm,
+                        stage3={"guard": {"sts_dev": "sts.csv", "scope": "no_such_tensor"}})
+    assert main(["pipeline", "run", str(path)]) == 1
+    assert "stage3.guard.scope 'no_such_tensor' matches no tensor of " in capsys.readouterr().err
+    assert not (tmp_path / "run").exists() and not fake_llm.requests
+
+
+def test_stop_after_names_the_stages(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["pipeline", "run", "recipe.yaml", "--stop-after", "stage4"])
+    assert e.value.code == 2
+    assert "--stop-after: invalid choice: 'stage4' (choose from 'synth', 'filter', 'stage1', 'stage2', 'stage3', " \
+           "'ablation')" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("scope, message", [

@@ -18,10 +18,10 @@ from pathlib import Path
 
 from ..data.jsonl import read_jsonl
 from .config import RecipeConfig, RecipeError
+from .stages import STAGES
 
 STATE_FILE = "pipeline_state.json"
 TABLE_FILE = "ablation.md"
-STAGES = ("synth", "filter", "stage1", "stage2", "stage3", "ablation")
 
 ROWS = [  # (state label, table row) in the paper's ablation order
     ("base", "base model (no training)"),
@@ -77,6 +77,15 @@ class Pipeline:
         for task in self.cfg.eval.sts:
             _need_path(task.get("path"), "eval.sts path")
         _need_path(self.cfg.stage2.labelled, "stage2.labelled")
+        # Training sections and the guard are checked here too: a typo in them would otherwise
+        # surface only when their stage starts, after the stages before it have trained.
+        for name, section in (("stage1", self.cfg.stage1.train), ("stage2", self.cfg.stage2.train)):
+            self._train_config(name, self.cfg.base_model, "<checked at its stage>", section, self.out / name)
+        g = self.cfg.stage3.guard
+        if g is not None:
+            _need_path(g.sts_dev, "stage3.guard.sts_dev")
+            if g.scope is not None:
+                self._check_scope(g.scope, self.cfg.base_model)  # merges keep the base model's tensor names
         if self.cfg.synthetic_pairs:
             _need_path(self.cfg.synthetic_pairs, "synthetic_pairs")
         elif self.state["stages"].get("synth") is None:
@@ -308,25 +317,10 @@ class Pipeline:
     def _train(self, name: str, model: str, train_file: str, section: dict, run_dir: Path,
                checkpoints: int | None = None) -> None:
         """Train one stage; with ``checkpoints``, save that many spread over the trainer's planned steps."""
-        from ..train.config import ConfigError, EmbedTrainConfig
+        from ..train.config import ConfigError
         from ..train.embed_trainer import EmbedTrainer
 
-        raw = copy.deepcopy(section)
-        raw.setdefault("data", {})
-        raw["data"].setdefault("num_negatives", 0)  # synthetic pairs mostly have none; in-batch negatives remain
-        raw["data"]["train_file"] = train_file
-        if raw["data"]["num_negatives"] == 0:
-            raw.setdefault("loss", {}).setdefault("hard_negatives", False)
-        raw.update(model=model, output_dir=str(run_dir))
-        raw.setdefault("progress", self.show_progress)
-        if self.cfg.seed is not None:
-            raw.setdefault("seed", self.cfg.seed)
-        if self.cfg.device is not None:
-            raw.setdefault("device", self.cfg.device)
-        try:
-            cfg = EmbedTrainConfig.from_dict(raw, where=f"{'stage2' if name == 'ablation' else name}.train.")
-        except ConfigError as e:
-            raise RecipeError(str(e)) from None
+        cfg = self._train_config(name, model, train_file, section, run_dir)
         trainer = EmbedTrainer(cfg)
         if checkpoints is not None:
             try:
@@ -344,6 +338,27 @@ class Pipeline:
         trainer.cleanup()
         if losses:
             self.log(f"{name}: {len(losses)} steps, loss {losses[0]:.4f} -> {losses[-1]:.4f}")
+
+    def _train_config(self, name: str, model: str, train_file: str, section: dict, run_dir: Path):
+        """A stage's ``EmbedTrainConfig``: its recipe section plus what the pipeline sets (model, data, seed)."""
+        from ..train.config import ConfigError, EmbedTrainConfig
+
+        raw = copy.deepcopy(section)
+        raw.setdefault("data", {})
+        raw["data"].setdefault("num_negatives", 0)  # synthetic pairs mostly have none; in-batch negatives remain
+        raw["data"]["train_file"] = train_file
+        if raw["data"]["num_negatives"] == 0:
+            raw.setdefault("loss", {}).setdefault("hard_negatives", False)
+        raw.update(model=model, output_dir=str(run_dir))
+        raw.setdefault("progress", self.show_progress)
+        if self.cfg.seed is not None:
+            raw.setdefault("seed", self.cfg.seed)
+        if self.cfg.device is not None:
+            raw.setdefault("device", self.cfg.device)
+        try:
+            return EmbedTrainConfig.from_dict(raw, where=f"{'stage2' if name == 'ablation' else name}.train.")
+        except ConfigError as e:
+            raise RecipeError(str(e)) from None
 
     def _merge(self, checkpoints: list[str], out: Path) -> str:
         from ..merge import merge_checkpoints as merge
