@@ -60,7 +60,7 @@ def test_cli_search_reports_the_best_and_saves_it(write_checkpoint, tmp_path, ca
     a, b = write_checkpoint("a", ta), write_checkpoint("b", tb)
     k = "layers.0.mlp.up_proj.weight"
     monkeypatch.setattr(search_mod, "evaluator", _fake_evaluator(slerp(ta[k], tb[k], 0.75)))
-    rc = main(["merge", "search", "--checkpoints", str(a), str(b), "--task", "retrieval", "--data", "unused",
+    rc = main(["merge", "search", "--checkpoints", str(a), str(b), "--task", "retrieval", "--data", str(tmp_path),
                "--grid", "0.25,0.5,0.75", "--out", str(tmp_path / "best"), "--report", str(tmp_path / "table.md")])
     assert rc == 0
     out = capsys.readouterr().out
@@ -69,6 +69,47 @@ def test_cli_search_reports_the_best_and_saves_it(write_checkpoint, tmp_path, ca
     assert (tmp_path / "table.md").read_text().startswith("| candidate |")
     torch.testing.assert_close(load_file(tmp_path / "best" / "model.safetensors")[k], slerp(ta[k], tb[k], 0.75))
     assert not (tmp_path / "best.work").exists()  # candidates removed without --keep
+
+
+def test_cli_search_saves_an_input_that_wins_and_overwrites_only_when_asked(write_checkpoint, tmp_path, capsys,
+                                                                             monkeypatch):
+    ta, tb = small_tensors(0), small_tensors(1)
+    a, b = write_checkpoint("a", ta), write_checkpoint("b", tb)
+    k = "layers.0.mlp.up_proj.weight"
+    monkeypatch.setattr(search_mod, "evaluator", _fake_evaluator(ta[k]))  # input a itself scores best
+    cmd = ["merge", "search", "--checkpoints", str(a), str(b), "--task", "retrieval", "--data", str(tmp_path),
+           "--grid", "0.5", "--out", str(tmp_path / "best")]
+    assert main(cmd) == 0
+    assert "saved the best model, an input checkpoint, to" in capsys.readouterr().err
+    torch.testing.assert_close(load_file(tmp_path / "best" / "model.safetensors")[k], ta[k])
+    assert main(cmd) == 1  # the same command again: --out exists
+    err = capsys.readouterr().err.strip()
+    assert "already exists; choose another directory, or pass --overwrite" in err and len(err.splitlines()) == 1
+    monkeypatch.setattr(search_mod, "evaluator", _fake_evaluator(tb[k]))  # now b wins
+    assert main(cmd + ["--overwrite"]) == 0
+    torch.testing.assert_close(load_file(tmp_path / "best" / "model.safetensors")[k], tb[k])
+    assert not (tmp_path / "best.partial").exists()
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--task", "sts", "--data", "no_such.csv"], "--data no_such.csv does not exist"),
+    (["--val-data", "VAL", "--sts-dev", "no_such_dev.csv"], "--sts-dev no_such_dev.csv does not exist"),
+    (["--task", "sts", "--data", "x.csv", "--strategy", "foo"], "argument --strategy: invalid choice: 'foo'"),
+])
+def test_cli_search_input_errors_come_first_in_one_line(write_checkpoint, tmp_path, capsys, monkeypatch, extra, message):
+    a, b = write_checkpoint("a", small_tensors(0)), write_checkpoint("b", small_tensors(1))
+    calls = []
+    monkeypatch.setattr(search_mod, "evaluator", lambda *a, **k: calls.append(1) or (lambda p: {"main_score": 0.0}))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "VAL").mkdir()
+    try:
+        rc = main(["merge", "search", "--checkpoints", str(a), str(b), *extra])
+    except SystemExit as e:  # argparse's usage errors exit 2
+        rc = e.code
+    assert rc in (1, 2)
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert not calls and not (tmp_path / "merge-search.work").exists()
 
 
 def test_search_subsets_of_three(write_checkpoint, tmp_path):

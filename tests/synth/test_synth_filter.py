@@ -134,3 +134,6 @@ def test_filter_cli_calibrated_thresholds(tiny_embedding_dir, tmp_path, capsys):
     assert "--fit-keep must be a fraction" in capsys.readouterr().err
     with pytest.raises(SystemExit):  # argparse: the rules are exclusive
         main([*base, "--threshold", "0.5", "--percentile", "50"])
+    for rule in ([], ["--threshold", "0.5"]):  # --fit-keep alone would be ignored: refused instead
+        assert main([*base, *rule, "--fit-keep", "0.8"]) == 1
+        assert "--fit-keep applies to --fit-on GOOD.jsonl" in capsys.readouterr().err

@@ -102,7 +102,20 @@ def test_cli_needs_an_llm_or_weak_and_not_both(tmp_path, capsys):
     assert "needs --llm-base-url and --llm-model" in capsys.readouterr().err
     assert main(["synth", "--weak", "title", "--llm-model", "m", "--corpus", str(corpus),
                  "--out", str(tmp_path / "o.jsonl")]) == 1
-    assert "drop --llm-base-url/--llm-model" in capsys.readouterr().err
+    assert "--weak makes pairs without an LLM, so --llm-model would be ignored; drop it" in capsys.readouterr().err
+    assert main(["synth", "--weak", "title", "--personas", "p.txt", "--temperature", "0.2", "--corpus", str(corpus),
+                 "--out", str(tmp_path / "o.jsonl")]) == 1
+    assert "so --personas, --temperature would be ignored; drop them, or drop --weak" in capsys.readouterr().err
+    assert not (tmp_path / "o.jsonl").exists()
     assert main(["synth", "--weak", "nope", "--corpus", str(corpus), "--out", str(tmp_path / "o.jsonl")]) == 1
     assert capsys.readouterr().err == ("q3embed synth: error: --weak 'nope' is not known; "
                                        "accepted: title, first_sentence\n")
+
+
+def test_cli_weak_forms_that_give_no_pair_are_an_error(tmp_path, capsys):
+    """A .txt corpus has no titles: 0 pairs planned is not a success."""
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("The first passage has enough words to be a passage of real text.\n"
+                      "The second passage is also long enough to count as a passage here.\n")
+    assert main(["synth", "--weak", "title", "--corpus", str(corpus), "--out", str(tmp_path / "o.jsonl")]) == 1
+    assert f"error: no passage of {corpus} gives a weak pair of the forms title" in capsys.readouterr().err

@@ -9,7 +9,7 @@ def register(sub) -> None:
                  "positive, keep the pair if their cosine > --threshold (0.7 as in the paper).\n"
                  "Prints kept/dropped counts and a histogram of the scores; --png writes a plot.\n\n"
                  "0.7 was tuned for Qwen3; calibrate for another model with --percentile P (drop the\n"
-                 "lowest P%% of these pairs) or --fit-on GOOD.jsonl --fit-keep F (the cut that keeps\n"
+                 "lowest P% of these pairs) or --fit-on GOOD.jsonl --fit-keep F (the cut that keeps\n"
                  "F of known-good pairs).")
     add_model_args(p)
     p.add_argument("--in", dest="input", required=True, help="pairs .jsonl (query, pos, ...)")
@@ -20,7 +20,7 @@ def register(sub) -> None:
                       help="threshold = this percentile of the input's scores (drops the lowest P%%)")
     rule.add_argument("--fit-on", default=None, metavar="GOOD.jsonl",
                       help="known-good pairs: threshold = the cut that keeps --fit-keep of them")
-    p.add_argument("--fit-keep", type=float, default=0.9, help="fraction of --fit-on pairs to keep (default 0.9)")
+    p.add_argument("--fit-keep", type=float, default=None, help="with --fit-on: fraction of its pairs to keep (default 0.9)")
     p.add_argument("--png", default=None, help="also write a histogram plot to this .png")
     p.add_argument("--batch-size", type=int, default=32, help="texts per forward pass (default 32)")
     p.add_argument("--no-instruction", action="store_true", help="embed queries without their instruction")
@@ -47,6 +47,10 @@ def run(args) -> int:
         raise ValueError(f"--threshold must be a cosine in [-1, 1], got {args.threshold}")
     if args.percentile is not None and not 0.0 <= args.percentile < 100.0:
         raise ValueError(f"--percentile must be in [0, 100), got {args.percentile}")
+    if args.fit_keep is not None and not args.fit_on:
+        raise ValueError("--fit-keep applies to --fit-on GOOD.jsonl (the known-good pairs it keeps a share of); "
+                         "add --fit-on, or use --threshold or --percentile")
+    args.fit_keep = 0.9 if args.fit_keep is None else args.fit_keep
     if not 0.0 < args.fit_keep <= 1.0:
         raise ValueError(f"--fit-keep must be a fraction in (0, 1], got {args.fit_keep}")
     emb = load_embedder(args.model, device=args.device, dtype=args.dtype, quantize=args.quantize, max_length=args.max_length)

@@ -74,8 +74,7 @@ def register(sub) -> None:
     p.add_argument("--block-elements", type=int, default=None, help="elements per streamed block (default 4M)")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists (only once the merge is complete)")
 
-    s = argparse.ArgumentParser(prog="q3embed merge search", description=SEARCH_HELP,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    s = Parser(prog="q3embed merge search", description=SEARCH_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     s.set_defaults(func=run_search, verb="merge search")
     s.add_argument("--checkpoints", nargs="+", required=True, help="two or more checkpoint (or adapter) directories")
     s.add_argument("--task", default=None, choices=["retrieval", "sts"], help="retrieval (BEIR folder) or sts (CSV)")
@@ -106,7 +105,9 @@ def register(sub) -> None:
     s.add_argument("--cache-dir", default=None, help="embedding cache directory (reused across runs)")
     s.add_argument("--work-dir", default=None, help="where candidate merges go (default: <--out or ./merge-search>.work)")
     s.add_argument("--keep", action="store_true", help="keep every candidate merge in --work-dir (re-runs reuse them)")
-    s.add_argument("--out", default=None, help="also save the best merge here")
+    s.add_argument("--out", default=None, help="also save the best model here (a merge, or a copy of the input "
+                                                "checkpoint that scored best)")
+    s.add_argument("--overwrite", action="store_true", help="replace --out if it exists (once the search is done)")
     s.add_argument("--report", default=None, help="write the markdown table to this file")
     _add_common(s)
     p.search_parser = s
@@ -173,12 +174,13 @@ def run_search(args) -> int:
     from ..merge.search import evaluator, format_table, merge_search, parse_grid
 
     grid = parse_grid(args.grid)
-    if args.out and Path(args.out).exists():
-        raise ValueError(f"--out {args.out} already exists; choose another directory for the best merge")
+    if args.out and Path(args.out).exists() and not args.overwrite:
+        raise ValueError(f"--out {args.out} already exists; choose another directory, or pass --overwrite")
     work = Path(args.work_dir or f"{args.out or 'merge-search'}.work")
     if args.val_data:
         evaluate, metrics = _validation_objective(args, work)
     elif args.task and args.data:
+        _need_path("--data", args.data)
         evaluate = evaluator(args.task, args.data, split=args.split, instruction=args.instruction, dim=args.dim,
                              batch_size=args.batch_size, device=args.device, dtype=args.dtype,
                              cache_dir=args.cache_dir, show_progress=True)
@@ -194,11 +196,9 @@ def run_search(args) -> int:
     if args.report:
         Path(args.report).write_text(table + "\n")
     if args.out:
-        if best.candidate.method is None:
-            print(f"the best is an input checkpoint ({best.path}); nothing merged to {args.out}", file=sys.stderr)
-        else:
-            shutil.copytree(best.path, args.out)
-            print(f"saved the best merge to {args.out}", file=sys.stderr)
+        _save_best(Path(best.path), Path(args.out))
+        what = "merge" if best.candidate.method is not None else "model, an input checkpoint,"
+        print(f"saved the best {what} to {args.out}", file=sys.stderr)
     if not args.keep:
         for row in result.rows:
             if row.candidate.method is not None:
@@ -206,6 +206,26 @@ def run_search(args) -> int:
         if work.exists() and not any(work.iterdir()):
             work.rmdir()
     return 0
+
+
+def _need_path(flag: str, path: str | None) -> None:
+    """Inputs are checked before the first candidate is evaluated, not when their evaluator first reads them."""
+    from pathlib import Path
+
+    if path and not Path(path).exists():
+        raise ValueError(f"{flag} {path} does not exist")
+
+
+def _save_best(src, out) -> None:
+    """Copy ``src`` to ``out`` whole or not at all: a sibling folder renamed into place."""
+    import shutil
+
+    tmp = out.with_name(out.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(src, tmp)
+    if out.exists():  # --overwrite (checked before the search)
+        shutil.rmtree(out)
+    tmp.rename(out)
 
 
 def _validation_objective(args, work):
@@ -225,6 +245,8 @@ def _validation_objective(args, work):
         raise ValueError(f"--sts-dev {args.sts_dev} looks like a test set; choose on the dev split")
     if args.val_negatives and args.val_corpus_docs is None:
         raise ValueError("--val-negatives shapes the validation sub-corpus: give --val-corpus-docs N too")
+    for flag, path in (("--val-data", args.val_data), ("--sts-dev", args.sts_dev), ("--val-negatives", args.val_negatives)):
+        _need_path(flag, path)
     _, val_split = carve_validation(args.val_data, Path(work) / "val-data", args.val_from, args.val_fraction, args.val_seed,
                                     corpus_docs=args.val_corpus_docs, negatives=args.val_negatives)
     common = dict(instruction=args.instruction, dim=args.dim, batch_size=args.batch_size, device=args.device,
