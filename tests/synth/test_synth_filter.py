@@ -45,7 +45,10 @@ def test_minilm_keeps_related_drops_unrelated(minilm_embedder, minilm_scores):
     assert [r["query"] for r in result.kept] == [q for q, _ in RELATED] + [RELATED[0][0]]
     last = result.kept[-1]
     assert last["pos"] == [RELATED[0][1]] and last["neg"] == ["x"] and last["key"] == "k"
-    assert len(last["filter"]["cosine"]) == 2 and last["filter"]["threshold"] == 0.7
+    # one cosine per kept positive; the dropped positive's score is kept apart
+    assert len(last["filter"]["cosine"]) == 1 and last["filter"]["cosine"][0] > 0.7
+    assert len(last["filter"]["dropped_cosine"]) == 1 and last["filter"]["dropped_cosine"][0] <= 0.7
+    assert last["filter"]["threshold"] == 0.7
     # scores are true cosines of the normalised embeddings, one per (query, positive)
     q = minilm_embedder.encode([RELATED[1][0]])
     d = minilm_embedder.encode([RELATED[1][1]])

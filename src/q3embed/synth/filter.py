@@ -75,10 +75,14 @@ def select_pairs(records: list[dict], scores: np.ndarray, threshold: float = 0.7
     for rec, pos in zip(records, _positives(records)):
         mine = scores[start: start + len(pos)]
         start += len(pos)
-        keep = [p for p, s in zip(pos, mine) if s > threshold]
+        keep = [(p, float(s)) for p, s in zip(pos, mine) if s > threshold]
         if keep:
-            out = dict(rec, pos=keep)
-            out["filter"] = {"cosine": [round(float(s), 4) for s in mine], "threshold": threshold, "model": model}
+            out = dict(rec, pos=[p for p, _ in keep])
+            # "cosine" lines up with the kept "pos"; the dropped positives' scores are kept apart
+            out["filter"] = {"cosine": [round(s, 4) for _, s in keep], "threshold": threshold, "model": model}
+            dropped = [round(float(s), 4) for s in mine if not s > threshold]
+            if dropped:
+                out["filter"]["dropped_cosine"] = dropped
             result.kept.append(out)
     return result
 
