@@ -84,6 +84,12 @@ def check_text(flag: str, value: str) -> None:
         raise ValueError(f"{flag} is empty; expected some text")
 
 
+def check_input_path(path: str | Path | None, flag: str) -> None:
+    """An input given on the command line exists: checked before work, not when it is first read."""
+    if path and not Path(path).expanduser().exists():
+        raise ValueError(f"{flag} {path} does not exist")
+
+
 def check_output_file(path: str | Path, flag: str) -> Path:
     """An output file can be written: its folder exists, and the path is not a folder."""
     path = Path(path).expanduser()

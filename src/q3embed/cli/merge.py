@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import re
 
-from ._common import Parser, add_verb
+from ._common import Parser, add_verb, check_input_path
 
 MERGE_HELP = """\
 Merge checkpoints tensor by tensor, streaming from (sharded) safetensors, so peak memory
@@ -180,7 +180,7 @@ def run_search(args) -> int:
     if args.val_data:
         evaluate, metrics = _validation_objective(args, work)
     elif args.task and args.data:
-        _need_path("--data", args.data)
+        check_input_path(args.data, "--data")  # before the first candidate is evaluated
         evaluate = evaluator(args.task, args.data, split=args.split, instruction=args.instruction, dim=args.dim,
                              batch_size=args.batch_size, device=args.device, dtype=args.dtype,
                              cache_dir=args.cache_dir, show_progress=True)
@@ -206,14 +206,6 @@ def run_search(args) -> int:
         if work.exists() and not any(work.iterdir()):
             work.rmdir()
     return 0
-
-
-def _need_path(flag: str, path: str | None) -> None:
-    """Inputs are checked before the first candidate is evaluated, not when their evaluator first reads them."""
-    from pathlib import Path
-
-    if path and not Path(path).exists():
-        raise ValueError(f"{flag} {path} does not exist")
 
 
 def _save_best(src, out) -> None:
@@ -246,7 +238,7 @@ def _validation_objective(args, work):
     if args.val_negatives and args.val_corpus_docs is None:
         raise ValueError("--val-negatives shapes the validation sub-corpus: give --val-corpus-docs N too")
     for flag, path in (("--val-data", args.val_data), ("--sts-dev", args.sts_dev), ("--val-negatives", args.val_negatives)):
-        _need_path(flag, path)
+        check_input_path(path, flag)
     _, val_split = carve_validation(args.val_data, Path(work) / "val-data", args.val_from, args.val_fraction, args.val_seed,
                                     corpus_docs=args.val_corpus_docs, negatives=args.val_negatives)
     common = dict(instruction=args.instruction, dim=args.dim, batch_size=args.batch_size, device=args.device,

@@ -37,14 +37,13 @@ def register(sub) -> None:
     p.add_argument("--timeout", type=float, default=120.0, help="seconds per request (default 120)")
     p.add_argument("--temperature", type=float, default=0.7, help="sampling temperature (default 0.7)")
     p.add_argument("--seed", type=int, default=0, help="seed for the per-job language/length/persona draws")
-    LLM_ONLY.update({a.dest: (a.option_strings[0], a.default) for a in p._actions if a.dest in _LLM_DESTS})
+    p.set_defaults(llm_only_defaults={dest: p.get_default(dest) for dest in LLM_ONLY})
 
 
 # Flags that shape LLM requests; with --weak a non-default value would be silently ignored, so it is refused.
-_LLM_DESTS = ("llm_base_url", "llm_model", "llm_api_key", "tasks", "languages", "lengths", "personas", "prompts",
-              "per_passage", "candidates", "concurrency", "rate_limit", "max_retries", "answer_retries", "backoff",
-              "timeout", "temperature", "seed")
-LLM_ONLY: dict[str, tuple[str, object]] = {}  # dest -> (flag, default), filled by register()
+LLM_ONLY = ("llm_base_url", "llm_model", "llm_api_key", "tasks", "languages", "lengths", "personas", "prompts",
+            "per_passage", "candidates", "concurrency", "rate_limit", "max_retries", "answer_retries", "backoff",
+            "timeout", "temperature", "seed")
 
 
 # The config key each flag sets; a config error is reworded to name the flag the user typed.
@@ -92,7 +91,8 @@ def _run_weak(args) -> int:
     from ..synth.runner import format_report, synthesize_weak
     from ..synth.weak import WeakConfig
 
-    given = [flag for dest, (flag, default) in LLM_ONLY.items() if getattr(args, dest) != default]
+    given = ["--" + dest.replace("_", "-") for dest, default in args.llm_only_defaults.items()
+             if getattr(args, dest) != default]
     if given:
         raise ValueError(f"--weak makes pairs without an LLM, so {', '.join(given)} would be ignored; "
                          f"drop {'it' if len(given) == 1 else 'them'}, or drop --weak")
@@ -100,6 +100,7 @@ def _run_weak(args) -> int:
     report = synthesize_weak(args.corpus, args.out, config, log=lambda m: print(m, file=sys.stderr))
     print(format_report(report).replace("jobs planned", "weak pairs planned"), file=sys.stderr)
     if report.planned == 0:  # not a success: nothing was, or ever will be, written
-        raise ValueError(f"no passage of {args.corpus} gives a weak pair of the forms {args.weak} (a .txt corpus has "
-                         f"no titles; see the skip counts above)")
+        hint = "a .txt corpus has no titles; " if "title" in config.forms else ""
+        raise ValueError(f"no passage of {args.corpus} gives a weak pair of the forms {args.weak} "
+                         f"({hint}see the skip counts above)")
     return 0
