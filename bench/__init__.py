@@ -1,0 +1,1 @@
+"""q3embed benchmarks: run one as ``python -m bench.<name>`` from the repository root (see bench/README.md)."""
