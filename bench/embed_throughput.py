@@ -13,18 +13,17 @@ a long-document setting (2K-8K tokens). Peers:
   c_int8  q3embed with quantize="int8" (opt-in int8 dynamic quantisation, fp32 activations)
   c_int8_bf16  the same over a bf16 model (bf16 activations), to choose int8's default activation dtype
   c_big   q3embed defaults but batch_size=512, max_batch_tokens=65536 (GPU batch size)
-  ort_fp32, ort_int8, llama_f16, llama_q8_0, vllm   the other CPU engines (bench/cpu_peers.py; issue 16)
+  ort_fp32, ort_int8, llama_f16, llama_q8_0, vllm   the other CPU engines (bench/cpu_peers.py)
 
 Prints tokens/s, texts/s, peak RSS (GPU memory on CUDA), GFLOP/s on real tokens and the fraction
 of bf16/fp32 matmul peaks measured in the same run, then the ratios c/a, c/a_bf16, c/b.
 
-    python bench/embed_throughput.py --n-texts 48               # CPU, a few minutes when the CPU is free
-    python bench/embed_throughput.py --device cuda --n-texts 4096 --long 16
+    python -m bench.embed_throughput --n-texts 48               # CPU, a few minutes when the CPU is free
+    python -m bench.embed_throughput --device cuda --n-texts 4096 --long 16
 """
 
 from __future__ import annotations
 
-import argparse
 import gc
 import os
 from pathlib import Path
@@ -33,9 +32,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from cpu_peers import add_peer_arguments
-from engine_common import (DEFAULT_CACHE, PeakRSS, Result, gib, lognormal_lengths, make_texts, matmul_peak,
-                           model_dir, print_ratios, print_table, sync, timed, useful_flops)
+from bench import harness
+from bench.cpu_peers import add_peer_arguments
+from bench.engine_common import (PeakRSS, Result, gib, lognormal_lengths, make_texts, matmul_peak,
+                           model_dir, print_ratios, print_table, scifact_corpus, sync, timed, useful_flops)
 
 EOS = "<|endoftext|>"
 
@@ -105,7 +105,7 @@ def build_peer(name, path, args):
         return q3embed_path(path, args.device, torch.bfloat16, quantize="int8")
     if name == "c_padded":
         return q3embed_path(path, None if args.device_default else args.device, packing=False)
-    from cpu_peers import PEERS, build_cpu_peer
+    from bench.cpu_peers import PEERS, build_cpu_peer
 
     if name in PEERS:
         return build_cpu_peer(name, path, args, args.readme_batch)
@@ -150,7 +150,7 @@ def measure(names, path, texts, lengths, config, args, label):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = harness.parser("embed_throughput", __doc__)
     p.add_argument("--device", default="cpu")
     p.add_argument("--device-default", action="store_true", help="let q3embed pick the device itself for c")
     p.add_argument("--n-texts", type=int, default=48)
@@ -163,18 +163,15 @@ def main():
     p.add_argument("--readme-batch", type=int, default=16)
     p.add_argument("--st-batch", type=int, default=32)
     p.add_argument("--repeat", type=int, default=1)
-    p.add_argument("--threads", type=int, default=None,
-                   help="torch intra-op threads for every peer (default: torch's own choice)")
-    p.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
-    p.add_argument("--corpus", type=Path, default=None, help="jsonl with 'text' (default: ../shared/data/scifact)")
+    p.add_argument("--corpus", type=Path, default=None, help="jsonl with 'text' to cut texts from (default: DATA/scifact/corpus.jsonl, else random token ids)")
     p.add_argument("--tokenizer-dir", type=Path, default=None)
     add_peer_arguments(p)
-    args = p.parse_args()
+    args = harness.setup(p.parse_args())
+    args.cache = args.work  # the random 0.6B-shape checkpoint and the peers' exported models
+    args.corpus = args.corpus or scifact_corpus(args.data)
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
-    if args.threads:
-        torch.set_num_threads(args.threads)
     if os.environ.get("MALLOPT") == "1":  # the q3embed command's allocator settings, for this whole process
         from q3embed.runtime.allocator import keep_freed_memory
 

@@ -12,9 +12,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_CACHE = REPO / "bench" / ".cache"  # git-ignored (.gitignore: bench/.cache/); pass --cache to move it
-SCIFACT = REPO.parent / "shared" / "data" / "scifact" / "corpus.jsonl"
+from bench import harness
+from bench.harness import REPO  # noqa: F401  (gpu_sections reads it from here)
+
+
+def scifact_corpus(data: Path) -> Path | None:
+    """DATA/scifact/corpus.jsonl when it is there; the engine benchmarks fall back to random token ids."""
+    path = Path(data) / "scifact" / "corpus.jsonl"
+    return path if path.exists() else None
 
 
 def model_dir(cache: Path, kind: str, tokenizer_dir: Path | None = None) -> Path:
@@ -30,10 +35,10 @@ def model_dir(cache: Path, kind: str, tokenizer_dir: Path | None = None) -> Path
 
 
 def corpus_token_stream(tokenizer, corpus: Path | None, need: int) -> list[int]:
-    """Token ids of real text (SciFact passages) to cut texts from; random ids if no corpus is found."""
-    path = corpus if corpus is not None else SCIFACT
+    """Token ids of real text (SciFact passages) to cut texts from; random ids without a corpus."""
+    path = corpus
     ids: list[int] = []
-    if path.exists():
+    if path is not None and path.exists():
         with open(path) as fh:
             for line in fh:
                 row = json.loads(line)
@@ -152,20 +157,10 @@ class Result:
 
 
 def timed(device: str, fn, repeat: int = 1) -> tuple[float, float]:
-    """(wall seconds, CPU seconds of this process) of the fastest of ``repeat`` runs of ``fn()``.
-
-    On a shared, oversubscribed CPU the wall time depends on how much of the CPU others take
-    while a peer runs; with one intra-op thread the process CPU time does not, so ratios of
-    CPU seconds are the fairer comparison there.
-    """
-    best = (float("inf"), float("inf"))
-    for _ in range(repeat):
-        sync(device)
-        t, c = time.perf_counter(), time.process_time()
-        fn()
-        sync(device)
-        best = min(best, (time.perf_counter() - t, time.process_time() - c))
-    return best
+    """(wall seconds, CPU seconds of this process) of the fastest of ``repeat`` runs of ``fn()``
+    (bench.harness.timed, with a CUDA sync around each run on a GPU)."""
+    t = harness.timed(fn, repeat=repeat, sync=torch.cuda.synchronize if str(device).startswith("cuda") else None)
+    return t.wall, t.cpu
 
 
 def gib(n: float) -> str:

@@ -11,20 +11,19 @@ and Q queries x N documents (the paper reranks the top 100). Peers:
   c_padded       q3embed on its padded path (use_packing=False), to separate the gains
   c_fp32         q3embed forced to fp32 (the default is bf16 on CPUs with native bf16: the checkpoint is bf16)
   c_int8         q3embed with quantize="int8"
-  ort_fp32, ort_int8, llama_f16, llama_q8_0, vllm   the other CPU engines (bench/cpu_peers.py; issue 16),
+  ort_fp32, ort_int8, llama_f16, llama_q8_0, vllm   the other CPU engines (bench/cpu_peers.py),
                  on q3embed's prompt strings; the subprocess peers (llama, vllm) time themselves
 
 Reports pairs/s and document tokens/s (per CPU second too), the ratios of CPU time against the
 official code and against q3embed's default (c) and int8 (c_int8), and max |dP| against the
 official fp32 code and against q3embed fp32 (c_fp32).
 
-    python bench/rerank_throughput.py --docs 100 --queries 1          # CPU
-    python bench/rerank_throughput.py --device cuda --docs 100 --queries 1,10 --half fp16
+    python -m bench.rerank_throughput --docs 100 --queries 1          # CPU
+    python -m bench.rerank_throughput --device cuda --docs 100 --queries 1,10 --half fp16
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import gc
 import json
@@ -33,9 +32,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cpu_peers import PEERS, add_peer_arguments, build_cpu_peer, rerank_prompts
-from engine_common import (DEFAULT_CACHE, REPO, PeakRSS, gib, lognormal_lengths, make_texts, matmul_peak, model_dir,
-                           sync, timed)
+from bench import harness
+from bench.cpu_peers import PEERS, add_peer_arguments, build_cpu_peer, rerank_prompts
+from bench.engine_common import (PeakRSS, gib, lognormal_lengths, make_texts, matmul_peak, model_dir, scifact_corpus,
+                                 sync, timed)
 
 INSTRUCTION = "Given a web search query, retrieve relevant passages that answer the query"
 PREFIX = ("<|im_start|>system\nJudge whether the Document meets the requirements based on the Query and the Instruct "
@@ -82,8 +82,8 @@ def q3embed_path(path, device, batch_size, packing=True, dtype=None, quantize=No
 
 
 def load_queries(n: int, corpus: Path | None) -> list[str]:
-    path = (corpus.parent if corpus else REPO.parent / "shared" / "data" / "scifact") / "queries.jsonl"
-    if path.exists():
+    path = corpus.parent / "queries.jsonl" if corpus else None
+    if path is not None and path.exists():
         with open(path) as fh:
             qs = [json.loads(line)["text"] for _, line in zip(range(n), fh)]
         if len(qs) == n:
@@ -92,7 +92,7 @@ def load_queries(n: int, corpus: Path | None) -> list[str]:
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = harness.parser("rerank_throughput", __doc__)
     p.add_argument("--device", default="cpu")
     p.add_argument("--queries", default="1", help="comma-separated settings, e.g. 1,10")
     p.add_argument("--docs", type=int, default=100)
@@ -104,21 +104,18 @@ def main():
     p.add_argument("--official-batch", type=int, default=16)
     p.add_argument("--batch", type=int, default=16, help="q3embed batch_size")
     p.add_argument("--repeat", type=int, default=1)
-    p.add_argument("--threads", type=int, default=None,
-                   help="torch intra-op threads for every peer (default: torch's own choice)")
-    p.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     p.add_argument("--corpus", type=Path, default=None)
     p.add_argument("--tokenizer-dir", type=Path, default=None)
     p.add_argument("--save-scores", type=Path, default=None,
                    help="write every peer's P(yes) to this .npz (key: <queries>x<docs>:<peer>), to compare runs")
     add_peer_arguments(p)
-    args = p.parse_args()
+    args = harness.setup(p.parse_args())
+    args.cache = args.work  # the random 0.6B-shape checkpoint and the peers' exported models
+    args.corpus = args.corpus or scifact_corpus(args.data)
     saved = {}
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
-    if args.threads:
-        torch.set_num_threads(args.threads)
 
     from transformers import AutoTokenizer
 

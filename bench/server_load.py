@@ -1,228 +1,157 @@
-"""Load generator for a running q3embed server: K concurrent clients for T seconds.
+"""A live `q3embed serve` under concurrent clients: dynamic batching on vs off, and mixed traffic.
 
-    python bench/server_load.py --url http://127.0.0.1:8000 --concurrency 8 --seconds 20 [--server-pid PID]
-    python bench/server_load.py --mix embed=2,rerank=2,retrieve=4 --spawn --seconds 30     # mixed traffic
+    python -m bench.server_load batching [--concurrency 1 8 16] [--seconds 10] [--rounds 2]
+    python -m bench.server_load mixed --mix embed=2,rerank=2,retrieve=4 [--seconds 30]
+    python -m bench.server_load url --url http://127.0.0.1:8000 [--concurrency 8] [--server-pid PID]
 
-Each client sends /v1/embeddings requests back to back (``--texts`` random texts of 8..64 words
-each). The run stops after ``--seconds`` or ``--max-requests``, whichever comes first. It
-reports requests/s, tokens/s (the server's usage counts), p50/p99 latency of answered (200)
-requests, errors, 429s and
-5xx, and, given the server's pid, its resident memory at the start, peak and end.
+``batching`` starts `q3embed serve` twice on localhost (once with --no-batching), drives them in
+turn (on, off, on, off, ...) at each concurrency with bench/server_clients.py's clients, and prints
+the ratio batched / unbatched requests/s (p50: median of the runs' p50s; p99: the worst run's).
+``mixed`` serves an embedder, a reranker and an index, sends embed/rerank/retrieve clients at once
+plus a one-text embedding probe, and reports the probe's p99 under load over its p50 alone.
+``url`` drives a server that is already running with embedding clients.
 
-Mixed mode (``--mix``): that many clients per kind send /v1/embeddings (``--texts`` texts),
-/v1/rerank (a query and ``--docs`` documents) and /v1/retrieve (``top_k`` 10, ``--rerank-top``)
-back to back, and one more client sends a one-text embedding probe after another. Before the
-load, ``--baseline`` probes run alone. It reports each kind's figures, the probe's p50/p99
-alone and under load, and their ratio (issue 13 asks for probe p99 under load <= 3x alone).
-``--spawn`` builds a small random Qwen3 embedder and reranker (hidden 256, 4 layers, genuine
-vocabulary) and an index of ``--index-docs`` random documents, and runs ``q3embed serve`` on
-them in its own process for the run.
+Without ``--model`` the models are small random Qwen3s (genuine vocabulary; hidden 256, 4 layers),
+built once in --work, so the forward pass, not HTTP, dominates. Absolute numbers on a shared CPU
+are noisy; compare the ratios, measured in one run.
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import json
 import random
-import threading
+import signal
+import socket
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import httpx
 
-WORDS = ("the of and to in is was for on that with as by at from his it an were are which this be or has had "
-         "capital china beijing gravity apple protein cell gene river mountain energy market price model data "
-         "network query document search index vector embedding rerank server batch token").split()
+from bench import harness
+from bench.server_clients import random_text, run_load, run_mixed
+
+SMALL_SHAPE = dict(hidden_size=256, intermediate_size=768, num_hidden_layers=4, num_attention_heads=4,
+                   num_key_value_heads=2, head_dim=64)
 
 
-def random_text(rng: random.Random) -> str:
-    return " ".join(rng.choice(WORDS) for _ in range(rng.randint(8, 64)))
+def build_model(out: Path, kind: str = "embedding") -> Path:
+    from q3embed.model.tiny import save_tiny_qwen3
+
+    if (out / "config.json").exists():
+        return out
+    return save_tiny_qwen3(out, kind=kind, seed=0 if kind == "embedding" else 1, **SMALL_SHAPE)
 
 
-class MemorySampler:
-    """Samples a process's RSS every ``every`` seconds in a thread (psutil)."""
-
-    def __init__(self, pid: int | None, every: float = 0.5):
-        self.pid, self.every, self.samples = pid, every, []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        import psutil
-
-        proc = psutil.Process(self.pid)
-        while not self._stop.is_set():
-            self.samples.append(proc.memory_info().rss)
-            self._stop.wait(self.every)
-
-    def __enter__(self):
-        if self.pid is not None:
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        if self.pid is not None:
-            self._thread.join()
-
-    def summary(self) -> dict:
-        if not self.samples:
-            return {}
-        mib = [s / 2**20 for s in self.samples]
-        return {"rss_start_mib": round(mib[0], 1), "rss_peak_mib": round(max(mib), 1), "rss_end_mib": round(mib[-1], 1)}
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
-async def _client(http: httpx.AsyncClient, url: str, texts: int, deadline: float, budget: list[int],
-                  rng: random.Random, out: dict) -> None:
-    while time.monotonic() < deadline and budget[0] > 0:
-        budget[0] -= 1
-        body = {"input": [random_text(rng) for _ in range(texts)]}
-        start = time.perf_counter()
+def start_server(model: Path, batching: bool, extra: list[str]) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    cmd = [sys.executable, "-c", "import sys; from q3embed.cli import main; sys.exit(main())", "serve",
+           "--model", str(model), "--port", str(port), "--device", "cpu", "--log-level", "warning", *extra]
+    if not batching:
+        cmd.append("--no-batching")
+    proc = subprocess.Popen(cmd)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 300
+    while True:
         try:
-            r = await http.post(url + "/v1/embeddings", json=body)
-        except httpx.HTTPError:
-            out["transport_errors"] += 1
-            continue
-        if r.status_code == 200:
-            out["latencies"].append(time.perf_counter() - start)  # of answered requests only
-            out["ok"] += 1
-            out["tokens"] += r.json()["usage"]["total_tokens"]
-        elif r.status_code == 429:
-            out["429"] += 1
-            await asyncio.sleep(min(float(r.headers.get("retry-after", "1")), 1.0))
-        else:
-            out["5xx" if r.status_code >= 500 else "other_4xx"] += 1
+            if httpx.get(url + "/health").status_code == 200:
+                return proc, url
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise SystemExit(f"server did not start: {' '.join(cmd)}")
+        time.sleep(0.3)
 
 
-async def _load(url: str, concurrency: int, seconds: float, texts: int, max_requests: int, api_key: str | None,
-                seed: int) -> dict:
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    out = {"ok": 0, "tokens": 0, "429": 0, "5xx": 0, "other_4xx": 0, "transport_errors": 0, "latencies": []}
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(headers=headers, timeout=120, limits=limits) as http:
-        start = time.monotonic()
-        budget = [max_requests]
-        await asyncio.gather(*[_client(http, url, texts, start + seconds, budget, random.Random(seed + k), out)
-                               for k in range(concurrency)])
-        out["elapsed"] = time.monotonic() - start
-    return out
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
 
 
-def run_load(url: str, concurrency: int = 8, seconds: float = 20.0, texts: int = 4, max_requests: int = 100_000,
-             api_key: str | None = None, server_pid: int | None = None, seed: int = 0) -> dict:
-    """Drive the server and return the summary (see the module docstring)."""
-    with MemorySampler(server_pid) as memory:
-        raw = asyncio.run(_load(url, concurrency, seconds, texts, max_requests, api_key, seed))
-    lat = sorted(raw["latencies"]) or [float("nan")]
-    pick = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))]  # noqa: E731
+def merge_runs(runs: list[dict]) -> dict:
+    """One row for several runs: rates from the summed counts and times, worst-case latency and memory."""
+    seconds = sum(r["seconds"] for r in runs)
+    ok = sum(r["requests_ok"] for r in runs)
+    tokens = sum(r["tokens_per_s"] * r["seconds"] for r in runs)
     return {
-        "concurrency": concurrency, "seconds": round(raw["elapsed"], 1), "requests_ok": raw["ok"],
-        "requests_per_s": round(raw["ok"] / raw["elapsed"], 2), "tokens_per_s": round(raw["tokens"] / raw["elapsed"], 1),
-        "p50_ms": round(pick(0.50) * 1000, 1), "p99_ms": round(pick(0.99) * 1000, 1),
-        "errors": raw["5xx"] + raw["other_4xx"] + raw["transport_errors"], "n_429": raw["429"], "n_5xx": raw["5xx"],
-        **memory.summary(),
+        "requests_per_s": round(ok / seconds, 2), "tokens_per_s": round(tokens / seconds, 1),
+        "p50_ms": round(sorted(r["p50_ms"] for r in runs)[len(runs) // 2], 1), "p99_ms": max(r["p99_ms"] for r in runs),
+        "errors": sum(r["errors"] for r in runs), "n_429": sum(r["n_429"] for r in runs),
+        "n_5xx": sum(r["n_5xx"] for r in runs), "rss_start_mib": runs[0].get("rss_start_mib"),
+        "rss_peak_mib": max(r.get("rss_peak_mib", 0) for r in runs), "rss_end_mib": runs[-1].get("rss_end_mib"),
     }
 
 
-# -- mixed traffic ------------------------------------------------------------------------------------
-
-def _mixed_body(kind: str, rng: random.Random, texts: int, docs: int, rerank_top: int) -> tuple[str, dict]:
-    if kind == "embed":
-        return "/v1/embeddings", {"input": [random_text(rng) for _ in range(texts)]}
-    if kind == "rerank":
-        return "/v1/rerank", {"query": " ".join(rng.sample(WORDS, 4)),
-                              "documents": [random_text(rng) for _ in range(docs)]}
-    if kind == "retrieve":
-        return "/v1/retrieve", {"query": " ".join(rng.sample(WORDS, 4)), "top_k": 10, "rerank_top": rerank_top}
-    return "/v1/embeddings", {"input": " ".join(rng.sample(WORDS, 6))}  # the one-text probe
-
-
-def _new_counts() -> dict:
-    return {"ok": 0, "tokens": 0, "429": 0, "5xx": 0, "other_4xx": 0, "transport_errors": 0, "latencies": []}
-
-
-async def _mixed_client(http, url: str, kind: str, stop: asyncio.Event, rng: random.Random, out: dict,
-                        opts: dict) -> None:
-    while not stop.is_set():
-        path, body = _mixed_body(kind, rng, **opts)
-        start = time.perf_counter()
-        try:
-            r = await http.post(url + path, json=body)
-        except httpx.HTTPError:
-            out["transport_errors"] += 1
-            continue
-        if r.status_code == 200:
-            out["latencies"].append(time.perf_counter() - start)
-            out["ok"] += 1
-            out["tokens"] += r.json().get("usage", {}).get("total_tokens", 0)
-        elif r.status_code == 429:
-            out["429"] += 1
-            await asyncio.sleep(min(float(r.headers.get("retry-after", "1")), 1.0))
-        else:
-            out["5xx" if r.status_code >= 500 else "other_4xx"] += 1
+def batching(args) -> tuple[dict, list[dict]]:
+    model = Path(args.model) if args.model else build_model(args.work / "embedder")
+    servers: dict[bool, tuple[subprocess.Popen, str]] = {}
+    runs: dict[tuple[bool, int], list[dict]] = {}
+    try:
+        for on in (True, False):
+            servers[on] = start_server(model, on, args.server_arg)
+        for on, (proc, url) in servers.items():
+            run_load(url, concurrency=4, seconds=2, texts=args.texts)  # warm-up
+        # Alternate on/off runs, so that a change in the machine's load hits both modes alike.
+        for k in args.concurrency:
+            for _ in range(args.rounds):
+                for on, (proc, url) in servers.items():
+                    r = run_load(url, concurrency=k, seconds=args.seconds, texts=args.texts, server_pid=proc.pid)
+                    runs.setdefault((on, k), []).append(r)
+                    print(("on " if on else "off"), r, flush=True)
+    finally:
+        for proc, _ in servers.values():
+            stop_server(proc)
+    merged = {key: merge_runs(rs) for key, rs in runs.items()}
+    rows = [{"concurrency": k, "batching": "on" if on else "off", **merged[(on, k)]}
+            for k in args.concurrency for on in (True, False)]
+    print("\n" + harness.markdown_table(rows))
+    figures = {}
+    for k in args.concurrency:
+        on, off = merged[(True, k)]["requests_per_s"], merged[(False, k)]["requests_per_s"]
+        figures[f"req/s batched / unbatched at concurrency {k}"] = round(harness.ratio(on, off), 2) if off else "n/a"
+    return figures, rows
 
 
-async def _mixed(url: str, mix: dict[str, int], seconds: float, baseline: int, api_key: str | None, seed: int,
-                 opts: dict) -> tuple[dict, dict, float]:
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    n = sum(mix.values()) + 1
-    limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)
-    async with httpx.AsyncClient(headers=headers, timeout=300, limits=limits) as http:
-        alone = _new_counts()
-        rng = random.Random(seed)
-        for _ in range(baseline):  # the probe alone, on an idle server
-            path, body = _mixed_body("probe", rng, **opts)
-            start = time.perf_counter()
-            r = await http.post(url + path, json=body)
-            r.raise_for_status()
-            alone["latencies"].append(time.perf_counter() - start)
-            alone["ok"] += 1
-        outs = {kind: _new_counts() for kind in [*mix, "probe"]}
-        stop = asyncio.Event()
-        clients = [_mixed_client(http, url, kind, stop, random.Random(seed + 1000 * j + k), outs[kind], opts)
-                   for j, (kind, count) in enumerate(mix.items()) for k in range(count)]
-        clients.append(_mixed_client(http, url, "probe", stop, random.Random(seed - 1), outs["probe"], opts))
-        start = time.monotonic()
-        asyncio.get_running_loop().call_later(seconds, stop.set)
-        await asyncio.gather(*clients)
-        return alone, outs, time.monotonic() - start
-
-
-def _summary(raw: dict, elapsed: float) -> dict:
-    lat = sorted(raw["latencies"]) or [float("nan")]
-    pick = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))]  # noqa: E731
-    return {"requests_ok": raw["ok"], "requests_per_s": round(raw["ok"] / elapsed, 2),
-            "p50_ms": round(pick(0.50) * 1000, 1), "p99_ms": round(pick(0.99) * 1000, 1), "n_429": raw["429"],
-            "n_5xx": raw["5xx"], "errors": raw["5xx"] + raw["other_4xx"] + raw["transport_errors"]}
-
-
-def run_mixed(url: str, mix: dict[str, int], seconds: float = 30.0, baseline: int = 30, texts: int = 4,
-              docs: int = 50, rerank_top: int = 100, api_key: str | None = None, server_pid: int | None = None,
-              seed: int = 0) -> dict:
-    """Drive the server with mixed traffic plus a one-text probe; per-kind summaries (see the module docstring)."""
-    opts = dict(texts=texts, docs=docs, rerank_top=rerank_top)
-    with MemorySampler(server_pid) as memory:
-        alone, outs, elapsed = asyncio.run(_mixed(url, mix, seconds, baseline, api_key, seed, opts))
-    result = {"mix": mix, "seconds": round(elapsed, 1), "probe_alone": _summary(alone, elapsed),
-              **{kind: _summary(raw, elapsed) for kind, raw in outs.items()}, **memory.summary()}
-    result["probe_alone"].pop("requests_per_s")
-    result["probe_p99_over_alone_p50"] = round(result["probe"]["p99_ms"] / result["probe_alone"]["p50_ms"], 2)
-    return result
-
-
-def spawn_server(tmp: Path, index_docs: int, extra: list[str]):
-    """Small random embedder + reranker + an index of random documents, served by `q3embed serve`."""
-    from server_batching import SMALL_SHAPE, start_server
-
+def mixed(args) -> tuple[dict, list[dict]]:
     from q3embed import Embedder, Index
-    from q3embed.model.tiny import save_tiny_qwen3
 
-    emb = save_tiny_qwen3(tmp / "embedder", kind="embedding", seed=0, **SMALL_SHAPE)
-    rer = save_tiny_qwen3(tmp / "reranker", kind="reranker", seed=1, **SMALL_SHAPE)
-    rng = random.Random(7)
-    docs = [{"id": f"d{i}", "text": random_text(rng)} for i in range(index_docs)]
-    Index.build(tmp / "index", docs, Embedder.load(emb, device="cpu"))
-    return start_server(emb, True, ["--reranker", str(rer), "--index", str(tmp / "index"), *extra])
+    mix = _parse_mix(args.mix)
+    emb = Path(args.model) if args.model else build_model(args.work / "embedder")
+    rer = Path(args.reranker) if args.reranker else build_model(args.work / "reranker", kind="reranker")
+    index = args.work / f"index-{args.index_docs}"
+    if not index.exists():
+        rng = random.Random(7)
+        docs = [{"id": f"d{i}", "text": random_text(rng)} for i in range(args.index_docs)]
+        Index.build(index, docs, Embedder.load(emb, device="cpu"))
+    proc, url = start_server(emb, True, ["--reranker", str(rer), "--index", str(index), *args.server_arg])
+    opts = dict(texts=args.texts, docs=args.docs, rerank_top=args.rerank_top)
+    try:
+        run_mixed(url, {"retrieve": 1, "rerank": 1}, seconds=3, baseline=5, **opts)  # warm-up
+        result = run_mixed(url, mix, seconds=args.seconds, baseline=args.baseline, server_pid=proc.pid, **opts)
+    finally:
+        stop_server(proc)
+    print(json.dumps(result))
+    rows = [{"kind": kind, **{k: v for k, v in result[kind].items()}} for kind in ("probe_alone", "probe", *mix)
+            if kind in result]
+    return {"probe p99 under load / probe p50 alone": result["probe_p99_over_alone_p50"],
+            "5xx": sum(result[k].get("n_5xx", 0) for k in ("probe", *mix) if k in result)}, rows
+
+
+def attach(args) -> tuple[dict, list[dict]]:
+    r = run_load(args.url, args.concurrency, args.seconds, args.texts, args.max_requests, args.api_key, args.server_pid)
+    print(json.dumps(r))
+    return {"requests_per_s": r["requests_per_s"], "p99_ms": r["p99_ms"], "5xx": r["n_5xx"]}, [r]
 
 
 def _parse_mix(text: str) -> dict[str, int]:
@@ -236,45 +165,29 @@ def _parse_mix(text: str) -> dict[str, int]:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--url", default="http://127.0.0.1:8000")
-    p.add_argument("--concurrency", type=int, default=8, help="concurrent clients (default 8)")
-    p.add_argument("--seconds", type=float, default=20.0, help="run time (default 20)")
-    p.add_argument("--max-requests", type=int, default=100_000, help="stop after this many requests")
-    p.add_argument("--texts", type=int, default=4, help="texts per request (default 4)")
-    p.add_argument("--api-key", default=None)
-    p.add_argument("--server-pid", type=int, default=None, help="sample this process's memory (psutil)")
-    p.add_argument("--mix", default=None, help="mixed traffic: clients per kind, e.g. embed=2,rerank=2,retrieve=4")
+    p = harness.parser("server_load", __doc__, threads=2)  # the server gets both cores, as `serve` would
+    p.add_argument("mode", choices=["batching", "mixed", "url"], help="what to measure (see above)")
+    p.add_argument("--model", default=None, help="embedding checkpoint (default: a small random Qwen3 in --work)")
+    p.add_argument("--reranker", default=None, help="reranker checkpoint for mixed (default: a small random Qwen3)")
+    p.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 16], help="clients (batching; url: the first)")
+    p.add_argument("--seconds", type=float, default=10.0, help="seconds per run (default 10)")
+    p.add_argument("--rounds", type=int, default=2, help="alternating on/off runs per concurrency (default 2)")
+    p.add_argument("--texts", type=int, default=4, help="texts per embedding request (default 4)")
+    p.add_argument("--mix", default="embed=2,rerank=2,retrieve=4", help="mixed: clients per kind")
     p.add_argument("--docs", type=int, default=50, help="documents per rerank request (mixed; default 50)")
     p.add_argument("--rerank-top", type=int, default=100, help="rerank_top of each retrieve (mixed; default 100)")
     p.add_argument("--baseline", type=int, default=30, help="probes on the idle server first (mixed; default 30)")
-    p.add_argument("--spawn", action="store_true", help="mixed: build small random models + an index and serve them")
-    p.add_argument("--index-docs", type=int, default=2000, help="documents in the --spawn index (default 2000)")
-    p.add_argument("--server-arg", action="append", default=[], help="extra `q3embed serve` argument with --spawn")
-    args = p.parse_args()
-    if args.mix:
-        mix = _parse_mix(args.mix)
-        opts = dict(seconds=args.seconds, baseline=args.baseline, texts=args.texts, docs=args.docs,
-                    rerank_top=args.rerank_top, api_key=args.api_key)
-        if not args.spawn:
-            print(json.dumps(run_mixed(args.url, mix, server_pid=args.server_pid, **opts)))
-            return
-        import tempfile
-        from pathlib import Path
-
-        from server_batching import stop_server
-
-        with tempfile.TemporaryDirectory() as tmp:
-            proc, url = spawn_server(Path(tmp), args.index_docs, args.server_arg)
-            try:
-                run_mixed(url, {"retrieve": 1, "rerank": 1}, seconds=3, baseline=5, **{k: v for k, v in opts.items()
-                          if k not in ("seconds", "baseline")})  # warm-up
-                print(json.dumps(run_mixed(url, mix, server_pid=proc.pid, **opts)))
-            finally:
-                stop_server(proc)
-        return
-    print(json.dumps(run_load(args.url, args.concurrency, args.seconds, args.texts, args.max_requests, args.api_key,
-                              args.server_pid)))
+    p.add_argument("--index-docs", type=int, default=2000, help="documents in the mixed index (default 2000)")
+    p.add_argument("--url", default="http://127.0.0.1:8000", help="url: the running server")
+    p.add_argument("--max-requests", type=int, default=100_000, help="url: stop after this many requests")
+    p.add_argument("--api-key", default=None, help="url: the server's API key")
+    p.add_argument("--server-pid", type=int, default=None, help="url: sample this process's memory (psutil)")
+    p.add_argument("--server-arg", action="append", default=[], help="extra `q3embed serve` argument (repeatable)")
+    args = harness.setup(p.parse_args())
+    if args.mode == "url":
+        args.concurrency = args.concurrency[0]
+    figures, rows = {"batching": batching, "mixed": mixed, "url": attach}[args.mode](args)
+    harness.finish(args, figures, dtype="float32", rows=rows)
 
 
 if __name__ == "__main__":
