@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .ann import AnnConfig, load_or_build, search_ann
+from .binary import BinaryConfig, HammingSearcher, binary_top_rows, pack_signs
 from .chunking import ChunkingConfig
 from .corpus import Document, read_corpus
 from .errors import IndexMismatchError, StoreExistsError, UnknownIdError
@@ -29,7 +30,7 @@ from .storage import check_storage_dtype, dequantize, quantize
 from .store import (LOCK, Manifest, Segment, check_files, commit_manifest, load_segment, manifest_path, read_manifest,
                     manifest_stamp, remove_debris, write_segment, writer_lock)
 
-SEARCH_MODES = ("exact", "hnsw", "ivf", "funnel")
+SEARCH_MODES = ("exact", "hnsw", "ivf", "funnel", "binary")
 
 
 
@@ -60,7 +61,7 @@ class Index:
     @classmethod
     def create(cls, path: str | Path, embedder, dim: int | None = None, dtype: str = "float32",
                instruction: str | None = None, chunking: ChunkingConfig | None = None,
-               overwrite: bool = False, building: bool = False) -> "Index":
+               overwrite: bool = False, building: bool = False, binary_dim: int = 0) -> "Index":
         """An empty, committed index (generation 0) that records how it embeds.
 
         The writer lock is taken before anything is checked or removed, so ``overwrite`` cannot
@@ -73,7 +74,7 @@ class Index:
         if root.exists() and any(root.iterdir()) and not _looks_like_index(root):
             raise StoreExistsError(f"{root} is a non-empty directory that is not a q3embed index; "
                                   "choose a new or empty directory")
-        spec = new_spec(embedder, dim, dtype, instruction, chunking)
+        spec = new_spec(embedder, dim, dtype, instruction, chunking, binary_dim)
         with writer_lock(root):
             if any(p.name != LOCK for p in root.iterdir()):
                 if not overwrite:
@@ -89,7 +90,7 @@ class Index:
     def build(cls, path: str | Path, corpus, embedder, *, dim: int | None = None, dtype: str = "float32",
               instruction: str | None = None, chunk_tokens: int = 0, chunk_overlap: int = 0, batch_size: int = 32,
               commit_every: int = 8192, commit_seconds: float | None = COMMIT_SECONDS, overwrite: bool = False,
-              resume: bool = False, show_progress: bool = False) -> "Index":
+              resume: bool = False, show_progress: bool = False, binary_dim: int = 0) -> "Index":
         """Embed ``corpus`` (path or iterable, see ``read_corpus``) into a new index at ``path``.
 
         Commits every ``commit_every`` chunks or ``commit_seconds`` seconds, whichever comes
@@ -109,6 +110,7 @@ class Index:
                 on_duplicate = "skip"
             else:
                 index = cls.create(root, embedder, dim=dim, dtype=dtype, instruction=instruction, chunking=chunking,
+                                   binary_dim=binary_dim,
                                    overwrite=overwrite, building=True)
                 on_duplicate = "error"
             index.add(docs, on_duplicate=on_duplicate, batch_size=batch_size, commit_every=commit_every,
@@ -168,6 +170,9 @@ class Index:
         for r in np.flatnonzero(self._live).tolist():
             self._doc_rows.setdefault(self._row_doc[r], []).append(r)
         self._dense_cache: dict = {}
+        # Hamming searchers per segment name: segments never change, so they outlive reloads.
+        names = {e.name for e in manifest.segments}
+        self._hamming = {k: v for k, v in getattr(self, "_hamming", {}).items() if k in names}
 
     def reload(self) -> "Index":
         """Re-read the last commit (e.g. after another process added documents)."""
@@ -338,7 +343,8 @@ class Index:
         next_segment = m.next_segment
         if rows:
             stored, scales = quantize(vectors, self.spec.dtype)
-            segments.append(write_segment(self.root, f"seg-{next_segment:06d}", stored, scales, rows))
+            bits = pack_signs(vectors, self.spec.binary_dim) if self.spec.binary_dim else None
+            segments.append(write_segment(self.root, f"seg-{next_segment:06d}", stored, scales, rows, bits))
             next_segment += 1
         commit_manifest(self.root, Manifest(self.spec, m.generation + 1, next_segment, segments, building=m.building))
         self.reload()
@@ -379,7 +385,9 @@ class Index:
             entries = []
             if rows:
                 sc = None if scales[0] is None else np.concatenate(scales)
-                entries.append(write_segment(self.root, f"seg-{m.next_segment:06d}", np.concatenate(stored), sc, rows))
+                vectors = np.concatenate(stored)
+                bits = pack_signs(dequantize(vectors, sc), self.spec.binary_dim) if self.spec.binary_dim else None
+                entries.append(write_segment(self.root, f"seg-{m.next_segment:06d}", vectors, sc, rows, bits))
             commit_manifest(self.root, Manifest(self.spec, m.generation + 1, m.next_segment + 1, entries,
                                                 building=m.building))
             self.reload()
@@ -395,13 +403,14 @@ class Index:
         return self.embedder.encode_queries(list(queries), instruction=instruction, dim=self.spec.dim)
 
     def search(self, queries, top_k: int = 10, mode: str = "exact", instruction: str | None = None,
-               where: dict | None = None, tuning: AnnConfig | FunnelConfig | None = None):
+               where: dict | None = None, tuning: AnnConfig | FunnelConfig | BinaryConfig | None = None):
         """Best ``top_k`` documents per query: a list of Hits for one query (str or (dim,) vector),
         a list of lists for several (list of str or (Q, dim) array).
 
         mode: ``exact`` (inner product over every row), ``hnsw`` / ``ivf`` (faiss, approximate;
         ``tuning=AnnConfig(...)``), ``funnel`` (MRL: low-dim pass, full-dim rescore;
-        ``tuning=FunnelConfig(...)``). ``where`` keeps documents whose metadata holds every
+        ``tuning=FunnelConfig(...)``), ``binary`` (Hamming first pass on the sign bits, exact rescoring of an
+        oversampled candidate list; needs ``binary_dim`` at build; ``tuning=BinaryConfig(...)``). ``where`` keeps documents whose metadata holds every
         key/value given (exact mode: the filter is applied before ranking).
         """
         if mode not in SEARCH_MODES:
@@ -411,7 +420,10 @@ class Index:
         if where and mode != "exact":
             raise ValueError(f"a metadata filter (where=) needs mode 'exact' in the embedded index, got {mode!r}")
         ann = tuning if isinstance(tuning, AnnConfig) else None
-        funnel = tuning if isinstance(tuning, FunnelConfig) else None
+        funnel = tuning if isinstance(tuning, (FunnelConfig, BinaryConfig)) else None  # a rescoring first pass
+        if mode == "binary" and not self.spec.binary_dim:
+            raise ValueError(f"search mode 'binary' needs sign bits, and {self.root} keeps none; build it with "
+                             "binary_dim= (--binary-dim), or use mode 'exact'")
         single, qv = self._query_vectors(queries, instruction)
         # The server searches from a thread pool; a refresh swaps the loaded commit, so a search
         # and a refresh never overlap (searches run one at a time per Index).
@@ -444,6 +456,9 @@ class Index:
         return [[self._hit(r, s) for r, s in q] for q in ranked]
 
     def _top_rows(self, qv, m, mode, ann, funnel, live) -> tuple[np.ndarray, np.ndarray]:
+        if mode == "binary":
+            config = funnel if isinstance(funnel, BinaryConfig) else BinaryConfig()
+            return binary_top_rows(qv, self._binary_parts(live), m, config, self.spec.binary_dim)
         if mode == "exact":
             blocks = ((int(first), seg.vectors, seg.scales, live[first: first + seg.entry.rows])
                       for seg, first in zip(self.segments, self._offsets[:-1]))
@@ -468,6 +483,15 @@ class Index:
             scores, local = search_ann(self._dense_cache[key], qv, m, ann)
         rows = np.where(local >= 0, live_rows[np.maximum(local, 0)], -1)
         return scores, rows
+
+    def _binary_parts(self, live):
+        """(first row, Hamming searcher, stored vectors, scales, dead rows) per segment; a searcher is built
+        once per segment (its bits read into memory: the first pass's whole footprint)."""
+        for seg, first in zip(self.segments, self._offsets[:-1]):
+            if seg.entry.name not in self._hamming:
+                self._hamming[seg.entry.name] = HammingSearcher(np.load(self.root / seg.entry.files["bits"]["path"]))
+            yield (int(first), self._hamming[seg.entry.name], seg.vectors, seg.scales,
+                   ~live[first: first + seg.entry.rows])
 
     def _hit(self, r: int, score: float) -> Hit:
         rec = self.record(r)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .binary import check_binary_dim
 from .chunking import ChunkingConfig
 from .errors import IndexMismatchError
 from .storage import check_storage_dtype
@@ -30,11 +31,13 @@ class IndexSpec:
     instruction: str | None = None  # query instruction; None = the model's default
     chunking: ChunkingConfig = field(default_factory=ChunkingConfig)
     probe: tuple[tuple[float, ...], ...] = ()  # PROBE_TEXTS embedded at `dim`
+    binary_dim: int = 0  # sign bits kept for a binary first pass (the first binary_dim dims); 0 = none
 
     def __post_init__(self) -> None:
         check_storage_dtype(self.dtype)
         if not 1 <= self.dim <= self.width:
             raise ValueError(f"index dim {self.dim} must be in 1..{self.width} (the model width)")
+        check_binary_dim(self.binary_dim, self.dim)
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -51,16 +54,18 @@ class IndexSpec:
     def describe(self) -> str:
         chunks = f"{self.chunking.tokens}-token chunks, overlap {self.chunking.overlap}" if self.chunking.enabled \
             else "no chunking"
-        return f"model {self.model!r}, dim {self.dim}, {self.dtype}, {chunks}"
+        binary = f", {self.binary_dim}-bit binary first pass" if self.binary_dim else ""
+        return f"model {self.model!r}, dim {self.dim}, {self.dtype}{binary}, {chunks}"
 
 
 def new_spec(embedder, dim: int | None = None, dtype: str = "float32", instruction: str | None = None,
-             chunking: ChunkingConfig | None = None) -> IndexSpec:
+             chunking: ChunkingConfig | None = None, binary_dim: int = 0) -> IndexSpec:
     """The spec a new store records: the embedder's name, width, the (MRL) dim and its probe vectors."""
     dim = embedder.check_dim(dim) if hasattr(embedder, "check_dim") else int(dim or embedder.width)
+    check_binary_dim(binary_dim, dim)  # before the probe is embedded: a bad knob fails fast
     return IndexSpec(model=model_reference(embedder), width=int(embedder.width), dim=dim, dtype=dtype,
                      instruction=instruction, chunking=chunking or ChunkingConfig(),
-                     probe=tuple(map(tuple, embed_probe(embedder, dim).tolist())))
+                     probe=tuple(map(tuple, embed_probe(embedder, dim).tolist())), binary_dim=int(binary_dim))
 
 
 def model_reference(embedder) -> str:

@@ -5,6 +5,7 @@ Layout of an index directory::
     manifest.json                 the commit: spec, generation, segments, deleted rows
     segments/seg-000003.vectors.npy   (rows, dim) in the storage dtype
     segments/seg-000003.scales.npy    (rows,) float32, int8 storage only
+    segments/seg-000003.bits.npy      (rows, binary_dim / 8) uint8 sign bits, binary first pass only
     segments/seg-000003.rows.jsonl    one record per row: document id, chunk, offsets, text, meta
     ann/                          approximate-search caches, rebuilt when missing or stale
     .lock                         held (flock) by the one writer
@@ -138,14 +139,18 @@ def fsync_dir(path: Path) -> None:
 
 
 def write_segment(root: Path, name: str, vectors: np.ndarray, scales: np.ndarray | None,
-                  rows: list[dict]) -> SegmentEntry:
-    """Write one complete, fsynced segment. It is invisible until a manifest names it."""
+                  rows: list[dict], bits: np.ndarray | None = None) -> SegmentEntry:
+    """Write one complete, fsynced segment. It is invisible until a manifest names it.
+
+    ``bits`` (rows, binary_dim / 8) uint8: the sign bits of a binary first pass, when the spec keeps them."""
     seg_dir = root / SEGMENTS
     seg_dir.mkdir(parents=True, exist_ok=True)
     files = {}
     payloads = {"vectors": _npy_bytes(vectors), "rows": _rows_bytes(rows)}
     if scales is not None:
         payloads["scales"] = _npy_bytes(scales)
+    if bits is not None:
+        payloads["bits"] = _npy_bytes(bits)
     for role, data in payloads.items():
         suffix = "rows.jsonl" if role == "rows" else f"{role}.npy"
         rel = f"{SEGMENTS}/{name}.{suffix}"
