@@ -111,6 +111,11 @@ def check_output_dir(path: str | Path, flag: str) -> Path:
     return path
 
 
+def plural(n: int, noun: str) -> str:
+    """``1 document``, ``2 documents``: counts printed to a user read as English."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
+
+
 def shorten(text: str, limit: int = 80) -> str:
     """One line, at most ``limit`` characters, for echoing user text back."""
     text = " ".join(text.split())

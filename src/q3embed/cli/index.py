@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import add_compute_args, add_verb, check_output_dir, check_positive, compute_dtype, load_embedder
+from ._common import (add_compute_args, add_verb, check_output_dir, check_positive, compute_dtype, load_embedder,
+                      plural)
 
 
 def register(sub) -> None:
@@ -74,7 +75,8 @@ def register(sub) -> None:
                          formatter_class=argparse.RawDescriptionHelpFormatter,
                          description="Copy IDX's vectors, chunks and spec into a Qdrant collection, for corpora that\n"
                                      "outgrow one machine. --url talks to a server (http://host:6333); --path uses\n"
-                                     "qdrant-client's local on-disk mode. Search it from Python with QdrantIndex.")
+                                     "qdrant-client's local on-disk mode. Search it with\n"
+                                     "`q3embed search \"qdrant:///abs/folder?collection=NAME\" \"query\"` (or qdrant://host:6333?...).")
     q.add_argument("idx", help="index directory")
     q.add_argument("--collection", required=True, help="collection name")
     where = q.add_mutually_exclusive_group(required=True)
@@ -151,7 +153,7 @@ def run_build(args) -> int:
                         chunk_overlap=args.chunk_overlap, batch_size=args.batch_size, commit_every=args.commit_every,
                         commit_seconds=args.commit_seconds, overwrite=args.overwrite, resume=args.resume,
                         show_progress=_progress())
-    print(f"built {store} ({store.count()} documents)", file=sys.stderr)
+    print(f"built {summary(store)}", file=sys.stderr)
     store.close()
     return 0
 
@@ -186,7 +188,7 @@ def run_add(args) -> int:
     store.attach(_embedder(args, args.model or store.spec.model))
     n = store.add(docs, on_duplicate=mode, batch_size=args.batch_size, commit_every=args.commit_every,
                   commit_seconds=args.commit_seconds, show_progress=_progress())
-    print(f"added {n} documents; {store} ({store.count()} documents)", file=sys.stderr)
+    print(f"added {plural(n, 'document')}; {summary(store)}", file=sys.stderr)
     store.close()
     return 0
 
@@ -202,7 +204,7 @@ def run_delete(args) -> int:
         raise ValueError("give at least one document id to delete")
     store = open_store(target)
     n = store.delete(ids, missing="ignore" if args.ignore_missing else "error")
-    print(f"deleted {n} documents; {store} ({store.count()} documents)", file=sys.stderr)
+    print(f"deleted {plural(n, 'document')}; {summary(store)}", file=sys.stderr)
     store.close()
     return 0
 
@@ -240,6 +242,13 @@ def run_info(args) -> int:
     return 0
 
 
+def summary(store) -> str:
+    """What a store holds, in words (``idx: 2 documents (3 chunks); model 'm', dim 64, float32, ...``)."""
+    chunks = getattr(store, "num_chunks", None)  # the embedded index counts its chunks cheaply
+    held = plural(store.count(), "document") + (f" ({plural(chunks, 'chunk')})" if chunks is not None else "")
+    return f"{store.location}: {held}; {store.spec.describe()}"
+
+
 def interrupted_note(store) -> str:
     return (f"warning: {store.location} is an interrupted build ({store.count()} documents committed so far); "
             f"finish it with `q3embed index build --resume` and the same arguments")
@@ -250,13 +259,17 @@ def run_to_qdrant(args) -> int:
 
     from qdrant_client import QdrantClient
 
-    from ..stores import Index
+    from ..stores import Index, StoreExistsError
     from ..stores.qdrant import QdrantIndex
 
     index = Index.open(args.idx)
     client = QdrantClient(url=args.url, api_key=args.api_key) if args.url else QdrantClient(path=args.path)
     try:
         target = QdrantIndex.from_index(index, client, args.collection, overwrite=args.overwrite)
+    except StoreExistsError:
+        client.close()
+        raise StoreExistsError(f"Qdrant collection {args.collection!r} already exists at {args.url or args.path}; "
+                               "pass --overwrite to replace it") from None
     except Exception as e:
         from .boundary import _is_connection_error
 
@@ -264,7 +277,7 @@ def run_to_qdrant(args) -> int:
             raise ConnectionError(f"no Qdrant server answers at {args.url}; start one (docker run -p 6333:6333 "
                                   "qdrant/qdrant) or copy into qdrant-client's local mode with --path DIR") from e
         raise
-    print(f"copied {len(index)} documents ({index.num_chunks} chunks) into Qdrant collection {args.collection!r} "
-          f"({len(target)} documents there)", file=sys.stderr)
+    print(f"copied {plural(len(index), 'document')} ({plural(index.num_chunks, 'chunk')}) into Qdrant collection "
+          f"{args.collection!r} ({plural(len(target), 'document')} there)", file=sys.stderr)
     client.close()
     return 0
