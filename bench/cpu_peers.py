@@ -1,5 +1,5 @@
 """CPU engines people pick for Qwen3-Embedding and Qwen3-Reranker, as peers of
-bench/embed_throughput.py and bench/rerank_throughput.py (issue 16).
+bench/embed_throughput.py and bench/rerank_throughput.py.
 
   ort_fp32, ort_int8   ONNX Runtime on a torch.onnx (dynamo) export of the same checkpoint's backbone
                        (last-column hidden state of a left-padded batch); int8 is onnxruntime's dynamic
@@ -164,6 +164,34 @@ def vllm_score_template(instruction: str | None = None) -> str:
     return head + rerank_prompts([("{{ query }}", "{{ document }}")], instruction)[0] + "{# end #}"
 
 
+def check_rerank_wiring() -> None:
+    """Before any reranker peer is timed: the text it scores is q3embed's prompt, and P(yes) is the two-way softmax.
+
+    The peers tokenize the whole prompt string, so control-token text inside a document would become
+    control tokens there, unlike q3embed; the benchmark's SciFact texts hold none. Each peer's scores
+    are then compared with q3embed fp32's in the run itself (max |dP|, same top-10).
+    """
+    pairs = [("what causes anaemia?", "Iron deficiency is the most common cause of anaemia."),
+             ("q", "Braces {{ x }} and {% raw %} are document text.")]
+    try:
+        import jinja2
+    except ImportError:
+        jinja2 = None
+    if jinja2 is not None:  # the renderer transformers (and so vLLM) use for chat templates
+        from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+        template = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True).from_string(vllm_score_template())
+        for (q, d), want in zip(pairs, rerank_prompts(pairs)):
+            got = template.render(messages=[{"role": "query", "content": q}, {"role": "document", "content": d}])
+            if got != want:
+                raise SystemExit(f"the vLLM score template renders {got!r}, q3embed's prompt is {want!r}")
+    rng = np.random.default_rng(0)
+    last, head = rng.normal(size=(5, 8)).astype(np.float32), rng.normal(size=(2, 8)).astype(np.float32)
+    want = torch.log_softmax(torch.from_numpy(last @ head.T), dim=-1)[:, 1].exp().numpy()
+    if not np.allclose(p_yes(last, head), want, rtol=1e-6, atol=1e-7):
+        raise SystemExit("p_yes is not softmax([no, yes])[1]")
+
+
 def ort_rerank_path(onnx_file: Path, model_dir: Path, threads: int, batch_size: int):
     """Reranking: P(yes) from the exported backbone's last state and the checkpoint's [no, yes] rows."""
     last, sess = ort_last_states(onnx_file, model_dir, threads, batch_size)
@@ -247,6 +275,8 @@ def build_cpu_peer(name: str, path: Path, args, batch_size: int, task: str = "em
     """
     threads = args.threads or torch.get_num_threads()
     rerank = task == "rerank"
+    if rerank:
+        check_rerank_wiring()
     if name in ("ort_fp32", "ort_int8"):
         onnx = onnx_export(path, args.cache)
         if name == "ort_int8":

@@ -5,7 +5,7 @@ Corpus: fixed-seed texts cut from SciFact with log-normal lengths (8-512 tokens)
 a long-document setting (2K-8K tokens). Peers:
 
   a       README path: AutoModel fp32, left-padded batches in input order, last-token pool
-  a_bf16, a_fp16  the same in bf16 / fp16 (fp16 is the GPU comparison the issue names)
+  a_bf16, a_fp16  the same in bf16 / fp16 (fp16: the model card's GPU comparison)
   b       sentence-transformers encode, fastest settings it offers here (--half dtype, its length sorting)
   c       q3embed Embedder.load(dir) with its defaults
   c_auto  q3embed with dtype="auto" (bf16 on CPUs with native bf16)

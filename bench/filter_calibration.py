@@ -7,15 +7,14 @@ Pair sets (a seeded sample of ``--n`` each):
 
 Rules: absolute 0.7 (the paper's, tuned for Qwen3); fitted on known-good pairs (2-fold: the cut
 that keeps F of one half of the true pairs, applied to the other half and to the other sets);
-and percentile P of each set's own scores. Scores are saved to ``--out``/scores.npz and reused,
-so a rerun only re-tabulates.
+and percentile P of each set's own scores. Scores are saved to WORK/scores.npz and reused,
+so a rerun only re-tabulates; the table goes to WORK/table.md (``--save``: bench/results/ too).
 
-    nice -n 10 python bench/filter_calibration.py --n 200 --out bench/results/filter_calibration
+    nice -n 10 python -m bench.filter_calibration --n 200
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import sys
@@ -24,19 +23,17 @@ from pathlib import Path
 
 import numpy as np
 
+from bench import harness
 from q3embed.pipeline.recipe import labelled_pairs
-from q3embed.synth.corpus import read_corpus
+from q3embed.stores import read_corpus
 from q3embed.synth.filter import fitted_threshold, pair_scores, percentile_threshold
 from q3embed.synth.weak import WeakConfig, weak_records
 
-DATA = Path("/work/shared/data/scifact")
-
-
-def pair_sets(n: int, seed: int) -> dict[str, list[dict]]:
+def pair_sets(scifact: Path, n: int, seed: int) -> dict[str, list[dict]]:
     rng = random.Random(seed)
-    true = [{"query": r["query"], "pos": [p]} for r in labelled_pairs(str(DATA), "train") for p in r["pos"]]
+    true = [{"query": r["query"], "pos": [p]} for r in labelled_pairs(str(scifact), "train") for p in r["pos"]]
     true = rng.sample(true, min(n, len(true)))
-    passages = read_corpus(DATA / "corpus.jsonl")
+    passages = read_corpus(scifact / "corpus.jsonl")
     abstracts = [p.text for p in passages]
     mismatched = [{"query": r["query"], "pos": [rng.choice(abstracts)]} for r in true]
     sample = rng.sample(passages, min(n, len(passages)))
@@ -47,14 +44,12 @@ def pair_sets(n: int, seed: int) -> dict[str, list[dict]]:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = harness.parser("filter_calibration", __doc__)
     ap.add_argument("--n", type=int, default=200, help="pairs per set (default 200)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", required=True, help="folder for scores.npz and table.md")
-    args = ap.parse_args()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    sets = pair_sets(args.n, args.seed)
+    args = harness.setup(ap.parse_args())
+    out = args.work
+    sets = pair_sets(harness.data_path(args, "scifact"), args.n, args.seed)
     store = out / "scores.npz"
     scores = dict(np.load(store)) if store.exists() else {}
     todo = [k for k in sets if k not in scores or len(scores[k]) != len(sets[k])]
@@ -72,6 +67,7 @@ def main() -> int:
     table = tabulate(scores, args.seed)
     (out / "table.md").write_text(table + "\n")
     print(table)
+    harness.finish(args, {f"mean cosine {k}": round(float(v.mean()), 3) for k, v in scores.items()}, dtype="float32")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""The GPU suite's verdicts on the issue's speed targets and its markdown table (no torch import)."""
+"""The GPU suite's verdicts on its speed targets and its markdown table (no torch import)."""
 
 from __future__ import annotations
 
@@ -85,7 +85,7 @@ def markdown(results: dict) -> str:
                 lines.append(f"| {k} | {_fmt(f.get('cosine_min', f.get('max_dp_vs_fp32')))} | "
                              f"{_fmt(f.get('max_dp_vs_loop'))} | {_fmt(f.get('top10_same'))} | {f.get('varlen_calls')} | "
                              f"{f.get('varlen_kept')} |")
-    lines += ["", "## targets (issue 16)", "", "| target | value | met |", "|---|---|---|"]
+    lines += ["", "## speed targets", "", "| target | value | met |", "|---|---|---|"]
     for t in results.get("targets", []):
         lines.append(f"| {t['target']} | {_fmt(t['value'])} | {_fmt(t['met'])} |")
     return "\n".join(lines) + "\n"

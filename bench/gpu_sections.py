@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine_common import REPO, lognormal_lengths, make_texts, matmul_peak, timed, useful_flops
+from bench.engine_common import REPO, lognormal_lengths, make_texts, matmul_peak, timed, useful_flops
 
 
 @dataclass
@@ -136,7 +136,7 @@ def section_env(ctx: Context):
 # ---------------------------------------------------------------- checks (the -m gpu assertions, in-process)
 
 def section_checks(ctx: Context):
-    import gpu_checks as checks
+    from q3embed.engine import gpu_checks as checks
 
     from q3embed.model.tiny import save_tiny_qwen3
 
@@ -175,7 +175,7 @@ def section_checks(ctx: Context):
 
 def _embed_peer(name: str, path: Path, ctx: Context, batch: int, loaded: dict):
     """(run, holder) of one peer; q3embed and q3embed_big share one loaded Embedder (``loaded``)."""
-    from embed_throughput import readme_path, st_path
+    from bench.embed_throughput import readme_path, st_path
 
     if name == "card_fp16":
         return readme_path(path, ctx.device, ctx.half, batch)
@@ -285,7 +285,7 @@ def section_embed_8b(ctx: Context):
 def section_rerank(ctx: Context):
     from transformers import AutoTokenizer
 
-    from rerank_throughput import load_queries, official_path, q3embed_path
+    from bench.rerank_throughput import load_queries, official_path, q3embed_path
 
     path = random_checkpoint(ctx, "reranker", "0.6B")
     tok = AutoTokenizer.from_pretrained(path)
@@ -343,7 +343,7 @@ def section_rerank(ctx: Context):
 def section_long(ctx: Context):
     from transformers import AutoTokenizer
 
-    from embed_throughput import q3embed_path, readme_path
+    from bench.embed_throughput import readme_path
 
     path = random_checkpoint(ctx, "embedding", "0.6B")
     tok = AutoTokenizer.from_pretrained(path)
@@ -383,8 +383,6 @@ def section_long(ctx: Context):
 # ---------------------------------------------------------------- pytest -m gpu
 
 def section_tests(ctx: Context):
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([p for p in sys.path if p.startswith(str(REPO)) or
-                                                       p.startswith(str(ctx.work))]))
     # -o addopts=: not the default run's "-n 2" (pytest-xdist is not on the GPU machine, and the GPU
     # tests share one device), nor its "not gpu" marker filter
     cmd = [sys.executable, "-m", "pytest", "tests/engine/test_engine_gpu.py", "-o", "addopts=", "-m", "gpu", "-q",
@@ -392,7 +390,7 @@ def section_tests(ctx: Context):
     if ctx.dry:
         cmd.append("--collect-only")  # no CUDA here: check that the file still imports and collects
     t0 = time.time()
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)  # q3embed importable as in the suite
     tail = (proc.stdout + proc.stderr)[-3000:]
     say(tail)
     fig = {"command": " ".join(cmd[1:]), "rc": proc.returncode, "seconds": round(time.time() - t0, 1),

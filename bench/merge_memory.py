@@ -10,7 +10,7 @@ merges them twice, each in a fresh child process that reports its own peak RSS
 
 and checks that both outputs agree tensor by tensor. Prints a markdown table and the ratio.
 
-    python bench/merge_memory.py --work /tmp/merge_bench [--keep]
+    python -m bench.merge_memory [--work WORK] [--keep]     # needs ~5 GB free in WORK
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from bench import harness
 
 
 def rss_mib() -> float:
@@ -75,8 +77,8 @@ def build(work: Path) -> tuple[Path, Path]:
 
 
 def run_child(mode, a, b, out, block) -> dict:
-    cmd = [sys.executable, __file__, "--child", mode, str(a), str(b), str(out), "--block", str(block)]
-    res = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    cmd = [sys.executable, "-m", "bench.merge_memory", "--child", mode, str(a), str(b), str(out), "--block", str(block)]
+    res = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=harness.REPO)
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
@@ -97,8 +99,7 @@ def agree(out_stream: Path, out_memory: Path) -> tuple[int, float]:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--work", default="/tmp/merge_bench")
+    p = harness.parser("merge_memory", __doc__)
     p.add_argument("--block", type=int, default=1 << 22, help="elements per streamed block")
     p.add_argument("--keep", action="store_true", help="keep the checkpoints (default: delete everything)")
     p.add_argument("--modes", default="stream,memory", help="which merges to run (default stream,memory)")
@@ -107,8 +108,8 @@ def main() -> None:
     if args.child:
         child(*args.child, block=args.block)
         return
-    work = Path(args.work)
-    work.mkdir(parents=True, exist_ok=True)
+    harness.setup(args)
+    work = args.work
     try:
         a, b = build(work)
         size = sum(f.stat().st_size for f in a.glob("*.safetensors"))
@@ -133,6 +134,10 @@ def main() -> None:
         s, m = results["stream"], results["memory"]
         print(f"\nextra memory, in-memory / streamed: {(m['peak_mib'] - m['baseline_mib']) / (s['peak_mib'] - s['baseline_mib']):.1f}x")
         print(f"outputs agree: {n} tensors, largest |difference| {worst:.3g}")
+        harness.finish(args, {"extra memory in-memory / streamed": round(
+            (m["peak_mib"] - m["baseline_mib"]) / (s["peak_mib"] - s["baseline_mib"]), 1),
+            "input GiB": round(size / 2 ** 30, 2), "largest |difference|": worst}, dtype="bfloat16",
+            rows=[{"merge": k, **v} for k, v in results.items()])
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)

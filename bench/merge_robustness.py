@@ -1,10 +1,10 @@
 """Does merging pay? SciFact (in-domain) against STSB (out-of-domain) for fine-tunes and their merges.
 
-    python bench/merge_robustness.py [--work /work/runs/merge17/robustness] [--cache-dir /work/runs/merge17/cache]
-    python bench/merge_robustness.py --smoke            # tiny data, 2 steps: the whole path in a few minutes
-    python bench/merge_robustness.py --report-only      # table, JSON and PNG from the rows so far
+    python -m bench.merge_robustness [--data DATA] [--work WORK] [--cache-dir DIR]
+    python -m bench.merge_robustness --smoke            # tiny data, 2 steps: the whole path (WORK/smoke)
+    python -m bench.merge_robustness --report-only      # table, JSON and PNG from the rows so far
 
-Design (issue 17 section 1):
+Design:
 - Validation is carved BEFORE training: a seeded 20% of SciFact TRAIN queries
   (``q3embed.merge.objective.carve_validation``, the rule ``merge search --val-data`` uses);
   the recipe trains on the other 80% (hard negatives mined for them only). Validation scores
@@ -29,7 +29,8 @@ Design (issue 17 section 1):
   at role ``merge``, so adding them cannot change the choice.
 Everything is appended to ``{work}/results.jsonl`` as it finishes and skipped on rerun; merges
 and checkpoints are kept under ``{work}``; the embedding cache makes a killed evaluation
-continue. So ``kill -9`` and rerun the same command at any point.
+continue. So ``kill -9`` and rerun the same command at any point. The table, JSON and PNG go to
+WORK/report (``--save``: bench/results/).
 """
 
 from __future__ import annotations
@@ -39,21 +40,8 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from scifact_common import (
-    BASE_PUBLISHED,
-    DATA,
-    REPO,
-    STSB_DEV,
-    STSB_TEST,
-    Evaluator,
-    Results,
-    mine,
-    run_unless_report_only,
-    smoke_data,
-    train,
-)
+from bench import harness
+from bench.scifact_common import BASE_PUBLISHED, Evaluator, Results, SciFactData, mine, smoke_data, train
 
 WISE_GRID = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 WISE_TEST = (0.5, 0.8)  # grid points test-evaluated besides the chosen one (fixed in advance, not picked)
@@ -67,10 +55,11 @@ class Bench:
         self.work = Path(args.work).resolve()
         self.work.mkdir(parents=True, exist_ok=True)
         self.res = Results(self.work / "results.jsonl")
+        source = SciFactData.from_args(args)
         if args.smoke:
-            self.data, self.sts_dev, self.sts_test = smoke_data(self.work / "smoke-data")
+            self.data, self.sts_dev, self.sts_test = smoke_data(self.work / "smoke-data", source)
         else:
-            self.data, self.sts_dev, self.sts_test = DATA, STSB_DEV, STSB_TEST
+            self.data, self.sts_dev, self.sts_test = source.scifact, source.sts_dev, source.sts_test
         self.cache = Path(args.cache_dir).resolve()
         self.base = "minilm"
         from q3embed.model.resolve import resolve_model_path
@@ -369,10 +358,9 @@ def corpus_docs(value: str) -> str:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--work", default="/work/runs/merge17/robustness", help="runs, merges, results.jsonl")
-    ap.add_argument("--cache-dir", default="/work/runs/merge17/cache", help="embedding cache (shared across benches)")
-    ap.add_argument("--out-dir", default=str(REPO / "bench" / "results"), help="table, JSON and PNG go here")
+    ap = harness.parser("merge_robustness", __doc__)
+    ap.add_argument("--cache-dir", default=None,
+                    help="embedding cache (default WORK/cache; give recipe_pipeline the same one to share it)")
     ap.add_argument("--seeds", default="0,1,2", help="training seeds (default 0,1,2)")
     ap.add_argument("--save-every", type=int, default=5, help="checkpoint every N steps (default 5)")
     ap.add_argument("--val-fraction", type=float, default=0.2)
@@ -381,19 +369,19 @@ def main() -> int:
                     help="random documents in the validation sub-corpus, or 'full': the whole corpus (default 1000)")
     ap.add_argument("--sts-weight", type=float, default=0.5, help="objective = (1-w) val nDCG@10 + w STS dev")
     ap.add_argument("--max-test", type=int, default=14, help="stop after this many test evaluations (0: no limit)")
-    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     ap.add_argument("--smoke", action="store_true", help="tiny data and 2 training steps (checks the path)")
     ap.add_argument("--report-only", action="store_true", help="only write the table, JSON and PNG")
     args = ap.parse_args()
-    if args.smoke and args.work == ap.get_default("work"):
-        args.work = "/work/runs/merge17/robustness-smoke"
-        args.cache_dir = "/work/runs/merge17/robustness-smoke/cache"
-        args.out_dir = "/work/runs/merge17/robustness-smoke/report"
+    if args.smoke:  # tiny models' rows never reach the saved table or the shared cache
+        args.work, args.cache_dir, args.save = args.work / "smoke", None, False
         args.val_corpus_docs = "30"
         args.save_every = 1
-    stem = "merge_robustness"
-    run_unless_report_only(args, lambda: Bench(args).run())
-    print(report(Path(args.work), Path(args.out_dir), stem, args.sts_weight))
+    harness.setup(args)
+    args.cache_dir = args.cache_dir or str(args.work / "cache")
+    if not args.report_only:
+        Bench(args).run()
+    out_dir = harness.RESULTS if args.save else args.work / "report"
+    print(report(Path(args.work), out_dir, "merge_robustness", args.sts_weight))
     return 0
 
 

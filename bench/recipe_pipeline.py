@@ -1,9 +1,9 @@
 """The paper's recipe on SciFact without an LLM, as a Table-5-shaped ablation over seeds.
 
-    python bench/recipe_pipeline.py --out DIR [--seeds 3] [--work /work/runs/merge17/pipeline]
-    python bench/recipe_pipeline.py --out DIR --work NEW --reuse-from OLD   # only what the recipe changed
-    python bench/recipe_pipeline.py --out DIR --smoke          # tiny data, a few steps: checks the path
-    python bench/recipe_pipeline.py --out DIR --report-only    # the table from the seeds finished so far
+    python -m bench.recipe_pipeline [--seeds 3] [--data DATA] [--work WORK] [--out DIR]
+    python -m bench.recipe_pipeline --work NEW --reuse-from OLD   # only what the recipe changed
+    python -m bench.recipe_pipeline --smoke          # tiny data, a few steps: checks the path (WORK/smoke)
+    python -m bench.recipe_pipeline --report-only    # the table from the seeds finished so far
 
 For each seed, ``q3embed pipeline run recipes/scifact-minilm-pipeline.yaml --seed N`` runs
 weak pairs (``synth.weak: [title, first_sentence]``, a 2,000-pair subsample) -> filter (the cut
@@ -25,13 +25,13 @@ filter, stage 1, and stage 2's first run if stage 2 is unchanged): only what the
 changed is computed.
 
 Resumable at every level: the mined file is kept, the pipeline skips finished stages and
-resumes training from checkpoints, evaluations reuse the cache. ``DIR`` receives seed 0's
-full model (stage 3), loadable by ``Embedder.load``.
+resumes training from checkpoints, evaluations reuse the cache. ``--out`` (default WORK/model)
+receives seed 0's full model (stage 3), loadable by ``Embedder.load``; the table and its JSON go to
+WORK/report, and with ``--save`` to bench/results/.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import statistics
@@ -40,10 +40,9 @@ from pathlib import Path
 
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from scifact_common import DATA, REPO, SHARED, mine, run_cli, smoke_data
-
+from bench import harness
+from bench.harness import REPO
+from bench.scifact_common import Evaluator, SciFactData, mine, run_cli, smoke_data
 from q3embed.pipeline.stages import STAGES
 
 RECIPE = REPO / "recipes" / "scifact-minilm-pipeline.yaml"
@@ -164,15 +163,13 @@ def guard_key(stage: str, guard: dict) -> str:
     return f"{stage} guard {guard.get('scope') or 'every tensor'} >= {guard['budget']:.2f}"
 
 
-def score_unguarded(work: Path, seeds: list[int], cache: Path) -> None:
+def score_unguarded(work: Path, seeds: list[int], cache: Path, data: SciFactData) -> None:
     """Test scores of stage 3's and the ablation's merge BEFORE the guard, where the guard moved it.
 
     Seeds run with the guard from the start have no "unguarded" row; this scores the kept
     ``merged`` model (fp32, the pipeline's cache) into ``seedN/unguarded.json``, a file of its own
     so that a pipeline still running on that seed owns its state file alone."""
-    from scifact_common import Evaluator
-
-    ev = Evaluator(cache)
+    ev = Evaluator(cache, data.scifact, data.sts_dev, data.sts_test)
     for s in seeds:
         path = work / f"seed{s}" / STATE
         if not path.exists():
@@ -250,37 +247,36 @@ def tabulate(work: Path, seeds: list[int]) -> tuple[str, dict]:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", required=True, help="seed 0's full model is copied here (Embedder.load-able)")
-    ap.add_argument("--work", default="/work/runs/merge17/pipeline", help="per-seed pipeline runs, mined data")
-    ap.add_argument("--cache-dir", default="/work/runs/merge17/cache", help="embedding cache (shared with merge_robustness)")
+    ap = harness.parser("recipe_pipeline", __doc__)
+    ap.add_argument("--out", default=None, help="seed 0's full model is copied here (default WORK/model)")
+    ap.add_argument("--cache-dir", default=None,
+                    help="embedding cache (default WORK/cache; give merge_robustness the same one to share it)")
     ap.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (default 3)")
-    ap.add_argument("--results", default=str(REPO / "bench" / "results"), help="table and JSON go here")
     ap.add_argument("--reuse-from", default=None, help="an earlier --work whose unchanged stages (synth, filter, "
                     "stage 1, stage 2's first run) each seed takes over")
     ap.add_argument("--redo-merges", action="store_true", help="redo stage 3 and the ablation merge (after "
                     "changing stage3); earlier unguarded scores stay as their own rows")
     ap.add_argument("--score-unguarded", action="store_true", help="only score the merges the guard moved, "
                     "as they were before it (seedN/unguarded.json), then write the table")
-    ap.add_argument("--smoke", action="store_true", help="tiny data and a few steps; its cache and table stay "
-                    "under --work (default /work/runs/merge17/pipeline-smoke)")
-    ap.add_argument("--report-only", action="store_true")
+    ap.add_argument("--smoke", action="store_true", help="tiny data and a few steps, under WORK/smoke with its own "
+                    "cache; its table is never saved to bench/results")
+    ap.add_argument("--report-only", action="store_true", help="only write the table from the seeds finished so far")
     args = ap.parse_args()
     if args.seeds < 1:
         ap.error(f"--seeds must be >= 1, got {args.seeds}")
-    work = Path(args.work).resolve()
-    if args.smoke:  # tiny models' rows never reach the committed table or the shared cache
-        if args.work == ap.get_default("work"):
-            work = Path("/work/runs/merge17/pipeline-smoke")
-        args.cache_dir = str(work / "cache")
-        args.results = str(work / "report")
-    work.mkdir(parents=True, exist_ok=True)
+    if args.smoke:  # tiny models' rows never reach the saved table or the shared cache
+        args.work, args.cache_dir, args.save = args.work / "smoke", None, False
+    harness.setup(args)
+    work = args.work.resolve()
+    args.cache_dir = args.cache_dir or str(work / "cache")
+    args.out = args.out or str(work / "model")
     seeds = list(range(args.seeds))
     if args.score_unguarded:
-        score_unguarded(work, seeds, Path(args.cache_dir).resolve())
+        score_unguarded(work, seeds, Path(args.cache_dir).resolve(), SciFactData.from_args(args))
     elif not args.report_only:
+        source = SciFactData.from_args(args)
         if args.smoke:
-            beir, sts_dev, sts_test = smoke_data(work / "smoke-data")
+            beir, sts_dev, sts_test = smoke_data(work / "smoke-data", source)
             data_root = work / "smoke-data" / "root"
             (data_root / "stsb").mkdir(parents=True, exist_ok=True)
             if not (data_root / "scifact").exists():
@@ -289,7 +285,7 @@ def main() -> int:
             shutil.copy(sts_dev, data_root / "stsb" / "stsb-en-dev.csv")  # the guard's STS dev
             data = beir
         else:
-            data_root, data = SHARED, DATA
+            data_root, data = Path(args.data).resolve(), source.scifact
         cache = Path(args.cache_dir).resolve()
         if args.reuse_from and not (work / "mined_train.jsonl").exists():  # the same hard negatives as the reused runs
             shutil.copy(Path(args.reuse_from) / "mined_train.jsonl", work / "mined_train.jsonl")
@@ -311,11 +307,13 @@ def main() -> int:
             shutil.copytree(final, dest)
             print(f"seed 0's full model copied to {dest}", flush=True)
     table, summary = tabulate(work, seeds)
-    out = Path(args.results)
+    out = work / "report"
     out.mkdir(parents=True, exist_ok=True)
     (out / "recipe_pipeline.md").write_text(table + "\n")
     (out / "recipe_pipeline.json").write_text(json.dumps(summary, indent=1) + "\n")
     print(table)
+    harness.finish(args, {"seeds": len(summary["seeds"])}, dtype="float32",
+                   rows=[{"row": k, **{c: v["mean"] for c, v in cols.items()}} for k, cols in summary["rows"].items()])
     return 0
 
 

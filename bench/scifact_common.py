@@ -1,6 +1,6 @@
 """Pieces the SciFact bench scripts share: data paths, mining, training, fp32 evaluation, the results log.
 
-Used by ``scifact_finetune.py``, ``merge_robustness.py`` and ``recipe_pipeline.py``. Every
+Used by ``merge_robustness.py`` and ``recipe_pipeline.py``. Every
 long step is resumable: ``mine`` skips a written file, ``train`` continues from the newest
 checkpoint (the trainer's own resume), evaluations go through the embedding cache (flushed
 while embedding), and ``Results`` is an append-only JSONL whose rows are skipped on rerun.
@@ -16,18 +16,30 @@ import subprocess
 import sys
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path("/work/shared/data")
-if not SHARED.is_dir():
-    SHARED = (REPO / "../shared/data").resolve()
-DATA = SHARED / "scifact"
-STSB_DEV = SHARED / "stsb" / "stsb-en-dev.csv"
-STSB_TEST = SHARED / "stsb" / "stsb-en-test.csv"
+from bench import harness
+from bench.harness import REPO
+
 RECIPE = REPO / "recipes" / "scifact-minilm.yaml"
 BASE_PUBLISHED = {"scifact_ndcg_at_10": 64.51, "stsb_spearman": 82.03}  # all-MiniLM-L6-v2, MTEB
 CLI = [sys.executable, "-c", "import sys; from q3embed.cli import main; sys.exit(main(sys.argv[1:]))"]
+
+
+@dataclass(frozen=True)
+class SciFactData:
+    """The three inputs of the SciFact benchmarks: the BEIR folder and STSB's dev and test CSVs."""
+
+    scifact: Path
+    sts_dev: Path
+    sts_test: Path
+
+    @classmethod
+    def from_args(cls, args) -> "SciFactData":
+        """``--data``'s scifact/ and stsb/ (as ``q3embed data fetch scifact stsb`` writes them), or one line saying how."""
+        scifact, stsb = harness.data_path(args, "scifact"), harness.data_path(args, "stsb")
+        return cls(scifact, stsb / "stsb-en-dev.csv", stsb / "stsb-en-test.csv")
 
 
 def run_cli(args: list[str]) -> None:
@@ -36,7 +48,7 @@ def run_cli(args: list[str]) -> None:
     subprocess.run([*CLI, *args], check=True)
 
 
-def mine(out: Path, qrels: Path, data: Path = DATA, dtype: str = "float32", cache_dir: Path | None = None,
+def mine(out: Path, qrels: Path, data: Path, dtype: str = "float32", cache_dir: Path | None = None,
          model: str = "minilm") -> Path:
     """``q3embed mine`` hard negatives (ranks 5-50, 7 per query) for the queries of ``qrels``; skipped if written.
 
@@ -68,26 +80,6 @@ def train(out: Path, train_file: Path, overrides: list[str] = (), recipe: Path =
     return cost
 
 
-def sts_dev(path: str | Path, batch_size: int = 64) -> float:
-    """STSB dev Spearman (x100) of a checkpoint in fp32 on CPU: the score the pipeline's guard reads."""
-    from q3embed.engine import Embedder
-    from q3embed.eval import evaluate_sts
-
-    emb = Embedder.load(str(path), device="cpu", dtype="float32")
-    return round(100 * evaluate_sts(emb, str(STSB_DEV), batch_size=batch_size)["main_score"], 2)
-
-
-def run_unless_report_only(args, run) -> None:
-    """The SciFact benches' shared step: unless ``--report-only``, set ``--threads`` and call ``run()``."""
-    if args.report_only:
-        return
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
-    run()
-
-
 def write_table(lines: list[str], out: Path, name: str) -> str:
     """Write a report's lines as ``out/name`` (Markdown) and return the text."""
     text = "\n".join(lines) + "\n"
@@ -116,7 +108,7 @@ class Evaluator:
     weighted sum ``objective`` (``q3embed.merge.objective.weighted_objective``, as ``merge search``).
     """
 
-    def __init__(self, cache_dir: Path, data: Path = DATA, sts_dev: Path = STSB_DEV, sts_test: Path = STSB_TEST,
+    def __init__(self, cache_dir: Path, data: Path, sts_dev: Path, sts_test: Path,
                  val_data: Path | None = None, val_split: str = "train-val", sts_weight: float = 0.5,
                  dtype: str = "float32", batch_size: int = 32):
         self.cache_dir, self.data, self.sts_dev, self.sts_test = cache_dir, data, sts_dev, sts_test
@@ -194,7 +186,7 @@ class Results:
         return self.record({"kind": kind, "label": label, **extra, **compute()})
 
 
-def smoke_data(root: Path, n_train: int = 40, n_test: int = 12, n_docs: int = 150, n_sts: int = 40,
+def smoke_data(root: Path, source: SciFactData, n_train: int = 40, n_test: int = 12, n_docs: int = 150, n_sts: int = 40,
                seed: int = 0) -> tuple[Path, Path, Path]:
     """A tiny SciFact (some train and test queries, their positives and random docs) and tiny STS dev/test CSVs.
 
@@ -208,20 +200,20 @@ def smoke_data(root: Path, n_train: int = 40, n_test: int = 12, n_docs: int = 15
     keep_docs: set[str] = set()
     keep_q: set[str] = set()
     for split, n in (("train", n_train), ("test", n_test)):
-        lines = (DATA / "qrels" / f"{split}.tsv").read_text().splitlines()
+        lines = (source.scifact / "qrels" / f"{split}.tsv").read_text().splitlines()
         qids = sorted({ln.split("\t")[0] for ln in lines[1:] if ln.strip()})
         chosen = set(rng.sample(qids, n))
         body = [ln for ln in lines[1:] if ln.split("\t")[0] in chosen]
         keep_q |= chosen
         keep_docs |= {ln.split("\t")[1] for ln in body}
         (beir / "qrels" / f"{split}.tsv").write_text("\n".join([lines[0], *body]) + "\n")
-    corpus = [ln for ln in (DATA / "corpus.jsonl").read_text().splitlines() if ln.strip()]
+    corpus = [ln for ln in (source.scifact / "corpus.jsonl").read_text().splitlines() if ln.strip()]
     ids = [str(json.loads(ln)["_id"]) for ln in corpus]
     keep_docs |= set(rng.sample(sorted(set(ids) - keep_docs), n_docs))
     (beir / "corpus.jsonl").write_text("".join(ln + "\n" for ln, i in zip(corpus, ids) if i in keep_docs))
-    queries = [ln for ln in (DATA / "queries.jsonl").read_text().splitlines() if ln.strip()]
+    queries = [ln for ln in (source.scifact / "queries.jsonl").read_text().splitlines() if ln.strip()]
     (beir / "queries.jsonl").write_text("".join(ln + "\n" for ln in queries if str(json.loads(ln)["_id"]) in keep_q))
-    for src, dst in ((STSB_DEV, dev), (STSB_TEST, test)):
+    for src, dst in ((source.sts_dev, dev), (source.sts_test, test)):
         lines = src.read_text().splitlines()
         dst.write_text("\n".join(lines[: n_sts + 1]) + "\n")
     return beir, dev, test

@@ -5,41 +5,43 @@ mode reports recall@10 against exact search, nDCG@10, queries/s (batched and one
 ratio to exact, and index size. Storage dtypes float16 and int8 are measured from the same vectors.
 Writes a PNG of nDCG@10 against the funnel's first-pass dim.
 
-    python bench/search_modes.py [--data /work/shared/data/scifact] [--work /tmp/q3embed-bench] [--plot PATH]
+    python -m bench.search_modes [--data DATA] [--work WORK] [--scale N] [--save]
+
+The index is kept in WORK (reused if present); the JSON and the PNG go to WORK, and with ``--save``
+to bench/results/index_search_modes.json and bench/results/index_funnel.png.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
+from bench import harness
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", default=str(REPO.parent / "shared/data/scifact"))
+    ap = harness.parser("search_modes", __doc__)
     ap.add_argument("--model", default="minilm")
-    ap.add_argument("--work", default="/tmp/q3embed-bench-index", help="index directory (reused if present)")
-    ap.add_argument("--plot", default=str(REPO / "bench/results/index_funnel.png"))
-    ap.add_argument("--json", default=str(REPO / "bench/results/index_search_modes.json"))
+    ap.add_argument("--plot", default=None, help="PNG of nDCG@10 against the funnel's first-pass dim")
+    ap.add_argument("--json", default=None, help="every figure as JSON")
     ap.add_argument("--repeats", type=int, default=3, help="timing repeats (best of)")
     ap.add_argument("--scale", type=int, default=0,
                     help="also time one-query latency on N synthetic rows (SciFact vectors + noise), e.g. 200000")
-    ap.add_argument("--threads", type=int, default=1,
-                    help="BLAS/faiss threads during the timings (default 1: on a shared machine, multithreaded "
-                         "small matrix products make timings erratic)")
     args = ap.parse_args()
+    harness.setup(args)  # --threads: BLAS/faiss threads during the timings (1: steady on a shared machine)
+    out_dir = harness.RESULTS if args.save else args.work
+    args.plot = args.plot or str(out_dir / "index_funnel.png")
+    args.json = args.json or str(out_dir / "index_search_modes.json")
+    scifact = harness.data_path(args, "scifact")
 
     from q3embed import Embedder, Index
     from q3embed.eval.beir import load_beir
     from q3embed.stores import AnnConfig, FunnelConfig
 
-    corpus, queries, qrels = load_beir(args.data, "test")
+    corpus, queries, qrels = load_beir(scifact, "test")
     emb = Embedder.load(args.model, device="cpu", dtype="float32")
     work = Path(args.work)
     t0 = time.perf_counter()

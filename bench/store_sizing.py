@@ -6,21 +6,21 @@ on count and dim, not on the values (HNSW recall on random vectors is a lower bo
 cluster and are easier). The PostgreSQL is pgserver's (pgvector 0.6.x), in a temp folder, one
 connection; HNSW settings are PgVectorStore's (AnnConfig: m 32, ef_construction 200, ef_search 64).
 
-    nice -n 10 python bench/store_sizing.py --n 100000 --dim 384
+    nice -n 10 python -m bench.store_sizing --n 100000 --dim 384
 """
 
 from __future__ import annotations
 
-import argparse
 import io
 import os
 import statistics
 import tempfile
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
+
+from bench import harness
 
 
 def embedded_bytes(vectors: np.ndarray) -> dict[str, int]:
@@ -42,11 +42,11 @@ def embedded_bytes(vectors: np.ndarray) -> dict[str, int]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = harness.parser("store_sizing", __doc__)
     ap.add_argument("--n", type=int, default=100_000)
     ap.add_argument("--dim", type=int, default=384, help="384 = all-MiniLM-L6-v2; 1024 = Qwen3-Embedding-0.6B")
     ap.add_argument("--queries", type=int, default=200)
-    args = ap.parse_args()
+    args = harness.setup(ap.parse_args())
 
     import pgserver
     import psycopg
@@ -68,7 +68,7 @@ def main() -> None:
     cfg = AnnConfig()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        server = pgserver.get_server(tempfile.mkdtemp(prefix="pgsizing_"), cleanup_mode="stop")
+        server = pgserver.get_server(tempfile.mkdtemp(prefix="pgsizing_", dir=args.work), cleanup_mode="stop")
     try:
         with psycopg.connect(server.get_uri(), autocommit=True) as conn:
             conn.execute("CREATE EXTENSION IF NOT EXISTS vector")

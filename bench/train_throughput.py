@@ -1,6 +1,6 @@
 """Training tokens/s on the Qwen3-0.6B shape: q3embed's packed forward against the padded path and sentence-transformers.
 
-    nice -n 10 python bench/train_throughput.py [--layers 28] [--batch 4] [--steps 2] [--threads 1]
+    nice -n 10 python -m bench.train_throughput [--layers 28] [--batch 4] [--steps 2] [--threads 1]
 
 One process, one random Qwen3-Embedding with the 0.6B shape (28 layers, hidden 1024, 16/8
 heads, FFN 3072, the genuine 151,669-token vocabulary), fp32 weights and math. Every step is a
@@ -10,7 +10,7 @@ word counts: queries ~12 words, documents ~60), a contrastive loss, backward, Ad
 - ``packed``: q3embed's trainer path, ``EmbeddingForward`` on the packed forward
   (``runtime/fast_qwen3.py``) + the paper's InfoNCE;
 - ``padded``: the same, with ``EmbeddingForward(packed=False)``: the right-padded transformers
-  forward that training ran before;
+  forward (what encoders such as MiniLM train on);
 - ``st-fit``: sentence-transformers' own training loop (``SentenceTransformerTrainer``) with
   ``MultipleNegativesRankingLoss`` on the same (anchor, positive, negative) texts.
 
@@ -26,7 +26,6 @@ same few seconds per step to each). Ratios are printed against ``padded``.
 
 from __future__ import annotations
 
-import argparse
 import gc
 import json
 import math
@@ -37,6 +36,8 @@ import time
 from pathlib import Path
 
 import torch
+
+from bench import harness
 
 WORDS = ("the of and to in is was for on that with as by at from his her an were are which this be "
          "river model protein cell energy market theory system city music history court water light "
@@ -146,17 +147,15 @@ def run_st_fit(model_dir: Path, triples, warmup: int, train_embeddings: bool) ->
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = harness.parser("train_throughput", __doc__)
     ap.add_argument("--layers", type=int, default=28, help="decoder layers (28 = the real 0.6B depth)")
     ap.add_argument("--batch", type=int, default=4, help="(query, positive, negative) triples per step")
     ap.add_argument("--steps", type=int, default=2, help="measured steps per mode")
     ap.add_argument("--warmup", type=int, default=1, help="unmeasured steps first, per mode")
-    ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--modes", default="packed,padded,st-fit")
     ap.add_argument("--train-embeddings", action="store_true", help="also train the (V, H) token embedding")
     ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
+    args = harness.setup(ap.parse_args())
     modes = args.modes.split(",")
     unknown = sorted(set(modes) - {"packed", "padded", "st-fit"})
     if unknown:
@@ -166,15 +165,16 @@ def main() -> int:
 
     triples = make_triples(args.warmup + args.steps, args.batch, args.seed)
     results = {}
-    with tempfile.TemporaryDirectory() as tmp:
+    model_dir = args.work / f"embedding-0.6B-{args.layers}-layers"
+    if not (model_dir / "config.json").exists():
         print(f"writing a random Qwen3-0.6B-shape model ({args.layers} layers, fp32)...", file=sys.stderr, flush=True)
-        model_dir = save_tiny_qwen3(Path(tmp) / "m", kind="embedding", shape="0.6B", num_hidden_layers=args.layers)
-        for mode in modes:
-            torch.manual_seed(args.seed)
-            if mode == "st-fit":
-                results[mode] = run_st_fit(model_dir, triples, args.warmup, args.train_embeddings)
-            else:
-                results[mode] = run_q3embed(model_dir, triples, mode == "packed", args.warmup, args.train_embeddings)
+        save_tiny_qwen3(model_dir, kind="embedding", shape="0.6B", num_hidden_layers=args.layers)
+    for mode in modes:
+        torch.manual_seed(args.seed)
+        if mode == "st-fit":
+            results[mode] = run_st_fit(model_dir, triples, args.warmup, args.train_embeddings)
+        else:
+            results[mode] = run_q3embed(model_dir, triples, mode == "packed", args.warmup, args.train_embeddings)
     base = results.get("padded")
     print(f"dtype float32, {args.threads} thread(s), {args.layers} layers, batch {args.batch} triples, "
           f"{args.steps} measured steps (+{args.warmup} warm-up), token embedding "
@@ -184,6 +184,9 @@ def main() -> int:
         print(f"{mode:8s} {r['tokens_per_cpu_s']:10.2f} tokens per CPU second  ({r['tokens']} tokens in "
               f"{r['cpu_seconds']} s CPU, {r['wall_seconds']} s wall){ratio}")
     print(json.dumps({"layers": args.layers, "batch": args.batch, "threads": args.threads, "results": results}))
+    figures = {f"tokens per CPU second {m} / padded": round(r["tokens_per_cpu_s"] / base["tokens_per_cpu_s"], 2)
+               for m, r in results.items() if base and m != "padded"}
+    harness.finish(args, figures, dtype="float32", rows=[{"mode": m, **r} for m, r in results.items()])
     return 0
 
 

@@ -1,7 +1,7 @@
 """The CUDA fast paths (varlen flash attention, half precision) against the fp32 reference.
 
 Run on a GPU machine with ``pytest tests/engine -m gpu`` (``bench/gpu_suite.py`` runs it and the
-same checks in-process). The checks and thresholds live in ``gpu_checks.py``: fp32 paths as on
+same checks in-process). The checks and thresholds live in ``q3embed.engine.gpu_checks``: fp32 paths as on
 CPU (cosine >= 0.99999, |dP| <= 1e-5); half precision: embedding cosine >= 0.999 to the fp32
 reference; reranker |dP| to fp32 <= 5e-3 (fp16) / 1e-2 (bf16) with the same top-10 on a fixed
 example, and <= 5e-3 to the same precision's per-sequence loop; every attention call went
@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-import gpu_checks as checks
+from q3embed.engine import gpu_checks as checks
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
 

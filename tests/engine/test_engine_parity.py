@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine_reference import cosine, reference_embed, reference_rerank
+from q3embed.engine.reference import cosine, reference_embed, reference_rerank
 
 TASK = "Given a web search query, retrieve relevant passages that answer the query"
 TEXTS = [

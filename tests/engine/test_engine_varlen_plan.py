@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from gpu_checks import emulated_varlen
+from q3embed.engine.gpu_checks import emulated_varlen
 from q3embed.runtime.fast_qwen3 import PackedQwen3
 from q3embed.runtime.packing import common_prefix_length, pack
 

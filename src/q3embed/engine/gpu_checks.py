@@ -1,11 +1,11 @@
 """The GPU correctness checks, as functions that return their figures.
 
-``test_engine_gpu.py`` asserts on them (``pytest -m gpu``), and ``bench/gpu_suite.py`` runs
-the same functions in-process to put the figures in its report. On CPU (the suite's
+``tests/engine/test_engine_gpu.py`` asserts on them (``pytest -m gpu``), and ``bench/gpu_suite.py``
+runs the same functions in-process to put the figures in its report. On CPU (the suite's
 ``--cpu-dry-run``) the varlen kernel is replaced by the per-sequence SDPA emulation of
-``test_engine_varlen_plan.py``, so that the same code paths, counters and verdicts run.
+``tests/engine/test_engine_varlen_plan.py``, so that the same code paths, counters and verdicts run.
 
-Thresholds (issue 16): half precision against the fp32 reference, embedding cosine >= 0.999;
+Thresholds: half precision against the fp32 reference, embedding cosine >= 0.999;
 reranker |dP| <= 5e-3 with the same top-10 on a fixed example; the varlen kernel is the one
 that ran (every attention call went through it, none fell back to the per-sequence loop).
 """
@@ -18,7 +18,7 @@ import warnings
 import numpy as np
 import torch
 
-from engine_reference import cosine, reference_embed, reference_rerank
+from .reference import cosine, reference_embed, reference_rerank
 
 EMBED_COSINE_MIN = 0.999
 # Reranker |dP| against the fp32 reference. bf16 keeps 8 mantissa bits to fp16's 11: on the tiny
