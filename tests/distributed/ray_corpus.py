@@ -6,19 +6,17 @@ import json
 
 import numpy as np
 
-SCIFACT = "/work/shared/data/scifact/corpus.jsonl"
+from eval_data import SCIFACT_SUBSAMPLE_DIR
 
 
 def corpus_records(n: int, offset: int = 0) -> list[dict]:
-    """``n`` SciFact records when the data is here, else generated ones (same shape: _id, title, text)."""
-    from pathlib import Path
-
-    if Path(SCIFACT).exists():
-        with open(SCIFACT, encoding="utf-8") as f:
-            lines = [json.loads(line) for _, line in zip(range(offset + n), f)]
-        return lines[offset:]
-    return [{"_id": f"d{i}", "title": f"Title {i}", "text": f"Document {i} is about topic {i % 7} and {i * 13 % 11}."}
-            for i in range(offset, offset + n)]
+    """``n`` real SciFact records (_id, title, text) from the shipped subsample, starting at ``offset`` and
+    wrapping round its 104 abstracts, so distinct offsets give tests different documents."""
+    with open(SCIFACT_SUBSAMPLE_DIR / "corpus.jsonl", encoding="utf-8") as f:
+        docs = [json.loads(line) for line in f]
+    if n > len(docs):
+        raise ValueError(f"corpus_records: at most {len(docs)} records, asked for {n}")
+    return [docs[(offset + i) % len(docs)] for i in range(n)]
 
 
 def write_shards(folder, records: list[dict], shards: int) -> None:

@@ -1,4 +1,5 @@
-"""Small evaluation datasets: a hand-written toy BEIR folder, and subsets of ../shared/data."""
+"""Evaluation datasets: a hand-written toy BEIR folder, the sets shipped in tests/data_files and slices of
+them, and the full sets (read from $Q3EMBED_DATA or data/, see eval_data.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from eval_data import SHARED_DATA, scifact_subsample, write_beir
+from eval_data import SCIFACT_SUBSAMPLE_DIR, STSB_TEST, full_data, scifact_subsample, write_beir
 
 TOY_CORPUS = {
     "d1": ("Beijing", "Beijing is the capital of China."),
@@ -26,29 +27,22 @@ def toy_beir(tmp_path) -> Path:
     return write_beir(tmp_path / "toy", TOY_CORPUS, TOY_QUERIES, TOY_QRELS)
 
 
-def _need_shared(*parts) -> Path:
-    """The evaluation data CI keeps at ../shared/data; missing data fails (a skip would hide the headline checks)."""
-    path = SHARED_DATA.joinpath(*parts)
-    if not path.exists():
-        pytest.fail(f"{path} is missing: the evaluation data must sit at ../shared/data (see its REFERENCE.md)",
-                    pytrace=False)
-    return path.resolve()
-
-
 @pytest.fixture(scope="session")
 def scifact_dir() -> Path:
-    return _need_shared("scifact")
+    """Full SciFact (5,183 abstracts): skips without the data, fails under CI."""
+    return full_data("scifact")
 
 
 @pytest.fixture(scope="session")
 def stsb_test() -> Path:
-    return _need_shared("stsb", "stsb-en-test.csv")
+    return STSB_TEST
 
 
 @pytest.fixture(scope="session")
-def scifact_mini(tmp_path_factory, scifact_dir) -> Path:
-    """12 SciFact test queries, their relevant abstracts and 28 others; texts cut to 300 chars for speed."""
-    return scifact_subsample(scifact_dir, tmp_path_factory.mktemp("scifact_mini"), 12, 28, text_chars=300)
+def scifact_mini(tmp_path_factory) -> Path:
+    """12 SciFact test queries, their relevant abstracts and 28 others (from the shipped subsample); texts cut
+    to 300 chars for speed."""
+    return scifact_subsample(SCIFACT_SUBSAMPLE_DIR, tmp_path_factory.mktemp("scifact_mini"), 12, 28, text_chars=300)
 
 
 @pytest.fixture(scope="session")

@@ -1,25 +1,24 @@
 """Recompute the stored SciFact-subsample reference of test_eval_headline.py with an independent
 oracle: sentence-transformers encodes, numpy ranks, pytrec_eval scores (no q3embed code).
 
-    PYTHONPATH=src python tests/eval/headline_reference.py
+    python tests/eval/headline_reference.py
 
-printed 0.9419720620363681 on 2026-11-28 (all-MiniLM-L6-v2, fp32, CPU); q3embed's evaluate_retrieval
-gives the same number on the same folder.
+It scores the shipped folder tests/data_files/scifact-subsample and printed 0.9419720620363681
+(all-MiniLM-L6-v2, fp32, CPU); q3embed's evaluate_retrieval gives the same number on the same folder.
+``--rebuild FULL_SCIFACT`` first rewrites that folder from a full SciFact folder (scifact_subsample).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
-from eval_data import SHARED_DATA, scifact_subsample  # noqa: E402
-
-SUBSAMPLE = {"n_queries": 40, "n_distractors": 60}
+sys.path.insert(0, str(Path(__file__).parents[1]))
+from eval_data import SCIFACT_SUBSAMPLE, SCIFACT_SUBSAMPLE_DIR, scifact_subsample  # noqa: E402
 
 
 def main() -> None:
@@ -27,7 +26,12 @@ def main() -> None:
     import pytrec_eval
     from sentence_transformers import SentenceTransformer
 
-    root = scifact_subsample(SHARED_DATA.resolve() / "scifact", Path(tempfile.mkdtemp()), **SUBSAMPLE)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rebuild", type=Path, metavar="FULL_SCIFACT", help="rewrite the shipped subsample first")
+    args = parser.parse_args()
+    root = SCIFACT_SUBSAMPLE_DIR
+    if args.rebuild:
+        scifact_subsample(args.rebuild, root, **SCIFACT_SUBSAMPLE)
     corpus = {d["_id"]: (d["title"] + " " + d["text"]).strip() for d in map(json.loads, open(root / "corpus.jsonl"))}
     queries = {q["_id"]: q["text"] for q in map(json.loads, open(root / "queries.jsonl"))}
     qrels: dict[str, dict[str, int]] = {}

@@ -1,21 +1,18 @@
 """The published number, through the index: all-MiniLM-L6-v2 on SciFact test, exact search, nDCG@10 = 64.51."""
 
-from pathlib import Path
-
 import pytest
 
-SCIFACT = Path(__file__).resolve().parents[2] / "../shared/data/scifact"
+from eval_data import full_data
 
 
 @pytest.mark.slow
 def test_minilm_scifact_ndcg_through_the_index(tmp_path, minilm_embedder):
-    if not SCIFACT.is_dir():
-        pytest.skip(f"no SciFact data at {SCIFACT}")
+    scifact = full_data("scifact")
     from q3embed.eval.beir import load_beir
     from q3embed.eval.metrics import retrieval_metrics
     from q3embed.stores import Index, Retriever
 
-    corpus, queries, qrels = load_beir(SCIFACT, "test")
+    corpus, queries, qrels = load_beir(scifact, "test")
     index = Index.build(tmp_path / "scifact", list(corpus.items()), minilm_embedder)
     assert len(index) == 5183
     qids = list(queries)
