@@ -8,7 +8,9 @@ document; a second writer gets ``IndexBusyError``, as with the embedded index.
 
 Search: ``exact`` is a sequential scan (``DISTINCT ON (doc_id)`` keeps each document's best chunk);
 ``hnsw`` uses an HNSW index (``vector_ip_ops``), created on the first HNSW search and kept up to
-date by PostgreSQL on every insert after that.
+date by PostgreSQL on every insert after that. ``binary`` (a collection created with ``binary_dim``)
+ranks a ``bits bit(binary_dim)`` column by Hamming distance and rescores the oversampled candidates
+with the full vectors in the same statement.
 
 >>> store = PgVectorStore.create("postgresql://me@db/rag?collection=scifact", embedder)
 >>> store.add("corpus.jsonl"); store.search("query", top_k=10, mode="hnsw")
@@ -27,6 +29,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import numpy as np
 
 from .ann import AnnConfig
+from .binary import BinaryConfig
 from .chunking import ChunkingConfig
 from .errors import (IndexBusyError, IndexNotFoundError, StoreExistsError,
                      StoreUnavailableError,
@@ -118,7 +121,7 @@ def _last_clause(msg: str) -> str:
 
 
 class PgVectorStore:
-    search_modes = ("exact", "hnsw")
+    search_modes = ("exact", "hnsw", "binary")
 
     def __init__(self, conn, collection: str, spec: IndexSpec, shown: str, building: bool = False, embedder=None):
         self.conn = conn
@@ -135,10 +138,11 @@ class PgVectorStore:
     @classmethod
     def create(cls, url: str, embedder, dim: int | None = None, dtype: str = "float32",
                instruction: str | None = None, chunking: ChunkingConfig | None = None,
-               overwrite: bool = False, building: bool = False) -> "PgVectorStore":
+               overwrite: bool = False, building: bool = False, binary_dim: int = 0) -> "PgVectorStore":
         if dtype != "float32":
             raise ValueError(f"pgvector stores float32 vectors (the vector type); got dtype {dtype!r}")
-        spec = new_spec(embedder, dim, dtype, instruction, chunking)
+        spec = new_spec(embedder, dim, dtype, instruction, chunking, binary_dim)
+        bits = f", bits bit({spec.binary_dim}) NOT NULL" if spec.binary_dim else ""  # the binary first pass
         conn, collection, shown = connect(url)
         store = cls(conn, collection, spec, shown, building, embedder)
         with store.writer():
@@ -149,15 +153,17 @@ class PgVectorStore:
                                           "replace it, resume=True (--resume) to finish an interrupted build, or add "
                                           "documents with `q3embed index add`")
                 with conn.transaction():
+                    conn.execute(f"DROP TABLE IF EXISTS {store._table}_terms")
                     conn.execute(f"DROP TABLE IF EXISTS {store._table}")
                     conn.execute(f"DELETE FROM {SPEC_TABLE} WHERE name = %s", (collection,))
             with conn.transaction():
                 conn.execute(f"""CREATE TABLE {store._table} (
                     row_id bigserial PRIMARY KEY, doc_id text NOT NULL, chunk int NOT NULL, n_chunks int NOT NULL,
                     start_char int NOT NULL, end_char int NOT NULL, text text NOT NULL,
-                    meta jsonb NOT NULL DEFAULT '{{}}', embedding vector({spec.dim}) NOT NULL,
-                    UNIQUE (doc_id, chunk))""")
+                    meta jsonb NOT NULL DEFAULT '{{}}', embedding vector({spec.dim}) NOT NULL{bits},
+                    n_terms int NOT NULL, UNIQUE (doc_id, chunk))""")
                 conn.execute(f"CREATE INDEX ON {store._table} USING gin (meta jsonb_path_ops)")
+                create_terms_table(conn, store._table)
                 conn.execute(f"INSERT INTO {SPEC_TABLE} (name, spec, building) VALUES (%s, %s, %s)",
                              (collection, json.dumps(spec.to_json()), building))
         return store
@@ -263,13 +269,15 @@ class PgVectorStore:
             written = list(dict.fromkeys(r["id"] for r in records))
             if stored:
                 self.conn.execute(f"DELETE FROM {self._table} WHERE doc_id = ANY(%s)", (written,))
+            b = self.spec.binary_dim
+            bit_col, bit_val = (", bits", f", %s::text::bit({b})") if b else ("", "")
             with self.conn.cursor() as cur:
                 for a in range(0, len(records), _INSERT_BATCH):
                     cur.executemany(
                         f"INSERT INTO {self._table} (doc_id, chunk, n_chunks, start_char, end_char, text, meta, "
-                        "embedding) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                        f"embedding{bit_col}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s{bit_val})",
                         [(r["id"], r["chunk"], r["n_chunks"], r["start"], r["end"], r["text"].replace("\x00", ""),
-                          json.dumps(r.get("meta") or {}), v)
+                          json.dumps(r.get("meta") or {}), v, *([bit_string(v, b)] if b else []))
                          for r, v in zip(records[a: a + _INSERT_BATCH], vectors[a: a + _INSERT_BATCH])])
         return len(written)
 
@@ -345,6 +353,12 @@ class PgVectorStore:
             ann = tuning if isinstance(tuning, AnnConfig) else AnnConfig()
             self.ensure_hnsw(ann)
             out = [self._search_hnsw(v, top_k, ann.ef_search, filt, params) for v in qv]
+        elif mode == "binary":
+            if not self.spec.binary_dim:
+                raise ValueError(f"search mode 'binary' needs sign bits, and {self.location} keeps none; create it "
+                                 "with binary_dim= (--binary-dim), or use mode 'exact'")
+            config = tuning if isinstance(tuning, BinaryConfig) else BinaryConfig()
+            out = [self._search_binary(v, top_k, config, filt, params) for v in qv]
         else:
             out = [self._search_exact(v, top_k, filt, params) for v in qv]
         return out[0] if single else out
@@ -377,8 +391,41 @@ class PgVectorStore:
                 return hits[:top_k]
             m = min(1000, m * 4)  # many chunks of the same documents: look deeper
 
+    def _search_binary(self, v: np.ndarray, top_k: int, config: BinaryConfig, filt: str, params: list) -> list[Hit]:
+        """Hamming first pass over the ``bits`` column (``bit_count`` of XOR; ties by row), then the
+        candidates rescored by the full vector, in one statement. pgvector 0.6 has no Hamming operator
+        or bit index, so the first pass is a sequential scan of the narrow bit column."""
+        b = self.spec.binary_dim
+        m = top_k * 4 if self.spec.chunking.enabled else top_k
+        q_bits = bit_string(v, b)
+        while True:
+            c = config.candidates(m) if config.rescore else m
+            first = (f"SELECT {self._COLUMNS}, embedding, bit_count(bits # %s::text::bit({b})) AS ham, row_id "
+                     f"FROM {self._table} {filt} ORDER BY ham, row_id LIMIT %s")
+            if config.rescore:
+                sql = f"SELECT {self._COLUMNS}, embedding <#> %s AS neg FROM ({first}) cand ORDER BY neg, row_id LIMIT %s"
+                args = [v, q_bits, *params, c, m]
+            else:
+                sql = f"SELECT {self._COLUMNS}, (2.0 * ham / {b}) - 1.0 AS neg FROM ({first}) cand ORDER BY ham, row_id"
+                args = [q_bits, *params, c]
+            rows = self.conn.execute(sql, args).fetchall()
+            hits, seen = [], set()
+            for r in rows:
+                if r[0] not in seen:
+                    seen.add(r[0])
+                    hits.append(_hit(r))
+            if len(hits) >= top_k or len(rows) < m:
+                return hits[:top_k]
+            m *= 4  # many chunks of the same documents: look deeper
+
     def __repr__(self) -> str:
         return f"PgVectorStore({self.location}, {self.spec.describe()})"
+
+
+def bit_string(vector: np.ndarray, binary_dim: int) -> str:
+    """The sign bits of ``vector[:binary_dim]`` as PostgreSQL ``bit`` text ('1' where > 0), the same bits
+    the embedded index packs (``binary.pack_signs``) and pgvector's ``binary_quantize`` makes."""
+    return "".join("1" if x > 0 else "0" for x in np.asarray(vector)[:binary_dim].tolist())
 
 
 def _hit(row) -> Hit:

@@ -20,7 +20,9 @@ By URL (``open_qdrant``/``create_qdrant``, and so ``--store``): ``qdrant://host[
 for a server (``&https=1`` for TLS; the API key is read from ``QDRANT_API_KEY``), or
 ``qdrant:///abs/folder?collection=NAME`` for local mode.
 
-Tested here in local mode only: Qdrant's server cannot be started on these machines.
+Tested here in local mode only: Qdrant's server cannot be started on these machines. Binary search
+(``binary_dim`` at create: Qdrant's binary quantization with rescoring and oversampling) runs only on a
+server: qdrant-client's local mode drops the quantization config and answers every search exactly.
 
 >>> qs = QdrantStore.from_index(Index.open("scifact.idx"), QdrantClient(url=...), "scifact")
 >>> Retriever(embedder, qs, reranker).search("query")
@@ -39,6 +41,7 @@ from urllib.parse import parse_qsl, urlsplit
 import numpy as np
 
 from .ann import AnnConfig
+from .binary import BinaryConfig
 from .chunking import ChunkingConfig
 from .errors import (IndexBusyError, IndexMismatchError, IndexNotFoundError, StoreExistsError, StoreUnavailableError,
                      UnknownIdError)
@@ -59,7 +62,7 @@ def point_id(doc_id: str, chunk: int) -> str:
 
 
 class QdrantStore:
-    search_modes = ("exact", "hnsw")
+    search_modes = ("exact", "hnsw", "binary")
 
     def __init__(self, client, collection: str, spec: IndexSpec, embedder=None, where: str = ""):
         self.client = client
@@ -71,10 +74,14 @@ class QdrantStore:
     @classmethod
     def create(cls, client, collection: str, embedder, dim: int | None = None, dtype: str = "float32",
                instruction: str | None = None, chunking: ChunkingConfig | None = None,
-               overwrite: bool = False, building: bool = False) -> "QdrantStore":
+               overwrite: bool = False, building: bool = False, binary_dim: int = 0) -> "QdrantStore":
         if dtype != "float32":
             raise ValueError(f"the Qdrant adapter stores float32 vectors; got dtype {dtype!r}")
-        spec = new_spec(embedder, dim, dtype, instruction, chunking)
+        if binary_dim and binary_dim != (dim or embedder.width):
+            raise ValueError(f"Qdrant's binary quantization keeps a bit for every dimension: binary_dim must equal "
+                             f"the collection dim {dim or embedder.width}, got {binary_dim} (for an MRL prefix of "
+                             "bits, use the embedded index or pgvector)")
+        spec = new_spec(embedder, dim, dtype, instruction, chunking, binary_dim)
         cls._create_collection(client, collection, spec, overwrite, building)
         return cls(client, collection, spec, embedder)
 
@@ -88,6 +95,7 @@ class QdrantStore:
             client.delete_collection(collection)
         # DOT on L2-normalised vectors is the cosine, and equals the local Index's scores.
         client.create_collection(collection, vectors_config=models.VectorParams(size=spec.dim, distance=models.Distance.DOT),
+                                 quantization_config=binary_quantization(spec),
                                  metadata={"q3embed": spec.to_json(), _BUILDING: building})
         with warnings.catch_warnings():  # local mode warns that payload indexes do nothing there
             warnings.filterwarnings("ignore", message="Payload indexes have no effect")
@@ -258,6 +266,11 @@ class QdrantStore:
         single, qv = query_matrix(queries, self.spec, self.location, lambda t: self.encode_queries(t, instruction))
         ef = tuning.ef_search if isinstance(tuning, AnnConfig) and mode == "hnsw" else None
         params = models.SearchParams(exact=mode == "exact", hnsw_ef=ef)
+        if mode == "binary":
+            if not self.spec.binary_dim:
+                raise ValueError(f"search mode 'binary' needs sign bits, and {self.location} keeps none; create it "
+                                 "with binary_dim= (--binary-dim), or use mode 'exact'")
+            params = binary_search_params(tuning if isinstance(tuning, BinaryConfig) else BinaryConfig())
         filt = models.Filter(must=[models.FieldCondition(key=f"meta.{k}", match=models.MatchValue(value=v))
                                    for k, v in where.items()]) if where else None
         # Qdrant's own grouping returns each document once, scored by its best chunk.
@@ -270,6 +283,24 @@ class QdrantStore:
                                                          query_filter=filt, with_payload=True).groups
             out.append([_hit(g.hits[0]) for g in groups])
         return out[0] if single else out
+
+
+def binary_quantization(spec: IndexSpec):
+    """Qdrant's binary quantization (1 bit per dimension, kept in RAM) for a spec with sign bits, else None."""
+    if not spec.binary_dim:
+        return None
+    from qdrant_client import models
+
+    return models.BinaryQuantization(binary=models.BinaryQuantizationConfig(always_ram=True))
+
+
+def binary_search_params(config: BinaryConfig):
+    """The server's binary search: HNSW over the quantized vectors, ``oversample * limit`` candidates, each
+    rescored with the original vector unless ``rescore`` is off. Local mode ignores it and searches exactly."""
+    from qdrant_client import models
+
+    return models.SearchParams(exact=False, quantization=models.QuantizationSearchParams(
+        ignore=False, rescore=config.rescore, oversampling=float(config.oversample)))
 
 
 QdrantIndex = QdrantStore  # the name before the shared contract
