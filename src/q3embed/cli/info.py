@@ -36,6 +36,9 @@ def run(args) -> int:
         "weights_bytes": sum(f.stat().st_size for f in files),
         "prompts": layout.prompts,
     }
+    if layout.is_vl:  # Qwen3-VL: the vision tower beside the language model
+        info["vision"] = {"layers": layout.vision_layers, "width": layout.vision_hidden_size,
+                          "inputs": "text, images, PDF pages (docs/multimodal.md)"}
     if args.json:
         print(json.dumps(info))
     else:

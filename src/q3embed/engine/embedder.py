@@ -68,9 +68,15 @@ class Embedder:
         quantisation of the transformer blocks' linear layers (``runtime/quantize.py``).
         ``allow_special_tokens=True``: text may produce control tokens such as ``<|endoftext|>``, as in
         the reference code; by default it cannot (``runtime/tokenize.py``).
+        A Qwen3-VL checkpoint gives a ``VLEmbedder`` (engine/vl.py), which also takes images.
         """
         root = resolve_model_path(name_or_path, revision=revision)
         layout = read_layout(root)
+        if layout.is_vl:  # Qwen3-VL-Embedding: text, images or both (engine/vl.py)
+            from .vl import VLEmbedder
+
+            return VLEmbedder.from_layout(layout, device, dtype, quantize, max_length=max_length,
+                                          name=str(name_or_path), allow_special_tokens=allow_special_tokens)
         model = load_for_inference(layout, device, dtype, quantize)
         return cls(model, load_tokenizer(layout), layout, max_length=max_length, name=str(name_or_path),
                    allow_special_tokens=allow_special_tokens)
@@ -193,10 +199,6 @@ class Embedder:
         input_ids, mask = input_ids.to(self.device), mask.to(self.device)
         hidden = self.model(input_ids=input_ids, attention_mask=mask).last_hidden_state  # (B, T, H)
         return self._pool(hidden, mask).float()  # (B, H)
-
-    def embed_ids(self, rows: list[list[int]]) -> torch.Tensor:
-        """Same as ``forward`` (its name before the runtime contract)."""
-        return self.forward(rows)
 
     @property
     def query_instruction(self) -> str | None:

@@ -64,9 +64,15 @@ class Reranker:
         quantize: str | None = None,
         allow_special_tokens: bool = False,
     ) -> "Reranker":
-        """Load a Qwen3-Reranker; ``device``/``dtype``/``quantize``/``allow_special_tokens`` as in ``Embedder.load``."""
+        """Load a Qwen3-Reranker; ``device``/``dtype``/``quantize``/``allow_special_tokens`` as in ``Embedder.load``.
+        A Qwen3-VL checkpoint gives a ``VLReranker`` (engine/vl.py)."""
         root = resolve_model_path(name_or_path, revision=revision)
         layout = read_layout(root)
+        if layout.is_vl:  # Qwen3-VL-Reranker: queries and documents of text, images or both (engine/vl.py)
+            from .vl import VLReranker
+
+            return VLReranker.from_layout(layout, device, dtype, quantize, max_length=max_length,
+                                          name=str(name_or_path), allow_special_tokens=allow_special_tokens)
         layout.require("reranker")  # an embedding checkpoint would score with a random head
         lm = load_for_inference(layout, device, dtype, quantize, causal_lm=True)
         head = lm.get_output_embeddings().weight[[NO_TOKEN_ID, YES_TOKEN_ID]].detach().clone()  # (2, H)
@@ -156,10 +162,6 @@ class Reranker:
         if isinstance(scores, torch.Tensor):
             scores = scores.cpu().numpy()
         return np.asarray(scores, dtype=np.float32)
-
-    def score_ids(self, rows: list[list[int]]) -> torch.Tensor:
-        """Same as ``forward`` (its name before the runtime contract)."""
-        return self.forward(rows)
 
     def _forward(self, rows: list[list[int]], prefix_len: int | None = None, memo: PrefixMemo | None = None) -> torch.Tensor:
         fast = self._fast_forward()

@@ -17,7 +17,9 @@ from pathlib import Path
 from ..errors import CheckpointError
 
 DECODER_TYPES = {"qwen3", "qwen2", "qwen3_moe", "llama", "mistral", "gemma", "gemma2", "gemma3_text"}
-CAUSAL_LM_ARCHS = ("ForCausalLM",)
+#: vision-language decoders: Qwen3-VL-Embedding / Qwen3-VL-Reranker (engine/vl.py)
+VL_TYPES = {"qwen3_vl"}
+CAUSAL_LM_ARCHS = ("ForCausalLM", "ForConditionalGeneration")
 
 
 def read_json(path: Path) -> dict:
@@ -43,6 +45,13 @@ class CheckpointLayout:
     num_layers: int = 0
     sentence_transformers: bool = False
     stored_dtype: str | None = None  # config.json "dtype"/"torch_dtype": the precision the weights were released in
+    vision_layers: int = 0  # Qwen3-VL: depth of the vision tower (0: text only)
+    vision_hidden_size: int = 0
+
+    @property
+    def is_vl(self) -> bool:
+        """A Qwen3-VL checkpoint (text, images, or both): ``Embedder``/``Reranker.load`` take the VL path."""
+        return self.model_type in VL_TYPES
 
     @property
     def is_decoder(self) -> bool:
@@ -56,11 +65,15 @@ class CheckpointLayout:
     def is_reranker(self) -> bool:
         """A Qwen3-Reranker: a decoder saved with its LM head and no sentence-transformers files.
 
-        Qwen3-Embedding's own config also names ``Qwen3ForCausalLM``, but it ships modules.json.
+        Qwen3-Embedding's own config also names ``Qwen3ForCausalLM``, but it ships modules.json; so
+        does Qwen3-VL-Embedding (``Qwen3VLForConditionalGeneration``), unlike Qwen3-VL-Reranker.
         """
-        return self.is_decoder and self.has_lm_head and not self.sentence_transformers
+        return (self.is_decoder or self.is_vl) and self.has_lm_head and not self.sentence_transformers
 
     def describe_kind(self) -> str:
+        if self.is_vl:
+            return ("qwen3-vl reranker (vision-language decoder with LM head)" if self.is_reranker else
+                    "qwen3-vl embedding model (vision-language decoder, last-token pooling)")
         if not self.is_decoder:
             return f"encoder embedding model ({self.model_type}, {self.pooling} pooling)"
         if self.is_reranker:
@@ -98,7 +111,9 @@ def read_layout(root: Path) -> CheckpointLayout:
     model_type = config.get("model_type", "")
     if not model_type:
         raise CheckpointError(f"{model_dir / 'config.json'} has no 'model_type'; expected e.g. 'qwen3' or 'bert'")
-    is_decoder = model_type in DECODER_TYPES
+    is_decoder = model_type in DECODER_TYPES or model_type in VL_TYPES
+    text_config = config.get("text_config") or {} if model_type in VL_TYPES else {}
+    vision_config = config.get("vision_config") or {} if model_type in VL_TYPES else {}
     if pooling is None:
         pooling = "lasttoken" if is_decoder else "mean"
     if normalize is None:
@@ -120,10 +135,12 @@ def read_layout(root: Path) -> CheckpointLayout:
         normalize=normalize,
         prompts=prompts,
         max_seq_length=max_len,
-        hidden_size=int(config.get("hidden_size", 0)),
-        num_layers=int(config.get("num_hidden_layers", 0)),
+        hidden_size=int(text_config.get("hidden_size") or config.get("hidden_size", 0)),
+        num_layers=int(text_config.get("num_hidden_layers") or config.get("num_hidden_layers", 0)),
         sentence_transformers=st,
-        stored_dtype=config.get("dtype") or config.get("torch_dtype"),
+        stored_dtype=config.get("dtype") or config.get("torch_dtype") or text_config.get("dtype"),
+        vision_layers=int(vision_config.get("depth", 0)),
+        vision_hidden_size=int(vision_config.get("hidden_size", 0)),
     )
 
 

@@ -109,8 +109,12 @@ def load_backbone(layout: CheckpointLayout, device: torch.device, dtype: torch.d
 
     weight_files(layout.model_dir)
     cls = AutoModelForCausalLM if causal_lm else AutoModel
+    if layout.is_vl:  # Qwen3-VL: the vision tower + language model, and the LM head for rerankers
+        from transformers import Qwen3VLForConditionalGeneration, Qwen3VLModel
+
+        cls = Qwen3VLForConditionalGeneration if causal_lm else Qwen3VLModel
     kwargs = dict(dtype=dtype)
-    if layout.is_decoder:
+    if layout.is_decoder or layout.is_vl:
         kwargs["attn_implementation"] = "sdpa"
     try:
         model = cls.from_pretrained(layout.model_dir, **kwargs)

@@ -19,7 +19,8 @@ def write_sentence_transformers_files(out: Path, pooling: str = "lasttoken", pro
         (out / "2_Normalize").mkdir(exist_ok=True)
         modules.append({"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"})
     (out / "modules.json").write_text(json.dumps(modules, indent=2))
-    hidden = json.loads((out / "config.json").read_text())["hidden_size"]
+    config = json.loads((out / "config.json").read_text())
+    hidden = config.get("hidden_size") or config["text_config"]["hidden_size"]  # Qwen3-VL: the text model's width
     pool = {"word_embedding_dimension": hidden, "pooling_mode_cls_token": pooling == "cls",
             "pooling_mode_mean_tokens": pooling == "mean", "pooling_mode_max_tokens": False,
             "pooling_mode_mean_sqrt_len_tokens": False, "pooling_mode_weightedmean_tokens": False,

@@ -190,6 +190,14 @@ class TextEncoder:
             return self.tokenizer(list(texts), add_special_tokens=add_special_tokens,
                                   split_special_tokens=not self.allow_special_tokens)["input_ids"]
 
+    def encode_with_offsets(self, texts: Sequence[str]) -> list[tuple[list[int], list[tuple[int, int]]]]:
+        """(ids, character offsets) per text, no special tokens added; fast tokenizers only."""
+        if self._backend is None:
+            raise ValueError("character offsets need a fast tokenizer (tokenizer.json)")
+        if not texts:
+            return []
+        return [(e.ids, e.offsets) for e in self._backend.encode_batch(list(texts), add_special_tokens=False)]
+
 
 class EmbeddingTokenizer:
     """Token ids for embedding, with the decoder EOS guarantee or the encoder's special tokens."""
