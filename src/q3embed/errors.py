@@ -43,3 +43,19 @@ class InputLimitError(Q3EmbedError, ValueError):
         if self.part is not None:
             return f"{(parts or {}).get(self.part, self.part)} {self.detail}"
         return f"{field}[{self.index}] {self.detail}" if self.index is not None else f"{field}: {self.detail}"
+
+
+def not_a_file(path, what: str, expected: str, suffixes: tuple[str, ...] = ()) -> str:
+    """Why ``path`` cannot be read as the file ``what``: it is missing, or it is a folder.
+
+    The one wording of this mistake for every reader of a user's file (configs, recipes, data,
+    corpora): a folder is called a folder, with the files in it that would fit (``suffixes``).
+    """
+    from pathlib import Path
+
+    path = Path(path)
+    if path.is_dir():
+        fits = sorted(p.name for p in path.iterdir() if p.is_file() and p.suffix in suffixes) if suffixes else []
+        inside = f"; it holds {', '.join(fits[:5])}" + (" ..." if len(fits) > 5 else "") if fits else ""
+        return f"{what} {path} is a folder; expected {expected}{inside}"
+    return f"{what} {path} does not exist; expected {expected}"

@@ -30,7 +30,7 @@ import annotated_types
 import pydantic
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from .errors import ConfigError
+from .errors import ConfigError, not_a_file
 
 __all__ = ["ConfigDict", "ConfigError", "Field", "TypedConfig", "field_validator", "model_validator", "read_yaml"]
 
@@ -198,7 +198,7 @@ def read_yaml(path: str | Path, error: type[Exception], what: str):
 
     path = Path(path)
     if not path.is_file():
-        raise error(f"{what} {path} does not exist")
+        raise error(not_a_file(path, what, "a YAML file (.yaml)", (".yaml", ".yml")))
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as e:

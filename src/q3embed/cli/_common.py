@@ -84,10 +84,20 @@ def check_text(flag: str, value: str) -> None:
         raise ValueError(f"{flag} is empty; expected some text")
 
 
-def check_input_path(path: str | Path | None, flag: str) -> None:
-    """An input given on the command line exists: checked before work, not when it is first read."""
-    if path and not Path(path).expanduser().exists():
-        raise ValueError(f"{flag} {path} does not exist")
+def check_input_path(path: str | Path | None, flag: str, expected: str | None = None,
+                     suffixes: tuple[str, ...] = ()) -> None:
+    """An input given on the command line exists: checked before work, not when it is first read.
+
+    ``expected`` (e.g. "a .jsonl file of pairs") makes it a file: a folder is refused, in the words
+    every file reader uses (``errors.not_a_file``), naming the files in it that would fit.
+    """
+    from ..errors import not_a_file
+
+    if not path:
+        return
+    p = Path(path).expanduser()
+    if not p.exists() or (expected is not None and p.is_dir()):
+        raise ValueError(not_a_file(p, flag, expected or "an existing file or folder", suffixes))
 
 
 def check_output_file(path: str | Path, flag: str) -> Path:

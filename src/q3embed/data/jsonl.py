@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import InputFileError
+from ..errors import InputFileError, not_a_file
 
 
 def read_lines(path: str | Path, what: str = "input file") -> list[str]:
@@ -19,8 +19,8 @@ def read_lines(path: str | Path, what: str = "input file") -> list[str]:
     path = Path(path)
     try:
         raw = path.read_bytes()
-    except FileNotFoundError:
-        raise InputFileError(f"{what} {path} does not exist") from None
+    except (FileNotFoundError, IsADirectoryError):
+        raise InputFileError(not_a_file(path, what, "a file", (".jsonl", ".json", ".txt"))) from None
     except OSError as e:
         raise InputFileError(f"cannot read {what} {path}: {e.strerror or e}") from None
     try:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import InputFileError
+from ..errors import InputFileError, not_a_file
 from .jsonl import iter_jsonl, jsonl_bytes
 
 QUERY_KEYS = ("query", "anchor", "question")
@@ -81,7 +81,7 @@ def read_pair_records(path: str | Path, what: str = "training file") -> list[tup
     """(raw object, TrainPair) for every row; a malformed line is reported with its number."""
     path = Path(path)
     if not path.is_file():
-        raise InputFileError(f"{what} {path} does not exist")
+        raise InputFileError(not_a_file(path, what, "a .jsonl file of pairs", (".jsonl",)))
     rows = [(rec, parse_pair(rec, path, n)) for n, rec in iter_jsonl(path, what)]
     if not rows:
         raise InputFileError(f"{what} {path}: no training rows")

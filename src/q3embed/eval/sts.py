@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputFileError
+from ..errors import InputFileError, not_a_file
 from .cache import encode_cached
 from ..data.jsonl import iter_jsonl
 from .metrics import pearson, spearman
@@ -22,7 +22,8 @@ def load_sts_pairs(path: str | Path) -> tuple[list[str], list[str], np.ndarray]:
     allowed) or a JSONL file (``sentence1``, ``sentence2``, ``score``)."""
     path = Path(path)
     if not path.is_file():
-        raise InputFileError(f"{path}: no such STS file (accepted: .csv/.tsv rows 's1,s2,score' or .jsonl)")
+        raise InputFileError(not_a_file(path, "STS data", "a .csv/.tsv file of rows 's1,s2,score' or a .jsonl file",
+                                        (".csv", ".tsv", ".jsonl")))
     rows = _jsonl_rows(path) if path.suffix == ".jsonl" else _csv_rows(path)
     if len(rows) < 2:
         raise InputFileError(f"{path}: need at least 2 scored pairs, found {len(rows)}")

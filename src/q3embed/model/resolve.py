@@ -29,6 +29,7 @@ def resolve_model_path(name_or_path: str | Path, revision: str | None = None, al
     text = str(name_or_path)
     path = Path(text).expanduser()
     if path.is_dir():
+        _refuse_a_folder_of_checkpoints(path)
         return path.resolve()
     if path.exists():
         raise ModelNotFoundError(f"model path {path} is a file; expected a checkpoint directory (with config.json)")
@@ -40,6 +41,19 @@ def resolve_model_path(name_or_path: str | Path, revision: str | None = None, al
             "(expected a local checkpoint directory or a hub name like Qwen/Qwen3-Embedding-0.6B)"
         )
     return _from_hub(text, revision, allow_download, local=path.resolve())
+
+
+def _refuse_a_folder_of_checkpoints(path: Path) -> None:
+    """A folder with no checkpoint of its own but checkpoints inside (``q3embed tiny``'s embedding/ and
+    reranker/, a training run's final/): name them, since the user meant one of them."""
+    if any((path / f).exists() for f in ("config.json", "modules.json", "adapter_config.json")):
+        return
+    inside = sorted(p.name for p in path.iterdir() if p.is_dir() and
+                    ((p / "config.json").exists() or (p / "modules.json").exists()))
+    if inside:
+        names = ", ".join(f"{n}/" for n in inside[:6]) + (" ..." if len(inside) > 6 else "")
+        raise ModelNotFoundError(f"{path} is a folder of checkpoints, not a checkpoint (no config.json); it holds "
+                                 f"{names}: give one of them, e.g. {path / inside[0]}")
 
 
 def _from_hub(repo_id: str, revision: str | None, allow_download: bool, local: Path) -> Path:
