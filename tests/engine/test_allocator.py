@@ -1,7 +1,7 @@
 """runtime/allocator.keep_freed_memory: glibc takes the settings, and the opt-out keeps its defaults.
 
-What the settings buy is measured, not asserted (timings): bench/malloc_faults_probe.py, with
-MALLOPT=1 against plain, in bench/RESULTS.md ("glibc keeps freed activations").
+What the settings buy is measured, not asserted (timings): docs/benchmarks.md, "Settled findings"
+and the two-thread peer run with MALLOPT=1.
 """
 
 import os

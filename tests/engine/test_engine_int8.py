@@ -1,7 +1,7 @@
 """Opt-in int8 dynamic quantisation (runtime/quantize.py): close to fp32, batch-invariant, refused when misnamed.
 
 The tolerances here are for tiny random models and the real MiniLM; the measured quality cost
-on real data (STSB Spearman, SciFact nDCG@10, top-10 agreement) is in bench/RESULTS.md.
+on real data (STSB Spearman, SciFact nDCG@10, top-10 agreement) is in docs/benchmarks.md.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ def load_for_inference(layout: CheckpointLayout, device=None, dtype=None, quanti
 
     With ``quantize="int8"`` and no dtype, CPU activations stay fp32: int8 over bf16 activations
     was measured from 1.2x faster to 1.3x slower depending on its order in the process; fp32
-    activations were stable and are the closer to fp32 (bench/RESULTS.md, "int8 speed").
+    activations were stable and are the closer to fp32 (docs/benchmarks.md, "Engine: int8").
     """
     check_quantize(quantize)
     dev = pick_device(device)

@@ -113,7 +113,7 @@ class RobustnessGuard(_RecipePart):
     most ``max_drop`` points (x100) below the base model's. Only dev data decides; if no grid
     point is within budget, the smallest t is kept and the log says so. With ``scope``, only
     those tensors step back (``scope: ffn``: the feed-forward blocks, where most of MiniLM's STS
-    loss from SciFact fine-tuning sits: bench/guard_scope.py)."""
+    loss from SciFact fine-tuning sits: docs/benchmarks.md, "Settled findings")."""
 
     section = "stage3.guard"
     sts_dev: str
@@ -146,7 +146,7 @@ class Stage3(_RecipePart):
     linear`` is the uniform soup). Checkpoints of one run lie on one trajectory and their merge
     lands between them; runs that differ in data order and dropout can average into a model
     better than each (the model-soup literature). On SciFact with MiniLM the two scored alike
-    (bench/RESULTS.md, "The recipe reaches 72 on SciFact")."""
+    (docs/benchmarks.md, "Merging")."""
 
     section = "stage3"
     method: Literal["slerp", "multislerp", "linear"] = "slerp"  # 2 checkpoints: slerp; more: multislerp (slerp's generalisation)

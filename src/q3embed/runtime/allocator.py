@@ -4,7 +4,7 @@ A packed forward allocates and frees tens of MiB of activations per layer (MLP i
 ~100 MiB in a 16K-token batch). With glibc's defaults, large freed blocks go back to the kernel (the
 mmap threshold and heap trimming), and the next batch takes page faults to get them back,
 zero-filled: 170K-370K minor faults and 0.35-0.73 s of system time per encode of 24 texts on the
-0.6B shape at 2 threads (bench/RESULTS.md, "glibc keeps freed activations").
+0.6B shape at 2 threads (docs/benchmarks.md, "Settled findings").
 Three ``mallopt`` calls keep those blocks in the heap, with no new dependency (vLLM's CPU docs
 recommend preloading tcmalloc instead).
 

@@ -37,7 +37,7 @@ from .packing import PackedBatch
 
 # SDPA's own grouped-query attention (torch >= 2.5) reads each kv head for its query heads
 # without copying: 3-9% less attention time than repeat_interleave on CPU, identical output
-# (bench/engine_variants.py --probes gqa).
+# (docs/benchmarks.md, "Settled findings").
 _SDPA_GQA = torch.__version__ >= "2.5"  # a TorchVersion compares as a version, not as a string
 _GQA_KW = {"enable_gqa": True} if _SDPA_GQA else {}
 
@@ -265,11 +265,11 @@ class _AttentionPlan:
 
 # Padded batching computes every (query, key) pair of a bucket's Tq_max x Tk_max box, the
 # per-sequence loop only its own Tq x Tk; but on CPU each SDPA call costs far more than its
-# FLOPs at these sizes (issue 16: 2,827 calls ran at 10-15 GFLOP/s). Rows are therefore
+# FLOPs at these sizes (2,827 calls ran at 10-15 GFLOP/s). Rows are therefore
 # batched, longest first, as long as a bucket's padded box stays within this factor of its rows'
 # own boxes; a row that would break it starts a new bucket (a bucket of one is the loop's call).
 # 1.1 measured best on the reranker's 1 x 100 (0.6B shape, bf16, 1 thread, its own 16-row
-# batches: 0.180 CPU s per layer vs the loop's 0.253; 1.25-inf: 0.196-0.202; bench/RESULTS.md).
+# batches: 0.180 CPU s per layer vs the loop's 0.253; 1.25-inf: 0.196-0.202; docs/benchmarks.md).
 # On all 100 rows in one batch, where padding can grow, 1.1-1.25: 0.21, 2: 0.29, inf: 0.46.
 _PAD_FACTOR = 1.1
 

@@ -9,8 +9,8 @@ and uses one activation scale per *call*. With packed batches that makes a text'
 depend on which other texts share its batch; per-token scales keep every token's arithmetic
 independent of its neighbours, so batch invariance holds exactly as in fp32/bf16.
 
-Quality cost and speed are measured, not assumed: ``bench/int8_quality.py`` and
-``bench/embed_throughput.py`` (peer ``c_int8``); figures in ``bench/RESULTS.md``.
+Quality cost and speed are measured, not assumed: ``python -m bench.int8_quality`` and
+``python -m bench.embed_throughput`` (peer ``c_int8``); figures in ``docs/benchmarks.md``.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ Why not ``torch.distributed.nn.functional.all_gather``: it is deprecated in torc
 its backward (an all-to-all built from ``scatter``) writes into ``empty_like`` buffers that keep a
 non-contiguous gradient's strides, so the gradient of the hard negatives ((N, K, H), whose gradient
 arrives transposed from the score matmul) came back scrambled: 3.41 max error against a largest
-gradient entry of 2.83 in the two-process test, scaled or not (bench/RESULTS.md, "gather").
+gradient entry of 2.83 in the two-process test, scaled or not (docs/benchmarks.md, "Settled findings").
 """
 
 from __future__ import annotations
