@@ -65,7 +65,7 @@ MISTAKES = [
     ("search {idx} hello --top-k 0", "--top-k"),
     ("search {idx} ''", "the query is empty"),
     ("search {idx} hello --device cuda", "not available"),
-    ("search {idx} hello --rerank-model {emb}", "expected a Qwen3-Reranker"),
+    ("search {idx} hello --reranker {emb}", "expected a Qwen3-Reranker"),
     # index
     ("index build --model {emb} --corpus {tmp}/corpus.jsonl --out {tmp}/a_file", "is a file"),
     ("index build --model {emb} --corpus {tmp}/corpus.jsonl --out {tmp}/a_file/sub", "is a file"),

@@ -13,16 +13,17 @@ from q3embed.errors import InputFileError
 
 
 def test_every_package_reads_corpora_through_the_data_layer(tmp_path):
+    import q3embed.distributed.embed_actor as embed_actor
     import q3embed.eval.beir as beir
-    import q3embed.stores as stores
-    import q3embed.synth.corpus as synth_corpus
+    import q3embed.stores.ingest as store_ingest
+    import q3embed.synth.runner as synth_runner
 
-    assert stores.read_corpus is read_corpus and stores.Document is Document
-    assert synth_corpus.Passage is Document
+    assert store_ingest.read_corpus is read_corpus and store_ingest.Document is Document
+    assert synth_runner.read_corpus is read_corpus and embed_actor.read_corpus is read_corpus
     p = tmp_path / "corpus.jsonl"
     write_jsonl(p, [{"_id": "a", "title": "T", "text": "x "}, {"_id": 7, "text": ""}, {"id": "c", "text": "y"}])
     assert [(d.id, d.text) for d in read_corpus(p)] == [("a", "T x"), ("c", "y")]
-    assert [(d.id, d.text) for d in synth_corpus.read_corpus(p, min_chars=2)] == [("a", "T x")]
+    assert [(d.id, d.text) for d in read_corpus(p, min_chars=2)] == [("a", "T x")]
     # BEIR evaluation keeps the empty document: MTEB counts it in the corpus.
     assert beir.read_corpus(p) == {"a": "T x", "7": "", "c": "y"}
 

@@ -27,9 +27,9 @@ def write_shards(folder, records: list[dict], shards: int) -> None:
                 f.write(json.dumps(r) + "\n")
 
 
-def check_against_single_process(index: Index, records: list[dict], embedder) -> None:
+def check_against_single_process(index, records: list[dict], embedder) -> None:
     """Every id once, and each stored vector equal (cosine >= 0.99999) to a one-process encode."""
-    from q3embed.stores import read_corpus
+    from q3embed.data import read_corpus
 
     docs = read_corpus(records)
     rows, stored = index.vectors()  # (n,), (n, dim)

@@ -27,7 +27,7 @@ def target(request, tmp_path):
 def test_ray_into_a_store_equals_single_process_every_id_once(ray_address, target, tmp_path, minilm_dir,
                                                               minilm_embedder):
     from q3embed.distributed import RayBuildConfig, build_on_ray
-    from q3embed.stores import read_corpus
+    from q3embed.data import read_corpus
     from q3embed.stores.open import create_store
 
     kind, url = target

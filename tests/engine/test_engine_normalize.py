@@ -34,7 +34,7 @@ def test_checkpoint_without_normalize_gives_raw_vectors(unnormalised_dir, tiny_e
     assert not np.allclose(norms, 1.0, atol=1e-3)
     np.testing.assert_allclose(raw / norms[:, None], tiny_embedder.encode(TEXTS), atol=1e-5)
     # the pooled last-layer states themselves (what sentence-transformers returns without Normalize)
-    pooled = emb.embed_ids(emb.tokenize(TEXTS)).cpu().numpy()  # (2, H)
+    pooled = emb.forward(emb.tokenize(TEXTS)).cpu().numpy()  # (2, H)
     np.testing.assert_allclose(raw, pooled, atol=1e-6)
     # an explicit request still wins over the checkpoint
     np.testing.assert_allclose(np.linalg.norm(emb.encode(TEXTS, normalize=True), axis=1), 1.0, atol=1e-6)

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from q3embed.errors import InputFileError
-from q3embed.stores import Document, read_corpus
+from q3embed.data import Document, read_corpus
 
 
 def test_beir_corpus_joins_title_and_text(tmp_path):

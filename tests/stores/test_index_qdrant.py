@@ -4,7 +4,7 @@ import pytest
 from q3embed.stores import Index, IndexMismatchError, Retriever
 
 qdrant_client = pytest.importorskip("qdrant_client")
-from q3embed.stores.qdrant import QdrantIndex  # noqa: E402
+from q3embed.stores.qdrant import QdrantStore  # noqa: E402
 
 
 @pytest.fixture
@@ -14,7 +14,7 @@ def client():
 
 def test_from_index_matches_local_exact_search(tmp_path, small_docs, hash_embedder, client):
     local = Index.build(tmp_path / "idx", small_docs, hash_embedder)
-    remote = QdrantIndex.from_index(local, client, "docs")
+    remote = QdrantStore.from_index(local, client, "docs")
     assert len(remote) == 60
     queries = hash_embedder.encode_queries(["cooking bread", "football goal", "music guitar"])
     for a, b in zip(local.search(queries, top_k=5), remote.search(queries, top_k=5)):
@@ -26,7 +26,7 @@ def test_from_index_matches_local_exact_search(tmp_path, small_docs, hash_embedd
 def test_build_add_delete_and_spec_in_a_path_collection(tmp_path, small_docs, hash_embedder, hash_embedder_cls):
     path = str(tmp_path / "qdrant")
     c = qdrant_client.QdrantClient(path=path)
-    q = QdrantIndex.create(c, "docs", hash_embedder)
+    q = QdrantStore.create(c, "docs", hash_embedder)
     assert q.add(small_docs[:10]) == 10
     with pytest.raises(ValueError, match="already holds 1"):
         q.add([("d1", "dup")])
@@ -37,19 +37,19 @@ def test_build_add_delete_and_spec_in_a_path_collection(tmp_path, small_docs, ha
     c.close()
     # reopen from disk: the spec came back from the collection metadata
     c2 = qdrant_client.QdrantClient(path=path)
-    again = QdrantIndex.open(c2, "docs", hash_embedder)
+    again = QdrantStore.open(c2, "docs", hash_embedder)
     assert again.spec.model == "hash-embedder" and again.spec.dim == 64 and len(again) == 9
     hits = Retriever(hash_embedder, again).search("football goal match team item2", top_k=3)
     assert hits[0].id == "d2"
     with pytest.raises(IndexMismatchError, match="gives different vectors"):
-        QdrantIndex.open(c2, "docs", hash_embedder_cls(width=64, seed=3))
+        QdrantStore.open(c2, "docs", hash_embedder_cls(width=64, seed=3))
     c2.close()
 
 
 def test_chunked_documents_come_back_once(client, tiny_embedder):
     from q3embed.stores import ChunkingConfig
 
-    q = QdrantIndex.create(client, "chunks", tiny_embedder, chunking=ChunkingConfig(tokens=16, overlap=4))
+    q = QdrantStore.create(client, "chunks", tiny_embedder, chunking=ChunkingConfig(tokens=16, overlap=4))
     long_doc = " ".join(f"line {i} about rivers." for i in range(40))
     q.add([("long", long_doc), ("short", "mountains")])
     hits = q.search("rivers", top_k=5)
@@ -63,7 +63,7 @@ def test_cli_copies_an_index_into_a_local_collection(tmp_path, small_docs, hash_
     qpath = tmp_path / "qdrant"
     assert main(["index", "to-qdrant", str(local.root), "--collection", "c", "--path", str(qpath)]) == 0
     c = qdrant_client.QdrantClient(path=str(qpath))
-    q = QdrantIndex.open(c, "c")
+    q = QdrantStore.open(c, "c")
     assert len(q) == 60 and q.spec == local.spec
     c.close()
 
@@ -95,7 +95,7 @@ def test_store_urls_open_a_local_mode_folder_and_bad_ones_say_what_is_accepted(t
 def test_a_shorter_version_killed_before_its_cleanup_is_not_whole(client, hash_embedder):
     """Qdrant upserts a new version, then deletes the old version's extra chunks: a kill in between leaves
     both. whole_ids must not count that document, so a resumed build redoes it."""
-    store = QdrantIndex.create(client, "docs", hash_embedder)
+    store = QdrantStore.create(client, "docs", hash_embedder)
     old = [{"id": "x", "chunk": c, "n_chunks": 3, "start": 0, "end": 1, "text": f"old {c}"} for c in range(3)]
     new = [{"id": "x", "chunk": 0, "n_chunks": 1, "start": 0, "end": 3, "text": "new"}]
     store._upsert(old, hash_embedder.encode_documents([r["text"] for r in old]))

@@ -150,7 +150,7 @@ def test_add_records_holds_whole_documents_only(store, hash_embedder):
 
 
 def test_metadata_filter(store, hash_embedder):
-    from q3embed.stores import Document
+    from q3embed.data import Document
 
     store.add([Document("a", "solar panels energy", {"lang": "en"}), Document("b", "solar panels energy two",
                                                                               {"lang": "de"})])

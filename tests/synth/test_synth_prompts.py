@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from q3embed.data import Document
 from q3embed.synth.client import ChatClient, RetryPolicy
-from q3embed.synth.corpus import Passage
 from q3embed.synth.generate import Job, SynthConfig, select_messages, synthesize_job, write_messages
 from q3embed.synth.parse import BadAnswer, extract_json, validate_answer, validate_selection
 from q3embed.synth.prompts import load_prompts
 from q3embed.synth.tasks import TASKS
 
-PASSAGE = Passage("d1", "Tea contains caffeine. Green tea is less oxidised than black tea.")
+PASSAGE = Document("d1", "Tea contains caffeine. Green tea is less oxidised than black tea.")
 CANDIDATES = ("a chef developing recipes", "a pharmacist checking drug interactions")
 
 

@@ -9,8 +9,8 @@ import pytest
 from synth_helpers import read_jsonl
 
 from q3embed.cli import main
+from q3embed.data import Document, read_corpus
 from q3embed.errors import ConfigError
-from q3embed.synth.corpus import Passage, read_corpus
 from q3embed.synth.filter import read_pairs, select_pairs
 from q3embed.synth.weak import WeakConfig, split_first_sentence, weak_pair, weak_records
 
@@ -89,7 +89,7 @@ def test_cli_writes_resumes_after_a_torn_tail_and_matches_an_uninterrupted_run(t
 
 
 def test_weak_pairs_go_through_the_cosine_filter(tmp_path):
-    recs = list(weak_records([Passage(r["_id"], f"{r['title']} {r['text']}", {"title": r["title"]}) for r in _rows(4)],
+    recs = list(weak_records([Document(r["_id"], f"{r['title']} {r['text']}", {"title": r["title"]}) for r in _rows(4)],
                              WeakConfig(forms=("title",))))
     result = select_pairs(recs, np.array([0.9, 0.1, 0.8, 0.2], dtype=np.float32), threshold=0.5)
     assert [r["key"] for r in result.kept] == ["p0|weak-title|0", "p2|weak-title|0"]

@@ -29,26 +29,10 @@ DTYPE_HELP = ("compute dtype: float32, bfloat16, float16 or auto (default: bf16 
               "bf16 where the CPU has native bf16, else fp32)")
 
 
-def add_compute_args(p: argparse.ArgumentParser, legacy_torch_dtype: bool = False) -> None:
+def add_compute_args(p: argparse.ArgumentParser) -> None:
     """``--device`` and ``--dtype``: where and in which precision the model runs, on every verb."""
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default: best available)")
     p.add_argument("--dtype", default=None, help=DTYPE_HELP)
-    if legacy_torch_dtype:  # the old spelling on index build/add and search, kept so scripts keep working
-        p.add_argument("--torch-dtype", dest="torch_dtype", default=None, help=argparse.SUPPRESS)
-
-
-def compute_dtype(args) -> str | None:
-    """``--dtype``, or the deprecated ``--torch-dtype`` with a warning."""
-    import sys
-
-    old = getattr(args, "torch_dtype", None)
-    if old is not None:
-        if args.dtype is not None and args.dtype != old:
-            raise ValueError(f"--torch-dtype {old} and --dtype {args.dtype} disagree; give only --dtype")
-        print("q3embed: warning: --torch-dtype is deprecated; it is now --dtype (the compute dtype on every verb)",
-              file=sys.stderr)
-        return old
-    return args.dtype
 
 
 def config_from_flags(cls, flags: dict[str, str], **values):

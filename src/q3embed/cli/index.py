@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import (add_compute_args, add_verb, check_output_dir, check_positive, compute_dtype, load_embedder,
-                      plural)
+from ._common import add_compute_args, add_verb, check_output_dir, check_positive, load_embedder, plural
 
 
 def register(sub) -> None:
@@ -120,14 +119,14 @@ def _help(args) -> int:
 def _model_args(p, required: bool) -> None:
     p.add_argument("--model", required=required,
                    help="embedding checkpoint directory or hub name" + ("" if required else " (default: the one the index records)"))
-    add_compute_args(p, legacy_torch_dtype=True)
+    add_compute_args(p)
     p.add_argument("--max-length", type=int, default=None, help="token limit per input")
     p.add_argument("--batch-size", type=int, default=32, help="texts per forward pass (default 32)")
 
 
 def _embedder(args, model: str):
 
-    return load_embedder(model, device=args.device, dtype=compute_dtype(args), max_length=args.max_length)
+    return load_embedder(model, device=args.device, dtype=args.dtype, max_length=args.max_length)
 
 
 def _progress() -> bool:
@@ -137,7 +136,7 @@ def _progress() -> bool:
 def run_build(args) -> int:
     import sys
 
-    from ..stores import read_corpus
+    from ..data import read_corpus
     from ..stores.open import build_store
 
     _check_build_target(args)
@@ -159,7 +158,7 @@ def run_build(args) -> int:
 
 
 def _check_build_target(args) -> None:
-    if args.dtype == "int8" or getattr(args, "torch_dtype", None) == "int8":
+    if args.dtype == "int8":
         raise ValueError("--dtype is the model's compute dtype (float32, bfloat16, float16); "
                          "to store int8 vectors use --storage-dtype int8")
     if not args.out:  # --store URL: the store says whether the target exists
@@ -173,7 +172,8 @@ def _check_build_target(args) -> None:
 def run_add(args) -> int:
     import sys
 
-    from ..stores import DuplicateIdError, open_store, read_corpus
+    from ..data import read_corpus
+    from ..stores import DuplicateIdError, open_store
 
     if args.store and args.idx and not args.path:
         args.idx, args.path = None, args.idx  # `index add --store URL PATH`
@@ -260,12 +260,12 @@ def run_to_qdrant(args) -> int:
     from qdrant_client import QdrantClient
 
     from ..stores import Index, StoreExistsError
-    from ..stores.qdrant import QdrantIndex
+    from ..stores.qdrant import QdrantStore
 
     index = Index.open(args.idx)
     client = QdrantClient(url=args.url, api_key=args.api_key) if args.url else QdrantClient(path=args.path)
     try:
-        target = QdrantIndex.from_index(index, client, args.collection, overwrite=args.overwrite)
+        target = QdrantStore.from_index(index, client, args.collection, overwrite=args.overwrite)
     except StoreExistsError:
         client.close()
         raise StoreExistsError(f"Qdrant collection {args.collection!r} already exists at {args.url or args.path}; "

@@ -27,7 +27,6 @@ def run_ray_build(args) -> int:
     except ImportError:
         raise ValueError("--ray needs Ray: pip install 'q3embed[ray]'") from None
     from ..distributed import RayBuildConfig, build_on_ray
-    from ._common import compute_dtype
     from ..distributed.errors import user_error
 
     config = RayBuildConfig(address=args.ray or None, workers=args.workers, gpus_per_worker=args.gpus_per_worker,
@@ -37,7 +36,7 @@ def run_ray_build(args) -> int:
         index = build_on_ray(args.store or args.out, args.corpus, args.model, config=config, dim=args.dim,
                              dtype=args.storage_dtype,
                              instruction=args.instruction, chunk_tokens=args.chunk_tokens,
-                             chunk_overlap=args.chunk_overlap, device=args.device, torch_dtype=compute_dtype(args),
+                             chunk_overlap=args.chunk_overlap, device=args.device, torch_dtype=args.dtype,
                              max_length=args.max_length, batch_size=args.batch_size, overwrite=args.overwrite,
                              resume=args.resume)
     except Exception as e:  # errors raised inside Ray workers come back wrapped; show the user's cause

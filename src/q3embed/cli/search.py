@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._common import add_compute_args, add_verb, check_text, compute_dtype, load_embedder, shorten
+from ._common import add_compute_args, add_verb, check_text, load_embedder, shorten
 
 
 def register(sub) -> None:
@@ -21,12 +21,11 @@ def register(sub) -> None:
     p.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
                    help="keep documents whose metadata has KEY equal to VALUE (repeatable; exact mode)")
     p.add_argument("--funnel-dim", type=int, default=None, help="first-pass dim of --mode funnel (default dim/4)")
-    p.add_argument("--reranker", "--rerank-model", dest="reranker", default=None,
-                   help="Qwen3-Reranker checkpoint for a second stage (--rerank-model is the old name)")
+    p.add_argument("--reranker", default=None, help="Qwen3-Reranker checkpoint for a second stage")
     p.add_argument("--rerank-top", type=int, default=100, help="first-stage candidates to rerank (default 100)")
     p.add_argument("--rerank-instruction", default=None, help="reranker instruction (default: web search)")
     p.add_argument("--model", default=None, help="embedding model (default: the one the index records)")
-    add_compute_args(p, legacy_torch_dtype=True)
+    add_compute_args(p)
     p.add_argument("--json", action="store_true", help="print JSON: one object per query with its hits")
 
 
@@ -49,7 +48,7 @@ def run(args) -> int:
     where = _parse_where(args.where)
     if store.interrupted:
         print(interrupted_note(store), file=sys.stderr)
-    dtype = compute_dtype(args)
+    dtype = args.dtype
     embedder = load_embedder(args.model or store.spec.model, device=args.device, dtype=dtype)
     reranker = None
     if args.reranker:

@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from ..stores.chunking import ChunkingConfig, chunk_text
-from ..stores.corpus import read_corpus
+from ..data.corpus import read_corpus
 
 # Columns of every output batch. One row per chunk; ``chunks`` is the document's chunk count, so the
 # driver can tell when a document is whole and never commits part of one.

@@ -90,7 +90,7 @@ class Pipeline:
             _need_path(self.cfg.synthetic_pairs, "synthetic_pairs")
         elif self.state["stages"].get("synth") is None:
             from ..synth.client import ChatClient
-            from ..synth.corpus import read_corpus
+            from ..data.corpus import read_corpus
 
             s = self.cfg.synth
             read_corpus(s.corpus)  # an empty or malformed corpus fails here

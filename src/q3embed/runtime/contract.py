@@ -10,8 +10,8 @@ gets the same rows, the same limits and the same numbers whoever asks.
   ``errors.InputLimitError`` for an input it refuses.
 - ``forward(rows)`` runs one batch of complete rows; each row's result depends only on its own
   tokens, so rows from different callers may share a batch.
-- ``batch_cost(rows)`` is the token-budget rule for this model (``batching.batch_cost``): the
-  sum of tokens when ``packed``, rows x longest when padded.
+- ``packed`` picks the token-budget rule for this model (``batching.batch_cost``): the sum of
+  tokens when packed, rows x longest when padded.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import torch
 
-from .batching import batch_cost
 from .tokenize import InputLimits
 
 
@@ -40,11 +39,3 @@ class ModelRuntime(Protocol):
     def forward(self, rows: list[list[int]]) -> torch.Tensor: ...
 
     def postprocess(self, out: torch.Tensor | np.ndarray, **options) -> np.ndarray: ...
-
-
-def rows_cost(runtime: ModelRuntime, rows: Sequence[Sequence[int]]) -> int:
-    """``batch_cost`` of ``rows`` as one forward pass of ``runtime``."""
-    if not rows:
-        return 0
-    lengths = [len(r) for r in rows]
-    return batch_cost(len(lengths), sum(lengths), max(lengths), runtime.packed)

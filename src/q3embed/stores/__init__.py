@@ -3,7 +3,6 @@ pgvector, plus two-stage search (embed -> top-k -> rerank)."""
 
 from .ann import AnnConfig
 from .chunking import ChunkingConfig
-from .corpus import Document, read_corpus
 from .errors import (DuplicateIdError, IndexBusyError, IndexCorruptError, IndexMismatchError, IndexNotFoundError,
                      StoreExistsError, StoreUnavailableError, UnknownIdError)
 from .funnel import FunnelConfig
@@ -14,7 +13,6 @@ from .protocol import VectorStore
 from .retrieval import Retriever
 from .spec import IndexSpec
 
-__all__ = ["AnnConfig", "ChunkingConfig", "Document", "DuplicateIdError", "FunnelConfig", "Hit", "Index",
+__all__ = ["AnnConfig", "ChunkingConfig", "DuplicateIdError", "FunnelConfig", "Hit", "Index",
            "IndexBusyError", "IndexCorruptError", "IndexMismatchError", "IndexNotFoundError", "IndexSpec",
-           "Retriever", "SEARCH_MODES", "StoreExistsError", "StoreUnavailableError", "UnknownIdError", "VectorStore", "open_store",
-           "read_corpus"]
+           "Retriever", "SEARCH_MODES", "StoreExistsError", "StoreUnavailableError", "UnknownIdError", "VectorStore", "open_store"]

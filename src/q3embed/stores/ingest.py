@@ -12,8 +12,8 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from ..data.corpus import Document, read_corpus
 from .chunking import chunk_text
-from .corpus import Document, read_corpus
 from .errors import DuplicateIdError, IndexMismatchError
 from .protocol import ON_DUPLICATE
 from .spec import PROBE_MIN_COSINE, IndexSpec, embed_probe, probe_agreement

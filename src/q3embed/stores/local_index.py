@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.corpus import Document, read_corpus
 from .ann import AnnConfig, load_or_build, search_ann
 from .binary import BinaryConfig, HammingSearcher, binary_top_rows, pack_signs
 from .chunking import ChunkingConfig
-from .corpus import Document, read_corpus
 from .errors import IndexMismatchError, StoreExistsError, UnknownIdError
 from .exact import exact_top_rows
 from .funnel import FunnelConfig, funnel_search, low_dim_matrix

@@ -7,8 +7,8 @@ a path to an embedded ``Index``.
 
 from __future__ import annotations
 
+from ..data.corpus import read_corpus
 from .chunking import ChunkingConfig
-from .corpus import read_corpus
 from .ingest import COMMIT_SECONDS, check_resumable
 from .local_index import Index
 

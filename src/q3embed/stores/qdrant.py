@@ -303,9 +303,6 @@ def binary_search_params(config: BinaryConfig):
         ignore=False, rescore=config.rescore, oversampling=float(config.oversample)))
 
 
-QdrantIndex = QdrantStore  # the name before the shared contract
-
-
 def is_qdrant_url(target) -> bool:
     return isinstance(target, str) and target.startswith("qdrant://")
 

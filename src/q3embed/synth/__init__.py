@@ -4,7 +4,6 @@ Torch-free except ``filter`` (which needs an Embedder).
 """
 
 from .client import ChatClient, EndpointError, RetryPolicy
-from .corpus import Passage, read_corpus
 from .counts import FailureCounts
 from .generate import SynthConfig, SynthReport, plan_jobs, run_synthesis, synthesize_job
 from .personas import load_personas
@@ -13,7 +12,7 @@ from .store import PairStore, normalise
 from .tasks import TASKS
 
 __all__ = [
-    "ChatClient", "EndpointError", "RetryPolicy", "Passage", "read_corpus", "FailureCounts", "SynthConfig",
+    "ChatClient", "EndpointError", "RetryPolicy", "FailureCounts", "SynthConfig",
     "SynthReport", "plan_jobs", "run_synthesis", "synthesize_job", "load_personas", "load_prompts", "PairStore",
     "normalise", "TASKS",
 ]

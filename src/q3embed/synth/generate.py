@@ -14,9 +14,9 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
+from ..data.corpus import Document
 from ..schema import ConfigDict, Field, TypedConfig, field_validator
 from .client import ChatClient, TransientError
-from .corpus import Passage
 from .counts import FailureCounts
 from .parse import BadAnswer, extract_json, validate_answer, validate_selection
 from .prompts import PromptSet
@@ -50,7 +50,7 @@ class SynthConfig(TypedConfig):
 @dataclass(frozen=True)
 class Job:
     key: str
-    passage: Passage
+    passage: Document
     task: TaskSpec
     variant: int
     language: str
@@ -70,7 +70,7 @@ class SynthReport:
         return self.counts["gave_up"] == 0
 
 
-def plan_jobs(passages: list[Passage], personas: list[str], config: SynthConfig) -> list[Job]:
+def plan_jobs(passages: list[Document], personas: list[str], config: SynthConfig) -> list[Job]:
     jobs = []
     for p in passages:
         for task in config.specs:
@@ -130,7 +130,7 @@ def synthesize_job(job: Job, client: ChatClient, prompts: PromptSet, config: Syn
     return record
 
 
-def run_synthesis(passages: list[Passage], personas: list[str], client: ChatClient, prompts: PromptSet,
+def run_synthesis(passages: list[Document], personas: list[str], client: ChatClient, prompts: PromptSet,
                   store: PairStore, config: SynthConfig, concurrency: int = 8,
                   show_progress: bool = False) -> SynthReport:
     """Run every planned job not already in ``store``; failures are counted, never fatal."""

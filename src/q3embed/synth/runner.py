@@ -10,8 +10,8 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+from ..data.corpus import read_corpus
 from .client import ChatClient, RetryPolicy
-from .corpus import read_corpus
 from .generate import SynthConfig, SynthReport, run_synthesis
 from .personas import load_personas
 from .prompts import load_prompts

@@ -22,8 +22,8 @@ import typing
 from collections.abc import Iterator
 from typing import Literal
 
+from ..data.corpus import Document
 from ..schema import ConfigDict, Field, TypedConfig
-from .corpus import Passage
 from .counts import FailureCounts
 from .generate import SynthReport
 from .store import PairStore
@@ -57,13 +57,13 @@ def split_first_sentence(text: str) -> tuple[str, str] | None:
     return parts[0].strip(), parts[1].strip()
 
 
-def title_of(p: Passage) -> str:
+def title_of(p: Document) -> str:
     """The BEIR title (the corpus reader keeps it in ``meta``, and folds it into ``text``)."""
     title = (p.meta or {}).get("title")
     return title.strip() if isinstance(title, str) else ""
 
 
-def body_of(p: Passage) -> str:
+def body_of(p: Document) -> str:
     """The passage without its title."""
     title = title_of(p)
     if title and p.text.startswith(title):
@@ -71,7 +71,7 @@ def body_of(p: Passage) -> str:
     return p.text
 
 
-def weak_pair(p: Passage, form: str) -> tuple[str, str] | None:
+def weak_pair(p: Document, form: str) -> tuple[str, str] | None:
     """(query, positive) of one form for one passage, or None when the passage has no such pair."""
     body, title = body_of(p), title_of(p)
     if form == "title":
@@ -85,7 +85,7 @@ def weak_pair(p: Passage, form: str) -> tuple[str, str] | None:
     return pair
 
 
-def weak_records(passages: list[Passage], config: WeakConfig, counts: FailureCounts | None = None) -> Iterator[dict]:
+def weak_records(passages: list[Document], config: WeakConfig, counts: FailureCounts | None = None) -> Iterator[dict]:
     """Training-format records, one per (passage, form) that has a pair; at most ``config.n``."""
     made = 0
     for p in passages:
@@ -103,7 +103,7 @@ def weak_records(passages: list[Passage], config: WeakConfig, counts: FailureCou
                 return
 
 
-def run_weak(passages: list[Passage], store: PairStore, config: WeakConfig) -> SynthReport:
+def run_weak(passages: list[Document], store: PairStore, config: WeakConfig) -> SynthReport:
     """Write every weak record not already in ``store``; the counts mirror the LLM path's report."""
     start = time.perf_counter()
     counts = FailureCounts()
