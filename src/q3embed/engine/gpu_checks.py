@@ -91,7 +91,7 @@ def _profiled(fn):
 
 def embedding_half_check(model_dir, device: str, dtype: str, emulate=None, texts=TEXTS) -> dict:
     """Half-precision packed embedding through the varlen kernel vs the fp32 transformers reference."""
-    from q3embed import Embedder
+    from .embedder import Embedder
 
     emb = Embedder.load(model_dir, device=device, dtype=dtype)
     fast = emb._fast_forward()
@@ -122,8 +122,8 @@ def ranking_consistent(fast: np.ndarray, ref: np.ndarray, tol: float, k: int = T
 
 def rerank_half_check(model_dir, device: str, dtype: str, emulate=None, texts=TEXTS) -> dict:
     """Half-precision reranking (varlen + shared prefix) vs the fp32 reference and vs the same-precision loop."""
-    from q3embed import Reranker
-    from q3embed.config import DEFAULT_RERANK_INSTRUCTION
+    from .reranker import Reranker
+    from ..config import DEFAULT_RERANK_INSTRUCTION
 
     rr = Reranker.load(model_dir, device=device, dtype=dtype)
     fast = rr._fast_forward()
@@ -190,7 +190,7 @@ def rerank_verdict(fig: dict, expect_ops: str = CUDA_VARLEN_OPS) -> list[str]:
 
 def fp32_embedding_check(model_dir, device: str) -> float:
     """Min cosine of the fp32 packed path (no varlen: fp32 runs the per-sequence loop) to the reference."""
-    from q3embed import Embedder
+    from .embedder import Embedder
 
     emb = Embedder.load(model_dir, device=device, dtype="float32")
     return float(cosine(emb.encode(TEXTS), reference_embed(model_dir, emb.tokenize(TEXTS))).min())
@@ -198,8 +198,8 @@ def fp32_embedding_check(model_dir, device: str) -> float:
 
 def fp32_rerank_check(model_dir, device: str) -> float:
     """Max |dP| of the fp32 reranker to the reference."""
-    from q3embed import Reranker
-    from q3embed.config import DEFAULT_RERANK_INSTRUCTION
+    from .reranker import Reranker
+    from ..config import DEFAULT_RERANK_INSTRUCTION
 
     rr = Reranker.load(model_dir, device=device, dtype="float32")
     pairs = [(q, d) for q in QUERIES for d in TEXTS]
