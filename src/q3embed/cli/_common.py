@@ -22,7 +22,7 @@ def add_model_args(p: argparse.ArgumentParser, flag: str = "--model", required: 
     add_compute_args(p)
     p.add_argument("--max-length", type=int, default=None, help="token limit per input (default 8192 for Qwen3)")
     p.add_argument("--quantize", default=None, choices=["int8"],
-                   help="opt-in int8 dynamic quantisation of the linear layers (needs torchao; quality cost in bench/RESULTS.md)")
+                   help="opt-in int8 dynamic quantisation of the linear layers (needs torchao; quality cost in docs/benchmarks.md)")
 
 
 DTYPE_HELP = ("compute dtype: float32, bfloat16, float16 or auto (default: bf16 on GPU; on CPU the checkpoint's own "
