@@ -44,6 +44,8 @@ import time
 import traceback
 from pathlib import Path
 
+from bench.harness import default_work
+
 REPO = Path(__file__).resolve().parents[1]
 SECTIONS = ["env", "checks", "embed-0.6B", "rerank", "long", "embed-8B", "tests"]
 # Seconds per section on one H100; the global budget caps them all.
@@ -193,7 +195,7 @@ def main() -> int:
     p.add_argument("--budget-s", type=float, default=None,
                    help="global time budget in seconds (default 450 on GPU; 3600 for the dry run on a shared CPU)")
     p.add_argument("--box-s", type=float, default=None, help="override every section's time box (seconds)")
-    p.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "q3embed_gpu_suite",
+    p.add_argument("--work", type=Path, default=default_work("gpu_suite"),
                    help="models and tokenizer it builds (kept, so a second run reuses them)")
     p.add_argument("--in-process", action="store_true",
                    help="run the sections in this process, without time boxes (quicker dry runs)")
