@@ -417,3 +417,84 @@ def test_stage3_guard_grid_is_checked(fake_llm, tmp_path, capsys, monkeypatch):
                         stage3={"guard": {"sts_dev": "sts.csv", "grid": [1.0]}})
     assert main(["pipeline", "run", str(path)]) == 1
     assert "stage3.guard.grid values must be in [0, 1), got [1.0]" in capsys.readouterr().err
+
+
+def _filter_recipe(tmp_path, fake_llm, model, **filter_rule):
+    path = tmp_path / "recipe.yaml"
+    if not path.exists():
+        _weak_recipe(tmp_path, fake_llm, weak=["first_sentence"])
+    recipe = yaml.safe_load(path.read_text())
+    recipe["base_model"], recipe["filter"] = str(model), filter_rule
+    path.write_text(yaml.safe_dump(recipe))
+    return path
+
+
+def test_an_edited_recipe_is_refused_or_rerun_never_skipped(tiny_embedding_dir, fake_llm, tmp_path, capsys, monkeypatch):
+    """A finished stage whose recipe keys changed is not passed off as done: the run stops naming the
+    key and --rerun; with --rerun that stage runs again (and the stages before it stay skipped)."""
+    monkeypatch.chdir(tmp_path)
+    state_file = tmp_path / "run" / recipe_mod.STATE_FILE
+    run = ["pipeline", "run", str(tmp_path / "recipe.yaml"), "--stop-after", "filter"]
+    _filter_recipe(tmp_path, fake_llm, tiny_embedding_dir, percentile=20)
+    assert main(run) == 0
+    capsys.readouterr()
+    first = json.loads(state_file.read_text())
+    assert first["stages"]["filter"]["n_kept"] == 19  # the upper 80% of 24 distinct cosines
+
+    assert main(run) == 0  # unchanged: both stages skip
+    assert capsys.readouterr().err.count("done earlier, skipped") == 2
+
+    _filter_recipe(tmp_path, fake_llm, tiny_embedding_dir, percentile=50)
+    assert main(run) == 1
+    err = capsys.readouterr().err
+    assert "the recipe changed since stages filter ran" in err and "filter.percentile 20.0 -> 50.0" in err
+    assert "--rerun" in err and "done earlier" not in err
+    assert json.loads(state_file.read_text()) == first  # refused before any work
+
+    assert main([*run, "--rerun"]) == 0
+    err = capsys.readouterr().err
+    assert "== synth: done earlier, skipped" in err and "== filter: the recipe changed" in err
+    assert json.loads(state_file.read_text())["stages"]["filter"]["n_kept"] == 12
+    assert main(run) == 0  # the new recipe is now the recorded one
+    assert capsys.readouterr().err.count("done earlier, skipped") == 2
+
+
+def test_stage_fingerprints_follow_what_each_stage_reads(fake_llm, tmp_path, monkeypatch):
+    """A key changes its own stage's fingerprint and those of the stages that read its outputs, no
+    others; keys that only change how a stage runs (device, the eval's batch size) change none."""
+    from q3embed.pipeline.fingerprint import changed_keys
+
+    monkeypatch.chdir(tmp_path)
+    path = write_recipe(tmp_path, tmp_path / "no_model_needed", fake_llm)
+    base = yaml.safe_load(path.read_text())
+
+    def fingerprints(**edit):
+        recipe = json.loads(json.dumps(base))  # unshared: stage1.train and stage2.train are one YAML alias
+        for dotted, value in edit.items():
+            *parents, key = dotted.split("__")
+            node = recipe
+            for p in parents:
+                node = node.setdefault(p, {})
+            node[key] = value
+        path.write_text(yaml.safe_dump(recipe))
+        return recipe_mod.Pipeline(load_recipe(path), log=lambda m: None).inputs
+
+    before = fingerprints()
+    stages = list(before)
+
+    def changed(**edit):
+        after = fingerprints(**edit)
+        return [n for n in stages if after[n].fingerprint != before[n].fingerprint]
+
+    assert changed(filter__threshold=0.5) == ["filter", "stage2", "stage3"]  # stage 1 reads all synthetic pairs
+    assert changed(stage1__pairs="filtered", filter__threshold=0.5) == ["filter", "stage1", "stage2", "stage3"]
+    assert changed(stage1__train__optim__lr=1e-3) == ["stage1", "stage2", "stage3"]
+    assert changed(stage2__train__optim__lr=1e-3) == ["stage2", "stage3", "ablation"]
+    assert changed(stage3__t=0.3) == ["stage3", "ablation"]
+    assert changed(seed=5) == ["stage1", "stage2", "stage3", "ablation"]
+    assert changed(synth__n=8) == ["synth", "filter", "stage1", "stage2", "stage3"]
+    assert changed(device="cuda", eval__batch_size=8, synth__concurrency=1) == []
+    (tmp_path / "mini" / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\n")
+    assert changed() == ["stage2", "stage3", "ablation"]  # the labelled pairs' folder changed on disk
+    assert changed_keys(before["stage3"].record(), fingerprints(stage3__t=0.3)["stage3"]) == ["stage3.t 0.5 -> 0.3"]
+    assert "secret" not in json.dumps(fingerprints(synth__llm_api_key="secret")["synth"].keys)

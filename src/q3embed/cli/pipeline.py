@@ -13,7 +13,8 @@ def register(sub) -> None:
                  "pairs with several checkpoints, stage 3 slerp/multislerp merge of those checkpoints, with\n"
                  "an optional STS-dev guard (stage3.guard) that steps the merge back toward the base;\n"
                  "evaluation after every stage, then a table shaped like the paper's ablation.\n"
-                 "Rerun the same command to resume: finished stages are skipped. Recipes:\n"
+                 "Rerun the same command to resume: finished stages are skipped; after a recipe edit that\n"
+                 "changes a finished stage, the run is refused unless --rerun. Recipes:\n"
                  "recipes/three_stage.yaml (LLM pairs), recipes/scifact-minilm-pipeline.yaml (weak pairs,\n"
                  "MiniLM on SciFact; bench/recipe_pipeline.py runs it over seeds). Docs: docs/synth.md.")
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -24,6 +25,10 @@ def register(sub) -> None:
                    help="folder the recipe's ${data_root} paths point into (default: the recipe's data_root, else data)")
     r.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default: the recipe's, else best available)")
     r.add_argument("--seed", type=int, default=None, help="seed of every training stage (overrides the recipe's seed)")
+    r.add_argument("--rerun", action="store_true",
+                   help="run again the stages whose recipe keys or input files changed since they ran, and the "
+                        "stages that read their outputs (their earlier outputs are replaced); without it such a "
+                        "run is refused, naming the changed keys")
     r.add_argument("--stop-after", default=None, choices=STAGES, metavar="STAGE",
                    help="stop after this stage: " + ", ".join(STAGES))
 
@@ -37,6 +42,7 @@ def run(args) -> int:
     overrides = {k: v for k, v in (("output_dir", args.output_dir), ("device", args.device),
                                    ("data_root", args.data_root), ("seed", args.seed)) if v is not None}
     cfg = load_recipe(args.recipe, overrides)
-    table = Pipeline(cfg, log=lambda m: print(m, file=sys.stderr), show_progress=True).run(args.stop_after)
+    table = Pipeline(cfg, log=lambda m: print(m, file=sys.stderr), show_progress=True,
+                     rerun=args.rerun).run(args.stop_after)
     print(table)
     return 0

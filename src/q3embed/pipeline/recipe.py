@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
 from ..data.jsonl import read_jsonl
 from .config import RecipeConfig, RecipeError
+from .fingerprint import base_fingerprint, changed_keys, eval_inputs, stage_inputs
 from .stages import STAGES
 
 STATE_FILE = "pipeline_state.json"
@@ -33,37 +35,45 @@ ROWS = [  # (state label, table row) in the paper's ablation order
 
 
 class Pipeline:
-    def __init__(self, cfg: RecipeConfig, log=print, show_progress: bool = False):
+    def __init__(self, cfg: RecipeConfig, log=print, show_progress: bool = False, rerun: bool = False):
         self.cfg = cfg
         self.out = Path(cfg.output_dir)
         self.log = log
         self.show_progress = show_progress
+        self.rerun = rerun
         self.state_path = self.out / STATE_FILE
         self.state = json.loads(self.state_path.read_text()) if self.state_path.exists() else {"stages": {}, "evals": {}}
+        self.state.setdefault("inputs", {})
+        self.state.setdefault("eval_inputs", {})
+        self.inputs = stage_inputs(cfg, self._train_keys)
 
     # ------------------------------------------------------------------ driver
 
     def run(self, stop_after: str | None = None) -> str:
         if stop_after is not None and stop_after not in STAGES:
             raise RecipeError(f"stop_after must be one of {', '.join(STAGES)}, got {stop_after!r}")
-        self.preflight(stop_after)
-        self.out.mkdir(parents=True, exist_ok=True)
         steps = [("synth", self.synth), ("filter", self.filter), ("stage1", self.stage1), ("stage2", self.stage2),
                  ("stage3", self.stage3), ("ablation", self.ablation)]
-        self.evaluate("base", self.cfg.base_model)
+        steps = [(n, fn) for n, fn in steps if n != "ablation" or self.cfg.ablation]
+        if stop_after is not None:
+            steps = steps[:[n for n, _ in steps].index(stop_after) + 1] if stop_after in dict(steps) else steps
+        self.preflight(stop_after)
+        self._out_of_date([n for n, _ in steps])
+        self.check_llm()
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.evaluate("base", self.cfg.base_model, base_fingerprint(self.cfg))
         for name, fn in steps:
-            if name == "ablation" and not self.cfg.ablation:
-                continue
             done = self.state["stages"].get(name)
             if done is None:
                 self.log(f"== {name}")
+                self.state["inputs"][name] = self.inputs[name].record()  # before the work: a killed stage resumes only as itself
                 with self._cost(name):
                     outputs = fn()
                 self._save_stage(name, outputs)
             else:
                 self.log(f"== {name}: done earlier, skipped ({STATE_FILE})")
             if name in dict(ROWS):
-                self.evaluate(name, self.state["stages"][name]["model"])
+                self.evaluate(name, self.state["stages"][name]["model"], self.inputs[name].fingerprint)
             if name == stop_after:
                 break
         table = self.table()
@@ -88,9 +98,12 @@ class Pipeline:
                 self._check_scope(g.scope, self.cfg.base_model)  # merges keep the base model's tensor names
         if self.cfg.synthetic_pairs:
             _need_path(self.cfg.synthetic_pairs, "synthetic_pairs")
-        elif self.state["stages"].get("synth") is None:
-            from ..synth.client import ChatClient
+
+    def check_llm(self) -> None:
+        """The corpus and the LLM endpoint, when the synth stage has work to do."""
+        if not self.cfg.synthetic_pairs and self.state["stages"].get("synth") is None:
             from ..data.corpus import read_corpus
+            from ..synth.client import ChatClient
 
             s = self.cfg.synth
             read_corpus(s.corpus)  # an empty or malformed corpus fails here
@@ -98,6 +111,53 @@ class Pipeline:
                 return
             with ChatClient(s.llm_base_url, s.llm_model, s.llm_api_key) as client:
                 client.check()  # unreachable endpoint or unknown model: before the base-model eval
+
+    def _out_of_date(self, names: list[str]) -> None:
+        """Stages recorded (finished or started) with other inputs than the recipe's now.
+
+        Without ``rerun`` they are refused in one line that names the changed keys; with it, their
+        outputs are removed so that they, and the stages after them that read those outputs, run
+        again instead of resuming from work made for another recipe."""
+        stale = [n for n in names if (n in self.state["stages"] or n in self.state["inputs"])
+                 and self.state["inputs"].get(n, {}).get("fingerprint") != self.inputs[n].fingerprint]
+        if not stale:
+            return
+        if not self.rerun:
+            why = []
+            for n in stale:
+                why += [w for w in changed_keys(self.state["inputs"].get(n), self.inputs[n]) if w not in why]
+            raise RecipeError(f"the recipe changed since stages {', '.join(stale)} ran in {self.out} "
+                              f"({'; '.join(why) or 'their inputs changed'}); rerun with --rerun to run those "
+                              f"stages again (their earlier outputs are replaced), or restore the recipe")
+        for n in stale:
+            self.log(f"== {n}: the recipe changed ({'; '.join(changed_keys(self.state['inputs'].get(n), self.inputs[n]))}), "
+                     f"running it again")
+            for path in self._stage_paths(n):
+                if path.is_dir():
+                    shutil.rmtree(path)
+                elif path.exists():
+                    path.unlink()
+            for part in ("stages", "inputs", "costs"):
+                self.state.get(part, {}).pop(n, None)
+        self._write_state()
+
+    def _stage_paths(self, name: str) -> list[Path]:
+        """What a stage writes, removed before it runs again for a changed recipe."""
+        o = self.out
+        runs = [p for p in o.glob(f"{name}-run*") if p.name.removeprefix(f"{name}-run").isdigit()]
+        return {
+            "synth": [o / "data" / "synthetic.jsonl"] + ([o / self.cfg.synth.out] if self.cfg.synth else []),
+            "filter": [o / "filter"],
+            "stage1": [o / "stage1"],
+            "stage2": [o / "stage2", o / "data" / "stage2.jsonl", *runs],
+            "stage3": [o / "stage3"],
+            "ablation": [o / "ablation", o / "data" / "labelled_only.jsonl", *runs],
+        }[name]
+
+    def _train_keys(self, name: str) -> dict:
+        """A training section's effective config (defaults filled in), for its stage's fingerprint."""
+        section = (self.cfg.stage1 if name == "stage1" else self.cfg.stage2).train
+        return self._train_config(name, self.cfg.base_model, "-", section, self.out / name).model_dump(mode="json")
 
     @contextmanager
     def _cost(self, name: str):
@@ -376,8 +436,10 @@ class Pipeline:
         self.log(f"merge: {method} of {len(checkpoints)} {what} -> {out} ({result.seconds:.1f} s)")
         return str(out)
 
-    def evaluate(self, label: str, model: str) -> dict:
-        if label in self.state["evals"]:
+    def evaluate(self, label: str, model: str, model_fingerprint: str) -> dict:
+        """Scores of ``model`` on the eval tasks; kept in the state while the model and the tasks are unchanged."""
+        inputs = eval_inputs(self.cfg, model_fingerprint)
+        if label in self.state["evals"] and self.state["eval_inputs"].get(label) == inputs.fingerprint:
             return self.state["evals"][label]
         from ..engine import Embedder
         from ..eval import evaluate_retrieval, evaluate_sts
@@ -397,11 +459,16 @@ class Pipeline:
         scores["mean"] = round(sum(scores.values()) / len(scores), 2)
         self.log(f"eval {label}: " + ", ".join(f"{k} {v:.2f}" for k, v in scores.items()))
         self.state["evals"][label] = scores
+        self.state["eval_inputs"][label] = inputs.fingerprint
         self._write_state()
         return scores
 
     def table(self) -> str:
-        evals = self.state["evals"]
+        """The ablation table of the evaluations that are current: a score of a model the recipe no
+        longer makes (a stage not yet re-run after an edit) is left out, never shown as current."""
+        made = {"base": base_fingerprint(self.cfg), **{n: i.fingerprint for n, i in self.inputs.items()}}
+        evals = {label: scores for label, scores in self.state["evals"].items()
+                 if self.state["eval_inputs"].get(label) == eval_inputs(self.cfg, made.get(label, "")).fingerprint}
         present = [(label, row) for label, row in ROWS if label in evals]
         cols = list(evals[present[0][0]]) if present else []
         lines = ["| model | " + " | ".join(cols) + " |", "|---|" + "---:|" * len(cols)]
