@@ -99,13 +99,13 @@ def main(argv=None) -> int:
             print(rows[-1], flush=True)
 
         row("dense exact (float32)", f32, 0)
-        row(f"binary {dim} bits, no rescoring", f32, dim, mode="binary", tuning=BinaryConfig(rescore=False))
-        row(f"binary {dim} bits + float32 rescoring (oversample 4)", f32, dim, mode="binary")
-        row(f"binary {dim} bits + int8 rescoring (oversample 4)", i8, dim, mode="binary")
+        row(f"binary {dim} bits, no rescoring", f32, dim, method="binary", tuning=BinaryConfig(rescore=False))
+        row(f"binary {dim} bits + float32 rescoring (oversample 4)", f32, dim, method="binary")
+        row(f"binary {dim} bits + int8 rescoring (oversample 4)", i8, dim, method="binary")
         if mrl is not None:
-            row(f"binary 256 bits (MRL prefix) + float32 rescoring at {dim} (oversample 4)", mrl, 256, mode="binary")
+            row(f"binary 256 bits (MRL prefix) + float32 rescoring at {dim} (oversample 4)", mrl, 256, method="binary")
         for k in SWEEP:
-            row(f"sweep: binary {dim} bits + float32 rescoring, oversample {k}", f32, dim, mode="binary",
+            row(f"sweep: binary {dim} bits + float32 rescoring, oversample {k}", f32, dim, method="binary",
                 tuning=BinaryConfig(oversample=k))
         if args.stores:
             rows.extend(store_rows(args, emb, doc_ids, texts, docs, qids, qv, qrels, split, exact, f32))
@@ -126,7 +126,7 @@ def store_rows(args, emb, doc_ids, texts, docs, qids, qv, qrels, split, exact, f
     from q3embed.stores.qdrant import QdrantStore
 
     out = []
-    ref = f32.search(qv, top_k=10, mode="binary")
+    ref = f32.search(qv, top_k=10, method="binary")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import pgserver
@@ -142,7 +142,7 @@ def store_rows(args, emb, doc_ids, texts, docs, qids, qv, qrels, split, exact, f
         for name, store in stores.items():
             for a in range(0, len(records), 2048):
                 store.add_records(records[a: a + 2048], docs[a: a + 2048])
-            got = store.search(qv, top_k=10, mode="binary", tuning=BinaryConfig())
+            got = store.search(qv, top_k=10, method="binary", tuning=BinaryConfig())
             same = np.mean([[h.id for h in x] == [h.id for h in y] for x, y in zip(got, ref)])
             overlap = np.mean([len({h.id for h in x} & {h.id for h in y}) / 10 for x, y in zip(got, ref)])
             score = ndcg(as_run(qids, got), qrels)

@@ -68,24 +68,24 @@ def test_index_binary_search_rescored_equals_exact(tmp_path, hash_embedder, doc_
     assert list((tmp_path / "idx" / "segments").glob("*.bits.npy"))
     queries = hash_embedder.encode_queries(["cooking bread oven flour item7", "football goal match team"])
     exact = idx.search(queries, top_k=5)
-    full = idx.search(queries, top_k=5, mode="binary", tuning=BinaryConfig(oversample=200))
+    full = idx.search(queries, top_k=5, method="binary", tuning=BinaryConfig(oversample=200))
     assert [[h.id for h in r] for r in full] == [[h.id for h in r] for r in exact]
     np.testing.assert_allclose([h.score for r in full for h in r], [h.score for r in exact for h in r], atol=1e-5)
-    default = idx.search(queries, top_k=5, mode="binary")  # oversample 4: 20 candidates
+    default = idx.search(queries, top_k=5, method="binary")  # oversample 4: 20 candidates
     assert default[0][0].id == "d7"
-    bits_only = idx.search(queries, top_k=5, mode="binary", tuning=BinaryConfig(rescore=False))
+    bits_only = idx.search(queries, top_k=5, method="binary", tuning=BinaryConfig(rescore=False))
     assert all(-1 <= h.score <= 1 for r in bits_only for h in r)
     idx.delete(["d7"])
     idx.add([("late", "cooking bread oven flour item7 late")])  # a second segment, a dead row in the first
-    hits = idx.search(queries[0], top_k=3, mode="binary", tuning=BinaryConfig(oversample=100))
+    hits = idx.search(queries[0], top_k=3, method="binary", tuning=BinaryConfig(oversample=100))
     assert [h.id for h in hits] == [h.id for h in idx.search(queries[0], top_k=3)] and "d7" not in {h.id for h in hits}
     idx.compact()
-    assert [h.id for h in Index.open(idx.root).search(queries[0], top_k=3, mode="binary")][0] == "late"
+    assert [h.id for h in Index.open(idx.root).search(queries[0], top_k=3, method="binary")][0] == "late"
 
 
 def test_binary_mode_needs_an_index_with_bits(tmp_path, hash_embedder, doc_maker):
     idx = Index.build(tmp_path / "idx", doc_maker(5), hash_embedder)
     with pytest.raises(ValueError, match="keeps none; build it with binary_dim"):
-        idx.search("cooking", mode="binary")
+        idx.search("cooking", method="binary")
     with pytest.raises(ValueError, match="multiple of 8"):
         Index.create(tmp_path / "other", hash_embedder, binary_dim=7)

@@ -29,6 +29,10 @@ def register(sub) -> None:
     b.add_argument("--storage-dtype", default="float32", choices=("float32", "float16", "int8"),
                    help="type the vectors are stored in (int8: one scale per vector; default float32). "
                         "The model's compute dtype is --dtype, as on every verb")
+    b.add_argument("--binary-dim", type=int, default=0,
+                   help="also keep the sign bits of the first N dims (a multiple of 8, at most --dim) for "
+                        "`search --method binary`: a Hamming first pass at 1/32 of float32's memory, rescored "
+                        "with the stored vectors (default 0: none)")
     b.add_argument("--instruction", default=None, help="query instruction recorded for searches (default: the model's)")
     b.add_argument("--chunk-tokens", type=int, default=0,
                    help="split documents into windows of this many tokens (default 0: no chunking, truncate at max length)")
@@ -143,6 +147,8 @@ def run_build(args) -> int:
     check_positive("--batch-size", args.batch_size)
     check_positive("--commit-every", args.commit_every)
     if args.ray is not None:
+        if args.binary_dim:
+            raise ValueError("--binary-dim is not available with --ray; build without --ray to keep sign bits")
         from .index_ray import run_ray_build
 
         return run_ray_build(args)
@@ -151,7 +157,7 @@ def run_build(args) -> int:
                         dtype=args.storage_dtype, instruction=args.instruction, chunk_tokens=args.chunk_tokens,
                         chunk_overlap=args.chunk_overlap, batch_size=args.batch_size, commit_every=args.commit_every,
                         commit_seconds=args.commit_seconds, overwrite=args.overwrite, resume=args.resume,
-                        show_progress=_progress())
+                        show_progress=_progress(), binary_dim=args.binary_dim)
     print(f"built {summary(store)}", file=sys.stderr)
     store.close()
     return 0
@@ -223,6 +229,11 @@ def run_info(args) -> int:
     if hasattr(store, "num_chunks"):  # the embedded index's files
         info.update(chunks=store.num_chunks, generation=store.generation, segments=len(store.segments),
                     bytes=store.size_bytes())
+    from ..stores.footprint import footprint
+
+    per_million = footprint(store)
+    if per_million:
+        info["memory_per_million_vectors_mb"] = per_million  # measured from the files or table, see docs/search.md
     info.update(interrupted=store.interrupted, verified=bool(args.verify), partial_documents=partial, spec=spec)
     if args.json:
         print(json.dumps(info))

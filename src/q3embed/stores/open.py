@@ -34,10 +34,11 @@ def open_store(target, embedder=None, verify: bool = False):
 
 
 def create_store(target, embedder, *, dim: int | None = None, dtype: str = "float32", instruction: str | None = None,
-                 chunking: ChunkingConfig | None = None, overwrite: bool = False, building: bool = False):
+                 chunking: ChunkingConfig | None = None, overwrite: bool = False, building: bool = False,
+                 binary_dim: int = 0):
     """An empty store at ``target`` (path or URL) that records how ``embedder`` embeds."""
     kwargs = {"dim": dim, "dtype": dtype, "instruction": instruction, "chunking": chunking, "overwrite": overwrite,
-              "building": building}
+              "building": building, "binary_dim": binary_dim}
     if not is_store_url(target):
         return Index.create(target, embedder, **kwargs)
     if target.startswith("qdrant://"):
@@ -52,13 +53,13 @@ def create_store(target, embedder, *, dim: int | None = None, dtype: str = "floa
 def build_store(target, corpus, embedder, *, dim: int | None = None, dtype: str = "float32",
                 instruction: str | None = None, chunk_tokens: int = 0, chunk_overlap: int = 0, batch_size: int = 32,
                 commit_every: int = 8192, commit_seconds: float | None = COMMIT_SECONDS, overwrite: bool = False,
-                resume: bool = False, show_progress: bool = False):
+                resume: bool = False, show_progress: bool = False, binary_dim: int = 0):
     """``Index.build`` for a path; the same steps (mark building, add, unmark) for a store URL."""
     if not is_store_url(target):
         return Index.build(target, corpus, embedder, dim=dim, dtype=dtype, instruction=instruction,
                            chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap, batch_size=batch_size,
                            commit_every=commit_every, commit_seconds=commit_seconds, overwrite=overwrite,
-                           resume=resume, show_progress=show_progress)
+                           resume=resume, show_progress=show_progress, binary_dim=binary_dim)
     from .errors import IndexNotFoundError
 
     docs = read_corpus(corpus)
@@ -74,7 +75,7 @@ def build_store(target, corpus, embedder, *, dim: int | None = None, dtype: str 
         on_duplicate = "skip"
     else:
         store = create_store(target, embedder, dim=dim, dtype=dtype, instruction=instruction, chunking=chunking,
-                             overwrite=overwrite, building=True)
+                             overwrite=overwrite, building=True, binary_dim=binary_dim)
         on_duplicate = "error"
     with store.writer():  # held from the first write to the last, like the embedded index's lock
         store.set_building(True)
