@@ -37,7 +37,7 @@ def test_build_search_add_delete_info(built_idx, tmp_path, tiny_embedding_dir, t
     assert {"id", "score"} <= set(out[0]["hits"][0])
 
     assert main(["search", str(built_idx), "bread", "--top-k", "2", "--reranker", str(tiny_reranker_dir),
-                 "--rerank-top", "4", "--mode", "hnsw"]) == 0
+                 "--rerank-top", "4", "--method", "hnsw"]) == 0
     text = capsys.readouterr().out
     assert text.startswith("query: bread") and text.count(" rerank ") == 2
 

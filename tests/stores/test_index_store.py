@@ -49,28 +49,28 @@ def test_storage_dtypes_rank_like_float32(tmp_path, small_docs, hash_embedder, d
     assert vec.dtype == np.dtype(dtype)
 
 
-@pytest.mark.parametrize("mode,kw", [("hnsw", {}), ("ivf", {"tuning": AnnConfig("ivf", nlist=4, nprobe=4)}),
+@pytest.mark.parametrize("method,kw", [("hnsw", {}), ("ivf", {"tuning": AnnConfig("ivf", nlist=4, nprobe=4)}),
                                      ("funnel", {"tuning": FunnelConfig(dim=64, candidates=60)})])
-def test_approximate_modes_recall_exact(built, small_docs, mode, kw):
+def test_approximate_methods_recall_exact(built, small_docs, method, kw):
     queries = [t for _, t in small_docs[::3]]
     exact = built.search(queries, top_k=10)
-    approx = built.search(queries, top_k=10, mode=mode, **kw)
+    approx = built.search(queries, top_k=10, method=method, **kw)
     recall = np.mean([len({h.id for h in a} & {h.id for h in e}) / 10 for a, e in zip(approx, exact)])
     assert recall >= 0.95, recall
 
 
 def test_ann_cache_follows_generations(built, tmp_path, doc_maker):
-    built.search("music", mode="hnsw")
+    built.search("music", method="hnsw")
     assert [p.name for p in (tmp_path / "idx" / "ann").iterdir()] == [f"hnsw-m32-efc200-g{built.generation}.faiss"]
     built.add(doc_maker(3, prefix="new"))
-    hits = built.search("astronomy stars galaxy telescope item0 new", mode="hnsw", top_k=3)
+    hits = built.search("astronomy stars galaxy telescope item0 new", method="hnsw", top_k=3)
     assert hits[0].id == "new0"  # the new document is found: the graph was rebuilt for the new commit
     assert [p.name for p in (tmp_path / "idx" / "ann").iterdir()] == [f"hnsw-m32-efc200-g{built.generation}.faiss"]
 
 
 def test_funnel_at_full_dim_equals_exact(built):
     a = built.search("biology cell", top_k=10)
-    b = built.search("biology cell", top_k=10, mode="funnel", tuning=FunnelConfig(dim=64, candidates=60))
+    b = built.search("biology cell", top_k=10, method="funnel", tuning=FunnelConfig(dim=64, candidates=60))
     assert [h.id for h in a] == [h.id for h in b]
 
 

@@ -99,7 +99,7 @@ def test_hnsw_recall_against_exact(pg_url, hash_embedder, doc_maker):
     store.add(doc_maker(1500), commit_every=500)
     queries = hash_embedder.encode_queries([f"item{i} music guitar" for i in range(0, 1500, 15)])
     exact = store.search(queries, top_k=10)
-    approx = store.search(queries, top_k=10, mode="hnsw", tuning=AnnConfig(ef_search=100))
+    approx = store.search(queries, top_k=10, method="hnsw", tuning=AnnConfig(ef_search=100))
     recall = np.mean([len({h.id for h in a} & {h.id for h in e}) / 10 for a, e in zip(approx, exact)])
     assert recall >= 0.99, recall
     plan = store.conn.execute("EXPLAIN SELECT doc_id FROM q3e_" + store.collection +
@@ -178,7 +178,7 @@ def test_every_verb_takes_a_store_url(pg_url, tiny_embedding_dir, tmp_path, caps
     assert main(["search", pg_url, "capital of France", "--top-k", "2", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert len(out[0]["hits"]) == 2
-    assert main(["search", pg_url, "x", "--mode", "funnel"]) == 1
+    assert main(["search", pg_url, "x", "--method", "funnel"]) == 1
     assert "accepted: exact, hnsw" in capsys.readouterr().err
     assert main(["index", "delete", "--store", pg_url, "d9"]) == 0
     assert main(["index", "delete", "--store", pg_url, "d9"]) == 1

@@ -15,7 +15,7 @@ def test_minilm_scifact_ndcg_through_pgvector(pg_url, minilm_embedder):
     corpus, _, _ = load_beir(scifact, "test")
     store = build_store(pg_url, list(corpus.items()), minilm_embedder, batch_size=64, commit_every=1024)
     assert store.count() == 5183
-    result = evaluate_retrieval(minilm_embedder, scifact, store=store, mode="exact", top_k=100)
+    result = evaluate_retrieval(minilm_embedder, scifact, store=store, method="exact", top_k=100)
     assert round(100 * result["ndcg_at_10"], 2) == 64.51
     assert result["store"] == store.location
     store.close()

@@ -74,7 +74,7 @@ def test_every_store_implements_the_protocol_with_identical_signatures(store):
         want = inspect.signature(getattr(Proto, name))
         assert list(got.parameters) == list(want.parameters), name
         assert [p.default for p in got.parameters.values()] == [p.default for p in want.parameters.values()], name
-    assert store.search_modes[0] == "exact" and "hnsw" in store.search_modes
+    assert store.search_methods[0] == "exact" and "hnsw" in store.search_methods
     assert store.spec.dim == 64 and store.spec.model == "hash-embedder"
 
 
@@ -158,10 +158,10 @@ def test_metadata_filter(store, hash_embedder):
     assert [h.id for h in hits] == ["b"] and hits[0].meta == {"lang": "de"}
 
 
-def test_hnsw_mode_and_tuning(store, small_docs):
+def test_hnsw_method_and_tuning(store, small_docs):
     store.add(small_docs)
     exact = store.search("biology cell protein gene", top_k=5)
-    approx = store.search("biology cell protein gene", top_k=5, mode="hnsw", tuning=AnnConfig(ef_search=100))
+    approx = store.search("biology cell protein gene", top_k=5, method="hnsw", tuning=AnnConfig(ef_search=100))
     assert len({h.id for h in exact} & {h.id for h in approx}) >= 4
     with pytest.raises(ValueError, match="search mode"):
         store.search("x", mode="nope")

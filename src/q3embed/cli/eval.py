@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from ..stores.fusion import SEARCH_MODES
+from ..stores.local_index import SEARCH_METHODS
 from ._common import add_model_args, add_verb, check_output_dir, check_positive, load_embedder
+from .fusion_args import add_fusion_args, fusion_config
 
 DESCRIPTION = """\
 Evaluate an embedding model on local data, the way MTEB scores it.
@@ -41,7 +44,11 @@ def register(sub) -> None:
     p.add_argument("--store", default=None,
                    help="retrieval: score the search of this store (index directory or postgresql://...?collection=N) "
                         "that holds --data's corpus, instead of embedding the corpus here")
-    p.add_argument("--mode", default="exact", help="retrieval with --store: search mode (exact, hnsw, ...)")
+    p.add_argument("--mode", default="dense", choices=SEARCH_MODES,
+                   help="retrieval: dense (default), or with --store lexical (BM25) or hybrid (both, fused)")
+    p.add_argument("--method", default="exact", choices=SEARCH_METHODS,
+                   help="retrieval with --store: how the dense stage searches (exact, hnsw, ...)")
+    add_fusion_args(p)
     p.add_argument("--ignore-identical-ids", action="store_true",
                    help="retrieval: never return a document whose id equals the query id (as MTEB does for ArguAna)")
     p.add_argument("--max-queries", type=int, default=None, help="rerank: score only the first N queries")
@@ -162,9 +169,12 @@ def _evaluate(args, emb, cache, progress) -> dict:
             try:
                 return evaluate_retrieval(emb, args.data[0], split=args.split, top_k=args.top_k,
                                           ignore_identical_ids=args.ignore_identical_ids, store=store,
-                                          mode=args.mode, **common)
+                                          mode=args.mode, method=args.method, fusion=fusion_config(args), **common)
             finally:
                 store.close()
+        if args.mode != "dense":
+            raise ValueError(f"--mode {args.mode} searches a store's lexical index: add --store (an index built from "
+                             "--data's corpus), or use --mode dense")
         return evaluate_retrieval(emb, args.data[0], split=args.split, top_k=args.top_k,
                                   ignore_identical_ids=args.ignore_identical_ids, **common)
     if args.task == "sts":

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..stores.fusion import FusionConfig
 from .beir import BeirStats, load_beir_with_stats
 from .cache import encode_cached
 from .metrics import DEFAULT_K_VALUES, retrieval_metrics
@@ -68,7 +69,9 @@ def evaluate_retrieval(
     return_run: bool = False,
     ignore_identical_ids: bool = False,
     store=None,
-    mode: str = "exact",
+    mode: str = "dense",
+    method: str = "exact",
+    fusion=None,
 ) -> dict:
     """nDCG@1/3/5/10/100, MAP@k, Recall@k, P@k, MRR@k of ``embedder`` on a BEIR folder.
 
@@ -80,17 +83,21 @@ def evaluate_retrieval(
     id equals the query id from the ranking (MTEB does so for ArguAna, Quora, FiQA, FEVER...).
 
     ``store`` (any ``VectorStore`` that holds this corpus, e.g. built with ``q3embed index build``)
-    scores the search that ships: queries are embedded here and ranked by ``store.search`` in
-    ``mode``, so the published number is the store's. Without it, documents are embedded and
-    ranked by the same exact top-k kernel the embedded index uses.
+    scores the search that ships: queries are embedded here and ranked by ``store.search`` with
+    ``mode`` (dense, lexical or hybrid, fused by ``fusion``) and ``method`` (how the dense stage
+    searches), so the published number is the store's. Without it, documents are embedded and
+    ranked by the same exact top-k kernel the embedded index uses (dense mode only).
     """
     embedder = as_embedder(embedder)
     if top_k < 1:
         raise ValueError(f"top_k must be >= 1, got {top_k}")
     t0 = time.perf_counter()
     if store is not None:
-        return _evaluate_store(embedder, store, data_dir, split, instruction, batch_size, cache_dir, top_k, mode,
-                               show_progress, return_run, ignore_identical_ids, t0)
+        return _evaluate_store(embedder, store, data_dir, split, instruction, batch_size, cache_dir, top_k,
+                               (mode, method, fusion), show_progress, return_run, ignore_identical_ids, t0)
+    if mode != "dense":
+        raise ValueError(f"retrieval mode {mode!r} searches a store's lexical index: pass store= (--store) built "
+                         "from this corpus, or use mode 'dense'")
     enc = encode_retrieval(embedder, data_dir, split, instruction, dim, batch_size, cache_dir, show_progress)
     query_ids, doc_ids, qrels, stats = enc.query_ids, enc.doc_ids, enc.qrels, enc.stats
     query_vecs, doc_vecs = enc.query_vecs, enc.doc_vecs
@@ -114,8 +121,11 @@ def evaluate_retrieval(
     return result
 
 
-def _evaluate_store(embedder, store, data_dir, split, instruction, batch_size, cache_dir, top_k, mode,
+def _evaluate_store(embedder, store, data_dir, split, instruction, batch_size, cache_dir, top_k, search,
                     show_progress, return_run, ignore_identical_ids, t0) -> dict:
+    mode, method, fusion = search
+    if mode == "hybrid":
+        fusion = fusion or FusionConfig()  # recorded with the result: the figure names its fusion
     corpus, queries, qrels, stats = load_beir_with_stats(data_dir, split)
     store.check_embedder(embedder)
     held = store.count()
@@ -125,16 +135,22 @@ def _evaluate_store(embedder, store, data_dir, split, instruction, batch_size, c
     query_ids = list(queries)
     dim = store.spec.dim
     instruction = instruction if instruction is not None else store.spec.instruction
-    query_vecs = encode_cached(embedder, [queries[i] for i in query_ids], instruction=instruction, dim=dim,
-                               batch_size=batch_size, cache_dir=cache_dir, show_progress=show_progress, query=True)
+    texts = [queries[i] for i in query_ids]
     depth = top_k + 1 if ignore_identical_ids else top_k
-    hits = store.search(np.asarray(query_vecs, np.float32), top_k=depth, mode=mode)
+    if mode == "lexical":  # no query vectors needed
+        hits = store.search(texts, top_k=depth, mode=mode)
+    else:
+        query_vecs = encode_cached(embedder, texts, instruction=instruction, dim=dim, batch_size=batch_size,
+                                   cache_dir=cache_dir, show_progress=show_progress, query=True)
+        hits = store.search(np.asarray(query_vecs, np.float32), top_k=depth, mode=mode, method=method, texts=texts,
+                            fusion=fusion)
     run = {q: {h.id: h.score for h in hs if not (ignore_identical_ids and h.id == q)}
            for q, hs in zip(query_ids, hits)}
     run = {q: dict(list(r.items())[:top_k]) for q, r in run.items()}
     result = score_run(run, qrels, top_k)
     result.update(task="retrieval", dataset=Path(data_dir).resolve().name, split=split, model=model_name(embedder),
                   dim=dim, instruction=instruction, top_k=top_k, store=store.location, search_mode=mode,
+                  search_method=method, fusion=asdict(fusion) if mode == "hybrid" and fusion else None,
                   num_queries=len(query_ids), num_documents=held, data_counts=stats.as_dict(),
                   seconds=round(time.perf_counter() - t0, 2))
     if return_run:

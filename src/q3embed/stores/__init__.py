@@ -6,13 +6,14 @@ from .chunking import ChunkingConfig
 from .errors import (DuplicateIdError, IndexBusyError, IndexCorruptError, IndexMismatchError, IndexNotFoundError,
                      StoreExistsError, StoreUnavailableError, UnknownIdError)
 from .funnel import FunnelConfig
+from .fusion import SEARCH_MODES, FusionConfig
 from .hits import Hit
-from .local_index import SEARCH_MODES, Index
+from .local_index import SEARCH_METHODS, Index
 from .open import open_store
 from .protocol import VectorStore
 from .retrieval import Retriever
 from .spec import IndexSpec
 
-__all__ = ["AnnConfig", "ChunkingConfig", "DuplicateIdError", "FunnelConfig", "Hit", "Index",
+__all__ = ["AnnConfig", "ChunkingConfig", "DuplicateIdError", "FunnelConfig", "FusionConfig", "Hit", "Index",
            "IndexBusyError", "IndexCorruptError", "IndexMismatchError", "IndexNotFoundError", "IndexSpec",
-           "Retriever", "SEARCH_MODES", "StoreExistsError", "StoreUnavailableError", "UnknownIdError", "VectorStore", "open_store"]
+           "Retriever", "SEARCH_METHODS", "SEARCH_MODES", "StoreExistsError", "StoreUnavailableError", "UnknownIdError", "VectorStore", "open_store"]

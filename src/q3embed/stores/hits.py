@@ -10,13 +10,14 @@ import numpy as np
 @dataclass
 class Hit:
     id: str  # document id
-    score: float  # inner product (cosine for normalised vectors) of the best-matching chunk
+    score: float  # dense: inner product of the best chunk; lexical: its BM25; hybrid: the fused score
     text: str = ""  # that chunk's text
     chunk: int = 0  # chunk number within the document
     start: int = 0  # character span of the chunk in the document
     end: int = 0
     meta: dict = field(default_factory=dict)
     rerank_score: float | None = None  # P(yes) from a reranker, when one was used
+    stages: list[str] = field(default_factory=list)  # first stage(s) that found it: "dense", "lexical" or both
 
     def to_dict(self, with_text: bool = True) -> dict:
         d = asdict(self)

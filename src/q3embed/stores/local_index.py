@@ -1,8 +1,9 @@
-"""``Index``: an embedded, crash-safe vector index on disk with exact, approximate and funnel search.
+"""``Index``: an embedded, crash-safe vector + lexical index on disk: dense, BM25 and hybrid search.
 
 >>> idx = Index.build("scifact.idx", "corpus.jsonl", Embedder.load("minilm"))
 >>> idx.search("what do mitochondria do?", top_k=5)           # exact inner product
->>> idx.search(query_vectors, mode="hnsw")                     # (Q, dim) vectors work too
+>>> idx.search(query_vectors, method="hnsw")                   # (Q, dim) vectors work too
+>>> idx.search("mitochondria ATP", mode="hybrid")              # BM25 + dense, fused with RRF
 >>> idx.add("more.jsonl"); idx.delete(["doc-7"]); len(idx)     # each call is one commit
 """
 
@@ -22,25 +23,29 @@ from .chunking import ChunkingConfig
 from .errors import IndexMismatchError, StoreExistsError, UnknownIdError
 from .exact import exact_top_rows
 from .funnel import FunnelConfig, funnel_search, low_dim_matrix
+from .fusion import FusionConfig
 from .hits import Hit, best_per_document
 from .ingest import (COMMIT_SECONDS, add_documents, check_embedder, check_on_duplicate, check_records, check_resumable,
                      drop_duplicates, matches, whole)
-from .spec import new_spec, query_matrix
+from .lexical import LEXICAL, LexicalIndex, lexical_top_rows
+from .modes import run_search
+from .spec import new_spec
 from .storage import check_storage_dtype, dequantize, quantize
 from .store import (LOCK, Manifest, Segment, check_files, commit_manifest, load_segment, manifest_path, read_manifest,
                     manifest_stamp, remove_debris, write_segment, writer_lock)
 
-SEARCH_MODES = ("exact", "hnsw", "ivf", "funnel", "binary")
+SEARCH_METHODS = ("exact", "hnsw", "ivf", "funnel", "binary")  # how the dense stage searches
 
 
 
 class Index:
-    search_modes = SEARCH_MODES
+    search_methods = SEARCH_METHODS
 
     def __init__(self, root: Path, manifest: Manifest, embedder=None, stamp=None):
         self.root = root
         self._reload_lock = threading.RLock()  # a server thread may refresh while another searches
         self._stamp = stamp  # taken before the manifest was read: a commit in between means one more reload
+        self._lexical: LexicalIndex | None = None
         self._load(manifest)
         self.embedder = embedder
 
@@ -54,6 +59,8 @@ class Index:
         manifest = read_manifest(root)
         check_files(root, manifest, verify=verify)
         index = cls(root, manifest, stamp=stamp)
+        if verify:
+            index.lexical().check(root, manifest.segments)
         if embedder is not None:
             index.attach(embedder)
         return index
@@ -182,6 +189,8 @@ class Index:
             check_files(self.root, manifest)
             self._load(manifest)
             self._stamp = stamp
+            if self._lexical is not None:
+                self._lexical.reload()  # committed before the manifest: at least as new as it
         return self
 
     def refresh(self) -> bool:
@@ -344,7 +353,10 @@ class Index:
         if rows:
             stored, scales = quantize(vectors, self.spec.dtype)
             bits = pack_signs(vectors, self.spec.binary_dim) if self.spec.binary_dim else None
-            segments.append(write_segment(self.root, f"seg-{next_segment:06d}", stored, scales, rows, bits))
+            name = f"seg-{next_segment:06d}"
+            segments.append(write_segment(self.root, name, stored, scales, rows, bits))
+            # the lexical rows are committed before the manifest that makes both visible (see lexical.py)
+            self.lexical().write(name, [r.get("text", "") for r in rows], self.spec.analyzer)
             next_segment += 1
         commit_manifest(self.root, Manifest(self.spec, m.generation + 1, next_segment, segments, building=m.building))
         self.reload()
@@ -387,9 +399,13 @@ class Index:
                 sc = None if scales[0] is None else np.concatenate(scales)
                 vectors = np.concatenate(stored)
                 bits = pack_signs(dequantize(vectors, sc), self.spec.binary_dim) if self.spec.binary_dim else None
-                entries.append(write_segment(self.root, f"seg-{m.next_segment:06d}", vectors, sc, rows, bits))
+                name = f"seg-{m.next_segment:06d}"
+                entries.append(write_segment(self.root, name, vectors, sc, rows, bits))
+                self.lexical().write(name, [r.get("text", "") for r in rows], self.spec.analyzer)
             commit_manifest(self.root, Manifest(self.spec, m.generation + 1, m.next_segment + 1, entries,
                                                 building=m.building))
+            # the old segments' lexical rows go only once no commit names them
+            self.lexical().write(None, [], self.spec.analyzer, drop=[e.name for e in m.segments])
             self.reload()
             remove_debris(self.root, self.manifest)
 
@@ -402,42 +418,55 @@ class Index:
         instruction = instruction if instruction is not None else self.spec.instruction
         return self.embedder.encode_queries(list(queries), instruction=instruction, dim=self.spec.dim)
 
-    def search(self, queries, top_k: int = 10, mode: str = "exact", instruction: str | None = None,
-               where: dict | None = None, tuning: AnnConfig | FunnelConfig | BinaryConfig | None = None):
+    def search(self, queries, top_k: int = 10, mode: str = "dense", method: str = "exact",
+               instruction: str | None = None, where: dict | None = None,
+               tuning: AnnConfig | FunnelConfig | BinaryConfig | None = None, texts=None,
+               fusion: FusionConfig | None = None):
         """Best ``top_k`` documents per query: a list of Hits for one query (str or (dim,) vector),
         a list of lists for several (list of str or (Q, dim) array).
 
-        mode: ``exact`` (inner product over every row), ``hnsw`` / ``ivf`` (faiss, approximate;
-        ``tuning=AnnConfig(...)``), ``funnel`` (MRL: low-dim pass, full-dim rescore;
-        ``tuning=FunnelConfig(...)``), ``binary`` (Hamming first pass on the sign bits, exact rescoring of an
-        oversampled candidate list; needs ``binary_dim`` at build; ``tuning=BinaryConfig(...)``). ``where`` keeps documents whose metadata holds every
-        key/value given (exact mode: the filter is applied before ranking).
+        mode: ``dense`` (vectors), ``lexical`` (BM25 over the chunk text) or ``hybrid`` (both, fused:
+        ``fusion=FusionConfig(...)``, RRF k=60 by default); lexical and hybrid need the query text
+        (text queries, or ``texts=`` beside vectors).
+
+        method (how the dense stage searches): ``exact`` (inner product over every row), ``hnsw`` /
+        ``ivf`` (faiss, approximate; ``tuning=AnnConfig(...)``), ``funnel`` (MRL: low-dim pass,
+        full-dim rescore; ``tuning=FunnelConfig(...)``), ``binary`` (Hamming first pass on the sign
+        bits, exact rescoring of an oversampled candidate list; needs ``binary_dim`` at build;
+        ``tuning=BinaryConfig(...)``). ``where`` keeps documents whose metadata holds every key/value
+        given (dense: exact method only; the filter is applied before ranking).
         """
-        if mode not in SEARCH_MODES:
-            raise ValueError(f"search mode must be one of {', '.join(SEARCH_MODES)}, got {mode!r}")
-        if top_k < 1:
-            raise ValueError(f"top_k must be >= 1, got {top_k}")
-        if where and mode != "exact":
-            raise ValueError(f"a metadata filter (where=) needs mode 'exact' in the embedded index, got {mode!r}")
+        return run_search(self, queries, top_k, mode, method, instruction, where, tuning, texts, fusion)
+
+    def _dense_hits(self, qv: np.ndarray, top_k: int, method: str, where, tuning) -> list[list[Hit]]:
+        if where and method != "exact":
+            raise ValueError(f"a metadata filter (where=) needs method 'exact' in the embedded index, got {method!r}")
         ann = tuning if isinstance(tuning, AnnConfig) else None
         funnel = tuning if isinstance(tuning, (FunnelConfig, BinaryConfig)) else None  # a rescoring first pass
-        if mode == "binary" and not self.spec.binary_dim:
-            raise ValueError(f"search mode 'binary' needs sign bits, and {self.root} keeps none; build it with "
-                             "binary_dim= (--binary-dim), or use mode 'exact'")
-        single, qv = self._query_vectors(queries, instruction)
+        if method == "binary" and not self.spec.binary_dim:
+            raise ValueError(f"search method 'binary' needs sign bits, and {self.root} keeps none; build it with "
+                             "binary_dim= (--binary-dim), or use method 'exact'")
         # The server searches from a thread pool; a refresh swaps the loaded commit, so a search
         # and a refresh never overlap (searches run one at a time per Index).
         with self._reload_lock:
             self.refresh()
             results = [[] for _ in range(len(qv))]
             if self.num_chunks and len(qv):
-                results = self._search_vectors(qv, top_k, mode, ann, funnel, where)
-        return results[0] if single else results
+                results = self._search_vectors(qv, top_k, method, ann, funnel, where)
+        return results
 
-    def _query_vectors(self, queries, instruction) -> tuple[bool, np.ndarray]:
-        return query_matrix(queries, self.spec, str(self.root), lambda texts: self.encode_queries(texts, instruction))
+    def _lexical_hits(self, texts: list[str], top_k: int, where) -> list[list[Hit]]:
+        with self._reload_lock:
+            self.refresh()
+            return [lexical_top_rows(self, t, top_k, where) for t in texts]
 
-    def _search_vectors(self, qv: np.ndarray, top_k: int, mode: str, ann, funnel, where=None) -> list[list[Hit]]:
+    def lexical(self) -> LexicalIndex:
+        """The tantivy index beside the vectors (``lexical/``), opened once."""
+        if self._lexical is None:
+            self._lexical = LexicalIndex(self.root)
+        return self._lexical
+
+    def _search_vectors(self, qv: np.ndarray, top_k: int, method: str, ann, funnel, where=None) -> list[list[Hit]]:
         live = self._live
         if where:
             live = live & np.array([matches(self.record(r).get("meta"), where) if ok else False
@@ -448,23 +477,23 @@ class Index:
         several_chunks = len(self._doc_rows) < self.num_chunks
         m = min(n_live, top_k * 4 if several_chunks else top_k)
         while True:
-            scores, rows = self._top_rows(qv, m, mode, ann, funnel, live)  # (Q, m') each, best first
+            scores, rows = self._top_rows(qv, m, method, ann, funnel, live)  # (Q, m') each, best first
             ranked = [best_per_document(s[r >= 0], r[r >= 0], self._row_doc, top_k) for s, r in zip(scores, rows)]
             if m >= n_live or all(len(x) >= min(top_k, len(self)) for x in ranked):
                 break
             m = min(n_live, m * 4)  # many chunks of the same documents: look deeper
         return [[self._hit(r, s) for r, s in q] for q in ranked]
 
-    def _top_rows(self, qv, m, mode, ann, funnel, live) -> tuple[np.ndarray, np.ndarray]:
-        if mode == "binary":
+    def _top_rows(self, qv, m, method, ann, funnel, live) -> tuple[np.ndarray, np.ndarray]:
+        if method == "binary":
             config = funnel if isinstance(funnel, BinaryConfig) else BinaryConfig()
             return binary_top_rows(qv, self._binary_parts(live), m, config, self.spec.binary_dim)
-        if mode == "exact":
+        if method == "exact":
             blocks = ((int(first), seg.vectors, seg.scales, live[first: first + seg.entry.rows])
                       for seg, first in zip(self.segments, self._offsets[:-1]))
             return exact_top_rows(qv, blocks, m)
         live_rows, dense = self.vectors()
-        if mode == "funnel":
+        if method == "funnel":
             funnel = funnel or FunnelConfig()
             d_low = funnel.first_pass_dim(self.spec.dim)
             key = ("low", self.generation, d_low)
@@ -474,9 +503,9 @@ class Index:
                    for a in range(0, len(qv), 64)]  # 64 queries at a time bounds the (Q, c, d) gather
             scores, local = np.concatenate([o[0] for o in out]), np.concatenate([o[1] for o in out])
         else:
-            ann = ann or AnnConfig(kind=mode)
-            if ann.kind != mode:
-                raise ValueError(f"search mode {mode!r} was given an AnnConfig of kind {ann.kind!r}")
+            ann = ann or AnnConfig(kind=method)
+            if ann.kind != method:
+                raise ValueError(f"search method {method!r} was given an AnnConfig of kind {ann.kind!r}")
             key = ("ann", self.generation, ann)
             if key not in self._dense_cache:
                 self._dense_cache[key] = load_or_build(self.root / "ann", self.generation, lambda: dense, ann)
@@ -510,7 +539,7 @@ def _copy_entry(e):
     return SegmentEntry(e.name, e.rows, e.files, list(e.deleted))
 
 
-_INDEX_NAMES = {"manifest.json", ".manifest.json.tmp", "segments", "ann", LOCK}
+_INDEX_NAMES = {"manifest.json", ".manifest.json.tmp", "segments", "ann", LEXICAL, LOCK}
 
 
 def _looks_like_index(root: Path) -> bool:

@@ -13,7 +13,8 @@ ranks a ``bits bit(binary_dim)`` column by Hamming distance and rescores the ove
 with the full vectors in the same statement.
 
 >>> store = PgVectorStore.create("postgresql://me@db/rag?collection=scifact", embedder)
->>> store.add("corpus.jsonl"); store.search("query", top_k=10, mode="hnsw")
+>>> store.add("corpus.jsonl"); store.search("query", top_k=10, method="hnsw")
+>>> store.search("query", mode="hybrid")   # BM25 in SQL + dense, fused with RRF
 """
 
 from __future__ import annotations
@@ -30,13 +31,17 @@ import numpy as np
 
 from .ann import AnnConfig
 from .binary import BinaryConfig
+from .analysis import analyze
 from .chunking import ChunkingConfig
 from .errors import (IndexBusyError, IndexNotFoundError, StoreExistsError,
                      StoreUnavailableError,
                      UnknownIdError)
+from .fusion import FusionConfig
 from .hits import Hit
 from .ingest import (COMMIT_SECONDS, add_documents, check_embedder, check_on_duplicate, check_records, drop_duplicates)
-from .spec import IndexSpec, new_spec, query_matrix
+from .modes import run_search
+from .pg_lexical import bm25_sql, create_terms_table, term_counts, write_terms
+from .spec import IndexSpec, new_spec
 
 SPEC_TABLE = "q3embed_collections"
 _NAME = re.compile(r"[a-z_][a-z0-9_]{0,47}")
@@ -121,7 +126,7 @@ def _last_clause(msg: str) -> str:
 
 
 class PgVectorStore:
-    search_modes = ("exact", "hnsw", "binary")
+    search_methods = ("exact", "hnsw", "binary")  # how the dense stage searches
 
     def __init__(self, conn, collection: str, spec: IndexSpec, shown: str, building: bool = False, embedder=None):
         self.conn = conn
@@ -161,7 +166,7 @@ class PgVectorStore:
                     row_id bigserial PRIMARY KEY, doc_id text NOT NULL, chunk int NOT NULL, n_chunks int NOT NULL,
                     start_char int NOT NULL, end_char int NOT NULL, text text NOT NULL,
                     meta jsonb NOT NULL DEFAULT '{{}}', embedding vector({spec.dim}) NOT NULL{bits},
-                    n_terms int NOT NULL, UNIQUE (doc_id, chunk))""")
+                    n_terms int NOT NULL DEFAULT 0, UNIQUE (doc_id, chunk))""")
                 conn.execute(f"CREATE INDEX ON {store._table} USING gin (meta jsonb_path_ops)")
                 create_terms_table(conn, store._table)
                 conn.execute(f"INSERT INTO {SPEC_TABLE} (name, spec, building) VALUES (%s, %s, %s)",
@@ -271,14 +276,18 @@ class PgVectorStore:
                 self.conn.execute(f"DELETE FROM {self._table} WHERE doc_id = ANY(%s)", (written,))
             b = self.spec.binary_dim
             bit_col, bit_val = (", bits", f", %s::text::bit({b})") if b else ("", "")
+            counts = term_counts((r["text"] for r in records), self.spec.analyzer)
             with self.conn.cursor() as cur:
                 for a in range(0, len(records), _INSERT_BATCH):
                     cur.executemany(
                         f"INSERT INTO {self._table} (doc_id, chunk, n_chunks, start_char, end_char, text, meta, "
-                        f"embedding{bit_col}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s{bit_val})",
+                        f"n_terms, embedding{bit_col}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s{bit_val})",
                         [(r["id"], r["chunk"], r["n_chunks"], r["start"], r["end"], r["text"].replace("\x00", ""),
-                          json.dumps(r.get("meta") or {}), v, *([bit_string(v, b)] if b else []))
-                         for r, v in zip(records[a: a + _INSERT_BATCH], vectors[a: a + _INSERT_BATCH])])
+                          json.dumps(r.get("meta") or {}), sum(c.values()), v, *([bit_string(v, b)] if b else []))
+                         for r, v, c in zip(records[a: a + _INSERT_BATCH], vectors[a: a + _INSERT_BATCH],
+                                            counts[a: a + _INSERT_BATCH])])
+            # the chunks' BM25 terms, in the same transaction (see pg_lexical)
+            write_terms(self.conn, self._table, written, {(r["id"], r["chunk"]): c for r, c in zip(records, counts)})
         return len(written)
 
     @_one_at_a_time
@@ -340,28 +349,39 @@ class PgVectorStore:
                               f"ef_construction = {int(config.ef_construction)})")
 
     @_one_at_a_time
-    def search(self, queries, top_k: int = 10, mode: str = "exact", instruction: str | None = None,
-               where: dict | None = None, tuning=None):
-        if mode not in self.search_modes:
-            raise ValueError(f"search mode must be one of {', '.join(self.search_modes)} for {self.location}, "
-                             f"got {mode!r}")
-        if top_k < 1:
-            raise ValueError(f"top_k must be >= 1, got {top_k}")
-        single, qv = query_matrix(queries, self.spec, self.location, lambda t: self.encode_queries(t, instruction))
-        filt, params = ("WHERE meta @> %s::jsonb", [json.dumps(where)]) if where else ("", [])
-        if mode == "hnsw":
+    def search(self, queries, top_k: int = 10, mode: str = "dense", method: str = "exact",
+               instruction: str | None = None, where: dict | None = None, tuning=None, texts=None,
+               fusion: FusionConfig | None = None):
+        """Hits per query (see ``VectorStore``): dense by ``method``, BM25 in SQL (``pg_lexical``), or
+        both fused (``fusion``) in Python by the same code as the embedded index."""
+        return run_search(self, queries, top_k, mode, method, instruction, where, tuning, texts, fusion)
+
+    def _filter(self, where: dict | None, alias: str = "") -> tuple[str, list]:
+        return (f"WHERE {alias}meta @> %s::jsonb", [json.dumps(where)]) if where else ("", [])
+
+    def _dense_hits(self, qv: np.ndarray, top_k: int, method: str, where, tuning) -> list[list[Hit]]:
+        filt, params = self._filter(where)
+        if method == "hnsw":
             ann = tuning if isinstance(tuning, AnnConfig) else AnnConfig()
             self.ensure_hnsw(ann)
-            out = [self._search_hnsw(v, top_k, ann.ef_search, filt, params) for v in qv]
-        elif mode == "binary":
+            return [self._search_hnsw(v, top_k, ann.ef_search, filt, params) for v in qv]
+        if method == "binary":
             if not self.spec.binary_dim:
-                raise ValueError(f"search mode 'binary' needs sign bits, and {self.location} keeps none; create it "
-                                 "with binary_dim= (--binary-dim), or use mode 'exact'")
+                raise ValueError(f"search method 'binary' needs sign bits, and {self.location} keeps none; create it "
+                                 "with binary_dim= (--binary-dim), or use method 'exact'")
             config = tuning if isinstance(tuning, BinaryConfig) else BinaryConfig()
-            out = [self._search_binary(v, top_k, config, filt, params) for v in qv]
-        else:
-            out = [self._search_exact(v, top_k, filt, params) for v in qv]
-        return out[0] if single else out
+            return [self._search_binary(v, top_k, config, filt, params) for v in qv]
+        return [self._search_exact(v, top_k, filt, params) for v in qv]
+
+    def _lexical_hits(self, texts: list[str], top_k: int, where) -> list[list[Hit]]:
+        filt, params = self._filter(where, "c.")
+        sql = bm25_sql(self._table, self._COLUMNS, filt)
+        out = []
+        for text in texts:
+            terms = list(dict.fromkeys(analyze(text, self.spec.analyzer)))
+            rows = self.conn.execute(sql, [terms, *params, top_k]).fetchall() if terms else []
+            out.append([_hit(r) for r in rows])
+        return out
 
     _COLUMNS = "doc_id, chunk, start_char, end_char, text, meta"
 

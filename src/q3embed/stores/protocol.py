@@ -8,10 +8,16 @@ Same signatures, same return types, same errors:
 - ``delete`` returns how many documents went; unknown ids raise ``UnknownIdError`` (nothing is
   deleted) unless ``missing="ignore"``.
 - ``search`` returns ``list[Hit]`` for one query (str or (dim,) vector) and ``list[list[Hit]]``
-  for several; each document once, scored by its best chunk (inner product). ``where`` keeps
-  documents whose metadata holds every given key/value. ``tuning`` is an ``AnnConfig`` for
-  ``mode="hnsw"`` (``ef_search`` is read by every store) or a ``FunnelConfig`` for the
-  embedded index's ``mode="funnel"``.
+  for several; each document once, scored by its best chunk. ``mode`` picks the first stage(s):
+  ``dense`` (inner product), ``lexical`` (BM25 over the chunk text, analysed by ``spec.analyzer``)
+  or ``hybrid`` (both, fused by ``fusion``: RRF k=60 by default); lexical and hybrid need the
+  query text (text queries, or ``texts=`` beside vectors). Every hit lists the stage(s) that
+  found it (``Hit.stages``). ``method`` is how the dense stage searches (``search_methods``:
+  ``exact`` first; every store also has ``hnsw``). ``where`` keeps documents whose metadata
+  holds every given key/value. ``tuning`` is an ``AnnConfig`` for ``method="hnsw"``
+  (``ef_search`` is read by every store) or a ``FunnelConfig`` for the embedded index's
+  ``method="funnel"``. ``modes.run_search`` implements all of this over a store's
+  ``_dense_hits`` and ``_lexical_hits``.
 - ``check_embedder`` raises ``IndexMismatchError`` for another model or dim; stores call it in
   ``open``/``attach`` before anything is written.
 
@@ -48,7 +54,7 @@ ON_DUPLICATE = ("error", "replace", "skip")
 @runtime_checkable
 class VectorStore(Protocol):
     spec: IndexSpec  # the embedding spec: model, dim, dtype, instruction (+ chunking and probe vectors)
-    search_modes: tuple[str, ...]  # "exact" first; every store also has "hnsw"
+    search_methods: tuple[str, ...]  # how the dense stage searches: "exact" first; every store also has "hnsw"
 
     @property
     def location(self) -> str:
@@ -84,8 +90,9 @@ class VectorStore(Protocol):
 
     def delete(self, ids: Iterable[str], missing: str = "error") -> int: ...
 
-    def search(self, queries, top_k: int = 10, mode: str = "exact", instruction: str | None = None,
-               where: dict | None = None, tuning=None) -> list[Hit] | list[list[Hit]]: ...
+    def search(self, queries, top_k: int = 10, mode: str = "dense", method: str = "exact",
+               instruction: str | None = None, where: dict | None = None, tuning=None, texts=None,
+               fusion=None) -> list[Hit] | list[list[Hit]]: ...
 
     def count(self) -> int: ...
 

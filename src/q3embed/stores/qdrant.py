@@ -45,10 +45,13 @@ from .binary import BinaryConfig
 from .chunking import ChunkingConfig
 from .errors import (IndexBusyError, IndexMismatchError, IndexNotFoundError, StoreExistsError, StoreUnavailableError,
                      UnknownIdError)
+from .fusion import FusionConfig
 from .hits import Hit
 from .ingest import (COMMIT_SECONDS, add_documents, check_embedder, check_on_duplicate, check_records, drop_duplicates,
                      whole_ids_of)
-from .spec import IndexSpec, new_spec, query_matrix
+from .modes import run_search
+from .qdrant_lexical import AVGDL, SPARSE, document_vectors, query_vector, sparse_config
+from .spec import IndexSpec, new_spec
 
 _NAMESPACE = uuid.UUID("8c1d6f0e-3c1b-4f7e-9a4e-2f0b6c3d9e51")  # point id = uuid5(namespace, doc id + chunk)
 _UPSERT_BATCH = 256
@@ -62,7 +65,7 @@ def point_id(doc_id: str, chunk: int) -> str:
 
 
 class QdrantStore:
-    search_modes = ("exact", "hnsw", "binary")
+    search_methods = ("exact", "hnsw", "binary")  # how the dense stage searches
 
     def __init__(self, client, collection: str, spec: IndexSpec, embedder=None, where: str = ""):
         self.client = client
@@ -96,6 +99,7 @@ class QdrantStore:
         # DOT on L2-normalised vectors is the cosine, and equals the local Index's scores.
         client.create_collection(collection, vectors_config=models.VectorParams(size=spec.dim, distance=models.Distance.DOT),
                                  quantization_config=binary_quantization(spec),
+                                 sparse_vectors_config=sparse_config(),
                                  metadata={"q3embed": spec.to_json(), _BUILDING: building})
         with warnings.catch_warnings():  # local mode warns that payload indexes do nothing there
             warnings.filterwarnings("ignore", message="Payload indexes have no effect")
@@ -194,10 +198,15 @@ class QdrantStore:
     def _upsert(self, records: list[dict], vectors: np.ndarray) -> None:
         from qdrant_client import models
 
+        meta = self.client.get_collection(self.collection).config.metadata or {}
+        sparse, avgdl = document_vectors([r.get("text", "") for r in records], self.spec.analyzer, meta.get(AVGDL))
+        if AVGDL not in meta and records:  # the first write fixes the length normalisation (qdrant_lexical)
+            self.client.update_collection(self.collection, metadata={AVGDL: avgdl})
         for a in range(0, len(records), _UPSERT_BATCH):
-            points = [models.PointStruct(id=point_id(r["id"], r["chunk"]), vector=v.tolist(),
+            points = [models.PointStruct(id=point_id(r["id"], r["chunk"]), vector={"": v.tolist(), SPARSE: x},
                                          payload={"doc_id": r["id"], **{k: r[k] for k in r if k != "id"}})
-                      for r, v in zip(records[a: a + _UPSERT_BATCH], vectors[a: a + _UPSERT_BATCH])]
+                      for r, v, x in zip(records[a: a + _UPSERT_BATCH], vectors[a: a + _UPSERT_BATCH],
+                                         sparse[a: a + _UPSERT_BATCH])]
             self.client.upsert(self.collection, points=points, wait=True)
 
     def _doc_filter(self, ids: Sequence[str]):
@@ -252,37 +261,75 @@ class QdrantStore:
         instruction = instruction if instruction is not None else self.spec.instruction
         return self.embedder.encode_queries(list(texts), instruction=instruction, dim=self.spec.dim)
 
-    def search(self, queries, top_k: int = 10, mode: str = "exact", instruction: str | None = None,
-               where: dict | None = None, tuning=None):
-        """Hits per query (see ``VectorStore``). mode 'exact' asks the server for brute force,
-        'hnsw' for its HNSW graph with ``tuning.ef_search`` (local mode is always exact)."""
+    def search(self, queries, top_k: int = 10, mode: str = "dense", method: str = "exact",
+               instruction: str | None = None, where: dict | None = None, tuning=None, texts=None,
+               fusion: FusionConfig | None = None):
+        """Hits per query (see ``VectorStore``). method 'exact' asks the server for brute force,
+        'hnsw' for its HNSW graph with ``tuning.ef_search`` (local mode is always exact). mode
+        'lexical' searches the BM25 sparse vectors; 'hybrid' fuses both first stages with RRF in one
+        Query API call (prefetch + RRF; ``fusion.method='weighted'`` fuses here instead)."""
+        return run_search(self, queries, top_k, mode, method, instruction, where, tuning, texts, fusion)
+
+    def _dense_params(self, method: str, tuning):
         from qdrant_client import models
 
-        if mode not in self.search_modes:
-            raise ValueError(f"search mode must be one of {', '.join(self.search_modes)} for {self.location}, "
-                             f"got {mode!r}")
-        if top_k < 1:
-            raise ValueError(f"top_k must be >= 1, got {top_k}")
-        single, qv = query_matrix(queries, self.spec, self.location, lambda t: self.encode_queries(t, instruction))
-        ef = tuning.ef_search if isinstance(tuning, AnnConfig) and mode == "hnsw" else None
-        params = models.SearchParams(exact=mode == "exact", hnsw_ef=ef)
-        if mode == "binary":
+        ef = tuning.ef_search if isinstance(tuning, AnnConfig) and method == "hnsw" else None
+        if method == "binary":
             if not self.spec.binary_dim:
-                raise ValueError(f"search mode 'binary' needs sign bits, and {self.location} keeps none; create it "
-                                 "with binary_dim= (--binary-dim), or use mode 'exact'")
-            params = binary_search_params(tuning if isinstance(tuning, BinaryConfig) else BinaryConfig())
-        filt = models.Filter(must=[models.FieldCondition(key=f"meta.{k}", match=models.MatchValue(value=v))
+                raise ValueError(f"search method 'binary' needs sign bits, and {self.location} keeps none; create it "
+                                 "with binary_dim= (--binary-dim), or use method 'exact'")
+            return binary_search_params(tuning if isinstance(tuning, BinaryConfig) else BinaryConfig())
+        return models.SearchParams(exact=method == "exact", hnsw_ef=ef)
+
+    @staticmethod
+    def _filter(where: dict | None):
+        from qdrant_client import models
+
+        return models.Filter(must=[models.FieldCondition(key=f"meta.{k}", match=models.MatchValue(value=v))
                                    for k, v in where.items()]) if where else None
-        # Qdrant's own grouping returns each document once, scored by its best chunk.
+
+    def _groups(self, top_k: int, **query) -> list[Hit]:
+        """Qdrant's own grouping returns each document once, scored by its best chunk."""
+        with warnings.catch_warnings():  # local mode is always exact and says so on every call
+            warnings.filterwarnings("ignore", message="Local mode performs exact")
+            groups = self.client.query_points_groups(self.collection, group_by="doc_id", limit=top_k, group_size=1,
+                                                     with_payload=True, **query).groups
+        return [_hit(g.hits[0]) for g in groups]
+
+    def _dense_hits(self, qv: np.ndarray, top_k: int, method: str, where, tuning) -> list[list[Hit]]:
+        params, filt = self._dense_params(method, tuning), self._filter(where)
+        return [self._groups(top_k, query=v.tolist(), search_params=params, query_filter=filt) for v in qv]
+
+    def _lexical_hits(self, texts: list[str], top_k: int, where) -> list[list[Hit]]:
+        filt, out = self._filter(where), []
+        for text in texts:
+            q = query_vector(text, self.spec.analyzer)
+            out.append(self._groups(top_k, query=q, using=SPARSE, query_filter=filt) if q is not None else [])
+        return out
+
+    def _hybrid_hits(self, texts, qv, top_k: int, method: str, where, tuning, fusion: FusionConfig) -> list[list[Hit]]:
+        """RRF inside Qdrant: both first stages as prefetches of one query (chunk-level ranks, then
+        grouped by document). The stage labels come from the same two prefetches, asked in one batch."""
+        from qdrant_client import models
+
+        params, filt, depth = self._dense_params(method, tuning), self._filter(where), fusion.stage_depth(top_k)
         out = []
-        for v in qv:
-            with warnings.catch_warnings():  # local mode is always exact and says so on every call
+        for text, v in zip(texts, qv):
+            stages = [models.Prefetch(query=v.tolist(), params=params, filter=filt, limit=depth)]
+            q = query_vector(text, self.spec.analyzer)
+            if q is not None:
+                stages.append(models.Prefetch(query=q, using=SPARSE, filter=filt, limit=depth))
+            hits = self._groups(top_k, prefetch=stages, query=models.RrfQuery(rrf=models.Rrf(k=fusion.k)))
+            with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message="Local mode performs exact")
-                groups = self.client.query_points_groups(self.collection, query=v.tolist(), group_by="doc_id",
-                                                         limit=top_k, group_size=1, search_params=params,
-                                                         query_filter=filt, with_payload=True).groups
-            out.append([_hit(g.hits[0]) for g in groups])
-        return out[0] if single else out
+                found = self.client.query_batch_points(self.collection, [
+                    models.QueryRequest(query=p.query, using=p.using, params=p.params, filter=p.filter, limit=depth,
+                                        with_payload=["doc_id"]) for p in stages])
+            for h in hits:
+                h.stages = [name for name, res in zip(("dense", "lexical"), found)
+                            if any(p.payload["doc_id"] == h.id for p in res.points)]
+            out.append(hits)
+        return out
 
 
 def binary_quantization(spec: IndexSpec):

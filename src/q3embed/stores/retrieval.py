@@ -1,9 +1,10 @@
-"""Two-stage retrieval: the embedder recalls candidates from the index, the reranker orders them."""
+"""Two-stage retrieval: dense, lexical or hybrid recall from the index, then the reranker orders them."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from .fusion import FusionConfig, check_mode
 from .hits import Hit
 from .protocol import VectorStore
 
@@ -31,14 +32,24 @@ class Retriever:
     def store(self) -> VectorStore:
         return self.index
 
-    def search(self, query: str | Sequence[str], top_k: int = 10, rerank_top: int = 100, mode: str = "exact",
-               where: dict | None = None, tuning=None) -> list[Hit] | list[list[Hit]]:
-        """Hits for one query (str) or a list of hit lists for several."""
+    def search(self, query: str | Sequence[str], top_k: int = 10, rerank_top: int = 100, mode: str = "dense",
+               method: str = "exact", where: dict | None = None, tuning=None,
+               fusion: FusionConfig | None = None) -> list[Hit] | list[list[Hit]]:
+        """Hits for one query (str) or a list of hit lists for several.
+
+        ``mode``: ``dense``, ``lexical`` or ``hybrid`` (see ``VectorStore.search``); ``method``: how the
+        dense stage searches. With a reranker, it reorders the first ``rerank_top`` hits of whichever
+        list the mode gives (the fused list for hybrid)."""
         single = isinstance(query, str)
         queries = [query] if single else list(query)
-        vectors = self.embedder.encode_queries(queries, instruction=self.instruction, dim=self.index.spec.dim)
+        check_mode(mode)
         depth = max(rerank_top, top_k) if self.reranker is not None else top_k
-        results = self.index.search(vectors, top_k=depth, mode=mode, where=where, tuning=tuning)  # list per query
+        if mode == "lexical":
+            results = self.index.search(queries, top_k=depth, mode=mode, where=where)
+        else:
+            vectors = self.embedder.encode_queries(queries, instruction=self.instruction, dim=self.index.spec.dim)
+            results = self.index.search(vectors, top_k=depth, mode=mode, method=method, where=where, tuning=tuning,
+                                        texts=queries, fusion=fusion)  # list per query
         if self.reranker is not None:
             results = [self._rerank(q, hits, top_k) for q, hits in zip(queries, results)]
         return results[0] if single else results

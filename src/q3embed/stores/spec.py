@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .analysis import DEFAULT_ANALYZER, check_analyzer
 from .binary import check_binary_dim
 from .chunking import ChunkingConfig
 from .errors import IndexMismatchError
@@ -32,12 +33,14 @@ class IndexSpec:
     chunking: ChunkingConfig = field(default_factory=ChunkingConfig)
     probe: tuple[tuple[float, ...], ...] = ()  # PROBE_TEXTS embedded at `dim`
     binary_dim: int = 0  # sign bits kept for a binary first pass (the first binary_dim dims); 0 = none
+    analyzer: str = DEFAULT_ANALYZER  # how lexical search cuts text into terms, at index and query time
 
     def __post_init__(self) -> None:
         check_storage_dtype(self.dtype)
         if not 1 <= self.dim <= self.width:
             raise ValueError(f"index dim {self.dim} must be in 1..{self.width} (the model width)")
         check_binary_dim(self.binary_dim, self.dim)
+        check_analyzer(self.analyzer)
 
     def to_json(self) -> dict:
         d = asdict(self)
