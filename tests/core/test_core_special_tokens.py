@@ -1,4 +1,4 @@
-"""User text stays text: documents, queries and instructions cannot produce control tokens (issue 13 item 3)."""
+"""User text stays text: documents, queries and instructions cannot produce control tokens."""
 
 from __future__ import annotations
 

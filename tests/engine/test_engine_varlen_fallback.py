@@ -1,4 +1,4 @@
-"""A torch without torch.nn.attention.varlen is said out loud, once, not silently (issue 13 item 8)."""
+"""A torch without torch.nn.attention.varlen is said out loud, once, not silently."""
 
 from __future__ import annotations
 

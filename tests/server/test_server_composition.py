@@ -1,5 +1,5 @@
 """The server runs the engine's own contract, bounds each request's work up front, and composes /v1/retrieve
-from the two model queues (issue 13 items 2, 4, 5)."""
+from the two model queues."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""Issue 13 item 6: client input and client behaviour that used to end in a 500, a traceback or a held connection."""
+"""Hostile client input (deep JSON, lone surrogates, over-long instructions) and client behaviour (hanging up,
+half-sent requests, abandoned requests) end in a clear 4xx, a timeout or a dropped job: never a 500, a
+traceback or a held connection."""
 
 from __future__ import annotations
 

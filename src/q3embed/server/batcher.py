@@ -167,7 +167,7 @@ class DynamicBatcher:
         job.future.add_done_callback(self._on_job_done)
         return job.future
 
-    # -- cancellation hook (issue 13: a client that leaves cancels its request's future) ---------
+    # -- cancellation hook: a client that leaves cancels its request's future, so its rows stop costing work --
 
     def _on_job_done(self, future: concurrent.futures.Future) -> None:
         """A cancelled request's rows leave the queue now, not when the worker next looks at it."""
