@@ -1,4 +1,5 @@
-"""slerp: the properties the issue asks for, and the formula against an independent computation."""
+"""slerp: exact endpoints, dtype and shape kept, symmetry at t=0.5, the sphere and the angle split evenly,
+the lerp fallbacks, and the formula against independent float64 and scipy computations."""
 
 from __future__ import annotations
 

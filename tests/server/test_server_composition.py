@@ -62,7 +62,8 @@ def test_amplified_instruction_is_refused_before_any_tokenizing(app_and_client, 
     emb = app.state.q3.embedding.embedder
     calls = []
     monkeypatch.setattr(emb, "_tok", lambda *a, **k: calls.append(1))
-    # The request: a 200k-character instruction with 256 one-letter inputs (about 201 KB).
+    # An amplification attack: a 200k-character instruction with 256 one-letter inputs (about 201 KB of body
+    # that would tokenize to 256 x 200k characters).
     r = client.post("/v1/embeddings", json={"input": ["a"] * 256, "instruction": "x" * 200_000})
     assert r.status_code == 413 and r.json()["error"]["code"] == "input_too_large"
     # Under the per-input limit, but 256 repeats of it pass the per-request limit (max_request_chars).

@@ -166,7 +166,7 @@ def test_encoder_model_served_equals_encode(minilm_embedder, start_server):
 
 @pytest.mark.slow
 def test_openai_client_dimensions_256(tmp_path_factory, qwen3_tokenizer_dir, start_server):
-    """The issue's exact call, on a 256-wide random Qwen3 (too slow to build for the default run)."""
+    """The OpenAI client's dimensions=256 call, on a 512-wide random Qwen3 (too slow to build for the default run)."""
     from q3embed import Embedder
     from q3embed.model.tiny import save_tiny_qwen3
     from q3embed.server import create_app
