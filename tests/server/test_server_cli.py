@@ -132,3 +132,37 @@ def test_sigterm_stops_a_real_server(tiny_embedding_dir, tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+@pytest.mark.parametrize("content, words", [
+    ("", "is empty; expected the API key on its first line"),
+    ("\n\n", "is empty; expected the API key on its first line"),
+    ("\nsecret\n", "has an empty first line; expected the API key"),
+    ("clé-ünï\n", "holds 'é' at position 2; an API key must be printable ASCII"),
+    ("two words\n", "holds U+0020 at position 3"),
+    (None, "no such file; expected a file whose first line is the API key"),
+])
+def test_a_bad_api_key_file_is_one_line_naming_the_file(monkeypatch, capsys, tmp_path, content, words):
+    from q3embed.cli import serve
+
+    monkeypatch.setattr(serve, "_load", lambda args: pytest.fail("the key must be checked before any model loads"))
+    key_file = tmp_path / "key.txt"
+    if content is not None:
+        key_file.write_text(content, encoding="utf-8")
+    assert main(["serve", "--model", "m", "--api-key-file", str(key_file)]) == 1
+    err = capsys.readouterr().err
+    assert f"--api-key-file {key_file}" in err and words in err, err
+    assert "Traceback" not in err and "index out of range" not in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_non_ascii_api_key_is_refused_at_start_up(monkeypatch, capsys):
+    from q3embed.cli import serve
+    from q3embed.server import ServerSettings
+
+    monkeypatch.setattr(serve, "_load", lambda args: pytest.fail("the key must be checked before any model loads"))
+    assert main(["serve", "--model", "m", "--api-key", "clé-ünï"]) == 1
+    err = capsys.readouterr().err
+    assert "'é' at position 2" in err and "printable ASCII" in err and len(err.strip().splitlines()) == 1, err
+    with pytest.raises(ValueError, match="printable ASCII"):
+        ServerSettings(api_key="clé-ünï")  # the library refuses it too: no client could send it
+    assert ServerSettings(api_key="ascii-Key_0.9~+/=").api_key == "ascii-Key_0.9~+/="

@@ -74,9 +74,7 @@ def run(args) -> int:
         raise ValueError("--index needs --model: the index is searched with the embedding model it was built with")
     api_key = args.api_key
     if args.api_key_file:
-        api_key = Path(args.api_key_file).read_text(encoding="utf-8").splitlines()[0].strip() or None
-        if api_key is None:
-            raise ValueError(f"{args.api_key_file}: the first line is empty; expected the API key")
+        api_key = _read_api_key(Path(args.api_key_file))
     settings = _settings(args, api_key, ServerSettings)  # checked before any model loads
     embedder, reranker, retriever = _load(args)
     app = create_app(embedder, reranker, retriever, settings=settings)
@@ -85,6 +83,28 @@ def run(args) -> int:
     # drains the batchers.
     uvicorn.Server(uvicorn_config(app, host=args.host, port=args.port, log_level=args.log_level)).run()
     return 0
+
+
+def _read_api_key(path) -> str:
+    """The key on the first line of ``path``: one line naming the file when it is missing, empty or not ASCII."""
+    from ..server.settings import api_key_problem
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ValueError(f"--api-key-file {path}: no such file; expected a file whose first line is the API key") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"--api-key-file {path}: not UTF-8 text; expected the API key, in printable ASCII, on "
+                         "the first line") from None
+    key = (text.splitlines() or [""])[0].strip()
+    if not key:
+        what = "is empty" if not text.strip() else "has an empty first line"
+        raise ValueError(f"--api-key-file {path} {what}; expected the API key on its first line (printable ASCII, "
+                         "e.g. from: python -c 'import secrets; print(secrets.token_urlsafe(32))')")
+    problem = api_key_problem(key)
+    if problem:
+        raise ValueError(f"--api-key-file {path}: {problem}")
+    return key
 
 
 # The settings each flag sets; a settings error is reworded to name the flag the user typed.

@@ -48,4 +48,19 @@ class ServerSettings(TypedConfig):
             )
         if self.api_key is not None and not self.api_key:
             raise ValueError("api_key must be a non-empty string (or None for no auth)")
+        if self.api_key is not None and api_key_problem(self.api_key):
+            raise ValueError(f"api_key: {api_key_problem(self.api_key)}")
         return self
+
+
+def api_key_problem(key: str) -> str | None:
+    """Why ``key`` cannot work as a bearer token, or None. HTTP clients send header values as ASCII
+    (httpx and the openai client refuse anything else; requests sends latin-1, curl the shell's
+    bytes), so a key outside printable ASCII could never be sent and matched the same way by all."""
+    for i, ch in enumerate(key):
+        if not "\x21" <= ch <= "\x7e":
+            shown = repr(ch) if ch.isprintable() and not ch.isspace() else f"U+{ord(ch):04X}"
+            return (f"the key holds {shown} at position {i}; an API key must be printable ASCII without spaces "
+                    "(HTTP clients send header values as ASCII), e.g. from: "
+                    "python -c 'import secrets; print(secrets.token_urlsafe(32))'")
+    return None
