@@ -143,8 +143,9 @@ def test_models_health_and_metrics(client, tiny_embedder, tiny_reranker):
 
 @pytest.mark.parametrize("path", ["/v1/embeddings", "/v1/rerank", "/v1/score"])
 def test_unknown_model_is_404(client, path):
-    body = {"input": "x", "query": "q", "documents": ["d"], "text_1": "a", "text_2": "b", "model": "no-such-model"}
-    r = client.post(path, json=body)
+    body = {"/v1/embeddings": {"input": "x"}, "/v1/rerank": {"query": "q", "documents": ["d"]},
+            "/v1/score": {"text_1": "a", "text_2": "b"}}[path]
+    r = client.post(path, json={**body, "model": "no-such-model"})
     assert r.status_code == 404 and r.json()["error"]["code"] == "model_not_found"
     assert "no-such-model" in r.json()["error"]["message"]
 

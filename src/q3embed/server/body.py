@@ -1,15 +1,23 @@
 """Read a request body with a size limit, then decode it: UTF-8, JSON, and a pydantic model.
 
-Two checks run before pydantic sees the data, because they would otherwise end in a 500:
+Checks run before pydantic sees the data, because they would otherwise end in a 500 (and a
+reset keep-alive connection) or in two readers disagreeing about what was sent:
 - nesting deeper than ``MAX_JSON_DEPTH`` (Python's JSON parser recurses, so ``[[[[...]]]]``
   a few thousand deep raises ``RecursionError``), checked on the raw bytes before parsing;
+- integers longer than ``MAX_INT_DIGITS`` (Python refuses to convert more than 4,300 digits, and
+  converting is quadratic below that), and numbers that are not finite (``NaN``, ``Infinity``,
+  ``1e999``: not JSON by RFC 8259, and no field here has a use for them), anywhere in the body;
+- a key that appears twice in one object (parsers disagree on which value wins; a proxy that
+  checked the first one would be fooled by a server that uses the last);
 - lone UTF-16 surrogates (``"\\ud800"`` is valid JSON but not encodable text), anywhere in a key
-  or a value, named by their path (``documents.3.text``).
+  or a value, named by their path (``documents.3.text``);
+- fields the endpoint does not know (a typo such as ``top-k`` would otherwise be ignored in silence).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import TypeVar
 
@@ -24,6 +32,7 @@ M = TypeVar("M", bound=BaseModel)
 # The deepest request is a rerank document's own fields: {"documents": [{"meta": {...}}]} is 3-4 levels.
 # 64 leaves room for any real metadata and stays far below the parser's recursion limit (~1000).
 MAX_JSON_DEPTH = 64
+MAX_INT_DIGITS = 100  # token ids, dimensions and counts have a few digits; 100 leaves room for any id
 _JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')  # unrolled loop: linear, no backtracking blow-up
 
 
@@ -98,10 +107,13 @@ def decode_body(raw: bytes, model: type[M]) -> M:
         raise APIError(400, f"request body nests {depth} levels deep; the limit is {MAX_JSON_DEPTH}",
                        code="invalid_json")
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_refuse_constant,
+                          object_pairs_hook=_object_without_duplicates)
     except json.JSONDecodeError as e:
         raise APIError(400, f"request body is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}",
                        code="invalid_json") from None
+    except ValueError as e:  # any other refusal of the parser: a client error, never a 500
+        raise APIError(400, f"request body is not valid JSON: {e}"[:300], code="invalid_json") from None
     if not isinstance(data, dict):
         raise APIError(400, f"request body must be a JSON object, got a JSON {type(data).__name__}",
                        code="invalid_json")
@@ -110,7 +122,40 @@ def decode_body(raw: bytes, model: type[M]) -> M:
         field = bad.split(".")[0]
         raise APIError(400, f"{bad} holds an unpaired surrogate (\\ud800-\\udfff); send valid Unicode text",
                        param=field, code="invalid_text")
+    unknown = [key for key in data if key not in model.model_fields]
+    if unknown:
+        raise APIError(400, f"unknown field {unknown[0]!r}; accepted fields: {', '.join(model.model_fields)}",
+                       param=unknown[0], code="unknown_field")
     try:
         return model.model_validate(data)
     except ValidationError as e:
         raise validation_error(e, model.ACCEPTED) from None
+
+
+def _parse_int(digits: str) -> int:
+    if len(digits.lstrip("-")) > MAX_INT_DIGITS:
+        raise APIError(400, f"request body holds a {len(digits.lstrip('-'))}-digit integer; integers have at most "
+                            f"{MAX_INT_DIGITS} digits", code="invalid_json")
+    return int(digits)
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise APIError(400, f"request body holds the number {text[:40]}, which is out of range; numbers must be "
+                            "finite", code="invalid_json")
+    return value
+
+
+def _refuse_constant(name: str):
+    raise APIError(400, f"request body holds {name}, which is not JSON; numbers must be finite", code="invalid_json")
+
+
+def _object_without_duplicates(pairs: list[tuple[str, object]]) -> dict:
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        seen: set[str] = set()
+        twice = next(key for key, _ in pairs if key in seen or seen.add(key))
+        raise APIError(400, f"request body gives the key {twice!r} twice in one object; give each key once",
+                       code="invalid_json")
+    return data

@@ -34,6 +34,7 @@ def search_page() -> tuple[str, str]:
 
 
 @router.get(PAGE_PATH, include_in_schema=False)
+@router.head(PAGE_PATH, include_in_schema=False)  # like GET, without the body (RFC 9110; link checkers use it)
 async def page() -> HTMLResponse:
     html, csp = search_page()
     return HTMLResponse(html, headers={"Content-Security-Policy": csp, "X-Content-Type-Options": "nosniff",

@@ -17,6 +17,7 @@ from ..config import MRL_MIN_DIM
 from .body import parse_body
 from .errors import APIError
 from .metrics import CONTENT_TYPE
+from .openapi import ERROR_RESPONSES, body_schema
 from .schemas import EmbeddingRequest, RerankRequest, RetrieveRequest, ScoreRequest
 from .state import ServerState
 
@@ -61,7 +62,7 @@ async def _open(request: Request, schema, service: str, kind: str):
     return state, req, svc
 
 
-@router.post("/v1/embeddings")
+@router.post("/v1/embeddings", openapi_extra=body_schema(EmbeddingRequest), responses=ERROR_RESPONSES)
 async def embeddings(request: Request) -> JSONResponse:
     state, req, svc = await _open(request, EmbeddingRequest, "embedding", "an embedding")
     width = svc.embedder.width
@@ -112,8 +113,8 @@ def _encode_vector(v: np.ndarray, encoding_format: str):
     return v.tolist()
 
 
-@router.post("/v1/rerank")
-@router.post("/v2/rerank")
+@router.post("/v1/rerank", openapi_extra=body_schema(RerankRequest), responses=ERROR_RESPONSES)
+@router.post("/v2/rerank", openapi_extra=body_schema(RerankRequest), responses=ERROR_RESPONSES)
 async def rerank(request: Request) -> JSONResponse:
     state, req, svc = await _open(request, RerankRequest, "rerank", "a rerank")
     _check_items(len(req.documents), state.settings.max_items, "documents")
@@ -134,7 +135,7 @@ async def rerank(request: Request) -> JSONResponse:
                          "meta": {"api_version": {"version": "1"}, "billed_units": {"search_units": 1}}})
 
 
-@router.post("/v1/score")
+@router.post("/v1/score", openapi_extra=body_schema(ScoreRequest), responses=ERROR_RESPONSES)
 async def score(request: Request) -> JSONResponse:
     state, req, svc = await _open(request, ScoreRequest, "rerank", "a rerank")
     left = [req.text_1] if isinstance(req.text_1, str) else req.text_1
@@ -156,7 +157,7 @@ async def score(request: Request) -> JSONResponse:
                          "usage": {"prompt_tokens": n_tokens, "total_tokens": n_tokens}})
 
 
-@router.post("/v1/retrieve")
+@router.post("/v1/retrieve", openapi_extra=body_schema(RetrieveRequest), responses=ERROR_RESPONSES)
 async def retrieve(request: Request) -> JSONResponse:
     state = _state(request)
     req = await parse_body(request, RetrieveRequest, state.settings.max_body_bytes)
@@ -187,7 +188,8 @@ def _hit_dict(hit, with_text: bool) -> dict:
     return d
 
 
-@router.get("/v1/models")
+@router.get("/v1/models", responses=ERROR_RESPONSES)
+@router.head("/v1/models", include_in_schema=False)  # HEAD answers like GET, without the body (RFC 9110)
 async def models(request: Request) -> JSONResponse:
     state = _state(request)
     data = [{"id": name, "object": "model", "created": state.started, "owned_by": "q3embed", "kind": kind}
@@ -195,12 +197,14 @@ async def models(request: Request) -> JSONResponse:
     return JSONResponse({"object": "list", "data": data})
 
 
-@router.api_route("/health", methods=["GET", "HEAD"])  # HEAD: load balancers' cheapest probe
+@router.get("/health")
+@router.head("/health", include_in_schema=False)  # load balancers' cheapest probe
 async def health(request: Request) -> JSONResponse:
     state = _state(request)
     return JSONResponse({"status": "ok", "models": state.model_names(), "index": state.retriever is not None})
 
 
-@router.get("/metrics")
+@router.get("/metrics", responses=ERROR_RESPONSES)
+@router.head("/metrics", include_in_schema=False)
 async def metrics(request: Request) -> PlainTextResponse:
     return PlainTextResponse(_state(request).metrics.render(), media_type=CONTENT_TYPE)

@@ -1,18 +1,21 @@
 """Request bodies of the HTTP API (pydantic). Responses are built as plain dicts in ``routes``.
 
-Unknown fields are ignored rather than rejected, because the official clients send fields of
-their own (``user``, ``rank_fields``, ``max_chunks_per_doc``, ...) that have no meaning here.
+Unknown fields are refused (400 ``unknown_field``, naming the accepted ones), as OpenAI does: a
+typo such as ``top-k`` must not pass in silence. The fields the official clients send that have
+no meaning here are declared and ignored (``user``; Cohere's ``max_chunks_per_doc``,
+``max_tokens_per_doc``, ``priority``). Booleans are JSON ``true``/``false`` only: ``"yes"``, ``1``
+or ``"false"`` are refused (422), not guessed at.
 """
 
 from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 
 class _Request(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")  # body.py names an unknown field first, with the accepted ones
     ACCEPTED: ClassVar[dict[str, str]] = {}  # field -> what it accepts, in JSON terms (for 422 messages)
 
 
@@ -33,7 +36,7 @@ class EmbeddingRequest(_Request):
     user: StrictStr | None = None
     instruction: StrictStr | None = None
     input_type: Literal["query", "document"] | None = None
-    truncate: bool | None = None  # None: the server's default
+    truncate: StrictBool | None = None  # None: the server's default
     token_vocab: Literal["model"] | None = None  # "model": token-id input is in the served model's own vocabulary
 
     ACCEPTED: ClassVar[dict[str, str]] = {
@@ -57,14 +60,21 @@ class RerankRequest(_Request):
     documents: list[StrictStr | RerankDocument]
     model: StrictStr | None = None
     top_n: StrictInt | None = Field(default=None, ge=1)
-    return_documents: bool = False
+    return_documents: StrictBool = False
     instruction: StrictStr | None = None
-    truncate: bool | None = None
+    truncate: StrictBool | None = None
+    # Sent by Cohere's clients when a caller sets them; accepted and ignored: one model call per
+    # document, truncated to the model's limit (or refused with truncate: false).
+    max_chunks_per_doc: StrictInt | None = None
+    max_tokens_per_doc: StrictInt | None = None
+    priority: StrictInt | None = None
+    rank_fields: list[Literal["text"]] | None = None  # documents are ranked by their "text" only
 
     ACCEPTED: ClassVar[dict[str, str]] = {
         "query": "a string",
         "documents": 'a list of strings or of {"text": string} objects',
         "top_n": "a positive integer",
+        "rank_fields": '["text"] (documents are ranked by their text)',
     }
 
 
@@ -78,7 +88,7 @@ class ScoreRequest(_Request):
                                          "text_2": "a string or a list of strings"}
     model: StrictStr | None = None
     instruction: StrictStr | None = None
-    truncate: bool | None = None
+    truncate: StrictBool | None = None
 
 
 class RetrieveRequest(_Request):
@@ -88,7 +98,7 @@ class RetrieveRequest(_Request):
     top_k: StrictInt = Field(default=10, ge=1, le=1000)
     rerank_top: StrictInt = Field(default=100, ge=1, le=1000)
     mode: StrictStr | None = None  # the index's search mode (e.g. "exact"); None: the index's default
-    return_text: bool = True
+    return_text: StrictBool = True
     model: StrictStr | None = None
 
     ACCEPTED: ClassVar[dict[str, str]] = {"query": "a string", "top_k": "an integer in 1..1000",
