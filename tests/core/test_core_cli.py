@@ -134,9 +134,21 @@ def test_help_names_only_files_that_exist(verb, capsys):
 
 
 def test_docs_name_no_development_machine_paths():
-    """README, docs, recipes and src must work in a user's clone: no ../shared paths."""
+    """README, docs, recipes and src must work in a user's clone: no ../shared paths; and no file of the
+    repository names an absolute path of the machines it was developed on."""
+    import re
+    import subprocess
+
     files = [REPO / "README.md", *(REPO / "docs").rglob("*.md"), *(REPO / "recipes").rglob("*"),
              *(REPO / "src").rglob("*.py")]
     bad = [str(f.relative_to(REPO)) for f in files if f.is_file() and "../shared" in f.read_text(errors="ignore")]
     assert not bad, f"../shared paths in {bad}"
+    machine = re.compile(r"(?<![\w.])/(work|root)/")
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, text=True)
+    if tracked.returncode != 0:
+        pytest.skip("not a git checkout")
+    paths = [REPO / p for p in tracked.stdout.split("\0") if p]
+    bad = [str(p.relative_to(REPO)) for p in paths if p.is_file() and p.suffix not in (".png", ".npy", ".safetensors")
+           and machine.search(p.read_text(errors="ignore"))]
+    assert not bad, f"absolute paths of the development machines (the /work or /root folders) in {bad}"
     assert "DESIGN.md" not in (REPO / "docs" / "train.md").read_text()
