@@ -1,4 +1,5 @@
-"""Exact vs HNSW vs IVF vs MRL-funnel search through a q3embed Index on SciFact (test split).
+"""Search on SciFact: the dense methods (exact, HNSW, IVF, MRL funnel) of the embedded index, and with
+``--table`` the search modes (dense, lexical, hybrid) of all three stores on the test and train splits.
 
 Builds the index once (all-MiniLM-L6-v2, no chunking: MTEB's 256-token truncation), then for each
 mode reports recall@10 against exact search, nDCG@10, queries/s (batched and one at a time) as a
@@ -30,8 +31,20 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3, help="timing repeats (best of)")
     ap.add_argument("--scale", type=int, default=0,
                     help="also time one-query latency on N synthetic rows (SciFact vectors + noise), e.g. 200000")
+    ap.add_argument("--table", action="store_true",
+                    help="instead: the SciFact table of search modes (dense, lexical, hybrid) in every store, per split "
+                         "(bench/scifact_modes.py)")
+    ap.add_argument("--splits", default="test,train", help="--table: SciFact query splits (default test,train)")
+    ap.add_argument("--stores", default="index,pgvector,qdrant", help="--table: stores to fill and search")
+    ap.add_argument("--no-fts", dest="fts", action="store_false",
+                    help="--table: skip PostgreSQL's ts_rank_cd row")
     args = ap.parse_args()
-    harness.setup(args)  # --threads: BLAS/faiss threads during the timings (1: steady on a shared machine)
+    harness.setup(args)
+    if args.table:
+        from bench import scifact_modes
+
+        scifact_modes.table(args)
+        return  # --threads: BLAS/faiss threads during the timings (1: steady on a shared machine)
     out_dir = harness.RESULTS if args.save else args.work
     args.plot = args.plot or str(out_dir / "index_funnel.png")
     args.json = args.json or str(out_dir / "index_search_modes.json")
@@ -70,14 +83,14 @@ def main() -> None:
         results[name] = {"run": run, "qps_batch": len(qv) / t_batch, "qps_single": len(few) / t_single}
 
     measure("exact", index)
-    index.search(qv[:1], mode="hnsw")  # build (or load) the ANN caches outside the timings
-    index.search(qv[:1], mode="ivf")
-    measure("hnsw", index, mode="hnsw", tuning=AnnConfig("hnsw"))
-    measure("hnsw-ef128", index, mode="hnsw", tuning=AnnConfig("hnsw", ef_search=128))
-    measure("ivf", index, mode="ivf", tuning=AnnConfig("ivf"))
+    index.search(qv[:1], method="hnsw")  # build (or load) the ANN caches outside the timings
+    index.search(qv[:1], method="ivf")
+    measure("hnsw", index, method="hnsw", tuning=AnnConfig("hnsw"))
+    measure("hnsw-ef128", index, method="hnsw", tuning=AnnConfig("hnsw", ef_search=128))
+    measure("ivf", index, method="ivf", tuning=AnnConfig("ivf"))
     funnel_dims = [32, 48, 64, 96, 128, 192, 256]
     for d in funnel_dims:
-        measure(f"funnel-{d}", index, mode="funnel", tuning=FunnelConfig(dim=d, candidates=100))
+        measure(f"funnel-{d}", index, method="funnel", tuning=FunnelConfig(dim=d, candidates=100))
 
     ids, vecs = index.vectors()
     doc_ids = [index.record(r)["id"] for r in ids]
@@ -136,19 +149,19 @@ def _scale(args, emb, vecs, qv):
             x /= np.linalg.norm(x, axis=1, keepdims=True)
             idx.add_vectors([f"s{a + i}" for i in range(n)], x, [f"row {a + i}" for i in range(n)])
     few = qv[:50]
-    modes = [("exact", {}), ("hnsw", {"mode": "hnsw"}), ("ivf", {"mode": "ivf"}),
-             ("funnel-96", {"mode": "funnel", "funnel": FunnelConfig(dim=96)}),
-             ("funnel-128", {"mode": "funnel", "funnel": FunnelConfig(dim=128)})]
+    modes = [("exact", {}), ("hnsw", {"method": "hnsw"}), ("ivf", {"method": "ivf"}),
+             ("funnel-96", {"method": "funnel", "tuning": FunnelConfig(dim=96)}),
+             ("funnel-128", {"method": "funnel", "tuning": FunnelConfig(dim=128)})]
     import faiss
 
     faiss.omp_set_num_threads(2)  # building the graph is not what is timed here
     t = time.perf_counter()
-    idx.search(few[:1], mode="hnsw", tuning=AnnConfig("hnsw"))
+    idx.search(few[:1], method="hnsw", tuning=AnnConfig("hnsw"))
     print(f"HNSW build over {len(idx)} rows: {time.perf_counter() - t:.0f}s")
-    idx.search(few[:1], mode="ivf")
+    idx.search(few[:1], method="ivf")
     faiss.omp_set_num_threads(args.threads)
-    idx.search(few[:1], mode="funnel", tuning=FunnelConfig(dim=96))
-    idx.search(few[:1], mode="funnel", tuning=FunnelConfig(dim=128))
+    idx.search(few[:1], method="funnel", tuning=FunnelConfig(dim=96))
+    idx.search(few[:1], method="funnel", tuning=FunnelConfig(dim=128))
     exact = None
     print(f"\n{len(idx)} synthetic rows, {len(few)} SciFact queries one at a time, {args.threads} thread(s)")
     print("| mode | ms per query (x exact) | recall@10 vs exact |")

@@ -38,6 +38,13 @@ CHILD = textwrap.dedent("""
                 f.write(data[: len(data) // 2]); f.flush(); os.fsync(f.fileno())
             die()
         store.write_atomic = half_manifest
+    elif where == "before-lexical":         # vector files written, the lexical rows not yet
+        local_index.LexicalIndex.write = lambda *a, **k: die()
+    elif where == "after-lexical":          # lexical rows committed in tantivy, manifest not yet replaced
+        real_write = local_index.LexicalIndex.write
+        def write_then_die(self, *a, **k):
+            real_write(self, *a, **k); die()
+        local_index.LexicalIndex.write = write_then_die
     elif where == "mid-segment":            # a vectors file half written
         real = store._npy_bytes
         def half_segment(array):
@@ -76,10 +83,14 @@ def _check_integrity(root, hash_embedder_cls, n_before):
     assert len(index) >= n_before
     hits = index.search("new document number 3", top_k=3)
     assert hits, "the reopened index must answer searches"
+    # the lexical side shows exactly the committed documents: none the killed writer left behind
+    lexical = index.search("new document number 3 topic", top_k=100, mode="lexical")
+    assert {h.id for h in lexical} <= set(index.ids())
+    assert {h.id for h in lexical if h.id.startswith("n")} == {d for d in index.ids() if d.startswith("n")}
     return index
 
 
-@pytest.mark.parametrize("where", ["before-manifest", "mid-manifest", "mid-segment"])
+@pytest.mark.parametrize("where", ["before-manifest", "mid-manifest", "mid-segment", "before-lexical", "after-lexical"])
 def test_kill_at_each_step_of_a_commit_leaves_the_last_commit(tmp_path, base_index, hash_embedder_cls, where,
                                                               hash_embedder_path):
     gen = base_index.generation
@@ -91,6 +102,9 @@ def test_kill_at_each_step_of_a_commit_leaves_the_last_commit(tmp_path, base_ind
     # the next writer clears the debris and commits normally (the kernel released the dead writer's lock)
     index.add([("after", "written after the crash")])
     assert len(index) == 31
+    assert [h.id for h in index.search("written after the crash", top_k=3, mode="lexical")] == ["after"]
+    assert not index.search("new document number", top_k=3, mode="lexical")  # the killed add left no rows
+    Index.open(base_index.root, verify=True)  # vectors and lexical rows agree segment by segment
     names = {p.name for p in (base_index.root / "segments").iterdir()}
     committed = {m["path"].split("/")[1] for s in index.manifest.segments for m in s.files.values()}
     assert names == committed
@@ -131,6 +145,7 @@ BUILD_CHILD = textwrap.dedent("""
     from q3embed.stores import Index
 
     root, kill_at, resume = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "resume"
+    kill_in = sys.argv[4]  # "manifest": before a commit; "lexical": between its vector and lexical writes
     import q3embed.stores.ingest as ingest
     ingest.ENCODE_STEP = 2  # encode steps of 2 chunks end inside 3-chunk documents
     real = local_index.commit_manifest
@@ -140,7 +155,17 @@ BUILD_CHILD = textwrap.dedent("""
         if calls[0] == kill_at:   # after kill_at - 1 commits: a chunk boundary between two commits
             os.kill(os.getpid(), signal.SIGKILL)
         real(r, m)
-    local_index.commit_manifest = counting
+    real_lexical = local_index.LexicalIndex.write
+    lexical_calls = [0]
+    def lexical_counting(self, *a, **k):
+        lexical_calls[0] += 1
+        if lexical_calls[0] == kill_at:   # this commit's vector files are written, its lexical rows are not
+            os.kill(os.getpid(), signal.SIGKILL)
+        real_lexical(self, *a, **k)
+    if kill_in == "manifest":
+        local_index.commit_manifest = counting
+    else:
+        local_index.LexicalIndex.write = lexical_counting
     docs = [(f"c{{i}}", " ".join(f"w{{i}}x{{j}} topic{{i % 3}}" for j in range(5))) for i in range(12)]
     Index.build(root, docs, mod.HashEmbedder(width=32, words=True), chunk_tokens=4, commit_every=2,
                 resume=resume)
@@ -148,17 +173,18 @@ BUILD_CHILD = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("kill_at", [3, 5, 8])
+@pytest.mark.parametrize("kill_at,kill_in", [(3, "manifest"), (5, "manifest"), (8, "manifest"), (3, "lexical")])
 def test_kill_between_commits_of_chunked_documents_then_resume(tmp_path, hash_embedder_cls, hash_embedder_path,
-                                                               kill_at, capsys):
-    """Each 3-chunk document is committed whole; the killed build says so; --resume gives each once."""
+                                                               kill_at, kill_in, capsys):
+    """Each 3-chunk document is committed whole; the killed build says so; --resume gives each once, in the
+    vectors and in the lexical index (also when the kill falls between a commit's vector and lexical writes)."""
     from q3embed.cli import main
 
     script = tmp_path / "build.py"
     script.write_text(BUILD_CHILD.format(embedder_path=str(hash_embedder_path)))
     root = tmp_path / "idx"
-    proc = subprocess.run([sys.executable, str(script), str(root), str(kill_at), "new"], capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run([sys.executable, str(script), str(root), str(kill_at), "new", kill_in], capture_output=True,
+                          text=True, timeout=300)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     index = Index.open(root, hash_embedder_cls(width=32, words=True), verify=True)
     assert index.interrupted
@@ -167,10 +193,13 @@ def test_kill_between_commits_of_chunked_documents_then_resume(tmp_path, hash_em
     assert all(sorted(c["chunk"] for c in index.chunks(d)) == [0, 1, 2] for d in index.ids())
     assert main(["index", "info", str(root)]) == 0
     assert "--resume" in capsys.readouterr().err
-    proc = subprocess.run([sys.executable, str(script), str(root), "0", "resume"], capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run([sys.executable, str(script), str(root), "0", "resume", kill_in], capture_output=True,
+                          text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     index = Index.open(root, verify=True)
     assert not index.interrupted and len(index) == 12 and index.num_chunks == 36
     rows = [index.record(int(r)) for r in index.vectors()[0]]
     assert sorted((r["id"], r["chunk"]) for r in rows) == sorted({(r["id"], r["chunk"]) for r in rows})  # once each
+    for i in range(12):  # every document's own words find it, and only it, in the lexical index
+        hits = index.search(f"w{i}x0 w{i}x4", top_k=3, mode="lexical")
+        assert [h.id for h in hits][:1] == [f"c{i}"] and all(h.id == f"c{i}" for h in hits)

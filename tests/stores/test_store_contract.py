@@ -248,3 +248,56 @@ def test_build_mark_and_writer_slot(kind, store):
     assert store.interrupted is True  # until the build says it finished
     store.set_building(False)
     assert store.interrupted is False and store.count() == 1
+
+
+def test_lexical_and_hybrid_follow_every_write(store, small_docs):
+    store.add(small_docs)
+    hits = store.search("Cooking item7", top_k=3, mode="lexical")
+    assert hits[0].id == "d7" and all(h.stages == ["lexical"] for h in hits)
+    hybrid = store.search("cooking bread item7", top_k=5, mode="hybrid")
+    assert hybrid[0].id == "d7" and hybrid[0].stages == ["dense", "lexical"] and len({h.id for h in hybrid}) == 5
+    assert store.search("the of and", top_k=3, mode="lexical") == []  # only stop words: no lexical hits
+    assert all(h.stages == ["dense"] for h in store.search("the of and", top_k=3, mode="hybrid"))
+    store.delete(["d7"])
+    assert "d7" not in {h.id for h in store.search("item7", top_k=5, mode="lexical")}
+    store.add([("d8", "volcanoes erupt lava")], on_duplicate="replace")
+    assert [h.id for h in store.search("volcano lava", top_k=3, mode="lexical")] == ["d8"]
+    assert "d8" not in {h.id for h in store.search("item8", top_k=5, mode="lexical")}
+    with pytest.raises(ValueError, match="needs the query text"):
+        store.search(np.zeros(64, np.float32), mode="hybrid")
+
+
+def _varied_docs(n=50, seed=0):
+    """Documents of varied lengths over a small vocabulary, so BM25 scores rarely tie."""
+    rng = np.random.default_rng(seed)
+    words = [f"w{i}" for i in range(60)] + ["bread", "cooking", "goal", "guitar"]
+    return [(f"v{i}", " ".join(rng.choice(words, size=int(rng.integers(3, 30))))) for i in range(n)]
+
+
+def test_lexical_and_hybrid_agree_across_stores(tmp_path, hash_embedder, request):
+    """The documented tolerance: the same top-10 documents in the same order for lexical and hybrid (RRF),
+    except among documents of equal score; BM25 scores within 1% (tantivy keeps document lengths in one byte;
+    Qdrant normalises lengths by the average of the first write, here the only one); fused scores within 5e-4,
+    one rank step, because documents of equal BM25 score take their ranks in each engine's own order."""
+    docs = _varied_docs()
+    queries = ["cooking bread w3", "goal guitar w17 w40", "w5 w6 w7 bread", "w59"]
+    results = {}
+    for kind in STORES:
+        s = make_store(kind, tmp_path / kind, hash_embedder, request)
+        s.add(docs)
+        results[kind] = {m: s.search(queries, top_k=10, mode=m) for m in ("lexical", "hybrid")}
+        s.close()
+    for kind in STORES[1:]:
+        for a, b in zip(results["index"]["lexical"], results[kind]["lexical"]):
+            np.testing.assert_allclose([h.score for h in a], [h.score for h in b], rtol=0.01)
+            assert _untied(a) == _untied(b), kind
+        for a, b in zip(results["index"]["hybrid"], results[kind]["hybrid"]):
+            np.testing.assert_allclose([h.score for h in a], [h.score for h in b], atol=5e-4)
+            assert a[0].id == b[0].id and len({h.id for h in a} & {h.id for h in b}) >= 9, kind
+
+
+def _untied(hits):
+    """(score, id, stages) best first, documents of equal score by id; the ones tied with the last hit are
+    left out (which of them made the cut is each engine's own order)."""
+    ranked = sorted((-round(h.score, 3), h.id, tuple(h.stages)) for h in hits)
+    return [r for r in ranked if r[0] != ranked[-1][0]]

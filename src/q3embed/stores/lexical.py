@@ -111,13 +111,11 @@ def lexical_top_rows(index, text: str, top_k: int, where: dict | None = None) ->
     lexical = index.lexical()
     while True:
         found = lexical.search(text, index.spec.analyzer, depth)
+        rows = [(score, first[seg] + row) for seg, row, score in found if seg in first]
+        rows = [(s, r) for s, r in rows if r < len(index._live) and index._live[r]]
+        rows.sort(key=lambda x: (-x[0], index._row_doc[x[1]]))  # equal scores by document id, as PostgreSQL orders
         hits, seen = [], set()
-        for seg, row, score in found:
-            if seg not in first:
-                continue
-            r = first[seg] + row
-            if r >= len(index._live) or not index._live[r]:
-                continue
+        for score, r in rows:
             doc = index._row_doc[r]
             if doc in seen or (where and not matches(index.record(r).get("meta"), where)):
                 continue

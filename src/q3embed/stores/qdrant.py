@@ -52,6 +52,7 @@ from .ingest import (COMMIT_SECONDS, add_documents, check_embedder, check_on_dup
 from .modes import run_search
 from .qdrant_lexical import AVGDL, SPARSE, document_vectors, query_vector, sparse_config
 from .spec import IndexSpec, new_spec
+from .urls import masked_url
 
 _NAMESPACE = uuid.UUID("8c1d6f0e-3c1b-4f7e-9a4e-2f0b6c3d9e51")  # point id = uuid5(namespace, doc id + chunk)
 _UPSERT_BATCH = 256
@@ -319,7 +320,10 @@ class QdrantStore:
             q = query_vector(text, self.spec.analyzer)
             if q is not None:
                 stages.append(models.Prefetch(query=q, using=SPARSE, filter=filt, limit=depth))
-            hits = self._groups(top_k, prefetch=stages, query=models.RrfQuery(rrf=models.Rrf(k=fusion.k)))
+            # qdrant-client's local mode scores 1 / (k + rank) with ranks from 0; k + 1 makes it the
+            # 1 / (k + rank from 1) of the other stores (checked in local mode only: no server runs here)
+            rrf = models.RrfQuery(rrf=models.Rrf(k=fusion.k + 1))
+            hits = self._groups(top_k, prefetch=stages, query=rrf)
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message="Local mode performs exact")
                 found = self.client.query_batch_points(self.collection, [
@@ -361,14 +365,15 @@ def qdrant_client(url: str):
     query = dict(parse_qsl(parts.query))
     name = query.get("collection", "")
     if parts.scheme != "qdrant" or not _NAME.fullmatch(name) or not (parts.netloc or parts.path):
-        raise ValueError(f"Qdrant store URL {url!r} must be qdrant://host[:port]?collection=NAME (a server) or "
+        raise ValueError(f"Qdrant store URL {masked_url(url)!r} must be qdrant://host[:port]?collection=NAME (a server) or "
                          "qdrant:///abs/folder?collection=NAME (local mode); NAME: letters, digits, _ and -")
     from qdrant_client import QdrantClient
 
     if parts.netloc:
         scheme = "https" if query.get("https") in ("1", "true") else "http"
         where = f"{scheme}://{parts.hostname}:{parts.port or 6333}"
-        return QdrantClient(url=where, api_key=os.environ.get("QDRANT_API_KEY") or None), name, where
+        api_key = query.get("api_key") or os.environ.get("QDRANT_API_KEY") or None  # messages show `where`: no key
+        return QdrantClient(url=where, api_key=api_key), name, where
     try:
         return QdrantClient(path=parts.path), name, parts.path
     except RuntimeError as e:  # portalocker: the folder is open in another process
