@@ -42,6 +42,7 @@ from .ingest import (COMMIT_SECONDS, add_documents, check_embedder, check_on_dup
 from .modes import run_search
 from .pg_lexical import bm25_sql, create_terms_table, term_counts, write_terms
 from .spec import IndexSpec, new_spec
+from .urls import masked_url
 
 SPEC_TABLE = "q3embed_collections"
 _NAME = re.compile(r"[a-z_][a-z0-9_]{0,47}")
@@ -62,21 +63,15 @@ def split_url(url: str) -> tuple[str, str, str]:
     ``postgresql://user[:pw]@host[:port]/db?collection=NAME[&other libpq params]``."""
     parts = urlsplit(url)
     if parts.scheme not in ("postgresql", "postgres"):
-        raise ValueError(f"store URL must start with postgresql://, got {url!r}")
+        raise ValueError(f"store URL must start with postgresql://, got {masked_url(url)!r}")
     query = parse_qsl(parts.query, keep_blank_values=True)
     names = [v for k, v in query if k == "collection"]
     if len(names) != 1 or not _NAME.fullmatch(names[0]):
-        raise ValueError(f"store URL {shown_url(url)!r} needs ?collection=NAME (lowercase letters, digits, _; at most 48), "
+        raise ValueError(f"store URL {masked_url(url)!r} needs ?collection=NAME (lowercase letters, digits, _; at most 48), "
                          f"e.g. postgresql://user@host/db?collection=scifact")
     rest = [(k, v) for k, v in query if k != "collection"]
     conninfo = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(rest), ""))
-    return conninfo, names[0], shown_url(url)
-
-
-def shown_url(url: str) -> str:
-    parts = urlsplit(url)
-    netloc = re.sub(r":[^@/]*@", ":***@", parts.netloc) if "@" in parts.netloc else parts.netloc
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+    return conninfo, names[0], masked_url(url)
 
 
 def _server(conninfo: str) -> str:
