@@ -89,3 +89,14 @@ def test_binary_mode_needs_an_index_with_bits(tmp_path, hash_embedder, doc_maker
         idx.search("cooking", method="binary")
     with pytest.raises(ValueError, match="multiple of 8"):
         Index.create(tmp_path / "other", hash_embedder, binary_dim=7)
+
+
+def test_rows_read_from_a_mapped_file_equal_the_mapping(tmp_path):
+    from q3embed.stores.binary import read_rows
+
+    x = np.arange(60, dtype=np.int8).reshape(10, 6)
+    np.save(tmp_path / "v.npy", x)
+    mapped = np.load(tmp_path / "v.npy", mmap_mode="r")
+    rows = np.array([0, 3, 9])
+    np.testing.assert_array_equal(read_rows(mapped, rows), x[rows])
+    np.testing.assert_array_equal(read_rows(x, rows), x[rows])
