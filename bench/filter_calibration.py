@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from bench import harness
-from q3embed.pipeline.recipe import labelled_pairs
-from q3embed.stores import read_corpus
+from q3embed.pipeline.training import labelled_pairs
+from q3embed.data import read_corpus
 from q3embed.synth.filter import fitted_threshold, pair_scores, percentile_threshold
 from q3embed.synth.weak import WeakConfig, weak_records
 

@@ -10,6 +10,7 @@ import yaml
 from synth_helpers import passages
 
 from q3embed.cli import main
+from q3embed.pipeline import merging, synthesis, training
 from q3embed.pipeline import recipe as recipe_mod
 from q3embed.pipeline.config import RecipeError, load_recipe
 
@@ -158,12 +159,11 @@ def _weak_recipe(tmp_path, fake_llm, **synth):
 def test_weak_synth_stage_needs_no_llm_and_resumes(fake_llm, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     cfg = load_recipe(_weak_recipe(tmp_path, fake_llm, weak=["first_sentence"]))
-    pipe = recipe_mod.Pipeline(cfg, log=lambda m: None)
-    first = pipe.synth()
+    first = synthesis.synth(recipe_mod.open_run(cfg))
     assert first["counts"]["written"] == 24 and not fake_llm.requests  # 24 two-sentence passages
     rows = [json.loads(x) for x in Path(first["pairs"]).read_text().splitlines()]
     assert all(r["provenance"]["form"] == "first_sentence" and r["query"] not in r["pos"][0] for r in rows)
-    again = recipe_mod.Pipeline(load_recipe(tmp_path / "recipe.yaml"), log=lambda m: None).synth()
+    again = synthesis.synth(recipe_mod.open_run(load_recipe(tmp_path / "recipe.yaml")))
     assert again["counts"]["written"] == 0 and again["counts"]["resumed"] == 24
     assert Path(again["pairs"]).read_text() == "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
 
@@ -193,13 +193,13 @@ def test_filter_stage_calibrated_thresholds(tiny_embedding_dir, tiny_embedder, f
     recipe = yaml.safe_load(path.read_text())
     recipe["base_model"], recipe["filter"] = str(tiny_embedding_dir), rule
     path.write_text(yaml.safe_dump(recipe))
-    pipe = recipe_mod.Pipeline(load_recipe(path), log=lambda m: None)
-    pipe.state["stages"]["synth"] = pipe.synth()
-    out = pipe.filter()
+    pipe = recipe_mod.open_run(load_recipe(path))
+    pipe.state.stages["synth"] = synthesis.synth(pipe)
+    out = synthesis.cosine_filter(pipe)
     if "percentile" in rule:
         assert out["n_kept"] == 12  # the upper half of 24 distinct cosines
     else:
-        good = pair_scores(tiny_embedder, recipe_mod.labelled_pairs("mini", "train"))
+        good = pair_scores(tiny_embedder, training.labelled_pairs("mini", "train"))
         assert out["threshold"] == pytest.approx(fitted_threshold(good, 0.5))
         rows = [json.loads(x) for x in Path(out["kept"]).read_text().splitlines()]
         assert all(max(r["filter"]["cosine"]) > out["threshold"] for r in rows) and out["n_kept"] == len(rows)
@@ -223,9 +223,9 @@ def test_weak_pair_wiring_seed_and_stage_costs(fake_llm, tmp_path, monkeypatch):
     recipe = yaml.safe_load(path.read_text())
     recipe["stage1"]["pairs"], recipe["stage2"]["synthetic"], recipe["seed"] = "filtered", False, 7
     path.write_text(yaml.safe_dump(recipe))
-    pipe = recipe_mod.Pipeline(load_recipe(path), log=lambda m: None)
+    pipe = recipe_mod.open_run(load_recipe(path))
     (tmp_path / "kept.jsonl").write_text(json.dumps({"query": "weak q", "pos": ["weak d"]}) + "\n")
-    pipe.state["stages"].update(synth={"pairs": "all.jsonl"}, filter={"kept": str(tmp_path / "kept.jsonl")})
+    pipe.state.stages.update(synth={"pairs": "all.jsonl"}, filter={"kept": str(tmp_path / "kept.jsonl")})
     seen = []
 
     class Stop(Exception):
@@ -238,14 +238,14 @@ def test_weak_pair_wiring_seed_and_stage_costs(fake_llm, tmp_path, monkeypatch):
 
     monkeypatch.setattr(trainer_mod, "EmbedTrainer", FakeTrainer)
     with pytest.raises(Stop):
-        pipe.stage1()
+        training.stage1(pipe)
     assert seen == [(str(tmp_path / "kept.jsonl"), 7)]
-    data = pipe._stage2_data(with_synthetic=pipe.cfg.stage2.synthetic)
+    data = training.stage2_data(pipe, with_synthetic=pipe.cfg.stage2.synthetic)
     rows = [json.loads(x) for x in Path(data).read_text().splitlines()]
     assert len(rows) == 12 and all(r["query"] != "weak q" for r in rows)  # the 12 odd (train) queries only
-    with pipe._cost("stage1"):
+    with pipe.state.cost("stage1"):
         pass
-    with pipe._cost("stage1"):
+    with pipe.state.cost("stage1"):
         sum(range(200000))
     costs = json.loads((tmp_path / "run" / recipe_mod.STATE_FILE).read_text())["costs"]["stage1"]
     assert costs["cpu_s"] >= 0 and costs["wall_s"] >= 0 and set(costs) == {"cpu_s", "wall_s"}
@@ -265,8 +265,8 @@ def test_stage3_soups_independent_runs(tiny_embedding_dir, fake_llm, tmp_path, m
     path = write_recipe(tmp_path, tiny_embedding_dir, fake_llm, seed=3,
                         stage2={"labelled": "mini", "checkpoints": 2, "runs": 2, "synthetic": False, "train": train},
                         stage3={"method": "linear", "inputs": "runs"})
-    pipe = recipe_mod.Pipeline(load_recipe(path), log=lambda m: None)
-    pipe.state["stages"]["stage1"] = {"model": str(tiny_embedding_dir)}
+    pipe = recipe_mod.open_run(load_recipe(path))
+    pipe.state.stages["stage1"] = {"model": str(tiny_embedding_dir)}
     seeds = []
     real = trainer_mod.EmbedTrainer
 
@@ -276,16 +276,16 @@ def test_stage3_soups_independent_runs(tiny_embedding_dir, fake_llm, tmp_path, m
             super().__init__(cfg)
 
     monkeypatch.setattr(trainer_mod, "EmbedTrainer", Spy)
-    st = pipe.stage2()
+    st = training.stage2(pipe)
     assert seeds == [("run/stage2", 3), ("run/stage2-run1", 1003)]  # relative to the recipe's working directory
     assert st["runs"] == ["run/stage2/checkpoint-2", "run/stage2-run1/checkpoint-2"]
     assert st["model"] == st["checkpoints"][-1] == st["runs"][0]
-    pipe.state["stages"]["stage2"] = st
-    merged = pipe.stage3()["model"]
+    pipe.state.stages["stage2"] = st
+    merged = merging.stage3(pipe)["model"]
     record = json.loads((Path(merged) / "q3embed_merge.json").read_text())
     assert record["method"] == "linear" and len(record["inputs"]) == 2
     written = [f.stat().st_mtime_ns for f in sorted(Path(merged).iterdir())]
-    assert pipe.stage3()["model"] == merged  # a rerun keeps the finished merge (and its cached embeddings)
+    assert merging.stage3(pipe)["model"] == merged  # a rerun keeps the finished merge (and its cached embeddings)
     assert [f.stat().st_mtime_ns for f in sorted(Path(merged).iterdir())] == written
 
     # the soup is the element-wise mean of the two runs
@@ -313,20 +313,20 @@ def test_stage3_guard_steps_back_toward_the_base(tiny_embedding_dir, fake_llm, t
     monkeypatch.chdir(tmp_path)
     path = write_recipe(tmp_path, tiny_embedding_dir, fake_llm,
                         stage3={"method": "slerp", "guard": {"sts_dev": "sts.csv", "max_drop": 0.5, "grid": [0.8, 0.9]}})
-    pipe = recipe_mod.Pipeline(load_recipe(path), log=lambda m: None)
+    pipe = recipe_mod.open_run(load_recipe(path))
     assert pipe.cfg.stage3.guard.grid == (0.9, 0.8)  # largest first
     asked = []
 
-    def sts_dev(model, csv):
+    def sts_dev(run, model, csv):
         asked.append(Path(model).name)
         return 80.0 if model == str(tiny_embedding_dir) else scores[Path(model).name]
 
-    monkeypatch.setattr(pipe, "_sts_dev", sts_dev)
+    monkeypatch.setattr(merging, "sts_dev", sts_dev)
     merged = tmp_path / "merged"
     import shutil
 
     shutil.copytree(tiny_embedding_dir, merged)
-    out = pipe._guard(str(merged), tmp_path / "stage3")
+    out = merging.guard(pipe, str(merged), tmp_path / "stage3")
     assert out["guard"]["t"] == t and out["guard"]["within"] is within and out["guard"]["budget"] == 79.5
     assert asked == [tiny_embedding_dir.name, *scores]  # stops at the first t within budget
     if t == 1.0:
@@ -347,7 +347,7 @@ def test_stage3_guard_scope_steps_back_only_those_tensors(tiny_embedding_dir, fa
     path = write_recipe(tmp_path, tiny_embedding_dir, fake_llm,
                         stage3={"method": "slerp", "guard": {"sts_dev": "sts.csv", "max_drop": 0.5, "grid": [0.5],
                                                             "scope": "ffn"}})
-    pipe = recipe_mod.Pipeline(load_recipe(path), log=lambda m: None)
+    pipe = recipe_mod.open_run(load_recipe(path))
     merged = tmp_path / "merged"
     import shutil
 
@@ -356,8 +356,8 @@ def test_stage3_guard_scope_steps_back_only_those_tensors(tiny_embedding_dir, fa
     gen = torch.Generator().manual_seed(0)
     save_file({k: v + 0.1 * torch.randn(v.shape, generator=gen).to(v.dtype) if v.is_floating_point() else v
                for k, v in load_file(weights_file).items()}, weights_file)
-    monkeypatch.setattr(pipe, "_sts_dev", lambda model, csv: {"merged": 70.0}.get(Path(model).name, 80.0))
-    out = pipe._guard(str(merged), tmp_path / "stage3")
+    monkeypatch.setattr(merging, "sts_dev", lambda run, model, csv: {"merged": 70.0}.get(Path(model).name, 80.0))
+    out = merging.guard(pipe, str(merged), tmp_path / "stage3")
     assert out["guard"]["t"] == 0.5 and out["guard"]["scope"] == "ffn" and out["guard"]["within"]
     assert Path(out["model"]).name == "guard-ffn-t0.5"  # beside, not over, a whole-model guard's guard-t0.5
 
@@ -376,9 +376,9 @@ def test_stage3_guard_scope_must_name_some_tensor(tiny_embedding_dir, fake_llm, 
     monkeypatch.chdir(tmp_path)
     path = write_recipe(tmp_path, tiny_embedding_dir, fake_llm,
                         stage3={"guard": {"sts_dev": "sts.csv", "scope": "intermediate\\.dense"}})
-    pipe = recipe_mod.Pipeline(load_recipe(path), log=lambda m: None)
+    pipe = recipe_mod.open_run(load_recipe(path))
     with pytest.raises(RecipeError, match=r"stage3.guard.scope 'intermediate\\\\.dense' matches no tensor of .*use 'ffn'"):
-        pipe._guard(str(tiny_embedding_dir), tmp_path / "stage3")
+        merging.guard(pipe, str(tiny_embedding_dir), tmp_path / "stage3")
 
 
 def test_stage3_guard_scope_is_matched_before_any_work(tiny_embedding_dir, fake_llm, tmp_path, capsys, monkeypatch):
@@ -477,7 +477,7 @@ def test_stage_fingerprints_follow_what_each_stage_reads(fake_llm, tmp_path, mon
                 node = node.setdefault(p, {})
             node[key] = value
         path.write_text(yaml.safe_dump(recipe))
-        return recipe_mod.Pipeline(load_recipe(path), log=lambda m: None).inputs
+        return recipe_mod.open_run(load_recipe(path)).inputs
 
     before = fingerprints()
     stages = list(before)

@@ -6,6 +6,12 @@ namespace. Verb modules import torch and friends inside ``func`` only, so ``--he
 This module is the CLI's boundary: every exception a verb raises becomes one line on stderr,
 ``q3embed VERB: error: ...``, and a non-zero exit (:mod:`.boundary`). ``--debug`` (or
 ``Q3EMBED_DEBUG=1``, read here and nowhere else) shows the traceback instead.
+
+One logging style: library code never prints; it logs through ``logging.getLogger(__name__)``
+(so under ``q3embed.``), and progress through :mod:`q3embed.progress`. The CLI is what prints: a
+verb's result goes to stdout, and this module routes the ``q3embed`` loggers (INFO and up) and
+the progress lines, bare, to stderr. An application that imports q3embed routes them wherever its
+own logging goes.
 """
 
 from __future__ import annotations
@@ -93,14 +99,15 @@ def _route_progress_to_stderr() -> None:
         if "transformers" in sys.modules:  # imported before main() (tests, or an embedding application)
             sys.modules["transformers"].utils.logging.disable_progress_bar()
 
-    log = logging.getLogger(PROGRESS_LOGGER)
-    if not any(getattr(h, "_q3embed", False) for h in log.handlers):
-        handler = _StderrHandler()
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        handler._q3embed = True
-        log.addHandler(handler)
-    log.setLevel(logging.INFO)
-    log.propagate = False
+    for name in (PROGRESS_LOGGER, "q3embed"):  # progress lines, and the package's own log lines
+        log = logging.getLogger(name)
+        if not any(getattr(h, "_q3embed", False) for h in log.handlers):
+            handler = _StderrHandler()
+            handler.setFormatter(logging.Formatter("%(message)s"))
+            handler._q3embed = True
+            log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
 
 
 class _StderrHandler(logging.StreamHandler):

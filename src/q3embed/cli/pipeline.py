@@ -34,15 +34,12 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    import sys
-
     from ..pipeline.config import load_recipe
-    from ..pipeline.recipe import Pipeline
+    from ..pipeline.recipe import run_recipe
 
     overrides = {k: v for k, v in (("output_dir", args.output_dir), ("device", args.device),
                                    ("data_root", args.data_root), ("seed", args.seed)) if v is not None}
     cfg = load_recipe(args.recipe, overrides)
-    table = Pipeline(cfg, log=lambda m: print(m, file=sys.stderr), show_progress=True,
-                     rerun=args.rerun).run(args.stop_after)
+    table = run_recipe(cfg, stop_after=args.stop_after, rerun=args.rerun, show_progress=True)
     print(table)
     return 0

@@ -64,6 +64,16 @@ def holds_merge(out: str | Path, method: str, inputs: list, t: float | str | Non
     return rec.get("method") == method and rec.get("inputs") == labels and rec.get("t") == t
 
 
+def merge_unless_held(inputs: list, out: str | Path, method: str, t: float | str | list | None = None,
+                      **kwargs) -> MergeResult | None:
+    """``merge_checkpoints(inputs, out, method, t, overwrite=True, **kwargs)``, unless ``out`` already
+    holds this merge (``holds_merge``): then None, and the finished merge is kept as it is."""
+    t = t if method == "slerp" else None
+    if holds_merge(out, method, inputs, t):
+        return None
+    return merge_checkpoints(inputs, out, method=method, t=0.5 if t is None else t, overwrite=True, **kwargs)
+
+
 def merge_checkpoints(inputs: list[str | Path], out: str | Path, method: str = "slerp",
                       t: str | float | list = 0.5, weights=None, lora_base: str | Path | None = None,
                       dtype: torch.dtype | None = None, shard_bytes: int = 5 * 2**30,

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .checkpoints import holds_merge, merge_checkpoints
+from .checkpoints import merge_unless_held
 from .schedule import parse_values
 
 STRATEGIES = ("auto", "t-grid", "subsets")
@@ -94,10 +94,8 @@ def merge_search(checkpoints: list[str], evaluate: Callable[[Path], dict], work_
             path = Path(cand.inputs[0])
         else:
             path = work_dir / f"{i:02d}-{cand.slug}"  # the index keeps same-named inputs apart
-            if not holds_merge(path, cand.method, cand.inputs, cand.t if cand.method == "slerp" else None):
-                log(f"merging {cand.label} -> {path}")
-                merge_checkpoints(cand.inputs, path, method=cand.method, t=cand.t if cand.t is not None else 0.5,
-                                  lora_base=lora_base, overwrite=True)
+            if merge_unless_held(cand.inputs, path, cand.method, cand.t, lora_base=lora_base) is not None:
+                log(f"merged {cand.label} -> {path}")
         log(f"evaluating {cand.label}")
         scores = evaluate(path)
         if "main_score" not in scores:

@@ -8,6 +8,7 @@ the recipe fills in ``model``, ``output_dir`` and ``data.train_file`` for each s
 
 from __future__ import annotations
 
+import copy
 import re
 from pathlib import Path
 from typing import Literal
@@ -16,6 +17,7 @@ from ..errors import ConfigError
 from ..schema import Field, TypedConfig, model_validator, read_yaml
 from ..synth.generate import SynthConfig
 from ..synth.weak import Form, WeakConfig
+from ..train.config import EmbedTrainConfig
 
 
 class RecipeError(ConfigError):
@@ -89,7 +91,7 @@ class Stage1(_RecipePart):
     picking the best for stage 2)."""
 
     section = "stage1"
-    train: dict = Field(default_factory=dict)  # the trainer's own keys, checked when the stage builds its config
+    train: dict = Field(default_factory=dict)  # EmbedTrainConfig's keys; validated with the recipe (stage_train_config)
     pairs: Literal["all", "filtered"] = "all"
 
 
@@ -102,7 +104,7 @@ class Stage2(_RecipePart):
     checkpoints: int = Field(2, ge=2)  # they are merged in stage 3
     runs: int = Field(1, ge=1)         # independent runs from the same start, seeds seed + 1000 * r (stage3.inputs: runs)
     synthetic: bool = True             # the filtered synthetic pairs join the labelled ones (the paper)
-    train: dict = Field(default_factory=dict)
+    train: dict = Field(default_factory=dict)  # EmbedTrainConfig's keys, as stage1.train
 
 
 class RobustnessGuard(_RecipePart):
@@ -193,7 +195,38 @@ class RecipeConfig(_RecipePart):
         if self.stage3.inputs == "runs" and self.stage2.runs < 2:
             raise ValueError(f"stage3.inputs: runs merges the final models of stage2.runs runs; "
                              f"stage2.runs is {self.stage2.runs}, it needs 2 or more")
+        for stage in ("stage1", "stage2"):  # a typo in a training section fails now, not after the stages before it
+            try:
+                stage_train_config(self, stage, model="-", train_file="-", output_dir="-")
+            except ConfigError as e:
+                raise ValueError(str(e)) from None
         return self
+
+
+def stage_train_config(recipe: RecipeConfig, stage: str, model: str, train_file: str, output_dir: str | Path,
+                       seed: int | None = None, progress: bool = False) -> EmbedTrainConfig:
+    """A training stage's ``EmbedTrainConfig``: its recipe section (the trainer's own keys) plus what the
+    pipeline decides (model, data, output folder, a run's seed). ``stage`` is stage1, stage2 or ablation
+    (which trains with stage2's section)."""
+    raw = copy.deepcopy((recipe.stage1 if stage == "stage1" else recipe.stage2).train)
+    data = raw.setdefault("data", {})
+    if isinstance(data, dict):
+        data.setdefault("num_negatives", 0)  # synthetic pairs mostly have none; in-batch negatives remain
+        data["train_file"] = train_file
+        if data["num_negatives"] == 0 and isinstance(raw.setdefault("loss", {}), dict):
+            raw["loss"].setdefault("hard_negatives", False)
+    raw.update(model=model, output_dir=str(output_dir))
+    raw.setdefault("progress", progress)
+    if recipe.seed is not None:
+        raw.setdefault("seed", recipe.seed)
+    if seed is not None:
+        raw["seed"] = seed
+    if recipe.device is not None:
+        raw.setdefault("device", recipe.device)
+    try:
+        return EmbedTrainConfig.from_dict(raw, where=f"{'stage2' if stage == 'ablation' else stage}.train.")
+    except ConfigError as e:
+        raise RecipeError(str(e)) from None
 
 
 def load_recipe(path: str | Path, overrides: dict | None = None) -> RecipeConfig:
