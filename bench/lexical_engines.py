@@ -5,17 +5,18 @@ whitespace), so the figures compare the engines, not their tokenizers. Reports b
 one-query latency (p50/p99, top 100), and the cost of adding 1% more documents to a built index
 (tantivy: add + commit + reopen; bm25s: re-index everything, as its matrix is immutable).
 
-    python bench/lexical_engines.py [--docs 100000] [--queries 200] [--work /tmp/q3embed-lexical-engines]
+    python -m bench.lexical_engines [--docs 100000] [--queries 200] [--work WORK]
 """
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import time
 from pathlib import Path
 
 import numpy as np
+
+from bench import harness
 
 
 def synthetic_terms(n_docs: int, n_vocab: int, seed: int = 0) -> list[list[str]]:
@@ -108,13 +109,12 @@ def _lat(times):
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = harness.parser("lexical_engines", __doc__)
     ap.add_argument("--docs", type=int, default=100_000)
     ap.add_argument("--vocab", type=int, default=200_000)
     ap.add_argument("--queries", type=int, default=200)
-    ap.add_argument("--work", default="/tmp/q3embed-lexical-engines")
-    args = ap.parse_args()
-    work = Path(args.work)
+    args = harness.setup(ap.parse_args())
+    work = args.work / "indexes"  # rebuilt from nothing on every run
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     terms = synthetic_terms(args.docs + args.docs // 100, args.vocab)
