@@ -18,6 +18,8 @@ def register(sub) -> None:
                          description="Embed --corpus into a new index at --out.\n"
                                      "CORPUS: a BEIR corpus.jsonl (_id, title, text), a JSONL with id/text, a .txt file (one\n"
                                      "document per line, id L<line>), or a folder of .txt/.md files (id = relative path).\n"
+                                     "With a Qwen3-VL model: a folder of images and PDFs (one document per image and per\n"
+                                     "PDF page, id FILE or FILE#page=N), or a JSONL with 'text' and/or 'image' (a path).\n"
                                      "The index records the model, dim, storage dtype,\n"
                                      "query instruction and chunking; searches with another model or dim are refused.")
     _model_args(b, required=True)
@@ -140,7 +142,6 @@ def _progress() -> bool:
 def run_build(args) -> int:
     import sys
 
-    from ..data import read_corpus
     from ..stores.open import build_store
 
     _check_build_target(args)
@@ -152,8 +153,8 @@ def run_build(args) -> int:
         from .index_ray import run_ray_build
 
         return run_ray_build(args)
-    read_corpus(args.corpus)  # report bad input before loading a model
-    store = build_store(args.store or args.out, args.corpus, _embedder(args, args.model), dim=args.dim,
+    corpus = media_or_text_corpus(args.corpus)  # report bad input before loading a model
+    store = build_store(args.store or args.out, corpus, _embedder(args, args.model), dim=args.dim,
                         dtype=args.storage_dtype, instruction=args.instruction, chunk_tokens=args.chunk_tokens,
                         chunk_overlap=args.chunk_overlap, batch_size=args.batch_size, commit_every=args.commit_every,
                         commit_seconds=args.commit_seconds, overwrite=args.overwrite, resume=args.resume,
@@ -161,6 +162,18 @@ def run_build(args) -> int:
     print(f"built {summary(store)}", file=sys.stderr)
     store.close()
     return 0
+
+
+def media_or_text_corpus(path: str):
+    """A folder of images/PDFs (or a JSONL with 'image' rows) as media documents (data/pages.py), each
+    image or PDF page one document; otherwise the path itself, checked as a text corpus."""
+    from ..data import read_corpus
+    from ..data.pages import is_media_corpus, read_media_corpus
+
+    if is_media_corpus(path):
+        return read_media_corpus(path)
+    read_corpus(path)
+    return path
 
 
 def _check_build_target(args) -> None:
@@ -186,7 +199,8 @@ def run_add(args) -> int:
     if not args.path:
         raise ValueError("give the corpus to add: q3embed index add IDX PATH (or --store URL PATH)")
     store = open_store(store_target(args, args.idx))
-    docs = read_corpus(args.path)
+    corpus = media_or_text_corpus(args.path)
+    docs = corpus if isinstance(corpus, list) else read_corpus(corpus)
     mode = "replace" if args.replace else "skip" if args.skip_existing else "error"
     dup = list(store.stored_chunks([d.id for d in docs]))
     if dup and mode == "error":  # refuse before spending time loading a model

@@ -16,7 +16,8 @@ def register(sub) -> None:
     p.add_argument("--top-n", type=int, default=None, help="print only the best N (N >= 1; default: all)")
     p.add_argument("--batch-size", type=int, default=16, help="pairs per forward pass (default 16)")
     p.add_argument("--json", action="store_true", help="print a JSON list of {index, score, document}")
-    p.add_argument("docs", help="documents: .txt or .jsonl")
+    p.add_argument("--query-image", default=None, metavar="PATH", help="an image as (part of) the query (Qwen3-VL)")
+    p.add_argument("docs", help="documents: .txt or .jsonl (Qwen3-VL: also 'image' rows, or a folder of images/PDFs)")
 
 
 def run(args) -> int:
@@ -28,6 +29,10 @@ def run(args) -> int:
     check_text("--query", args.query)
     check_positive("--top-n", args.top_n)
     check_positive("--batch-size", args.batch_size)
+    from ..data.pages import is_media_corpus
+
+    if is_media_corpus(args.docs) or args.query_image:
+        return _rerank_media(args)
     docs = read_texts(args.docs, blank="refuse")  # the printed [i] is line i
     if not docs:
         raise ValueError(f"{args.docs} holds no documents; expected one per line (.txt) or a 'text' field (.jsonl)")
@@ -55,3 +60,30 @@ def check_document_room(rr, query: str, instruction: str | None) -> None:
     if room < LOW_DOCUMENT_ROOM:
         print(f"q3embed rerank: warning: the query leaves each document only {room} tokens "
               f"(max length {rr.max_length}); longer documents are cut to that", file=sys.stderr)
+
+
+def _rerank_media(args) -> int:
+    """A Qwen3-VL reranker over image, PDF-page and text documents (data/pages.py)."""
+    import json
+
+    from ..data.media import MediaInput, load_images
+    from ..data.pages import document_input, is_media_corpus, read_media_corpus
+    from ..engine import Reranker
+    from ..data import read_corpus
+
+    docs = read_media_corpus(args.docs) if is_media_corpus(args.docs) else read_corpus(args.docs)
+    query = MediaInput(text=args.query, images=(args.query_image,) if args.query_image else ())
+    load_images([query], field_name="--query-image")  # a bad query image: one line, before the model loads
+    rr = Reranker.load(args.model, device=args.device, dtype=args.dtype, quantize=args.quantize,
+                       max_length=args.max_length)
+    if not getattr(rr, "is_vl", False):
+        raise ValueError(f"images need a Qwen3-VL reranker; {args.model} is a text reranker")
+    ranked = rr.rank(query, [document_input(d.meta, d.text) for d in docs], top_n=args.top_n,
+                     instruction=args.instruction, batch_size=args.batch_size, show_progress=len(docs) > 32)
+    if args.json:
+        print(json.dumps([{"index": i, "score": round(s, 6), "id": docs[i].id, "file": docs[i].meta.get("file"),
+                           "page": docs[i].meta.get("page")} for i, s in ranked]))
+    else:
+        for rank, (i, s) in enumerate(ranked, 1):
+            print(f"{rank:>3}  {s:.4f}  [{i}] {docs[i].text[:100]}")
+    return 0

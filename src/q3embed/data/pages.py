@@ -89,3 +89,92 @@ def media_inputs(paths: list[Path], dpi: int = PAGE_DPI) -> Iterator[MediaInput]
             yield from pdf_pages(p, dpi)
         else:
             yield MediaInput(images=(p,), source=str(p))
+
+
+# -- multimodal corpora: documents whose content is an image or a PDF page ---------------------------
+#
+# A media document is a ``Document`` whose ``meta`` says where its image is: ``{"image": path}`` or
+# ``{"pdf": path, "page": n}`` (plus ``"file"``, the path as the corpus names it). Its ``text`` is a
+# label for people and lexical search ("report.pdf, page 3"); only a ``caption`` (the ``text`` of a
+# JSONL row) goes into the embedding beside the image. Paths are stored absolute, so an index can be
+# searched and reranked from any working directory.
+
+def page_label(file: str, page: int | None) -> str:
+    return file if page is None else f"{file}, page {page}"
+
+
+def is_media_corpus(source: str | Path) -> bool:
+    """A folder holding images or PDFs, a PDF or image file, or a JSONL whose rows have an ``image`` field."""
+    import json
+
+    path = Path(source)
+    if path.is_dir():
+        return any(is_media_file(p) for p in path.rglob("*") if p.is_file())
+    if is_media_file(path):
+        return True
+    if path.suffix in (".jsonl", ".json") and path.is_file():
+        with path.open(encoding="utf-8", errors="replace") as f:
+            for _, line in zip(range(50), f):
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    return False
+                if isinstance(rec, dict) and "image" in rec:
+                    return True
+    return False
+
+
+def read_media_corpus(source: str | Path):
+    """Documents from a folder of images/PDFs, one PDF or image, or a JSONL of rows with ``id``,
+    ``text`` and/or ``image`` (a path relative to the JSONL's folder, or a data: URL)."""
+    from .corpus import Document, _check_unique
+    from .jsonl import iter_jsonl, read_lines
+
+    path = Path(source)
+    docs = []
+    if path.is_dir() or is_media_file(path):
+        root = path if path.is_dir() else path.parent
+        for f in media_files(path) if path.is_dir() else [path]:
+            rel = f.relative_to(root).as_posix()
+            if f.suffix.lower() in PDF_SUFFIXES:
+                for n in range(1, pdf_page_count(f) + 1):
+                    docs.append(Document(f"{rel}#page={n}", page_label(rel, n),
+                                         {"pdf": str(f.resolve()), "page": n, "file": rel}))
+            else:
+                docs.append(Document(rel, rel, {"image": str(f.resolve()), "file": rel}))
+    elif path.is_file():
+        for n, rec in iter_jsonl(path, "", read_lines(path, "corpus")):
+            key = next((k for k in ("_id", "id") if k in rec), None) if isinstance(rec, dict) else None
+            if key is None:
+                raise InputFileError(f"{path}:{n}: expected a JSON object with 'id' (or '_id') and 'text' and/or 'image'")
+            text, image = rec.get("text"), rec.get("image")
+            if (text is not None and not isinstance(text, str)) or (image is not None and not isinstance(image, str)):
+                raise InputFileError(f"{path}:{n}: 'text' and 'image' must be strings (image: a path or data: URL)")
+            if not text and not image:
+                raise InputFileError(f"{path}:{n}: the row has neither 'text' nor 'image'")
+            meta = {k: v for k, v in rec.items() if k not in (key, "text", "image")}
+            if image:
+                ref = image if image.startswith("data:") else str((path.parent / image).resolve())
+                meta.update(image=ref, file=image if not image.startswith("data:") else f"{rec[key]} (inline)")
+                if text:
+                    meta["caption"] = text
+            docs.append(Document(str(rec[key]), text or meta["file"], meta))
+    else:
+        raise InputFileError(f"corpus not found: {path} (expected a folder of images/PDFs, a PDF, or a .jsonl with "
+                             "'text' and/or 'image' fields)")
+    if not docs:
+        raise InputFileError(f"{path}: no images or PDF pages found (accepted: {', '.join(IMAGE_SUFFIXES)}, .pdf)")
+    _check_unique(docs, str(path))
+    return docs
+
+
+def document_input(doc_meta: dict | None, text: str):
+    """What a VL model embeds for a stored document: its image (or rendered page) with its caption,
+    or the text itself for a text document."""
+    meta = doc_meta or {}
+    if "pdf" in meta:
+        (page,) = pdf_pages(meta["pdf"], pages=range(int(meta["page"]) - 1, int(meta["page"])))
+        return MediaInput(text=meta.get("caption"), images=page.images, source=meta["pdf"], page=meta["page"])
+    if "image" in meta:
+        return MediaInput(text=meta.get("caption"), images=(meta["image"],), source=meta.get("file"))
+    return text

@@ -137,7 +137,7 @@ def add_documents(store, corpus, embedder, on_duplicate: str = "error", batch_si
     with tqdm(total=len(chunks), desc="indexing", unit="chunk", disable=not show_progress) as bar:
         for a in range(0, len(chunks), step_size):
             step = chunks[a: a + step_size]
-            vecs = embedder.encode_documents([c.text for *_, c in step], dim=dim, batch_size=batch_size)
+            vecs = embedder.encode_documents(_inputs(step, embedder), dim=dim, batch_size=batch_size)
             pending_vecs = np.concatenate([pending_vecs, np.asarray(vecs, np.float32)])
             pending_rows.extend(row_record(d, i, n, c) for d, i, n, c in step)
             bar.update(len(step))
@@ -151,6 +151,19 @@ def add_documents(store, corpus, embedder, on_duplicate: str = "error", batch_si
     if pending_rows:
         store.add_records(pending_rows, pending_vecs, on_duplicate="replace")
     return len(chunked)
+
+
+def _inputs(step, embedder) -> list:
+    """The model inputs of a step's chunks: the text, or for an image/PDF-page document (data/pages.py)
+    its image with any caption, which only a vision-language embedder can read."""
+    from ..data.pages import document_input
+
+    if not getattr(embedder, "is_vl", False):
+        media = next((d.id for d, *_ in step if d.meta and ("image" in d.meta or "pdf" in d.meta)), None)
+        if media is not None:
+            raise ValueError(f"document {media!r} is an image or PDF page; embedding it needs a Qwen3-VL model")
+        return [c.text for *_, c in step]
+    return [document_input(d.meta, c.text) for d, _, _, c in step]
 
 
 DUPLICATE_HINT = "use on_duplicate='replace' (--replace) or 'skip' (--skip-existing)"

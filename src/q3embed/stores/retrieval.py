@@ -40,24 +40,35 @@ class Retriever:
         ``mode``: ``dense``, ``lexical`` or ``hybrid`` (see ``VectorStore.search``); ``method``: how the
         dense stage searches. With a reranker, it reorders the first ``rerank_top`` hits of whichever
         list the mode gives (the fused list for hybrid)."""
-        single = isinstance(query, str)
+        from ..data.media import MediaInput
+
+        single = isinstance(query, (str, MediaInput))
         queries = [query] if single else list(query)
         check_mode(mode)
+        if any(not isinstance(q, str) for q in queries) and mode != "dense":  # an image has no words to match
+            raise ValueError(f"an image query searches dense vectors only; got mode {mode!r}")
         depth = max(rerank_top, top_k) if self.reranker is not None else top_k
         if mode == "lexical":
             results = self.index.search(queries, top_k=depth, mode=mode, where=where)
         else:
             vectors = self.embedder.encode_queries(queries, instruction=self.instruction, dim=self.index.spec.dim)
+            texts = [q if isinstance(q, str) else (q.text or "") for q in queries]
             results = self.index.search(vectors, top_k=depth, mode=mode, method=method, where=where, tuning=tuning,
-                                        texts=queries, fusion=fusion)  # list per query
+                                        texts=texts, fusion=fusion)  # list per query
         if self.reranker is not None:
             results = [self._rerank(q, hits, top_k) for q, hits in zip(queries, results)]
         return results[0] if single else results
 
-    def _rerank(self, query: str, hits: list[Hit], top_k: int) -> list[Hit]:
+    def _rerank(self, query, hits: list[Hit], top_k: int) -> list[Hit]:
         if not hits:
             return hits
-        scores = self.reranker.score(query, [h.text for h in hits], instruction=self.rerank_instruction)
+        if getattr(self.reranker, "is_vl", False):  # images and PDF pages are reranked as what they show
+            from ..data.pages import document_input
+
+            documents = [document_input(h.meta, h.text) for h in hits]
+        else:
+            documents = [h.text for h in hits]
+        scores = self.reranker.score(query, documents, instruction=self.rerank_instruction)
         for h, s in zip(hits, scores.tolist()):
             h.rerank_score = float(s)
         return sorted(hits, key=lambda h: -h.rerank_score)[:top_k]
