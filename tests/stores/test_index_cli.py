@@ -33,8 +33,8 @@ def test_build_search_add_delete_info(built_idx, tmp_path, tiny_embedding_dir, t
 
     assert main(["search", str(built_idx), "capital of France", "--top-k", "3", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out[0]["query"] == "capital of France" and len(out[0]["hits"]) == 3
-    assert {"id", "score"} <= set(out[0]["hits"][0])
+    assert out["query"] == "capital of France" and len(out["hits"]) == 3
+    assert {"id", "score"} <= set(out["hits"][0])
 
     assert main(["search", str(built_idx), "bread", "--top-k", "2", "--reranker", str(tiny_reranker_dir),
                  "--rerank-top", "4", "--method", "hnsw"]) == 0

@@ -177,7 +177,7 @@ def test_every_verb_takes_a_store_url(pg_url, tiny_embedding_dir, tmp_path, caps
     assert main(["index", "add", "--store", pg_url, str(more), *model]) == 1  # duplicate, refused
     assert main(["search", pg_url, "capital of France", "--top-k", "2", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert len(out[0]["hits"]) == 2
+    assert len(out["hits"]) == 2
     assert main(["search", pg_url, "x", "--method", "funnel"]) == 1
     assert "accepted: exact, hnsw" in capsys.readouterr().err
     assert main(["index", "delete", "--store", pg_url, "d9"]) == 0
