@@ -167,23 +167,33 @@ def run(args) -> int:
 
 
 def run_search(args) -> int:
-    import shutil
     import sys
     from pathlib import Path
 
-    from ..merge.search import evaluator, format_table, merge_search, parse_grid
+    from ..merge.files import copy_checkpoint
+    from ..merge.objective import check_objective, validation_objective
+    from ..merge.search import evaluator, format_table, merge_search, parse_grid, remove_candidates
 
     grid = parse_grid(args.grid)
     if args.out and Path(args.out).exists() and not args.overwrite:
         raise ValueError(f"--out {args.out} already exists; choose another directory, or pass --overwrite")
     work = Path(args.work_dir or f"{args.out or 'merge-search'}.work")
+    common = {"instruction": args.instruction, "dim": args.dim, "batch_size": args.batch_size, "device": args.device,
+              "dtype": args.dtype, "cache_dir": args.cache_dir, "show_progress": True}
     if args.val_data:
-        evaluate, metrics = _validation_objective(args, work)
+        if args.task or args.data:
+            raise ValueError("--val-data chooses on a validation objective; drop --task/--data (or drop --val-data)")
+        check_objective(args.sts_dev, args.sts_weight, args.val_corpus_docs, args.val_negatives)
+        for flag, path in (("--val-data", args.val_data), ("--sts-dev", args.sts_dev),
+                           ("--val-negatives", args.val_negatives)):
+            check_input_path(path, flag)
+        evaluate, metrics = validation_objective(
+            args.val_data, work, sts_dev=args.sts_dev, sts_weight=args.sts_weight, split=args.val_from,
+            fraction=args.val_fraction, seed=args.val_seed, corpus_docs=args.val_corpus_docs,
+            negatives=args.val_negatives, **common)
     elif args.task and args.data:
         check_input_path(args.data, "--data")  # before the first candidate is evaluated
-        evaluate = evaluator(args.task, args.data, split=args.split, instruction=args.instruction, dim=args.dim,
-                             batch_size=args.batch_size, device=args.device, dtype=args.dtype,
-                             cache_dir=args.cache_dir, show_progress=True)
+        evaluate = evaluator(args.task, args.data, split=args.split, **common)
         metrics = ("main_score", "ndcg_at_10", "recall_at_100") if args.task == "retrieval" else ("main_score",)
     else:
         raise ValueError("merge search needs --task and --data, or --val-data (with --sts-dev) for a validation objective")
@@ -196,55 +206,9 @@ def run_search(args) -> int:
     if args.report:
         Path(args.report).write_text(table + "\n")
     if args.out:
-        _save_best(Path(best.path), Path(args.out))
+        copy_checkpoint(best.path, args.out, overwrite=True)  # --overwrite was checked before the search
         what = "merge" if best.candidate.method is not None else "model, an input checkpoint,"
         print(f"saved the best {what} to {args.out}", file=sys.stderr)
     if not args.keep:
-        for row in result.rows:
-            if row.candidate.method is not None:
-                shutil.rmtree(row.path, ignore_errors=True)
-        if work.exists() and not any(work.iterdir()):
-            work.rmdir()
+        remove_candidates(result, work)
     return 0
-
-
-def _save_best(src, out) -> None:
-    """Copy ``src`` to ``out`` whole or not at all: a sibling folder renamed into place."""
-    import shutil
-
-    tmp = out.with_name(out.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(src, tmp)
-    if out.exists():  # --overwrite (checked before the search)
-        shutil.rmtree(out)
-    tmp.rename(out)
-
-
-def _validation_objective(args, work):
-    """(evaluate, table metrics) for (1-w) * nDCG@10 on carved train queries + w * STS dev Spearman."""
-    from pathlib import Path
-
-    from ..merge.objective import carve_validation, weighted_objective
-    from ..merge.search import evaluator
-
-    if args.task or args.data:
-        raise ValueError("--val-data chooses on a validation objective; drop --task/--data (or drop --val-data)")
-    if not 0.0 <= args.sts_weight <= 1.0:
-        raise ValueError(f"--sts-weight must be in [0, 1], got {args.sts_weight}")
-    if args.sts_weight > 0 and not args.sts_dev:
-        raise ValueError("--sts-weight > 0 needs --sts-dev CSV (or pass --sts-weight 0)")
-    if args.sts_dev and "test" in Path(args.sts_dev).name.lower():
-        raise ValueError(f"--sts-dev {args.sts_dev} looks like a test set; choose on the dev split")
-    if args.val_negatives and args.val_corpus_docs is None:
-        raise ValueError("--val-negatives shapes the validation sub-corpus: give --val-corpus-docs N too")
-    for flag, path in (("--val-data", args.val_data), ("--sts-dev", args.sts_dev), ("--val-negatives", args.val_negatives)):
-        check_input_path(path, flag)
-    _, val_split = carve_validation(args.val_data, Path(work) / "val-data", args.val_from, args.val_fraction, args.val_seed,
-                                    corpus_docs=args.val_corpus_docs, negatives=args.val_negatives)
-    common = dict(instruction=args.instruction, dim=args.dim, batch_size=args.batch_size, device=args.device,
-                  dtype=args.dtype, cache_dir=args.cache_dir, show_progress=True)
-    parts = {"val_ndcg_at_10": (1.0 - args.sts_weight,
-                                evaluator("retrieval", Path(work) / "val-data", split=val_split, **common))}
-    if args.sts_weight > 0:
-        parts["sts_dev"] = (args.sts_weight, evaluator("sts", args.sts_dev, **common))
-    return weighted_objective(parts), ("main_score", *parts)

@@ -46,3 +46,12 @@ def copy_support_files(src_root: Path, model_dir: Path, dst_root: Path) -> tuple
         shutil.copy2(path, dst_root / rel)
         copied.append(str(rel))
     return copied, not_merged
+
+
+def copy_checkpoint(src: str | Path, out: str | Path, overwrite: bool = False) -> None:
+    """Copy a checkpoint folder to ``out`` whole or not at all: staged beside ``out`` and renamed into
+    place, as a merge's output is (``stream.atomic_output_dir``)."""
+    from .stream import atomic_output_dir
+
+    with atomic_output_dir(Path(out), overwrite=overwrite) as tmp:
+        shutil.copytree(src, tmp, dirs_exist_ok=True)

@@ -112,3 +112,33 @@ def weighted_objective(parts: dict[str, tuple[float, Evaluate]]) -> Evaluate:
         return scores
 
     return evaluate
+
+
+def validation_objective(val_data: str | Path, work: str | Path, sts_dev: str | Path | None = None,
+                         sts_weight: float = 0.5, split: str = "train", fraction: float = 0.2, seed: int = 0,
+                         corpus_docs: int | None = None, negatives: str | Path | None = None,
+                         **eval_kwargs) -> tuple[Evaluate, tuple[str, ...]]:
+    """(evaluate, its table columns) for (1-w) * nDCG@10 on validation queries carved from ``split``
+    of ``val_data`` (into ``work/val-data``) + w * Spearman on ``sts_dev``; ``eval_kwargs`` go to
+    ``search.evaluator`` (instruction, dim, batch_size, device, dtype, cache_dir, show_progress)."""
+    from .search import evaluator
+
+    check_objective(sts_dev, sts_weight, corpus_docs, negatives)
+    folder = Path(work) / "val-data"
+    _, val_split = carve_validation(val_data, folder, split, fraction, seed, corpus_docs=corpus_docs, negatives=negatives)
+    parts = {"val_ndcg_at_10": (1.0 - sts_weight, evaluator("retrieval", folder, split=val_split, **eval_kwargs))}
+    if sts_weight > 0:
+        parts["sts_dev"] = (sts_weight, evaluator("sts", sts_dev, **eval_kwargs))
+    return weighted_objective(parts), ("main_score", *parts)
+
+
+def check_objective(sts_dev, sts_weight: float, corpus_docs: int | None, negatives) -> None:
+    """The validation objective's settings, before any file is read (a test set is refused by name)."""
+    if not 0.0 <= sts_weight <= 1.0:
+        raise ValueError(f"--sts-weight must be in [0, 1], got {sts_weight}")
+    if sts_weight > 0 and not sts_dev:
+        raise ValueError("--sts-weight > 0 needs --sts-dev CSV (or pass --sts-weight 0)")
+    if sts_dev and "test" in Path(sts_dev).name.lower():
+        raise ValueError(f"--sts-dev {sts_dev} looks like a test set; choose on the dev split")
+    if negatives and corpus_docs is None:
+        raise ValueError("--val-negatives shapes the validation sub-corpus: give --val-corpus-docs N too")

@@ -107,6 +107,16 @@ def merge_search(checkpoints: list[str], evaluate: Callable[[Path], dict], work_
     return result
 
 
+def remove_candidates(result: SearchResult, work_dir: str | Path) -> None:
+    """Delete the candidate merges (never the input checkpoints), and ``work_dir`` if that empties it."""
+    for row in result.rows:
+        if row.candidate.method is not None:
+            shutil.rmtree(row.path, ignore_errors=True)
+    work_dir = Path(work_dir)
+    if work_dir.exists() and not any(work_dir.iterdir()):
+        work_dir.rmdir()
+
+
 TASKS = ("retrieval", "sts")
 
 
