@@ -213,7 +213,7 @@ def main() -> None:
                   f"CPU s/doc ratio {cpu_per_doc[k] / cpu_per_doc['single']:.3f} (CPU overhead {100 * cpu_more:.1f}%)"
                   + verdict)
         emb = Embedder.load(model, device="cpu", dtype="float32")
-        from q3embed.stores import read_corpus
+        from q3embed.data import read_corpus
 
         tokens = sum(len(t) for t in emb.tokenize([d.text for d in read_corpus(corpus)]))
         print(f"tokens: {tokens} ({tokens / n_docs:.0f}/doc); single: {tokens / (cpu_per_doc['single'] * n_docs):.0f} "
