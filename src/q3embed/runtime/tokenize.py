@@ -76,6 +76,23 @@ class InputLimits:
 
 DEFAULT_LIMITS = InputLimits()
 
+# No real text averages more than 16 characters per token, so the first N tokens of a text lie in
+# its first 16 x N characters. Two uses share this one bound: the server refuses longer inputs
+# before tokenizing (413), and truncation cuts a text to it before tokenizing, so a 50 MB document
+# costs the tokenizer what a 131,072-character one does instead of gigabytes of token offsets.
+# The token count is at least GUARD_TOKENS: the bound must not follow a small max_length (MiniLM's
+# 256 tokens would otherwise refuse a 4,097-character document that truncation handles fine).
+CHARS_PER_TOKEN_BOUND = 16
+GUARD_TOKENS = 8192
+
+
+def char_guard(max_length: int) -> int:
+    """Characters that hold at least the first ``max_length`` tokens of any ordinary text.
+
+    Only text averaging more than 16 characters per token (a long run of one symbol) can lose
+    tokens to the cut, and then only past this many characters."""
+    return CHARS_PER_TOKEN_BOUND * max(max_length, GUARD_TOKENS)
+
 
 def check_chars(sizes: Sequence[int], limits: InputLimits, strings: Sequence[str] = (),
                 shared: dict[str, str | None] | None = None) -> None:
@@ -227,6 +244,8 @@ class EmbeddingTokenizer:
         for a longer one when ``truncate`` is False."""
         limit = self.max_length if max_tokens is None else min(max_tokens, self.max_length)
         formatted = [self.format(t, instruction) for t in texts]
+        if truncate:  # only the first `limit` tokens are kept, so only their characters are tokenized
+            formatted = [t[: char_guard(self.max_length)] for t in formatted]
         if not self.is_decoder:
             return [self._cut(row, i, limit, truncate) for i, row in
                     enumerate(self.encode(formatted, add_special_tokens=True))]
@@ -299,6 +318,8 @@ class RerankTokenizer:
         if not pairs:
             return []
         budget = self.budget if max_tokens is None else min(max_tokens, self.budget)
+        if truncate:  # the document's tail is cut anyway: tokenize no more of it than can be kept
+            pairs = [(q, d[: char_guard(self.max_length)]) for q, d in pairs]
         ids = self.encode([format_rerank_pair(instruction, q, d) for q, d in pairs])
         out = []
         for i, row in enumerate(ids):

@@ -24,23 +24,16 @@ import numpy as np
 from fastapi.concurrency import run_in_threadpool
 
 from ..errors import InputLimitError
-from ..runtime.tokenize import InputLimits
+from ..runtime.tokenize import InputLimits, char_guard
 from .batcher import DynamicBatcher
 from .errors import APIError
 from .metrics import ServerMetrics
 from .settings import ServerSettings
 
-# Default character limit per input = 16 x a token count (131,072 characters): far above any real
-# text, and it rejects giant texts before the tokenizer spends time on them. It is a guard, not the
-# length rule (truncation, or the 400 without it, counts tokens), so the token count is the model's
-# max_length but at least GUARD_TOKENS: the guard must not follow a small max_length (MiniLM's 256 tokens
-# would refuse a 4,097-character document that truncation by tokens handles fine).
-CHARS_PER_TOKEN_BOUND = 16
-GUARD_TOKENS = 8192
-
-
-def char_guard(max_length: int) -> int:
-    return CHARS_PER_TOKEN_BOUND * max(max_length, GUARD_TOKENS)
+# Default character limit per input: ``char_guard`` (runtime/tokenize.py; 131,072 characters for
+# max_length <= 8192), far above any real text, so giant texts are rejected before the tokenizer
+# spends time on them. It is a guard, not the length rule (truncation, or the 400 without it,
+# counts tokens).
 
 
 _HINTS = {

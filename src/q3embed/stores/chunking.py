@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..runtime.tokenize import char_guard
+
 
 @dataclass(frozen=True)
 class ChunkingConfig:
@@ -54,17 +56,55 @@ def window_spans(n_tokens: int, size: int, overlap: int) -> list[tuple[int, int]
 
 
 def chunk_text(text: str, tokenizer, config: ChunkingConfig) -> list[Chunk]:
-    """Chunks of ``text`` under ``config``; the whole text as one chunk when chunking is off or it fits."""
+    """Chunks of ``text`` under ``config``; the whole text as one chunk when chunking is off or it fits.
+
+    The text is tokenized a piece of ``char_guard(config.tokens)`` characters at a time (131,072 for
+    windows up to 8,192 tokens), so a huge document costs the memory of one piece, not of its
+    whole offset mapping. A document shorter than a piece is tokenized whole, as it always was.
+    """
     if not config.enabled:
         return [Chunk(text, 0, len(text))]
-    # verbose=False: the whole document is tokenized only to be cut into windows, so transformers'
-    # "sequence length is longer than the specified maximum" warning would be untrue here
-    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
-    offsets = enc["offset_mapping"]  # (n_tokens, 2) character spans
-    if len(offsets) <= config.tokens:
-        return [Chunk(text, 0, len(text))]
-    chunks = []
-    for a, b in window_spans(len(offsets), config.tokens, config.overlap):
-        start, end = offsets[a][0], offsets[b - 1][1]
-        chunks.append(Chunk(text[start:end], start, end))
-    return chunks
+    piece = char_guard(config.tokens)
+    chunks: list[Chunk] = []
+    at = 0  # character where the next window starts
+    while True:
+        last = at + piece >= len(text)
+        offsets = _offsets(tokenizer, text[at: at + piece], at)  # (n_tokens, 2) character spans in `text`
+        if last and not chunks and len(offsets) <= config.tokens:
+            return [Chunk(text, 0, len(text))]
+        spans, resume = _piece_windows(offsets, config, last, at + piece)
+        for a, b in spans:
+            start, end = offsets[a][0], offsets[b - 1][1]
+            chunks.append(Chunk(text[start:end], start, end))
+        if resume is None:
+            return chunks
+        at = offsets[resume][0]
+
+
+# A piece's last tokens may belong to a word the piece boundary cut; windows end this many characters
+# before the boundary, and the next piece starts again at the next window's first token.
+_PIECE_MARGIN = 1024
+
+
+def _offsets(tokenizer, piece: str, at: int) -> list[tuple[int, int]]:
+    # verbose=False: a piece is tokenized only to be cut into windows, so transformers' "sequence
+    # length is longer than the specified maximum" warning would be untrue here
+    enc = tokenizer(piece, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+    return [(at + a, at + b) for a, b in enc["offset_mapping"]]
+
+
+def _piece_windows(offsets: list[tuple[int, int]], config: ChunkingConfig, last: bool,
+                   piece_end: int) -> tuple[list[tuple[int, int]], int | None]:
+    """Token windows of one piece, and the token the next piece starts at (None: the text is done)."""
+    if last:
+        return window_spans(len(offsets), config.tokens, config.overlap), None
+    stable = sum(1 for _, b in offsets if b <= piece_end - _PIECE_MARGIN)
+    stride = config.tokens - config.overlap
+    spans, a = [], 0
+    while a + config.tokens <= stable:
+        spans.append((a, a + config.tokens))
+        a += stride
+    if not spans:  # text of more than 16 characters per token: a shorter window keeps the walk going
+        b = max(stable, 1)
+        return [(0, b)], min(b, len(offsets) - 1)
+    return spans, a
