@@ -49,3 +49,17 @@ def test_reranker_orders_by_the_engine_and_keeps_metadata(tiny_reranker):
     scores = tiny_reranker.score("Beijing", TEXTS, instruction=task)
     assert sorted(d.metadata["relevance_score"] for d in out) == pytest.approx(sorted(scores.tolist()), abs=1e-6)
     assert Q3Reranker(reranker=tiny_reranker).compress_documents([], "q") == []
+
+
+def test_retriever_takes_the_search_mode(tiny_embedder, tmp_path):
+    from q3embed import Index, Retriever
+    from q3embed.integrations.langchain import Q3Retriever
+
+    index = Index.build(tmp_path / "idx", [(f"t{i}", t) for i, t in enumerate(TEXTS)], tiny_embedder)
+    inner = Retriever(tiny_embedder, index)
+    for mode in ("dense", "lexical", "hybrid"):
+        docs = Q3Retriever(retriever=inner, top_k=3, mode=mode).invoke("capital of China")
+        want = inner.search("capital of China", top_k=3, mode=mode)
+        assert [d.id for d in docs] == [h.id for h in want] and docs, mode
+        assert [d.metadata["stages"] for d in docs] == [h.stages for h in want]
+    assert Q3Retriever(retriever=inner, mode="lexical").invoke("bamboo")[0].metadata["stages"] == ["lexical"]

@@ -48,3 +48,18 @@ def test_rerank_postprocessor_orders_by_the_engine(tiny_reranker):
     assert [n.score for n in out] == pytest.approx([s for _, s in expected], abs=1e-6)
     with pytest.raises(ValueError, match="query"):
         Q3RerankPostprocessor(tiny_reranker).postprocess_nodes(nodes)
+
+
+def test_retriever_takes_the_search_mode(tiny_embedder, tmp_path):
+    from q3embed import Index, Retriever
+    from q3embed.integrations.llama_index import Q3Retriever
+
+    texts = ["Beijing is the capital of China.", "Gravity pulls apples down.", "Pandas eat bamboo."]
+    index = Index.build(tmp_path / "idx", [(f"t{i}", t) for i, t in enumerate(texts)], tiny_embedder)
+    inner = Retriever(tiny_embedder, index)
+    for mode in ("dense", "lexical", "hybrid"):
+        nodes = Q3Retriever(inner, top_k=3, mode=mode).retrieve("capital of China")
+        want = inner.search("capital of China", top_k=3, mode=mode)
+        assert [n.node.node_id for n in nodes] == [h.id for h in want] and nodes, mode
+        assert [n.score for n in nodes] == [h.score for h in want]
+        assert [n.node.metadata["stages"] for n in nodes] == [h.stages for h in want]

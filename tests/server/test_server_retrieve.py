@@ -46,8 +46,11 @@ def test_retrieve_equals_the_retriever(retrieve_client, retriever):
 def test_retrieve_without_text_and_bad_mode(retrieve_client):
     r = retrieve_client.post("/v1/retrieve", json={"query": "pandas", "top_k": 2, "return_text": False})
     assert r.status_code == 200 and all("text" not in h for h in r.json()["results"])
+    r = retrieve_client.post("/v1/retrieve", json={"query": "pandas", "method": "no-such-method"})
+    assert r.status_code == 400 and "no-such-method" in r.json()["error"]["message"]
     r = retrieve_client.post("/v1/retrieve", json={"query": "pandas", "mode": "no-such-mode"})
-    assert r.status_code == 400 and "no-such-mode" in r.json()["error"]["message"]
+    assert r.status_code in (400, 422), r.text
+    assert '"dense", "lexical" or "hybrid"' in r.json()["error"]["message"], r.text
     assert retrieve_client.get("/health").json()["index"] is True
 
 

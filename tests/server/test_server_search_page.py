@@ -107,3 +107,22 @@ def test_page_in_a_real_browser_asks_for_the_key(tiny_embedder, tiny_reranker, r
     dom = chromium_dom(f"{server.url}/?q=capital", tmp_path / "profile")
     assert '<div id="key-row">' in dom and "this server needs an API key" in dom  # the key row is shown
     assert dom.count('<li class="hit">') == 0 and api_key not in dom
+
+
+def test_page_in_a_real_browser_searches_hybrid_and_labels_each_hit(tiny_embedder, tiny_reranker, retriever,
+                                                                     start_server, tmp_path):
+    server = start_server(_app(tiny_embedder, None, retriever.__class__(tiny_embedder, retriever.index)))
+    query = "capital of China"
+    dom = chromium_dom(f"{server.url}/?q={urllib.parse.quote(query)}&mode=hybrid", tmp_path / "profile")
+    expected = retriever.index.search(query, top_k=10, mode="hybrid")
+    assert dom.count('<li class="hit">') == len(expected)
+    positions = [dom.index(f'<span class="hit-id">{h.id}</span>') for h in expected]
+    assert positions == sorted(positions)  # the fused order
+    labels = [" + ".join(h.stages) for h in expected]
+    assert "dense + lexical" in labels and "dense" in labels  # "gravity ..." has no query word: dense only
+    for h, label in zip(expected, labels):
+        assert f'<span class="hit-id">{h.id}</span><span class="hit-stages">{label}</span>' in dom
+    lexical = chromium_dom(f"{server.url}/?q={urllib.parse.quote(query)}&mode=lexical", tmp_path / "profile2")
+    found = retriever.index.search(query, top_k=10, mode="lexical")
+    assert lexical.count('<li class="hit">') == len(found) < len(DOCS)  # only documents sharing a word
+    assert lexical.count('<span class="hit-stages">lexical</span>') == len(found)

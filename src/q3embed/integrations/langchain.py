@@ -7,6 +7,8 @@
     >>> embeddings.embed_documents(["q3embed embeds text"])  # documents get none
     >>> reranker = Q3Reranker(reranker=Reranker.load("Qwen/Qwen3-Reranker-0.6B"), top_n=3)
     >>> reranker.compress_documents(docs, "what is q3embed?")  # best first, score in metadata
+    >>> retriever = Q3Retriever(retriever=Retriever(embedder, Index.open("idx", embedder)), mode="hybrid")
+    >>> retriever.invoke("what is q3embed?")               # Documents; metadata: id, score, stages
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.callbacks import Callbacks
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import BaseDocumentCompressor, Document
 from langchain_core.embeddings import Embeddings
+from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field
 
 RERANK_SCORE_KEY = "relevance_score"  # the metadata key LangChain's own rerankers (Cohere, Jina) use
@@ -70,4 +74,33 @@ class Q3Reranker(BaseDocumentCompressor):
             doc = documents[i]
             out.append(Document(page_content=doc.page_content, id=doc.id,
                                 metadata={**doc.metadata, RERANK_SCORE_KEY: score}))
+        return out
+
+
+class Q3Retriever(BaseRetriever):
+    """A LangChain retriever over a q3embed ``Retriever`` (an index or store, optionally a reranker).
+
+    ``mode``: ``dense``, ``lexical`` or ``hybrid`` (BM25 and dense fused with RRF), as everywhere in
+    q3embed; ``method``: how the dense stage searches. Each Document's metadata holds the stored
+    metadata plus ``id``, ``score`` (the first stage's or the fused score), ``stages`` (which first
+    stage found it) and, with a reranker, ``relevance_score``.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    retriever: Any
+    top_k: int = Field(default=4, ge=1)
+    mode: str = "dense"
+    method: str = "exact"
+    rerank_top: int = Field(default=100, ge=1)
+
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
+        hits = self.retriever.search(query, top_k=self.top_k, rerank_top=self.rerank_top, mode=self.mode,
+                                     method=self.method)
+        out = []
+        for h in hits:
+            meta = {**(h.meta or {}), "id": h.id, "score": h.score, "stages": list(h.stages)}
+            if h.rerank_score is not None:
+                meta[RERANK_SCORE_KEY] = h.rerank_score
+            out.append(Document(page_content=h.text, id=h.id, metadata=meta))
         return out

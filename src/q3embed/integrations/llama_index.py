@@ -6,6 +6,7 @@
     >>> Settings.embed_model = Q3Embedding(Embedder.load("Qwen/Qwen3-Embedding-0.6B"))
     >>> engine = VectorStoreIndex.from_documents(docs).as_query_engine(
     ...     similarity_top_k=20, node_postprocessors=[Q3RerankPostprocessor(Reranker.load("Qwen/Qwen3-Reranker-0.6B"))])
+    >>> nodes = Q3Retriever(Retriever(embedder, Index.open("idx", embedder)), mode="hybrid").retrieve("query")
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from __future__ import annotations
 from typing import Any
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
+from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
-from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
+from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle, TextNode
 from pydantic import Field, PrivateAttr
 
 
@@ -82,3 +84,25 @@ class Q3RerankPostprocessor(BaseNodePostprocessor):
         texts = [n.node.get_content(metadata_mode=MetadataMode.EMBED) for n in nodes]
         ranked = self._reranker.rank(query_bundle.query_str, texts, top_n=self.top_n, instruction=self.instruction)
         return [NodeWithScore(node=nodes[i].node, score=score) for i, score in ranked]
+
+
+class Q3Retriever(BaseRetriever):
+    """A LlamaIndex retriever over a q3embed ``Retriever`` (an index or store, optionally a reranker).
+
+    ``mode``: ``dense``, ``lexical`` or ``hybrid`` (BM25 and dense fused with RRF); ``method``: how the
+    dense stage searches. Each node's score is the reranker's when there is one, else the first
+    stage's (or the fused) score; its metadata adds ``stages`` (which first stage found it).
+    """
+
+    def __init__(self, retriever, top_k: int = 4, mode: str = "dense", method: str = "exact", rerank_top: int = 100,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self._q3 = retriever
+        self.top_k, self.mode, self.method, self.rerank_top = top_k, mode, method, rerank_top
+
+    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        hits = self._q3.search(query_bundle.query_str, top_k=self.top_k, rerank_top=self.rerank_top, mode=self.mode,
+                               method=self.method)
+        return [NodeWithScore(node=TextNode(text=h.text, id_=h.id,
+                                            metadata={**(h.meta or {}), "stages": list(h.stages)}),
+                              score=h.rerank_score if h.rerank_score is not None else h.score) for h in hits]

@@ -168,7 +168,7 @@ async def retrieve(request: Request) -> JSONResponse:
         _check_model(req.model, state.embedding, "an embedding", state)
     timings: dict[str, float] = {}  # ms per stage: embed, search and (with a reranker) rerank
     hits = await state.retrieval.search(req.query, top_k=req.top_k, rerank_top=req.rerank_top, mode=req.mode,
-                                        timings=timings)
+                                        method=req.method, timings=timings)
     results = [_hit_dict(h, req.return_text) for h in hits]
     return JSONResponse({"object": "list", "query": req.query, "results": results, "timings_ms": timings})
 

@@ -92,14 +92,20 @@ class ScoreRequest(_Request):
 
 
 class RetrieveRequest(_Request):
-    """``POST /v1/retrieve``: query -> top-k from the loaded index -> rerank (if a reranker is loaded)."""
+    """``POST /v1/retrieve``: query -> top-k from the loaded index -> rerank (if a reranker is loaded).
+
+    ``mode``: the first stage(s): ``dense`` vectors, ``lexical`` BM25, or ``hybrid`` (both, fused with
+    RRF k=60); each result lists the ``stages`` that found it. ``method``: how the dense stage
+    searches (e.g. ``exact``, ``hnsw``); None: exact."""
 
     query: StrictStr
     top_k: StrictInt = Field(default=10, ge=1, le=1000)
     rerank_top: StrictInt = Field(default=100, ge=1, le=1000)
-    mode: StrictStr | None = None  # the index's search mode (e.g. "exact"); None: the index's default
+    mode: Literal["dense", "lexical", "hybrid"] = "dense"
+    method: StrictStr | None = None
     return_text: StrictBool = True
     model: StrictStr | None = None
 
     ACCEPTED: ClassVar[dict[str, str]] = {"query": "a string", "top_k": "an integer in 1..1000",
-                                         "rerank_top": "an integer in 1..1000"}
+                                         "rerank_top": "an integer in 1..1000",
+                                         "mode": '"dense", "lexical" or "hybrid"'}

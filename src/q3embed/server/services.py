@@ -24,16 +24,23 @@ import numpy as np
 from fastapi.concurrency import run_in_threadpool
 
 from ..errors import InputLimitError
-from ..runtime.tokenize import InputLimits, char_guard
+from ..runtime.tokenize import InputLimits
 from .batcher import DynamicBatcher
 from .errors import APIError
 from .metrics import ServerMetrics
 from .settings import ServerSettings
 
-# Default character limit per input: ``char_guard`` (runtime/tokenize.py; 131,072 characters for
-# max_length <= 8192), far above any real text, so giant texts are rejected before the tokenizer
-# spends time on them. It is a guard, not the length rule (truncation, or the 400 without it,
-# counts tokens).
+# Default character limit per input = 16 x a token count (131,072 characters): far above any real
+# text, and it rejects giant texts before the tokenizer spends time on them. It is a guard, not the
+# length rule (truncation, or the 400 without it, counts tokens), so the token count is the model's
+# max_length but at least GUARD_TOKENS: the guard must not follow a small max_length (MiniLM's 256 tokens
+# would refuse a 4,097-character document that truncation by tokens handles fine).
+CHARS_PER_TOKEN_BOUND = 16
+GUARD_TOKENS = 8192
+
+
+def char_guard(max_length: int) -> int:
+    return CHARS_PER_TOKEN_BOUND * max(max_length, GUARD_TOKENS)
 
 
 _HINTS = {
@@ -156,9 +163,10 @@ class RetrievalService:
         instruction = self.retriever.instruction
         return instruction if instruction is not None else self.embedding.query_instruction()
 
-    async def search(self, query: str, top_k: int, rerank_top: int, mode: str | None,
+    async def search(self, query: str, top_k: int, rerank_top: int, mode: str = "dense", method: str | None = None,
                      timings: dict[str, float] | None = None) -> list:
-        """Hits best first; ``timings`` (if given) gets each stage's wall time in ms: embed, search, rerank."""
+        """Hits best first; ``timings`` (if given) gets each stage's wall time in ms: embed (not for
+        lexical mode), search (both first stages and the fusion for hybrid), rerank."""
         timings = {} if timings is None else timings
         clock = time.perf_counter()
 
@@ -179,14 +187,16 @@ class RetrievalService:
                                param="query", code="request_too_large")
         # Room in the rerank queue is held from the start, so a retrieve is shed before any work.
         with self.rerank.batcher.reserve(depth) if self.rerank is not None else contextlib.nullcontext() as slot:
-            vectors, _ = await self.embedding.embed(
-                lambda: self.embedding.text_rows([query], self.instruction, None, field="query"), 1,
-                self.retriever.index.spec.dim)
-            lap("embed")
+            queries = [query]
+            if mode != "lexical":
+                queries, _ = await self.embedding.embed(
+                    lambda: self.embedding.text_rows([query], self.instruction, None, field="query"), 1,
+                    self.retriever.index.spec.dim)
+                lap("embed")
             try:
-                hits = (await run_in_threadpool(self.retriever.index.search, vectors, top_k=depth,
-                                                mode=mode or "exact"))[0]
-            except ValueError as e:  # e.g. a search mode the index does not have
+                hits = (await run_in_threadpool(self.retriever.index.search, queries, top_k=depth, mode=mode,
+                                                method=method or "exact", texts=[query]))[0]
+            except ValueError as e:  # e.g. a search method the index does not have
                 raise APIError(400, f"retrieval failed: {e}", code="invalid_search") from None
             lap("search")
             if slot is None or not hits:
