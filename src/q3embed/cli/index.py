@@ -39,6 +39,7 @@ def register(sub) -> None:
     b.add_argument("--chunk-tokens", type=int, default=0,
                    help="split documents into windows of this many tokens (default 0: no chunking, truncate at max length)")
     b.add_argument("--chunk-overlap", type=int, default=0, help="tokens shared by consecutive chunks (default 0)")
+    _links_arg(b)
     _commit_args(b)
     g = b.add_mutually_exclusive_group()
     g.add_argument("--overwrite", action="store_true", help="replace an index already at --out")
@@ -60,6 +61,7 @@ def register(sub) -> None:
     g.add_argument("--replace", action="store_true", help="replace documents whose id is already stored")
     g.add_argument("--skip-existing", action="store_true", help="leave documents whose id is already stored")
     _commit_args(a)
+    _links_arg(a)
     a.set_defaults(func=run_add)
 
     d = verbs.add_parser("delete", help="delete documents by id", description="Delete documents from IDX in one commit.")
@@ -117,6 +119,39 @@ def _commit_args(p) -> None:
                         "at most about this much work)")
 
 
+def _links_arg(p) -> None:
+    p.add_argument("--follow-links", action="store_true",
+                   help="in a corpus folder, also read symlinks that lead out of the folder (skipped by default, "
+                        "and counted in the summary)")
+
+
+def text_corpus(path: str, follow_links: bool):
+    """The corpus for a build or add: the path itself (read as a text corpus, so bad input fails before a
+    model loads), or with --follow-links the documents read with the folder's outside links too."""
+    from ..data import read_corpus
+
+    docs = read_corpus(path, follow_links=follow_links)
+    return docs if follow_links else path
+
+
+def report_links(path: str, follow_links: bool) -> None:
+    """Say which symlinks led out of a corpus folder: skipped, or read because of --follow-links."""
+    import sys
+
+    from ..data.corpus import links_leaving
+
+    links = links_leaving(path)
+    if not links:
+        return
+    shown = ", ".join(f"{link.relative_to(path)} -> {target}" for link, target in links[:3]) + \
+        (f" and {len(links) - 3} more" if len(links) > 3 else "")
+    if follow_links:
+        print(f"read {plural(len(links), 'symlink')} leading out of {path} (--follow-links): {shown}", file=sys.stderr)
+    else:
+        print(f"skipped {plural(len(links), 'symlink')} leading out of {path}: {shown}; pass --follow-links to "
+              "index them", file=sys.stderr)
+
+
 def _help(args) -> int:
     args._index_parser.print_help()
     return 2
@@ -154,12 +189,15 @@ def run_build(args) -> int:
 
         return run_ray_build(args)
     corpus = media_or_text_corpus(args.corpus)  # report bad input before loading a model
+    if not isinstance(corpus, list):
+        corpus = text_corpus(corpus, args.follow_links)
     store = build_store(args.store or args.out, corpus, _embedder(args, args.model), dim=args.dim,
                         dtype=args.storage_dtype, instruction=args.instruction, chunk_tokens=args.chunk_tokens,
                         chunk_overlap=args.chunk_overlap, batch_size=args.batch_size, commit_every=args.commit_every,
                         commit_seconds=args.commit_seconds, overwrite=args.overwrite, resume=args.resume,
                         show_progress=_progress(), binary_dim=args.binary_dim)
     print(f"built {summary(store)}", file=sys.stderr)
+    report_links(args.corpus, args.follow_links)
     store.close()
     return 0
 
@@ -200,7 +238,7 @@ def run_add(args) -> int:
         raise ValueError("give the corpus to add: q3embed index add IDX PATH (or --store URL PATH)")
     store = open_store(store_target(args, args.idx))
     corpus = media_or_text_corpus(args.path)
-    docs = corpus if isinstance(corpus, list) else read_corpus(corpus)
+    docs = corpus if isinstance(corpus, list) else read_corpus(corpus, follow_links=args.follow_links)
     mode = "replace" if args.replace else "skip" if args.skip_existing else "error"
     dup = list(store.stored_chunks([d.id for d in docs]))
     if dup and mode == "error":  # refuse before spending time loading a model
@@ -209,6 +247,7 @@ def run_add(args) -> int:
     n = store.add(docs, on_duplicate=mode, batch_size=args.batch_size, commit_every=args.commit_every,
                   commit_seconds=args.commit_seconds, show_progress=_progress())
     print(f"added {plural(n, 'document')}; {summary(store)}", file=sys.stderr)
+    report_links(args.path, args.follow_links)
     store.close()
     return 0
 

@@ -30,18 +30,22 @@ class Document:
     meta: dict = field(default_factory=dict)
 
 
-def read_corpus(source: str | Path | Iterable, min_chars: int = 1) -> list[Document]:
+def read_corpus(source: str | Path | Iterable, min_chars: int = 1, follow_links: bool = False) -> list[Document]:
     """Documents from a path or from an iterable of Documents/dicts/(id, text) pairs.
 
     A path is a JSONL file (``_id`` or ``id``, ``text``, optional ``title``), a .txt file (one
     passage per line, ids ``L<line>``) or a folder of .txt/.md files (ids are relative paths).
     Documents shorter than ``min_chars`` are left out (0 keeps empty ones, as BEIR evaluation
     must). Ids must be unique within one corpus; an empty corpus is an error.
+
+    In a folder, a symlink whose target lies outside the folder is skipped unless ``follow_links``
+    (``links_leaving`` lists them): a link such as ``notes.txt -> /etc/passwd`` would otherwise put
+    a file the corpus's owner never chose into a searchable index.
     """
     if isinstance(source, (str, Path)):
         path = Path(source).expanduser()
         if path.is_dir():
-            docs = list(_folder_documents(path))
+            docs = list(_folder_documents(path, follow_links))
         elif path.exists():
             docs = list(_file_documents(path))
         else:
@@ -98,8 +102,23 @@ def _record_document(rec) -> Document | str:
     return Document(str(rec[key]), f"{title or ''} {text}".strip(), meta)
 
 
-def _folder_documents(root: Path) -> Iterator[Document]:
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in FOLDER_SUFFIXES)
+def links_leaving(root: str | Path) -> list[tuple[Path, Path]]:
+    """(link, target) for every corpus file under folder ``root`` that is a symlink resolving outside it."""
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        return []
+    inside = root.resolve()
+    return [(p, p.resolve()) for p in _folder_files(root) if not p.resolve().is_relative_to(inside)]
+
+
+def _folder_files(root: Path) -> list[Path]:
+    # rglob does not descend into linked folders; a linked file is listed like any other
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in FOLDER_SUFFIXES)
+
+
+def _folder_documents(root: Path, follow_links: bool = False) -> Iterator[Document]:
+    leaving = set() if follow_links else {link for link, _ in links_leaving(root)}
+    files = [p for p in _folder_files(root) if p not in leaving]
     for p in files:
         try:
             text = p.read_text(encoding="utf-8")

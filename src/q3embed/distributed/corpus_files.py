@@ -10,15 +10,17 @@ JSONL_SUFFIXES = (".jsonl", ".json")
 PARQUET_SUFFIXES = (".parquet",)
 
 
-def corpus_files(source: str | Path) -> tuple[str, list[str]]:
+def corpus_files(source: str | Path, follow_links: bool = False) -> tuple[str, list[str]]:
     """(format, sorted absolute shard paths); format is ``"jsonl"`` or ``"parquet"``.
 
     A folder contributes every ``.jsonl``/``.json``/``.parquet`` file below it; mixing formats is refused
-    because Ray Data reads one format per dataset.
+    because Ray Data reads one format per dataset. A symlinked shard that leads out of the folder
+    is skipped unless ``follow_links``, as ``read_corpus`` skips such files.
     """
     path = Path(source).expanduser()
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in JSONL_SUFFIXES + PARQUET_SUFFIXES)
+        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in JSONL_SUFFIXES + PARQUET_SUFFIXES
+                       and (follow_links or p.resolve().is_relative_to(path.resolve())))
         if not files:
             raise InputFileError(f"{path}: no corpus shards in this folder (expected .jsonl or .parquet files)")
     elif path.is_file():
