@@ -139,9 +139,12 @@ class ShardedWriter:
 def atomic_output_dir(out: Path, overwrite: bool = False):
     """Yield a temporary directory that becomes ``out`` only if the block finishes.
 
-    On any exception (or Ctrl-C) the temporary directory is deleted and ``out`` is untouched.
+    On any exception (or Ctrl-C) the temporary directory is deleted and ``out`` is untouched. A
+    kill -9 cannot clean up, so each run first removes the staging folders of dead runs
+    (``remove_stale_staging``).
     """
     out = Path(out)
+    remove_stale_staging(out)
     if out.exists() and not overwrite:
         raise CheckpointError(f"output {out} already exists; choose another --out or pass --overwrite")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -164,3 +167,43 @@ def atomic_output_dir(out: Path, overwrite: bool = False):
             old.unlink()
     else:
         tmp.rename(out)
+
+
+def remove_stale_staging(out: Path) -> list[Path]:
+    """Clear what killed runs left beside ``out``; returns the folders removed or restored.
+
+    A ``.OUT.partial-PID`` folder whose process is gone is an unfinished merge (GBs for a large
+    model): deleted. A ``.OUT.old-PID`` is the previous ``out``, moved aside by an overwrite that was
+    killed before it finished: deleted when ``out`` exists, else renamed back to ``out``, so the
+    last complete output is never lost. A folder whose process still runs (or whose pid cannot be
+    read) is left alone.
+    """
+    out = Path(out)
+    if not out.parent.is_dir():
+        return []
+    cleared = []
+    for kind in ("partial", "old"):
+        for p in sorted(out.parent.glob(f".{out.name}.{kind}-*")):
+            pid = p.name.rsplit("-", 1)[1]
+            if not pid.isdigit() or _process_alive(int(pid)):
+                continue
+            if kind == "old" and not out.exists():
+                p.rename(out)
+            elif p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
+            cleared.append(p)
+    return cleared
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except OSError:  # it exists, under another user
+        return True
+    return True
