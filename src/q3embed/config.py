@@ -15,6 +15,29 @@ MAX_CONTEXT = 32768
 DEFAULT_QUERY_INSTRUCTION = "Given a web search query, retrieve relevant passages that answer the query"
 DEFAULT_RERANK_INSTRUCTION = DEFAULT_QUERY_INSTRUCTION
 
+# The embedding query template of the model cards, written here only: the tokenizer formats
+# queries with it, a sentence-transformers export saves its prompt half, and a saved prompt is
+# read back into its instruction with it. Documents get no template.
+QUERY_PROMPT = "Instruct: {instruction}\nQuery:"
+
+
+def query_prompt(instruction: str) -> str:
+    """The text before a query: ``Instruct: {instruction}\\nQuery:``."""
+    return QUERY_PROMPT.format(instruction=instruction)
+
+
+def format_query(instruction: str | None, query: str) -> str:
+    """A query as the model reads it; without an instruction, the bare text."""
+    return query if instruction is None else query_prompt(instruction) + query
+
+
+def instruction_of_prompt(prompt: str) -> str | None:
+    """The instruction inside a saved query prompt (``query_prompt``'s inverse); None for another prompt."""
+    head, tail = QUERY_PROMPT.split("{instruction}")
+    if prompt.startswith(head) and prompt.endswith(tail) and len(prompt) >= len(head) + len(tail):
+        return prompt[len(head): len(prompt) - len(tail)]
+    return None
+
 
 @dataclass(frozen=True)
 class Qwen3Preset:

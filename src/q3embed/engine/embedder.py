@@ -8,7 +8,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..config import DEFAULT_MAX_LENGTH, DEFAULT_QUERY_INSTRUCTION, MAX_CONTEXT, MRL_MIN_DIM
+from ..config import (
+    DEFAULT_MAX_LENGTH,
+    DEFAULT_QUERY_INSTRUCTION,
+    MAX_CONTEXT,
+    MRL_MIN_DIM,
+    instruction_of_prompt,
+)
 from ..errors import InputLimitError
 from ..model.layout import CheckpointLayout, read_layout
 from ..model.loading import load_tokenizer
@@ -16,7 +22,13 @@ from ..model.resolve import resolve_model_path
 from ..runtime.batching import length_sorted_batches, pad_batch
 from ..runtime.packing import pack
 from ..runtime.pooling import POOLERS, mrl_truncate
-from ..runtime.tokenize import DEFAULT_LIMITS, EmbeddingTokenizer, InputLimits, check_chars, check_texts
+from ..runtime.tokenize import (
+    DEFAULT_LIMITS,
+    EmbeddingTokenizer,
+    InputLimits,
+    check_chars,
+    check_texts,
+)
 from .loading import load_for_inference
 
 
@@ -226,9 +238,7 @@ class Embedder:
 
     def _instruction_from_prompts(self) -> str | None:
         prompt = self.layout.prompts.get("query")
-        if prompt and self.layout.is_decoder and prompt.startswith("Instruct: ") and prompt.endswith("\nQuery:"):
-            return prompt[len("Instruct: "): -len("\nQuery:")]
-        return None
+        return instruction_of_prompt(prompt) if prompt and self.layout.is_decoder else None
 
     def __repr__(self) -> str:
         from ..runtime.quantize import quantization_of

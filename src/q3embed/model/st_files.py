@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..config import query_prompt
+
 
 def write_sentence_transformers_files(out: Path, pooling: str = "lasttoken", prompt_instruction: str | None = None,
                                       max_seq_length: int = 8192, normalize: bool = True) -> None:
@@ -26,7 +28,7 @@ def write_sentence_transformers_files(out: Path, pooling: str = "lasttoken", pro
             "pooling_mode_mean_sqrt_len_tokens": False, "pooling_mode_weightedmean_tokens": False,
             "pooling_mode_lasttoken": pooling == "lasttoken", "include_prompt": True}
     (out / "1_Pooling" / "config.json").write_text(json.dumps(pool, indent=2))
-    prompts = {"query": f"Instruct: {prompt_instruction}\nQuery:", "document": ""} if prompt_instruction else {}
+    prompts = {"query": query_prompt(prompt_instruction), "document": ""} if prompt_instruction else {}
     (out / "config_sentence_transformers.json").write_text(json.dumps(
         {"prompts": prompts, "default_prompt_name": None, "similarity_fn_name": "cosine"}, indent=2))
     (out / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": max_seq_length, "do_lower_case": False}))
