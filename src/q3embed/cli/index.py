@@ -321,7 +321,10 @@ def interrupted_note(store) -> str:
 def run_to_qdrant(args) -> int:
     import sys
 
-    from qdrant_client import QdrantClient
+    try:
+        from qdrant_client import QdrantClient
+    except ImportError:
+        raise ValueError("index to-qdrant needs the qdrant-client package: pip install 'q3embed[search]'") from None
 
     from ..stores import Index, StoreExistsError
     from ..stores.qdrant import QdrantStore

@@ -83,7 +83,12 @@ def _server(conninfo: str) -> str:
 
 def connect(url: str, connect_timeout: int = 10):
     """A psycopg connection with pgvector types registered, or one line saying what is missing."""
-    import psycopg
+    try:
+        import psycopg
+        from pgvector.psycopg import register_vector
+    except ImportError as e:  # the clients come with an extra, as Ray does with --ray
+        raise StoreUnavailableError(f"a postgresql:// store needs the {e.name or 'psycopg'} package: "
+                                    "pip install 'q3embed[pgvector]'") from None
 
     conninfo, collection, shown = split_url(url)
     server = _server(conninfo)
@@ -107,8 +112,6 @@ def connect(url: str, connect_timeout: int = 10):
                     f"PostgreSQL at {server} (database {conn.info.dbname!r}) lacks the pgvector extension and "
                     f"this user cannot add it ({_last_clause(' '.join(str(e).split()))}); install pgvector and run "
                     "CREATE EXTENSION vector as a superuser") from None
-        from pgvector.psycopg import register_vector
-
         register_vector(conn)
     except BaseException:
         conn.close()

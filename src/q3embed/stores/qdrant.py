@@ -367,7 +367,11 @@ def qdrant_client(url: str):
     if parts.scheme != "qdrant" or not _NAME.fullmatch(name) or not (parts.netloc or parts.path):
         raise ValueError(f"Qdrant store URL {masked_url(url)!r} must be qdrant://host[:port]?collection=NAME (a server) or "
                          "qdrant:///abs/folder?collection=NAME (local mode); NAME: letters, digits, _ and -")
-    from qdrant_client import QdrantClient
+    try:
+        from qdrant_client import QdrantClient
+    except ImportError:
+        raise StoreUnavailableError("a qdrant:// store needs the qdrant-client package: "
+                                    "pip install 'q3embed[search]'") from None
 
     if parts.netloc:
         scheme = "https" if query.get("https") in ("1", "true") else "http"
