@@ -3,9 +3,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from q3embed.config import EOS_TOKEN_ID, NO_TOKEN_ID, YES_TOKEN_ID
+from q3embed.config import EOS_TOKEN_ID, NO_TOKEN_ID, YES_TOKEN_ID, format_query
 from q3embed.runtime.pooling import last_token_pool, mean_pool, mrl_truncate
-from q3embed.runtime.tokenize import EmbeddingTokenizer, RerankTokenizer, format_query
+from q3embed.runtime.tokenize import EmbeddingTokenizer, RerankTokenizer
 
 
 @pytest.fixture(scope="module")

@@ -30,7 +30,7 @@ import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..config import EOS_TOKEN, EOS_TOKEN_ID
+from ..config import EOS_TOKEN, EOS_TOKEN_ID, format_query
 from ..errors import InputLimitError
 
 RERANK_PREFIX = (
@@ -38,10 +38,6 @@ RERANK_PREFIX = (
     'Instruct provided. Note that the answer can only be "yes" or "no".<|im_end|>\n<|im_start|>user\n'
 )
 RERANK_SUFFIX = "<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"
-
-
-def format_query(instruction: str | None, query: str) -> str:
-    return query if instruction is None else f"Instruct: {instruction}\nQuery:{query}"
 
 
 def format_rerank_pair(instruction: str, query: str, document: str) -> str:
