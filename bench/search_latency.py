@@ -16,6 +16,7 @@ memory is its own: RSS after opening the index and after the queries, split into
 it touched; the kernel can drop them, and they are shared between processes).
 
     python -m bench.search_latency --work WORK [--n 100000] [--queries 200] [--save]
+    python -m bench.search_latency --kernels      # the Hamming first pass alone: faiss against numpy
 """
 
 from __future__ import annotations
@@ -140,8 +141,11 @@ def main(argv=None) -> int:
     p = harness.parser("search_latency", __doc__)
     p.add_argument("--n", type=int, default=100_000, help="synthetic documents (default 100000)")
     p.add_argument("--queries", type=int, default=200, help="queries, one at a time (default 200)")
+    p.add_argument("--kernels", action="store_true", help="time the Hamming kernels (faiss, numpy) and stop")
     p.add_argument("--worker", default=None, help=argparse_hidden())
     args = harness.setup(p.parse_args(argv))
+    if args.kernels:
+        return kernels(args.n, args.queries)
     root = args.work / f"index-{args.n}"
     if args.worker:
         print(json.dumps(worker(root, args.worker, args.queries)))
@@ -169,6 +173,20 @@ def main(argv=None) -> int:
     harness.finish(args, {"documents": args.n, "dim": DIM, "queries": args.queries,
                           "load_average": os.getloadavg()[0]}, dtype="float32", rows=rows,
                    argv=argv if argv is not None else sys.argv[1:])
+    return 0
+
+
+def kernels(n: int, n_queries: int) -> int:
+    """ms per query of the first pass alone (40 nearest of n codes of 384 bits), faiss against numpy."""
+    from q3embed.stores.binary import HammingSearcher, pack_signs
+
+    rng = np.random.default_rng(0)
+    bits = pack_signs(rng.standard_normal((n, DIM)).astype(np.float32), DIM)  # (n, 48)
+    q = pack_signs(rng.standard_normal((n_queries, DIM)).astype(np.float32), DIM)
+    for name, use_faiss in (("faiss IndexBinaryFlat", True), ("numpy bitwise_count", False)):
+        searcher = HammingSearcher(bits, use_faiss=use_faiss)
+        times = harness.samples(lambda: [searcher.nearest(v[None], 40) for v in q[:20]], 3)
+        print(f"{name}: {1e3 * min(times) / 20:.2f} ms per query ({n} codes, {DIM} bits, one query at a time)")
     return 0
 
 

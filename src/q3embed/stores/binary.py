@@ -13,10 +13,10 @@ candidates, the full 1024-dim vectors order them. Both are chosen at build time.
 
 The oversampling default, 4, is the rescore multiplier of the sentence-transformers quantization
 guide (Shakir & Aarsen, "Binary and Scalar Embedding Quantization", 2024); on SciFact's train
-queries with all-MiniLM-L6-v2 it keeps >= 99% of exact nDCG@10 (docs/search.md has the sweep).
+queries with all-MiniLM-L6-v2 it keeps 99.4% of exact nDCG@10 (docs/search.md has the sweep).
 
-Kernel: faiss ``IndexBinaryFlat`` (SIMD popcount, 20x numpy's ``bitwise_count`` at 100K x 384 bits
-on one core) when faiss is installed, else numpy ``bitwise_count`` on uint64 words; both are checked
+Kernel: faiss ``IndexBinaryFlat`` (SIMD popcount, 12x numpy's ``bitwise_count`` at 100K x 384 bits
+on one thread: ``python -m bench.search_latency --kernels``) when faiss is installed, else numpy ``bitwise_count`` on uint64 words; both are checked
 against ``hamming_reference``. Ties in Hamming distance are broken by row number in the numpy path;
 faiss may break them otherwise, which is why stores agree on the rescored top-k only up to the
 tolerance ``docs/search.md`` states.
