@@ -197,7 +197,7 @@ class Bench:
                 return {"main_score": r["objective"]}
 
             merge_search([self.base_path, str(end)], evaluate, self.work / "merges" / f"wise-{_slug(end_label)}",
-                         strategy="t-grid", grid=WISE_GRID, keep=True, log=lambda s: print(s, flush=True))
+                         strategy="t-grid", grid=WISE_GRID, keep=True)
         scores = {t: self.res.get("val", self.wise_label(t, end_label))["objective"] for t in WISE_GRID}
         best = max(scores, key=scores.get)
         self.wise_end = (end_label, end)

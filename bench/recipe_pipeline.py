@@ -88,7 +88,8 @@ def share_seed_independent(work: Path, seeds: list[int]) -> None:
     first = work / f"seed{seeds[0]}" / STATE
     if not first.exists():
         return
-    done = json.loads(first.read_text())["stages"]
+    first_state = json.loads(first.read_text())
+    done = first_state["stages"]
     if not {"synth", "filter"} <= set(done):
         return
     for s in seeds[1:]:
@@ -97,6 +98,9 @@ def share_seed_independent(work: Path, seeds: list[int]) -> None:
         if {"synth", "filter"} <= set(state["stages"]):
             continue
         state["stages"].update(synth=done["synth"], filter=done["filter"])
+        # with their fingerprints: a stage recorded without one is refused as possibly stale
+        state.setdefault("inputs", {}).update({k: v for k, v in first_state.get("inputs", {}).items()
+                                               if k in ("synth", "filter")})
         state["shared"] = {"synth": f"seed{seeds[0]}", "filter": f"seed{seeds[0]}"}
         state_path.parent.mkdir(parents=True, exist_ok=True)
         state_path.write_text(json.dumps(state, indent=2))
@@ -127,7 +131,9 @@ def reuse_runs(old: Path, work: Path, seeds: list[int], recipe: Path) -> None:
         st = json.loads(src.read_text())
         costs = {*stages, *runs, *(f"eval {e}" for e in evals)}
         state = {"stages": {k: st["stages"][k] for k in stages if k in st["stages"]},
+                 "inputs": {k: v for k, v in st.get("inputs", {}).items() if k in stages},
                  "evals": {k: v for k, v in st["evals"].items() if k in evals},
+                 "eval_inputs": {k: v for k, v in st.get("eval_inputs", {}).items() if k in evals},
                  "costs": {k: v for k, v in st.get("costs", {}).items() if k in costs},
                  "reused_from": str(old / f"seed{s}"), "reused": [*stages, *runs]}
         dst.mkdir(parents=True, exist_ok=True)
@@ -150,6 +156,8 @@ def redo_merges(work: Path, seeds: list[int]) -> None:
         for stage in ("stage3", "ablation"):
             done = state["stages"].pop(stage, None)
             ev = state["evals"].pop(stage, None)
+            for part in ("inputs", "eval_inputs"):  # the redone merge records its own
+                state.get(part, {}).pop(stage, None)
             if done is not None and ev is not None:
                 if "guard" not in done:
                     state["evals"][f"{stage} unguarded"] = ev

@@ -15,8 +15,7 @@ RETRIEVAL = SynthConfig(tasks=("retrieval",), answer_retries=2)
 
 
 def run(fake_llm, corpus, out, config=RETRIEVAL, **kw):
-    return synthesize(corpus, out, fake_llm.url, fake_llm.model, config, retry=FAST, concurrency=3,
-                      log=lambda m: None, **kw)
+    return synthesize(corpus, out, fake_llm.url, fake_llm.model, config, retry=FAST, concurrency=3, **kw)
 
 
 def test_clean_run_writes_one_record_per_job(fake_llm, write_corpus, tmp_path):

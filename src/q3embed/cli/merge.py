@@ -138,8 +138,9 @@ def run(args) -> int:
               "(--dtype is the compute dtype on every other verb)", file=sys.stderr)
         args.storage_dtype = args.storage_dtype or args.legacy_dtype
     if args.storage_dtype:
-        from ..model.loading import pick_dtype
         import torch
+
+        from ..model.loading import pick_dtype
 
         dtype = pick_dtype(args.storage_dtype, torch.device("cpu"))
     weights = None
@@ -172,7 +173,13 @@ def run_search(args) -> int:
 
     from ..merge.files import copy_checkpoint
     from ..merge.objective import check_objective, validation_objective
-    from ..merge.search import evaluator, format_table, merge_search, parse_grid, remove_candidates
+    from ..merge.search import (
+        evaluator,
+        format_table,
+        merge_search,
+        parse_grid,
+        remove_candidates,
+    )
 
     grid = parse_grid(args.grid)
     if args.out and Path(args.out).exists() and not args.overwrite:
@@ -198,7 +205,7 @@ def run_search(args) -> int:
     else:
         raise ValueError("merge search needs --task and --data, or --val-data (with --sts-dev) for a validation objective")
     result = merge_search(args.checkpoints, evaluate, work, strategy=args.strategy, grid=grid,
-                          lora_base=args.lora_base, keep=True, log=lambda s: print(s, file=sys.stderr))
+                          lora_base=args.lora_base, keep=True)
     table = format_table(result, metrics)
     print(table)
     best = result.best

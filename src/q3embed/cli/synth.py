@@ -76,7 +76,7 @@ def run(args) -> int:
     report = synthesize(args.corpus, args.out, args.llm_base_url, args.llm_model, config, api_key=args.llm_api_key,
                         personas=args.personas, prompts_dir=args.prompts, concurrency=args.concurrency,
                         rate_limit=args.rate_limit, retry=retry, timeout=args.timeout, temperature=args.temperature,
-                        show_progress=True, log=lambda m: print(m, file=sys.stderr))
+                        show_progress=True)
     print(format_report(report), file=sys.stderr)
     if not report.ok:
         print(f"q3embed synth: {report.counts['gave_up']} job(s) failed after retries; "
@@ -97,7 +97,7 @@ def _run_weak(args) -> int:
         raise ValueError(f"--weak makes pairs without an LLM, so {', '.join(given)} would be ignored; "
                          f"drop {'it' if len(given) == 1 else 'them'}, or drop --weak")
     config = config_from_flags(WeakConfig, FLAGS, forms=_csv(args.weak), n=args.n)
-    report = synthesize_weak(args.corpus, args.out, config, log=lambda m: print(m, file=sys.stderr))
+    report = synthesize_weak(args.corpus, args.out, config)
     print(format_report(report).replace("jobs planned", "weak pairs planned"), file=sys.stderr)
     if report.planned == 0:  # not a success: nothing was, or ever will be, written
         hint = "a .txt corpus has no titles; " if "title" in config.forms else ""

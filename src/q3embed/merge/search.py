@@ -11,6 +11,7 @@ recipe are reused, and so are the evaluator's cached embeddings for unchanged ch
 from __future__ import annotations
 
 import itertools
+import logging
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ from .schedule import parse_values
 
 STRATEGIES = ("auto", "t-grid", "subsets")
 DEFAULT_GRID = (0.25, 0.5, 0.75)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -82,8 +85,7 @@ def parse_grid(text: str) -> list[float]:
 
 
 def merge_search(checkpoints: list[str], evaluate: Callable[[Path], dict], work_dir: str | Path,
-                 strategy: str = "auto", grid=DEFAULT_GRID, lora_base=None, keep: bool = True,
-                 log: Callable[[str], None] = lambda s: None) -> SearchResult:
+                 strategy: str = "auto", grid=DEFAULT_GRID, lora_base=None, keep: bool = True) -> SearchResult:
     """Merge and evaluate every candidate; ``evaluate(path)`` returns a dict with ``main_score``."""
     todo = candidates([str(c) for c in checkpoints], strategy, grid)  # refuses bad input before any output
     work_dir = Path(work_dir)
@@ -95,13 +97,13 @@ def merge_search(checkpoints: list[str], evaluate: Callable[[Path], dict], work_
         else:
             path = work_dir / f"{i:02d}-{cand.slug}"  # the index keeps same-named inputs apart
             if merge_unless_held(cand.inputs, path, cand.method, cand.t, lora_base=lora_base) is not None:
-                log(f"merged {cand.label} -> {path}")
-        log(f"evaluating {cand.label}")
+                log.info(f"merged {cand.label} -> {path}")
+        log.info(f"evaluating {cand.label}")
         scores = evaluate(path)
         if "main_score" not in scores:
             raise ValueError(f"the evaluator returned no 'main_score' for {cand.label} (keys: {', '.join(scores)})")
         result.rows.append(SearchRow(cand, scores, path))
-        log(f"  {cand.label}: main_score {scores['main_score']:.4f}")
+        log.info(f"  {cand.label}: main_score {scores['main_score']:.4f}")
         if not keep and cand.method is not None:
             shutil.rmtree(path, ignore_errors=True)
     return result

@@ -24,13 +24,13 @@ def synth(run: Run) -> dict:
     s = cfg.synth
     out = run.out / s.out
     if s.weak is not None:
-        report = synthesize_weak(s.corpus, out, s.weak_config(), log=log.info)
+        report = synthesize_weak(s.corpus, out, s.weak_config())
         log.info(format_report(report))
         return _in_key_order(run, out, report)
     report = synthesize(s.corpus, out, s.llm_base_url, s.llm_model, s.synth_config(), api_key=s.llm_api_key,
                         personas=s.personas, prompts_dir=s.prompts, concurrency=s.concurrency,
                         rate_limit=s.rate_limit, retry=RetryPolicy(max_retries=s.max_retries, backoff_base=s.backoff),
-                        temperature=s.temperature, show_progress=run.show_progress, log=log.info)
+                        temperature=s.temperature, show_progress=run.show_progress)
     log.info(format_report(report))
     failed = report.counts["gave_up"]
     if failed > s.allow_failed_fraction * report.planned:

@@ -7,6 +7,7 @@ name) is checked before the first job starts.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,12 +18,14 @@ from .personas import load_personas
 from .prompts import load_prompts
 from .store import PairStore
 
+log = logging.getLogger(__name__)
+
 
 def synthesize(corpus: str | Path, out: str | Path, base_url: str, model: str, config: SynthConfig, *,
                api_key: str | None = None, personas: str | Path | None = None, prompts_dir: str | Path | None = None,
                concurrency: int = 8, rate_limit: float | None = None, retry: RetryPolicy = RetryPolicy(),
                timeout: float = 120.0, temperature: float = 0.7, max_passage_chars: int = 4000,
-               show_progress: bool = False, log=print) -> SynthReport:
+               show_progress: bool = False) -> SynthReport:
     passages = read_corpus(corpus)
     if max_passage_chars:  # long passages waste LLM context; the paper works on passage-sized text
         passages = [replace(p, text=p.text[:max_passage_chars]) for p in passages]  # meta (the title) kept
@@ -33,16 +36,15 @@ def synthesize(corpus: str | Path, out: str | Path, base_url: str, model: str, c
         client.check()
         with PairStore(out) as store:
             if store.n_records or store.repaired_bytes:
-                log(f"resuming {out}: {store.n_records} records already written"
-                    + (f", cut a torn last line ({store.repaired_bytes} bytes)" if store.repaired_bytes else ""))
+                log.info(f"resuming {out}: {store.n_records} records already written"
+                         + (f", cut a torn last line ({store.repaired_bytes} bytes)" if store.repaired_bytes else ""))
             report = run_synthesis(passages, persona_list, client, prompt_set, store, config,
                                    concurrency=concurrency, show_progress=show_progress)
     _write_report(out, report, model, base_url)
     return report
 
 
-def synthesize_weak(corpus: str | Path, out: str | Path, config, *, max_passage_chars: int = 4000,
-                    log=print) -> SynthReport:
+def synthesize_weak(corpus: str | Path, out: str | Path, config, *, max_passage_chars: int = 4000) -> SynthReport:
     """Weak pairs (``synth.weak``) from ``corpus`` into the same append-only store; no LLM."""
     from .weak import run_weak
 
@@ -51,8 +53,8 @@ def synthesize_weak(corpus: str | Path, out: str | Path, config, *, max_passage_
         passages = [replace(p, text=p.text[:max_passage_chars]) for p in passages]  # meta (the title) kept
     with PairStore(out) as store:
         if store.n_records or store.repaired_bytes:
-            log(f"resuming {out}: {store.n_records} records already written"
-                + (f", cut a torn last line ({store.repaired_bytes} bytes)" if store.repaired_bytes else ""))
+            log.info(f"resuming {out}: {store.n_records} records already written"
+                     + (f", cut a torn last line ({store.repaired_bytes} bytes)" if store.repaired_bytes else ""))
         report = run_weak(passages, store, config)
     _write_report(out, report, None, None, forms=list(config.forms))
     return report
