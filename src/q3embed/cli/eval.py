@@ -55,7 +55,8 @@ def register(sub) -> None:
     p.add_argument("--batch-size", type=int, default=32, help="texts per forward pass (default 32)")
     p.add_argument("--cache-dir", default=".q3embed_cache/embeddings", help="embedding cache (default %(default)s)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
-    p.add_argument("--output", default=None, help="results JSON path (default eval-results/MODEL__TASK__DATA.json)")
+    p.add_argument("--output", default=None, help="results JSON path (default eval-results/MODEL-HASH__TASK__DATA.json; HASH: of the model's "
+                        "resolved path, so two models named alike never share a file)")
     p.add_argument("--plot", default=None, help="MRL sweep PNG path (default: next to the results file)")
 
     modes = p.add_subparsers(dest="eval_mode", metavar="MODE")

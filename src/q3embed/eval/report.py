@@ -23,9 +23,20 @@ def slug(text: str) -> str:
 
 
 def default_result_path(result: dict, out_dir: str | Path = "eval-results", suffix: str = "") -> Path:
-    """``{out_dir}/{model}__{task}__{dataset}{suffix}.json``."""
-    dim = suffix
-    return Path(out_dir) / f"{slug(result.get('model', 'model'))}__{result['task']}__{slug(result.get('dataset', 'data'))}{dim}.json"
+    """``{out_dir}/{model key}__{task}__{dataset}{suffix}.json`` (``model_key``: name and identity)."""
+    model = model_key(str(result.get("model", "model")))
+    return Path(out_dir) / f"{model}__{result['task']}__{slug(result.get('dataset', 'data'))}{suffix}.json"
+
+
+def model_key(model: str) -> str:
+    """``final-3f9a0c12``: the model folder's name and a hash of its resolved path (a hub name is
+    hashed as written). Training runs all end in a folder called ``final``: by name alone, two
+    different models would write the same results file."""
+    import hashlib
+
+    path = Path(model).expanduser()
+    identity = str(path.resolve()) if path.exists() else model
+    return f"{slug(model)}-{hashlib.sha256(identity.encode()).hexdigest()[:8]}"
 
 
 def save_result(result: dict, path: str | Path) -> Path:
