@@ -100,3 +100,36 @@ def test_rows_read_from_a_mapped_file_equal_the_mapping(tmp_path):
     rows = np.array([0, 3, 9])
     np.testing.assert_array_equal(read_rows(mapped, rows), x[rows])
     np.testing.assert_array_equal(read_rows(x, rows), x[rows])
+
+
+def test_cli_build_with_bits_search_binary_and_info(tmp_path, tiny_embedding_dir, capsys):
+    import json
+
+    from q3embed.cli import main
+
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text("".join(json.dumps({"id": f"d{i}", "text": t}) + "\n" for i, t in enumerate(
+        ["Paris is the capital of France.", "Rain falls from clouds.", "Yeast makes bread rise."])))
+    out = tmp_path / "idx"
+    assert main(["index", "build", "--model", str(tiny_embedding_dir), "--corpus", str(corpus), "--out", str(out),
+                 "--dim", "32", "--binary-dim", "32", "--storage-dtype", "int8"]) == 0
+    capsys.readouterr()
+    assert main(["index", "info", str(out), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["spec"]["binary_dim"] == 32
+    per_million = info["memory_per_million_vectors_mb"]
+    assert per_million["binary first pass (32 bits, in RAM)"] > 0 and per_million["int8 vectors"] > 0  # 3 rows: headers
+    exact = main(["search", str(out), "bread", "--json"]), json.loads(capsys.readouterr().out)["hits"]
+    binary = main(["search", str(out), "bread", "--method", "binary", "--oversample", "3", "--json"]), \
+        json.loads(capsys.readouterr().out)["hits"]
+    assert exact[0] == binary[0] == 0 and [h["id"] for h in exact[1]] == [h["id"] for h in binary[1]]  # 3 rows: all
+    assert main(["search", str(out), "bread", "--method", "binary", "--oversample", "0.5"]) == 1
+    assert "--oversample must be >= 1" in capsys.readouterr().err
+    plain = tmp_path / "plain"
+    assert main(["index", "build", "--model", str(tiny_embedding_dir), "--corpus", str(corpus), "--out",
+                 str(plain)]) == 0
+    assert main(["search", str(plain), "bread", "--method", "binary"]) == 1
+    assert "keeps none; rebuild it with `q3embed index build --binary-dim N`" in capsys.readouterr().err
+    assert main(["index", "build", "--model", str(tiny_embedding_dir), "--corpus", str(corpus), "--out",
+                 str(tmp_path / "odd"), "--binary-dim", "12"]) == 1
+    assert "multiple of 8" in capsys.readouterr().err

@@ -104,6 +104,10 @@ def test_pgvector_mrl_prefix_bits(tmp_path, hash_embedder, request, many_docs):
     for store in (s, idx):
         assert store.search(q, top_k=3, method="binary")[0].id == "d7"
     assert s.conn.execute(f"SELECT length(bits) FROM {s._table} LIMIT 1").fetchone()[0] == 32
+    from q3embed.stores.footprint import footprint
+
+    sizes = footprint(s)  # what `index info --store URL` shows, from the table itself
+    assert sizes["bit column (32 bits)"] < sizes["vector column"] / 8 < sizes["table with indexes"]
     s.close()
 
 
