@@ -55,3 +55,22 @@ def test_user_errors_exit_1_with_one_line(tiny_embedding_dir, toy_beir, tmp_path
                  "--no-cache", "--output", str(tmp_path / "x.json")]) == 1
     err = capsys.readouterr().err
     assert "test.tsv:6: corpus id 'missing-doc'" in err and len(err.strip().splitlines()) == 1
+
+
+def test_retrieval_scores_a_store_in_each_search_mode(tiny_embedding_dir, toy_beir, tmp_path, capsys):
+    """The figure published is the search shipped: --store with --mode dense, lexical or hybrid."""
+    idx = tmp_path / "idx"
+    assert main(["index", "build", "--model", str(tiny_embedding_dir), "--corpus", str(toy_beir / "corpus.jsonl"),
+                 "--out", str(idx)]) == 0
+    scores = {}
+    for mode in ("dense", "lexical", "hybrid"):
+        rc = main(["eval", "--model", str(tiny_embedding_dir), "--task", "retrieval", "--data", str(toy_beir),
+                   "--store", str(idx), "--mode", mode, "--no-cache", "--output", str(tmp_path / f"{mode}.json")])
+        line = _json_line(capsys)
+        assert rc == 0 and line["search_mode"] == mode and line["search_method"] == "exact"
+        assert (line["fusion"] is not None) == (mode == "hybrid")
+        scores[mode] = line["main_score"]
+    assert line["fusion"] == {"method": "rrf", "k": 60, "dense_weight": 0.5, "depth": 100}
+    assert main(["eval", "--model", str(tiny_embedding_dir), "--task", "retrieval", "--data", str(toy_beir),
+                 "--mode", "lexical", "--no-cache", "--output", str(tmp_path / "x.json")]) == 1
+    assert "add --store" in capsys.readouterr().err

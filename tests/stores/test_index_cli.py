@@ -41,6 +41,15 @@ def test_build_search_add_delete_info(built_idx, tmp_path, tiny_embedding_dir, t
     text = capsys.readouterr().out
     assert text.startswith("query: bread") and text.count(" rerank ") == 2
 
+    assert main(["search", str(built_idx), "capital of France", "--top-k", "3", "--mode", "hybrid", "--json"]) == 0
+    hits = json.loads(capsys.readouterr().out)["hits"]
+    assert hits[0]["id"] == "d0" and hits[0]["stages"] == ["dense", "lexical"] and all(h["stages"] for h in hits)
+    assert main(["search", str(built_idx), "Yeast bread", "--mode", "lexical", "--fusion", "weighted"]) == 0
+    out = capsys.readouterr().out
+    assert "1. d3  score " in out and "[lexical]" in out  # the first stage that found it
+    assert main(["search", str(built_idx), "bread", "--mode", "hybrid", "--rrf-k", "0"]) == 1
+    assert "RRF k must be >= 1" in capsys.readouterr().err
+
     more = tmp_path / "more.jsonl"
     more.write_text('{"id": "d0", "text": "Paris again"}\n{"id": "n1", "text": "new"}\n')
     assert main(["index", "add", str(built_idx), str(more)]) == 1
