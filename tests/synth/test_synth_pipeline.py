@@ -142,9 +142,9 @@ def test_shipped_recipe_reads_data_through_data_root():
     recipe = Path(__file__).resolve().parents[2] / "recipes" / "three_stage.yaml"
     cfg = load_recipe(recipe)
     assert cfg.synth.corpus == "data/scifact/corpus.jsonl" and cfg.stage2.labelled == "data/scifact"
-    assert cfg.eval.retrieval[0]["data_dir"] == "data/scifact" and cfg.eval.sts[0]["path"] == "data/stsb/stsb-en-test.csv"
+    assert cfg.eval.retrieval[0].data_dir == "data/scifact" and cfg.eval.sts[0].path == "data/stsb/stsb-en-test.csv"
     moved = load_recipe(recipe, {"data_root": "/elsewhere"})
-    assert moved.eval.retrieval[0]["data_dir"] == "/elsewhere/scifact"
+    assert moved.eval.retrieval[0].data_dir == "/elsewhere/scifact"
     assert "../" not in recipe.read_text()
 
 
@@ -498,3 +498,30 @@ def test_stage_fingerprints_follow_what_each_stage_reads(fake_llm, tmp_path, mon
     assert changed() == ["stage2", "stage3", "ablation"]  # the labelled pairs' folder changed on disk
     assert changed_keys(before["stage3"].record(), fingerprints(stage3__t=0.3)["stage3"]) == ["stage3.t 0.5 -> 0.3"]
     assert "secret" not in json.dumps(fingerprints(synth__llm_api_key="secret")["synth"].keys)
+
+
+def test_a_stage_killed_midway_resumes_only_under_its_own_recipe(fake_llm, tmp_path, monkeypatch):
+    """A stage that started (its inputs recorded) but never finished resumes when the recipe is as it
+    was, and is refused, or with rerun started over from nothing, when the recipe changed."""
+    monkeypatch.chdir(tmp_path)
+    path = write_recipe(tmp_path, tmp_path / "no_model_needed", fake_llm)
+    run = recipe_mod.open_run(load_recipe(path))
+    run.out.mkdir()
+    run.state.inputs["stage1"] = run.inputs["stage1"].record()  # killed after this, mid-training
+    (run.out / "stage1").mkdir()
+    (run.out / "stage1" / "checkpoint-1").mkdir()
+    run.state.save()
+
+    same = recipe_mod.open_run(load_recipe(path))
+    recipe_mod.refuse_or_reset_changed(same, list(recipe_mod.STAGE_FUNCTIONS), rerun=False)  # resumes
+
+    recipe = yaml.safe_load(path.read_text())
+    recipe["stage1"]["train"] = {**recipe["stage1"]["train"], "optim": {"lr": 1e-3, "max_steps": 2}}
+    path.write_text(yaml.safe_dump(recipe))
+    edited = recipe_mod.open_run(load_recipe(path))
+    with pytest.raises(RecipeError, match=r"stages stage1 ran in run \(stage1.train.optim.lr 0.0001 -> 0.001\); "
+                                          r"rerun with --rerun"):
+        recipe_mod.refuse_or_reset_changed(edited, list(recipe_mod.STAGE_FUNCTIONS), rerun=False)
+    assert (run.out / "stage1" / "checkpoint-1").exists()
+    recipe_mod.refuse_or_reset_changed(edited, list(recipe_mod.STAGE_FUNCTIONS), rerun=True)
+    assert not (run.out / "stage1").exists() and "stage1" not in recipe_mod.open_run(load_recipe(path)).state.inputs

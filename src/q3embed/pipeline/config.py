@@ -157,10 +157,26 @@ class Stage3(_RecipePart):
     guard: RobustnessGuard | None = None  # then: step back toward the base while STS dev drops too much
 
 
+class RetrievalTask(_RecipePart):
+    """A BEIR folder scored by nDCG@10 on ``split``."""
+
+    section = "eval.retrieval[]"
+    data_dir: str
+    split: str = "test"
+    instruction: str | None = None  # default: the model's
+
+
+class StsTask(_RecipePart):
+    """A sentence1,sentence2,score CSV scored by Spearman."""
+
+    section = "eval.sts[]"
+    path: str
+
+
 class EvalSpec(_RecipePart):
     section = "eval"
-    retrieval: list[dict] = Field(default_factory=list)  # [{data_dir, split, instruction}]
-    sts: list[dict] = Field(default_factory=list)        # [{path}]
+    retrieval: list[RetrievalTask] = Field(default_factory=list)
+    sts: list[StsTask] = Field(default_factory=list)
     batch_size: int = 32
     dtype: str | None = None      # compute dtype of the evaluation (float32 is MTEB's); default: the device's
     cache_dir: str | None = None  # embedding cache shared with `q3embed eval` (unchanged models cost nothing)

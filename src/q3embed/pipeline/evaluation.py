@@ -34,13 +34,13 @@ def evaluate(run: Run, label: str, model: str, model_fingerprint: str) -> dict:
     with state.cost(f"eval {label}"):
         emb = Embedder.load(model, device=run.cfg.device, dtype=ev.dtype)
         for task in ev.retrieval:
-            r = evaluate_retrieval(emb, task["data_dir"], split=task.get("split", "test"),
-                                   instruction=task.get("instruction"), batch_size=ev.batch_size,
+            r = evaluate_retrieval(emb, task.data_dir, split=task.split,
+                                   instruction=task.instruction, batch_size=ev.batch_size,
                                    cache_dir=ev.cache_dir, show_progress=run.show_progress)
-            scores[f"{Path(task['data_dir']).name} nDCG@10"] = round(100 * r["main_score"], 2)
+            scores[f"{Path(task.data_dir).name} nDCG@10"] = round(100 * r["main_score"], 2)
         for task in ev.sts:
-            r = evaluate_sts(emb, task["path"], batch_size=ev.batch_size, cache_dir=ev.cache_dir)
-            scores[f"{Path(task['path']).stem} Spearman"] = round(100 * r["main_score"], 2)
+            r = evaluate_sts(emb, task.path, batch_size=ev.batch_size, cache_dir=ev.cache_dir)
+            scores[f"{Path(task.path).stem} Spearman"] = round(100 * r["main_score"], 2)
     scores["mean"] = round(sum(scores.values()) / len(scores), 2)
     log.info(f"eval {label}: " + ", ".join(f"{k} {v:.2f}" for k, v in scores.items()))
     state.evals[label] = scores

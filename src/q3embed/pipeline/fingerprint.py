@@ -93,9 +93,9 @@ def eval_inputs(cfg: RecipeConfig, model_fingerprint: str) -> StageInputs:
     """An evaluation's inputs: the ``eval`` section, its data files and the model's fingerprint."""
     keys = _section("eval", cfg.eval.model_dump(mode="json"))
     for i, task in enumerate(cfg.eval.retrieval):
-        keys[f"file eval.retrieval[{i}].data_dir"] = file_identity(task.get("data_dir"))
+        keys[f"file eval.retrieval[{i}].data_dir"] = file_identity(task.data_dir)
     for i, task in enumerate(cfg.eval.sts):
-        keys[f"file eval.sts[{i}].path"] = file_identity(task.get("path"))
+        keys[f"file eval.sts[{i}].path"] = file_identity(task.path)
     return StageInputs({**keys, "model": model_fingerprint})
 
 

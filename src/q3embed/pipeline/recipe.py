@@ -82,9 +82,9 @@ def preflight(run: Run) -> None:
     included, were checked when it was read)."""
     cfg = run.cfg
     for task in cfg.eval.retrieval:
-        _need_path(task.get("data_dir"), "eval.retrieval data_dir")
+        _need_path(task.data_dir, "eval.retrieval data_dir")
     for task in cfg.eval.sts:
-        _need_path(task.get("path"), "eval.sts path")
+        _need_path(task.path, "eval.sts path")
     _need_path(cfg.stage2.labelled, "stage2.labelled")
     if cfg.stage3.guard is not None:
         _need_path(cfg.stage3.guard.sts_dev, "stage3.guard.sts_dev")
