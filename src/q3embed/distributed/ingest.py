@@ -10,7 +10,7 @@ document's chunk count), in parts that survive its own death: the same command a
 
 from __future__ import annotations
 
-import sys
+import logging
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,6 +21,8 @@ from ..stores.chunking import ChunkingConfig
 from .corpus_files import corpus_files, read_dataset
 from .embed_actor import EmbedRecords
 from .targets import IndexTarget, StoreTarget
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -118,8 +120,8 @@ def build_on_ray(out: str | Path, corpus: str | Path, model: str, *, config: Ray
         writer.take(batch)
         now = time.perf_counter()
         if show_progress and now - last >= config.progress_every_s:
-            print(f"ray: embedded {writer.documents} documents ({writer.documents / (now - started):.1f} docs/s), "
-                  f"{writer.parts} parts written", file=sys.stderr, flush=True)
+            log.info(f"ray: embedded {writer.documents} documents ({writer.documents / (now - started):.1f} docs/s), "
+                     f"{writer.parts} parts written")
             last = now
     writer.flush(final=True)
     return target.finish(card)
@@ -172,8 +174,7 @@ class _PartWriter:
 
 
 def _quiet_ray_data() -> None:
-    """The driver prints its own progress line; Ray Data's bars and per-operator logs would bury it."""
-    import logging
+    """The driver logs its own progress line; Ray Data's bars and per-operator logs would bury it."""
     import warnings
 
     from ray.data import DataContext
