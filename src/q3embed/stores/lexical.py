@@ -34,6 +34,11 @@ LEXICAL = "lexical"
 _HEAP = 64_000_000  # tantivy's indexing buffer for one thread
 
 
+def segment_number(name: str) -> int:
+    """6 of ``seg-000006``: segment names are the index's own, ``seg-`` and a counter."""
+    return int(name.rsplit("-", 1)[1])
+
+
 class LexicalIndex:
     def __init__(self, root: Path):
         import tantivy
@@ -42,8 +47,10 @@ class LexicalIndex:
         self.path.mkdir(parents=True, exist_ok=True)
         builder = tantivy.SchemaBuilder()
         builder.add_text_field("body", tokenizer_name="whitespace")
-        builder.add_text_field("seg", stored=True, tokenizer_name="raw")  # raw: an exact term to delete by
-        builder.add_unsigned_field("row", stored=True)
+        builder.add_text_field("seg", tokenizer_name="raw")  # raw: an exact term to delete a segment's rows by
+        # (segment number << 32) | row, a fast field: read per hit without fetching stored documents
+        # (tantivy-py 0.27 panics on u64 fast or indexed fields, so it is an i64)
+        builder.add_integer_field("key", fast=True)
         self._schema = builder.build()
         self._tantivy = tantivy
         try:
@@ -57,8 +64,10 @@ class LexicalIndex:
         writer = self._index.writer(heap_size=_HEAP, num_threads=1)
         for name in ([segment] if segment else []) + list(drop):
             writer.delete_documents_by_term("seg", name)
+        base = segment_number(segment) << 32 if segment else 0
         for row, text in enumerate(texts):
-            writer.add_document(self._tantivy.Document(body=" ".join(analyze(text, analyzer)), seg=segment, row=row))
+            writer.add_document(self._tantivy.Document(body=" ".join(analyze(text, analyzer)), seg=segment,
+                                                       key=base | row))
         writer.commit()
         writer.wait_merging_threads()  # ends the writer: its lock is free and no merge runs after we return
         self._index.reload()
@@ -75,11 +84,9 @@ class LexicalIndex:
         query = tv.Query.boolean_query([(tv.Occur.Should, tv.Query.term_query(self._schema, "body", t))
                                         for t in terms])
         searcher = self._index.searcher()
-        out = []
-        for score, address in searcher.search(query, depth, count=False).hits:
-            doc = searcher.doc(address)
-            out.append((doc["seg"][0], int(doc["row"][0]), float(score)))
-        return out
+        hits = searcher.search(query, depth, count=False).hits
+        keys = searcher.fast_field_values("key", [address for _, address in hits]) if hits else []
+        return [(f"seg-{key >> 32:06d}", key & 0xFFFFFFFF, float(score)) for (score, _), key in zip(hits, keys)]
 
     def rows_of(self, segment: str) -> int:
         tv = self._tantivy
