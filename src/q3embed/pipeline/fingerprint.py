@@ -55,14 +55,17 @@ def stage_inputs(cfg: RecipeConfig, train_keys: Callable[[str], dict]) -> dict[s
     if cfg.synthetic_pairs:
         synth = {"synthetic_pairs": cfg.synthetic_pairs, "file synthetic_pairs": file_identity(cfg.synthetic_pairs)}
     else:
-        synth = {**_section("synth", cfg.synth.model_dump(mode="json")),
-                 "file synth.corpus": file_identity(cfg.synth.corpus)}
+        s = cfg.synth
+        synth = {**_section("synth", s.model_dump(mode="json")), "file synth.corpus": file_identity(s.corpus),
+                 "file synth.personas": file_identity(s.personas), "file synth.prompts": file_identity(s.prompts)}
     out["synth"] = StageInputs(synth)
 
     f = cfg.filter
     filt = {**_section("filter", f.model_dump(mode="json")), "after synth": out["synth"].fingerprint}
     if f.model is None:
         filt.update(base)
+    else:
+        filt["file filter.model"] = file_identity(f.model)
     if f.fit_keep is not None:
         filt.update(_labelled(cfg))
     out["filter"] = StageInputs(filt)
