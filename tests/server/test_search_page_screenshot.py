@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 QUERY = "how do cells produce energy?"  # the ?q= of the documented chromium command
 
