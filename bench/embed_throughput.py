@@ -195,6 +195,7 @@ def main():
     size_fp32 = sum(f.stat().st_size for f in Path(path).glob("*.safetensors")) * 2  # stored in bf16
     print(f"model weights: {gib(size_fp32)} fp32, {gib(size_fp32 / 2)} bf16")
 
+    figures: dict[str, float] = {}
     if args.n_texts:  # 0 skips the mixed-length setting (e.g. to measure long documents alone)
         lengths_target = lognormal_lengths(args.n_texts, args.min_tokens, args.max_tokens)
         texts = make_texts(tok, lengths_target, args.corpus)
@@ -203,14 +204,15 @@ def main():
               f"max {max(lengths)}; padding waste of one padded batch {len(texts) * max(lengths) / sum(lengths):.2f}x")
         results = measure(args.peers.split(","), path, texts, lengths, config, args, "mixed")
         print_table(results, peaks)
-        print_ratios(results, [("mixed:c", "mixed:a"), ("mixed:c", "mixed:a_bf16"), ("mixed:c", "mixed:a_fp16"),
-                               ("mixed:c", "mixed:b"), ("mixed:c_auto", "mixed:a"), ("mixed:c_auto", "mixed:a_bf16"),
-                               ("mixed:c_auto", "mixed:b"), ("mixed:c_big", "mixed:a_fp16"), ("mixed:c_big", "mixed:b"),
-                               ("mixed:c", "mixed:c_padded"), ("mixed:c", "mixed:c_fp32"),
-                               ("mixed:c_int8", "mixed:a"), ("mixed:c_int8", "mixed:c_fp32"), ("mixed:c_int8", "mixed:c"),
-                               ("mixed:c_int8", "mixed:c_int8_bf16")]
-                     + [(f"mixed:{q}", f"mixed:{peer}") for q in ("c", "c_int8")
-                        for peer in ("ort_fp32", "ort_int8", "llama_f16", "llama_q8_0", "vllm")])
+        pairs = [("mixed:c", "mixed:a"), ("mixed:c", "mixed:a_bf16"), ("mixed:c", "mixed:a_fp16"),
+                 ("mixed:c", "mixed:b"), ("mixed:c_auto", "mixed:a"), ("mixed:c_auto", "mixed:a_bf16"),
+                 ("mixed:c_auto", "mixed:b"), ("mixed:c_big", "mixed:a_fp16"), ("mixed:c_big", "mixed:b"),
+                 ("mixed:c", "mixed:c_padded"), ("mixed:c", "mixed:c_fp32"),
+                 ("mixed:c_int8", "mixed:a"), ("mixed:c_int8", "mixed:c_fp32"), ("mixed:c_int8", "mixed:c"),
+                 ("mixed:c_int8", "mixed:c_int8_bf16")]
+        pairs += [(f"mixed:{q}", f"mixed:{peer}") for q in ("c", "c_int8")
+                  for peer in ("ort_fp32", "ort_int8", "llama_f16", "llama_q8_0", "vllm")]
+        figures |= print_ratios(results, pairs)
 
     if args.long:
         long_target = np.random.default_rng(2).integers(2048, 8192, args.long).tolist()
@@ -221,8 +223,11 @@ def main():
         long_results = measure(args.long_peers.split(","), path, long_texts, long_lengths, config, args, "long")
         print_table(long_results, peaks)
         print(f"model weights {gib(size_fp32)} fp32 / {gib(size_fp32 / 2)} bf16: compare with the peak RSS above")
-        print_ratios(long_results, [("long:c", "long:a"), ("long:c", "long:a_bf16"), ("long:c", "long:a_fp16"),
-                                    ("long:c", "long:b"), ("long:c_auto", "long:a_bf16")])
+        figures |= print_ratios(long_results, [("long:c", "long:a"), ("long:c", "long:a_bf16"), ("long:c", "long:a_fp16"),
+                                               ("long:c", "long:b"), ("long:c_auto", "long:a_bf16")])
+
+    harness.finish(args, figures, dtype="q3embed default (the checkpoint's bf16 on native-bf16 CPUs) and each peer's own",
+                   device=args.device)
 
 
 if __name__ == "__main__":

@@ -177,9 +177,13 @@ def print_table(results: list[Result], peaks: dict[str, float]) -> None:
     print(f"matmul peaks measured in this run: bf16 {peaks['bf16']:.0f} GFLOP/s, fp32 {peaks['fp32']:.0f} GFLOP/s")
 
 
-def print_ratios(results: list[Result], pairs: list[tuple[str, str]]) -> None:
+def print_ratios(results: list[Result], pairs: list[tuple[str, str]]) -> dict[str, float]:
+    """Print how many times faster ``num`` is than ``den`` for each pair measured; return the CPU-time ratios."""
     by = {r.name: r for r in results}
+    out = {}
     for num, den in pairs:
         if num in by and den in by:
             a, b = by[num], by[den]
             print(f"ratio {num} / {den}: {b.seconds / a.seconds:.2f}x wall, {b.cpu_seconds / a.cpu_seconds:.2f}x CPU time")
+            out[f"{num} / {den}, CPU time"] = round(b.cpu_seconds / a.cpu_seconds, 2)
+    return out

@@ -129,6 +129,7 @@ def main():
     peaks = {"bf16": matmul_peak(args.device, torch.bfloat16), "fp32": matmul_peak(args.device, torch.float32)}
     print(f"matmul peak: bf16 {peaks['bf16']:.0f} GFLOP/s, fp32 {peaks['fp32']:.0f} GFLOP/s", flush=True)
 
+    figures: dict[str, float] = {}
     for n_q in [int(x) for x in args.queries.split(",")]:
         queries = load_queries(n_q, args.corpus)
         lengths = lognormal_lengths(args.docs * n_q, 16, args.doc_max, seed=3, median=args.doc_median)
@@ -187,12 +188,16 @@ def main():
                 if num in by and den in by:
                     print(f"  ratio {num} / {den} ({n_q}x{args.docs}): {by[den][0] / by[num][0]:.2f}x wall, "
                           f"{by[den][1] / by[num][1]:.2f}x CPU time")
+                    figures[f"{num} / {den} ({n_q}x{args.docs}), CPU time"] = round(by[den][1] / by[num][1], 2)
         for num in ("c", "c_int8"):
             for den in PEERS:
                 if num in by and den in by:
                     print(f"  ratio {num} / {den} ({n_q}x{args.docs}): {by[den][0] / by[num][0]:.2f}x wall, "
                           f"{by[den][1] / by[num][1]:.2f}x CPU time")
+                    figures[f"{num} / {den} ({n_q}x{args.docs}), CPU time"] = round(by[den][1] / by[num][1], 2)
         sync(args.device)
+    harness.finish(args, figures, dtype="q3embed default (the checkpoint's bf16 on native-bf16 CPUs) and each peer's own",
+                   device=args.device)
 
 
 if __name__ == "__main__":
