@@ -27,7 +27,8 @@ class RunState:
     def __init__(self, out: Path):
         self.path = out / STATE_FILE
         saved = json.loads(self.path.read_text()) if self.path.exists() else {}
-        self.parts: dict[str, dict] = {part: saved.get(part, {}) for part in PARTS}
+        # other keys (notes a tool added, such as where shared stages came from) are kept as they are
+        self.parts: dict = {**saved, **{part: saved.get(part, {}) for part in PARTS}}
 
     def __getattr__(self, part: str) -> dict:  # state.stages, state.evals, ...
         if part in PARTS:
