@@ -133,3 +133,18 @@ def test_cli_build_with_bits_search_binary_and_info(tmp_path, tiny_embedding_dir
     assert main(["index", "build", "--model", str(tiny_embedding_dir), "--corpus", str(corpus), "--out",
                  str(tmp_path / "odd"), "--binary-dim", "12"]) == 1
     assert "multiple of 8" in capsys.readouterr().err
+
+
+def test_resume_keeps_the_bits_setting_and_qdrant_copies_them_whole(tmp_path, hash_embedder, doc_maker):
+    from q3embed.stores import IndexMismatchError
+
+    idx = Index.build(tmp_path / "idx", doc_maker(10), hash_embedder, binary_dim=32)
+    with pytest.raises(IndexMismatchError, match="binary_dim 32"):
+        Index.build(tmp_path / "idx", doc_maker(12), hash_embedder, resume=True)
+    assert len(Index.build(tmp_path / "idx", doc_maker(12), hash_embedder, resume=True, binary_dim=32)) == 12
+    qdrant_client = pytest.importorskip("qdrant_client")
+    from q3embed.stores.qdrant import QdrantStore
+
+    copy = QdrantStore.from_index(idx, qdrant_client.QdrantClient(":memory:"), "c")
+    assert copy.spec.binary_dim == 64  # Qdrant's binary quantization covers every dimension
+    assert copy.search(hash_embedder.encode_queries(["cooking item7"])[0], top_k=1, method="binary")[0].id == "d7"

@@ -44,11 +44,15 @@ def check_embedder(spec: IndexSpec, embedder, where: str) -> None:
             f"Use {spec.model!r}, or rebuild it with this model.")
 
 
-def check_resumable(spec: IndexSpec, where: str, dim: int | None, dtype: str, chunking) -> None:
+def check_resumable(spec: IndexSpec, where: str, dim: int | None, dtype: str, chunking,
+                    binary_dim: int | None = None) -> None:
     """Refuse to resume a store with other settings than the build asks for (``None`` dim: any)."""
     if (dim not in (None, spec.dim)) or dtype != spec.dtype or chunking != spec.chunking:
         raise IndexMismatchError(f"cannot resume {where}: it was built with {spec.describe()}; "
                                  f"asked for dim {dim or spec.dim}, {dtype}, {chunking}")
+    if binary_dim is not None and binary_dim != spec.binary_dim:
+        raise IndexMismatchError(f"cannot resume {where}: it was built with binary_dim {spec.binary_dim} "
+                                 f"({spec.describe()}); asked for binary_dim {binary_dim}")
 
 
 def whole_ids_of(chunks: Iterable[tuple[str, int, int]]) -> set[str]:

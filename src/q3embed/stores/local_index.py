@@ -112,7 +112,7 @@ class Index:
         with writer_lock(root):  # held from the first check to the last commit
             if resume and manifest_path(root).exists():
                 index = cls.open(root, embedder)
-                index._check_same_settings(dim, dtype, chunking)
+                index._check_same_settings(dim, dtype, chunking, binary_dim)
                 index.set_building(True)
                 on_duplicate = "skip"
             else:
@@ -153,8 +153,8 @@ class Index:
     def check_embedder(self, embedder) -> None:
         check_embedder(self.spec, embedder, str(self.root))
 
-    def _check_same_settings(self, dim, dtype, chunking) -> None:
-        check_resumable(self.spec, str(self.root), dim, dtype, chunking)
+    def _check_same_settings(self, dim, dtype, chunking, binary_dim=None) -> None:
+        check_resumable(self.spec, str(self.root), dim, dtype, chunking, binary_dim)
 
     # ---- state ------------------------------------------------------------------------------
 

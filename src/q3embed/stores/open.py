@@ -71,7 +71,7 @@ def build_store(target, corpus, embedder, *, dim: int | None = None, dtype: str 
         except IndexNotFoundError:
             store = None
     if store is not None:
-        check_resumable(store.spec, store.location, dim, dtype, chunking)
+        check_resumable(store.spec, store.location, dim, dtype, chunking, binary_dim)
         on_duplicate = "skip"
     else:
         store = create_store(target, embedder, dim=dim, dtype=dtype, instruction=instruction, chunking=chunking,

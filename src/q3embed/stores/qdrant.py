@@ -31,6 +31,7 @@ server: qdrant-client's local mode drops the quantization config and answers eve
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import re
 import uuid
@@ -120,9 +121,12 @@ class QdrantStore:
 
     @classmethod
     def from_index(cls, index, client, collection: str, overwrite: bool = False) -> "QdrantStore":
-        """Copy a local ``Index`` (vectors, chunks, spec) into a collection, with no re-embedding."""
-        cls._create_collection(client, collection, index.spec, overwrite)
-        target = cls(client, collection, index.spec, index.embedder)
+        """Copy a local ``Index`` (vectors, chunks, spec) into a collection, with no re-embedding.
+
+        An index with sign bits gets Qdrant's binary quantization, which covers every dimension."""
+        spec = dataclasses.replace(index.spec, binary_dim=index.spec.dim if index.spec.binary_dim else 0)
+        cls._create_collection(client, collection, spec, overwrite)
+        target = cls(client, collection, spec, index.embedder)
         rows, vectors = index.vectors()
         records = [dict(index.record(int(r))) for r in rows]
         for r in records:
