@@ -40,7 +40,8 @@ def test_off_a_terminal_the_bar_logs_lines(every_update, caplog):
             time.sleep(0.01)
     lines = [r.getMessage() for r in caplog.records]
     assert lines and all(m.startswith("Progress on:indexing") for m in lines)
-    assert "3.00chunk/3.00chunk" in lines[-1] and "rate:" in lines[-1] and "remaining:" in lines[-1]
+    assert " 3/3 chunk " in lines[-1] and "rate:" in lines[-1] and "remaining:" in lines[-1]
+    assert not any("postfix" in m or ".00" in m for m in lines), lines  # whole counts, no empty postfix
     assert stream.getvalue() == ""  # no \r bar written into a log file
 
 
@@ -73,7 +74,7 @@ def test_index_build_prints_progress_off_a_terminal(tmp_path, tiny_embedding_dir
                  "--out", str(tmp_path / "kb.idx"), "--batch-size", "8"]) == 0
     err = capsys.readouterr().err
     lines = [ln for ln in err.splitlines() if ln.startswith("Progress on:indexing")]
-    assert lines and "/40.0chunk" in lines[-1] and "rate:" in lines[-1], err
+    assert lines and "/40 chunk" in lines[-1] and "rate:" in lines[-1], err
 
 
 def test_eval_prints_progress_off_a_terminal(tmp_path, tiny_embedding_dir, every_update, slow_encode, capsys):
@@ -88,4 +89,34 @@ def test_eval_prints_progress_off_a_terminal(tmp_path, tiny_embedding_dir, every
     assert main(["eval", "--model", str(tiny_embedding_dir), "--task", "retrieval", "--data", str(root),
                  "--cache-dir", str(tmp_path / "cache"), "--output", str(tmp_path / "r.json")]) == 0
     err = capsys.readouterr().err
-    assert any(ln.startswith("Progress on:embedding") and "/30.0text" in ln for ln in err.splitlines()), err
+    assert any(ln.startswith("Progress on:embedding") and "/30 text" in ln for ln in err.splitlines()), err
+
+
+def test_a_bar_left_by_ctrl_c_prints_no_line_after_it(every_update):
+    """A training loop interrupted mid-way never closes its bar; collecting it must not log a line
+    (it would print after the CLI's "interrupted")."""
+    import gc
+
+    def train():
+        bar = progress.tqdm(total=28, desc="train", unit="step", file=io.StringIO(), mininterval=0)
+        for _ in range(4):
+            bar.update(1)
+            time.sleep(0.01)
+        raise KeyboardInterrupt
+
+    lines = []
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(record.getMessage())
+    log = logging.getLogger(progress.PROGRESS_LOGGER)  # the CLI may have stopped its propagation
+    log.addHandler(handler)
+    old_level, log.level = log.level, logging.INFO
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train()
+        assert lines and " 4/28 step " in lines[-1], lines
+        before = len(lines)
+        gc.collect()
+        assert len(lines) == before, lines[-1]
+    finally:
+        log.removeHandler(handler)
+        log.level = old_level

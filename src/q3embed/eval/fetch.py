@@ -65,6 +65,7 @@ def fetch(name: str, out_dir: str | Path = DEFAULT_DATA_DIR, overwrite: bool = F
             from datasets import load_dataset
         except ImportError:
             raise FetchError("fetching needs the 'datasets' package: pip install 'q3embed[data]'") from None
+        _check_hub(name, spec, target)
     tmp = target.with_name(f".{name}.partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -81,6 +82,31 @@ def fetch(name: str, out_dir: str | Path = DEFAULT_DATA_DIR, overwrite: bool = F
         shutil.rmtree(target)
     os.replace(tmp, target)  # a folder appears only when complete
     return target
+
+
+def _check_hub(name: str, spec: EvalSet, target: Path, timeout: float = 3.0) -> None:
+    """Fail in seconds, with one line, where the hub cannot be reached: offline mode is set, or no
+    connection opens to the hub (or to the proxy that would carry it). Without this, ``datasets``
+    retries five times with back-off and prints each retry: 25 s of noise before the same error."""
+    import socket
+    import urllib.request
+    from urllib.parse import urlsplit
+
+    from huggingface_hub import constants
+
+    where = f"Copy a local copy to {target} instead"
+    if constants.HF_HUB_OFFLINE:
+        raise FetchError(f"cannot fetch {name} ({spec.hub_id}): Hugging Face offline mode is on (HF_HUB_OFFLINE). "
+                         f"{where}")
+    endpoint = urlsplit(constants.ENDPOINT)
+    proxy = urllib.request.getproxies().get(endpoint.scheme)
+    hop = urlsplit(proxy) if proxy else endpoint
+    port = hop.port or (443 if hop.scheme == "https" else 80)
+    try:
+        socket.create_connection((hop.hostname, port), timeout=timeout).close()
+    except OSError as e:
+        raise FetchError(f"cannot fetch {name} ({spec.hub_id}): {hop.hostname}:{port} cannot be reached "
+                         f"({e.strerror or type(e).__name__}). Offline? {where}") from None
 
 
 def _reason(e: Exception) -> str:
