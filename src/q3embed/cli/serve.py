@@ -42,6 +42,10 @@ def register(sub) -> None:
                    help="UNSAFE for untrusted text: let control-token strings in inputs (<|im_end|>, <|endoftext|>, ...) "
                         "become real special tokens, as the reference code does; a document can then forge the "
                         "reranker's answer. Default off: user text stays text")
+    p.add_argument("--image-root", default=None, metavar="DIR",
+                   help="Qwen3-VL: also accept image file paths, only inside DIR (default: data: URLs only; remote "
+                        "URLs are never fetched)")
+    p.add_argument("--max-images", type=int, default=64, help="Qwen3-VL: images per request before 413 (default 64)")
     p.add_argument("--max-body-mb", type=float, default=8.0, help="request body limit in MiB before 413 (default 8)")
     p.add_argument("--header-timeout", type=float, default=10.0,
                    help="seconds a connection has to send a complete request head before it is closed (default 10)")
@@ -110,7 +114,7 @@ def _read_api_key(path) -> str:
 # The settings each flag sets; a settings error is reworded to name the flag the user typed.
 FLAGS = {"max_batch_tokens": "--max-batch-tokens", "max_batch_size": "--max-batch-size", "max_wait_ms": "--max-wait-ms",
          "max_queue": "--max-queue", "max_items": "--max-items", "max_input_tokens": "--max-input-tokens",
-         "max_request_chars": "--max-request-chars",
+         "max_request_chars": "--max-request-chars", "max_images": "--max-images", "image_root": "--image-root",
          "header_timeout_s": "--header-timeout", "body_timeout_s": "--body-timeout"}
 
 
@@ -123,8 +127,19 @@ def _settings(args, api_key, settings_cls):
         max_queue=args.max_queue, max_items=args.max_items, max_body_bytes=max(1, int(args.max_body_mb * 1024 * 1024)),
         max_input_tokens=args.max_input_tokens, max_request_chars=args.max_request_chars, truncate=not args.no_truncate,
         embedding_model_name=args.served_model_name, cors_origins=tuple(args.cors_origin),
-        header_timeout_s=args.header_timeout, body_timeout_s=args.body_timeout,
+        header_timeout_s=args.header_timeout, body_timeout_s=args.body_timeout, max_images=args.max_images,
+        image_root=_image_root(args.image_root),
     )
+
+
+def _image_root(path: str | None) -> str | None:
+    from pathlib import Path
+
+    if path is None:
+        return None
+    if not Path(path).is_dir():
+        raise ValueError(f"--image-root {path} is not a folder; give the folder whose images clients may name")
+    return str(Path(path).resolve())
 
 
 def _load(args):

@@ -24,6 +24,12 @@ def vl_batch(rows, pad_id: int, image_token_id: int, device: torch.device, dtype
     input_ids, mask = pad_batch(rows, pad_id, side="right")  # (B, T), (B, T)
     batch = {"input_ids": input_ids.to(device), "attention_mask": mask.to(device)}
     images = [im for r in rows for im in getattr(r, "images", ())]
+    # A row that lost its images (copied as a plain list somewhere) would embed the placeholder
+    # tokens themselves: a silently wrong vector. Refuse it.
+    placeholders = int((input_ids == image_token_id).sum())
+    if placeholders != sum(im.tokens for im in images):
+        raise ValueError(f"the rows hold {placeholders} image tokens but carry images for "
+                         f"{sum(im.tokens for im in images)}; rows must be VLRows from prepare()")
     if images:
         # 1 marks image positions: the model builds its 3-D (M-RoPE) positions from these.
         batch["mm_token_type_ids"] = (input_ids == image_token_id).to(torch.int32).to(device)

@@ -19,6 +19,7 @@ same numbers as running each request alone.
 from __future__ import annotations
 
 import concurrent.futures
+import copy
 import math
 import threading
 import time
@@ -114,7 +115,7 @@ class DynamicBatcher:
 
     def submit(self, rows: Sequence[Sequence[int]]) -> concurrent.futures.Future:
         """Queue rows; the future resolves to ``forward``'s results for them, in order."""
-        rows = [list(r) for r in rows]
+        rows = _own_rows(rows)
         if not rows:
             f: concurrent.futures.Future = concurrent.futures.Future()
             f.set_result(np.zeros((0,), dtype=np.float32))
@@ -341,7 +342,7 @@ class Reservation:
         if not self._open:
             raise RuntimeError("this reservation was already used")
         self._open = False
-        return self.batcher._enqueue(_Job(rows=[list(r) for r in rows], call=None), reserved=self.rows)
+        return self.batcher._enqueue(_Job(rows=_own_rows(rows), call=None), reserved=self.rows)
 
     def __enter__(self) -> "Reservation":
         return self
@@ -350,3 +351,9 @@ class Reservation:
         if self._open:  # the request failed before submitting (e.g. a 400): give the room back
             self._open = False
             self.batcher._release(self.rows)
+
+
+def _own_rows(rows: Sequence[Sequence[int]]) -> list[list[int]]:
+    """The batcher's own copies of the rows; a list subclass keeps its type and attributes (a Qwen3-VL
+    ``VLRow`` carries its images, runtime/vl_prompt.py)."""
+    return [copy.copy(r) if isinstance(r, list) else list(r) for r in rows]

@@ -16,9 +16,10 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from ..config import MRL_MIN_DIM
 from .body import parse_body
 from .errors import APIError
+from .media import item_input, messages_input, require_vl
 from .metrics import CONTENT_TYPE
 from .openapi import ERROR_RESPONSES, body_schema
-from .schemas import EmbeddingRequest, RerankRequest, RetrieveRequest, ScoreRequest
+from .schemas import EmbeddingRequest, MediaItem, RerankRequest, RetrieveRequest, ScoreRequest
 from .state import ServerState
 
 router = APIRouter()
@@ -69,6 +70,8 @@ async def embeddings(request: Request) -> JSONResponse:
     if req.dimensions is not None and not MRL_MIN_DIM <= req.dimensions <= width:
         raise APIError(400, f"dimensions must be an integer in {MRL_MIN_DIM}..{width} for this model, "
                             f"got {req.dimensions}", param="dimensions", code="invalid_dimensions")
+    if req.messages is not None or (isinstance(req.input, list) and any(isinstance(x, MediaItem) for x in req.input)):
+        return await _media_embeddings(state, req, svc)
     inputs = req.input
     token_input = isinstance(inputs, list) and inputs and not isinstance(inputs[0], str)
     if isinstance(inputs, str):
@@ -99,6 +102,30 @@ async def embeddings(request: Request) -> JSONResponse:
     return Response(body, media_type="application/json")
 
 
+async def _media_embeddings(state, req, svc) -> Response:
+    """Qwen3-VL inputs: ``{"text", "image"}`` items or vLLM-style chat ``messages`` (server/media.py)."""
+    field = "messages" if req.messages is not None else "input"
+    require_vl(svc.embedder, field)
+    if req.messages is not None:
+        item, instruction = messages_input(req.messages)
+        inputs = [item]
+        if instruction is not None and req.instruction is not None:
+            raise APIError(400, "the instruction is given twice (a system message and 'instruction')",
+                           param="instruction", code="invalid_input")
+        instruction = instruction if instruction is not None else req.instruction
+    else:
+        inputs = [item_input(x, "input", i) for i, x in enumerate(req.input)]
+        instruction = req.instruction
+    _check_items(len(inputs), state.settings.max_items, field)
+    if instruction is None and req.input_type == "query":
+        instruction = svc.query_instruction()
+    make_rows = partial(svc.media_rows, inputs, instruction, req.truncate, field)
+    vectors, n_tokens = await svc.embed(make_rows, len(inputs), req.dimensions)  # (N, d) float32
+    state.metrics.tokens("/v1/embeddings", n_tokens)
+    body = await run_in_threadpool(_embedding_body, vectors, req.encoding_format, svc.name, n_tokens)
+    return Response(body, media_type="application/json")
+
+
 def _embedding_body(vectors: np.ndarray, encoding_format: str, model: str, n_tokens: int) -> bytes:
     data = [{"object": "embedding", "index": i, "embedding": _encode_vector(v, encoding_format)}
             for i, v in enumerate(vectors)]
@@ -118,8 +145,11 @@ def _encode_vector(v: np.ndarray, encoding_format: str):
 async def rerank(request: Request) -> JSONResponse:
     state, req, svc = await _open(request, RerankRequest, "rerank", "a rerank")
     _check_items(len(req.documents), state.settings.max_items, "documents")
-    texts = [d if isinstance(d, str) else d.text for d in req.documents]
-    make_rows = partial(svc.pair_rows, [(req.query, t) for t in texts], req.instruction, req.truncate)
+    texts = [_rerank_input(d, i) for i, d in enumerate(req.documents)]
+    query = req.query if isinstance(req.query, str) else item_input(req.query, "query")
+    if any(not isinstance(t, str) for t in [query, *texts]):
+        require_vl(svc.reranker, "documents" if isinstance(query, str) else "query")
+    make_rows = partial(svc.pair_rows, [(query, t) for t in texts], req.instruction, req.truncate)
     scores, n_tokens = await svc.score(make_rows, len(texts))  # (N,)
     state.metrics.tokens("/v1/rerank", n_tokens)
     order = np.argsort(-scores, kind="stable")[: req.top_n]
@@ -128,11 +158,23 @@ async def rerank(request: Request) -> JSONResponse:
         item = {"index": int(i), "relevance_score": float(scores[i])}
         if req.return_documents:
             doc = req.documents[i]
-            item["document"] = {"text": doc} if isinstance(doc, str) else doc.model_dump()
+            item["document"] = {"text": doc} if isinstance(doc, str) else doc.model_dump(exclude_unset=True)
         results.append(item)
     return JSONResponse({"id": str(uuid.uuid4()), "model": svc.name, "results": results,
                          "usage": {"prompt_tokens": n_tokens, "total_tokens": n_tokens},
                          "meta": {"api_version": {"version": "1"}, "billed_units": {"search_units": 1}}})
+
+
+def _rerank_input(d, i: int):
+    """A document's text, or (Qwen3-VL) its text and images as one input."""
+    if isinstance(d, str):
+        return d
+    if d.image is None and not d.images:
+        if d.text is None:
+            raise APIError(422, f"documents[{i}] has neither 'text' nor 'image' (a data: URL, Qwen3-VL)",
+                           param="documents", code="missing_field")
+        return d.text
+    return item_input(d, "documents", i)
 
 
 @router.post("/v1/score", openapi_extra=body_schema(ScoreRequest), responses=ERROR_RESPONSES)

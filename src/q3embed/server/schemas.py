@@ -11,12 +11,36 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
 
 
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid")  # body.py names an unknown field first, with the accepted ones
     ACCEPTED: ClassVar[dict[str, str]] = {}  # field -> what it accepts, in JSON terms (for 422 messages)
+
+
+class MediaItem(_Request):
+    """A multimodal input (Qwen3-VL): text, image(s) as data: URLs, or both (server/media.py)."""
+
+    text: StrictStr | None = None
+    image: StrictStr | None = None
+    images: list[StrictStr] | None = None
+
+
+class ImageURL(_Request):
+    url: StrictStr
+    detail: StrictStr | None = None  # sent by OpenAI-style clients; ignored
+
+
+class ContentPart(_Request):
+    type: Literal["text", "image_url"]
+    text: StrictStr | None = None
+    image_url: ImageURL | None = None
+
+
+class ChatMessage(_Request):
+    role: Literal["system", "user"]
+    content: StrictStr | list[ContentPart]
 
 
 class EmbeddingRequest(_Request):
@@ -29,7 +53,10 @@ class EmbeddingRequest(_Request):
     which this model would read as other tokens (silently wrong vectors).
     """
 
-    input: StrictStr | list[StrictStr] | list[StrictInt] | list[list[StrictInt]]
+    messages: list[ChatMessage] | None = None  # vLLM's chat form for multimodal pooling (server/media.py)
+    # required unless messages are sent (checked below, so the error names 'input')
+    input: StrictStr | list[StrictStr] | list[StrictInt] | list[list[StrictInt]] | list[StrictStr | MediaItem] | None = \
+        Field(None, validate_default=True)
     model: StrictStr | None = None
     dimensions: StrictInt | None = None
     encoding_format: Literal["float", "base64"] = "float"
@@ -39,9 +66,22 @@ class EmbeddingRequest(_Request):
     truncate: StrictBool | None = None  # None: the server's default
     token_vocab: Literal["model"] | None = None  # "model": token-id input is in the served model's own vocabulary
 
+    @field_validator("input")
+    @classmethod
+    def _input_or_messages(cls, value, info):
+        messages = info.data.get("messages")
+        if value is None and messages is None:
+            raise ValueError("field required: send 'input' (texts, or {\"text\", \"image\"} objects) or 'messages'")
+        if value is not None and messages is not None:
+            raise ValueError("send either 'input' or 'messages', not both")
+        return value
+
     ACCEPTED: ClassVar[dict[str, str]] = {
         "token_vocab": '"model" (token ids in the served model\'s own vocabulary)',
-        "input": "a string, a list of strings, a list of token ids (integers), or a list of token-id lists",
+        "input": "a string, a list of strings, a list of token ids (integers), or a list of token-id lists; "
+                 'with a Qwen3-VL model also {"text": ..., "image": "data:image/...;base64,..."} objects',
+        "messages": 'chat messages: [{"role": "user", "content": [{"type": "image_url", "image_url": '
+                    '{"url": "data:..."}}, {"type": "text", "text": "..."}]}]',
         "dimensions": "an integer (32..model width)",
         "encoding_format": '"float" or "base64"',
         "input_type": '"query" or "document"',
@@ -50,13 +90,15 @@ class EmbeddingRequest(_Request):
 
 class RerankDocument(_Request):
     model_config = ConfigDict(extra="allow")  # other fields come back untouched with return_documents
-    text: StrictStr
+    text: StrictStr | None = None
+    image: StrictStr | None = None  # Qwen3-VL: a data: URL (server/media.py)
+    images: list[StrictStr] | None = None
 
 
 class RerankRequest(_Request):
     """Cohere / Jina ``POST /v1/rerank`` (and Cohere v2 ``/v2/rerank``), plus ``instruction``."""
 
-    query: StrictStr
+    query: StrictStr | MediaItem
     documents: list[StrictStr | RerankDocument]
     model: StrictStr | None = None
     top_n: StrictInt | None = Field(default=None, ge=1)

@@ -24,23 +24,16 @@ import numpy as np
 from fastapi.concurrency import run_in_threadpool
 
 from ..errors import InputLimitError
-from ..runtime.tokenize import InputLimits
+from ..runtime.tokenize import InputLimits, char_guard
 from .batcher import DynamicBatcher
 from .errors import APIError
 from .metrics import ServerMetrics
 from .settings import ServerSettings
 
-# Default character limit per input = 16 x a token count (131,072 characters): far above any real
-# text, and it rejects giant texts before the tokenizer spends time on them. It is a guard, not the
-# length rule (truncation, or the 400 without it, counts tokens), so the token count is the model's
-# max_length but at least GUARD_TOKENS: the guard must not follow a small max_length (MiniLM's 256 tokens
-# would refuse a 4,097-character document that truncation by tokens handles fine).
-CHARS_PER_TOKEN_BOUND = 16
-GUARD_TOKENS = 8192
-
-
-def char_guard(max_length: int) -> int:
-    return CHARS_PER_TOKEN_BOUND * max(max_length, GUARD_TOKENS)
+# Default character limit per input: ``char_guard`` (runtime/tokenize.py; 131,072 characters for
+# max_length <= 8192), far above any real text, so giant texts are rejected before the tokenizer
+# spends time on them. It is a guard, not the length rule (truncation, or the 400 without it,
+# counts tokens).
 
 
 _HINTS = {
@@ -93,6 +86,7 @@ class EmbeddingService:
 
     def __init__(self, embedder, settings: ServerSettings, metrics: ServerMetrics):
         self.embedder = embedder
+        self.settings = settings
         self.name, self.aliases = _served_names(embedder.name, settings.embedding_model_name)
         self.limits = _limits(settings, embedder.max_length)
         # (B, H) pooled states; MRL and normalisation per request afterwards (``embed``).
@@ -111,8 +105,19 @@ class EmbeddingService:
         """Rows for texts, exactly as ``Embedder.encode`` makes them, under the server's limits."""
         return _prepared(lambda: self.embedder.prepare(texts, instruction, self._with(truncate)), field)
 
+    def media_rows(self, inputs: list, instruction: str | None, truncate: bool | None,
+                   field: str = "input") -> list[list[int]]:
+        """Rows for multimodal inputs (Qwen3-VL: ``VLEmbedder.prepare``), images bounded by the settings."""
+        from .media import image_limits
+
+        return _prepared(lambda: self.embedder.prepare(inputs, instruction, self._with(truncate),
+                                                       image_limits=image_limits(self.settings), field=field), field)
+
     def id_rows(self, ids: list[list[int]], truncate: bool | None) -> list[list[int]]:
         """Rows from client-given token ids, with the engine's EOS guarantee and vocabulary check."""
+        if not hasattr(self.embedder, "prepare_ids"):  # a Qwen3-VL prompt is built by the server, not the client
+            raise APIError(400, "token-id input is not accepted by a Qwen3-VL model; send text or images",
+                           param="input", code="token_ids_not_supported")
         return _prepared(lambda: self.embedder.prepare_ids(ids, self._with(truncate)), "input")
 
     async def embed(self, make_rows: Callable[[], list[list[int]]], n: int, dim: int | None) -> tuple[np.ndarray, int]:
@@ -127,6 +132,7 @@ class RerankService:
 
     def __init__(self, reranker, settings: ServerSettings, metrics: ServerMetrics):
         self.reranker = reranker
+        self.settings = settings
         self.name, self.aliases = _served_names(reranker.name, settings.reranker_model_name)
         self.limits = _limits(settings, reranker.max_length)
         self.batcher = _batcher(lambda rows: reranker.postprocess(reranker.forward(rows)), reranker.packed,
@@ -137,6 +143,11 @@ class RerankService:
                   parts: dict[str, str] | None = None) -> list[list[int]]:
         """Rows for (query, document) pairs, exactly as ``Reranker.score_pairs`` makes them, under the limits."""
         limits = limits or (self.limits if truncate is None else replace(self.limits, truncate=truncate))
+        if getattr(self.reranker, "is_vl", False):  # images in queries/documents, bounded by the settings
+            from .media import image_limits
+
+            return _prepared(lambda: self.reranker.prepare(pairs, instruction, limits, image_limits(self.settings),
+                                                           field=what), what, parts)
         return _prepared(lambda: self.reranker.prepare(pairs, instruction, limits), what, parts)
 
     async def score(self, make_rows: Callable[[], list[list[int]]], n: int) -> tuple[np.ndarray, int]:

@@ -29,6 +29,11 @@ class ServerSettings(TypedConfig):
     # input it goes with (a short body can repeat a long one 2048 times). None: max_body_bytes. Over it -> 413.
     max_request_chars: int | None = Field(None, ge=1)
     truncate: bool = True  # over-long inputs: truncate (True) or 400 (False); a request may override
+    # Qwen3-VL images (server/media.py): per request, checked before any pixel is decoded; over -> 413.
+    max_images: int = Field(64, ge=1)
+    max_image_pixels: int = Field(64_000_000, ge=1)  # width x height of one image as its header declares it
+    max_total_pixels: int = Field(256_000_000, ge=1)
+    image_root: str | None = None  # None: images only as data: URLs; a folder: file paths inside it too
     embedding_model_name: str | None = None  # served names; None: the name the model was loaded by
     reranker_model_name: str | None = None
     cors_origins: tuple[str, ...] = ()  # empty: CORS off
