@@ -47,10 +47,10 @@ from pathlib import Path
 from bench.harness import default_work
 
 REPO = Path(__file__).resolve().parents[1]
-SECTIONS = ["env", "checks", "embed-0.6B", "rerank", "long", "embed-8B", "tests"]
+SECTIONS = ["env", "checks", "embed-0.6B", "rerank", "long", "embed-8B", "vl", "tests"]
 # Seconds per section on one H100; the global budget caps them all.
-BOX = {"env": 40, "checks": 100, "embed-0.6B": 120, "rerank": 90, "long": 75, "embed-8B": 200, "tests": 150}
-DRY_BOX = {name: 120 for name in SECTIONS}
+BOX = {"env": 40, "checks": 100, "embed-0.6B": 120, "rerank": 90, "long": 75, "embed-8B": 200, "vl": 120, "tests": 150}
+DRY_BOX = {name: 300 for name in SECTIONS}  # tiny shapes, but on a CPU other jobs may share
 
 
 # ---------------------------------------------------------------- orchestration (parent process)

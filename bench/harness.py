@@ -242,13 +242,24 @@ def write_result(name: str, st: dict, figures: dict, *, command: str, rows: list
     return base.with_suffix(".json"), base.with_suffix(".md")
 
 
+def _portable(arg: str, args: argparse.Namespace) -> str:
+    """A command-line argument as a results file may show it: no path of this machine."""
+    for name in ("data", "work"):
+        if arg == str(getattr(args, name, "")) and Path(arg).is_absolute():
+            return name.upper()
+    if arg.startswith(str(REPO) + os.sep):
+        return os.path.relpath(arg, REPO)
+    return arg
+
+
 def finish(args: argparse.Namespace, figures: dict, *, dtype: str, rows: list[dict] | None = None,
            device: str = "cpu", argv: Sequence[str] | None = None) -> dict:
     """Print the figures with the stamp; with ``--save`` also write them to bench/results/."""
     import sys
 
     st = stamp(dtype=dtype, threads=args.threads, device=device)
-    command = "python -m bench." + args.bench_name + " " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "python -m bench." + args.bench_name + " " + " ".join(
+        _portable(a, args) for a in (argv if argv is not None else sys.argv[1:]))
     print(f"\nmeasured on: {stamp_line(st)}")
     for k, v in figures.items():
         print(f"  {k}: {v:.4g}" if isinstance(v, float) else f"  {k}: {v}")
