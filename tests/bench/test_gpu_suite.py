@@ -37,7 +37,8 @@ def test_cpu_dry_run_runs_every_section(tmp_path, qwen3_tokenizer_dir, tiny_embe
     proc, res = _suite(tmp_path, "--cpu-dry-run", "--in-process", "--budget-s", "1700", timeout=1800)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     sections = res["sections"]
-    assert list(sections) == ["env", "checks", "embed-0.6B", "rerank", "long", "embed-8B", "tests"]
+    assert list(sections) == ["env", "checks", "embed-0.6B", "rerank", "long", "embed-8B", "vl", "tests"]
+    assert sections["vl"]["figures"]["parity"]["embedding_bfloat16_cos_min"] > 0.99
     assert {n: r["status"] for n, r in sections.items()} == {n: "ok" for n in sections}, sections
     checks = sections["checks"]["figures"]
     assert checks["embed_bfloat16"]["varlen_calls"] >= checks["embed_bfloat16"]["layers"]
