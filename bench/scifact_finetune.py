@@ -83,8 +83,8 @@ def main() -> int:
                     help="dtype for evaluation encodes (bfloat16 is ~1.8x faster on CPU; float32 is the MTEB setting)")
     ap.add_argument("--smoke", action="store_true", help="tiny data, 2 training steps, under WORK/smoke (checks the path)")
     args = ap.parse_args()
-    if args.smoke:
-        args.work = args.work / "smoke"
+    if args.smoke:  # tiny data: its numbers are never saved to bench/results
+        args.work, args.save = args.work / "smoke", False
     harness.setup(args)
     work = args.work.resolve()
     args.out = args.out or str(work / "model")
@@ -137,6 +137,8 @@ def main() -> int:
         final = rows.get(("full", str(work / "full" / "final")))
         if final:
             print(f"\nfinal model saved to {args.out}: SciFact test nDCG@10 = {final['ndcg_at_10']:.2f}")
+    finals = {v: r["ndcg_at_10"] for (v, ck), r in rows.items() if v == "base" or ck.endswith("final")}
+    harness.finish(args, {f"SciFact test nDCG@10, {v}": x for v, x in finals.items()}, dtype=args.eval_dtype)
     return 0
 
 
