@@ -154,7 +154,9 @@ def test_build_refuses_to_clobber(tmp_path, built, small_docs, hash_embedder):
 
 
 def test_resume_skips_stored_documents(tmp_path, small_docs, hash_embedder):
-    Index.build(tmp_path / "idx", small_docs[:20], hash_embedder)
+    idx = Index.build(tmp_path / "idx", small_docs, hash_embedder)
+    idx.delete([doc_id for doc_id, _ in small_docs[20:]])  # as if killed after committing the first 20
+    idx.set_building(True)
     idx = Index.build(tmp_path / "idx", small_docs, hash_embedder, resume=True)
     assert len(idx) == 60
     with pytest.raises(IndexMismatchError, match="cannot resume"):

@@ -19,6 +19,7 @@ import numpy as np
 from ..data.corpus import Document, read_corpus
 from .ann import AnnConfig, load_or_build, search_ann
 from .binary import BinaryConfig, HammingSearcher, binary_top_rows, pack_signs
+from .build_state import BUILD_STATE, check_same_corpus, corpus_identity, record_corpus
 from .chunking import ChunkingConfig
 from .errors import IndexMismatchError, StoreExistsError, UnknownIdError
 from .exact import exact_top_rows
@@ -107,18 +108,21 @@ class Index:
         only in part are redone, the rest are added.
         """
         docs = read_corpus(corpus)  # bad input fails before anything is written
+        identity = corpus_identity(corpus, docs)
         chunking = ChunkingConfig(chunk_tokens, chunk_overlap)
         root = Path(path).expanduser()
         with writer_lock(root):  # held from the first check to the last commit
             if resume and manifest_path(root).exists():
                 index = cls.open(root, embedder)
                 index._check_same_settings(dim, dtype, chunking, binary_dim)
+                check_same_corpus(root, identity)
                 index.set_building(True)
                 on_duplicate = "skip"
             else:
                 index = cls.create(root, embedder, dim=dim, dtype=dtype, instruction=instruction, chunking=chunking,
                                    binary_dim=binary_dim,
                                    overwrite=overwrite, building=True)
+                record_corpus(root, identity)
                 on_duplicate = "error"
             index.add(docs, on_duplicate=on_duplicate, batch_size=batch_size, commit_every=commit_every,
                       commit_seconds=commit_seconds, show_progress=show_progress)
@@ -539,7 +543,8 @@ def _copy_entry(e):
     return SegmentEntry(e.name, e.rows, e.files, list(e.deleted))
 
 
-_INDEX_NAMES = {"manifest.json", ".manifest.json.tmp", "segments", "ann", LEXICAL, LOCK}
+_INDEX_NAMES = {"manifest.json", ".manifest.json.tmp", "segments", "ann", LEXICAL, LOCK, BUILD_STATE,
+                f".{BUILD_STATE}.tmp"}
 
 
 def _looks_like_index(root: Path) -> bool:
