@@ -161,6 +161,8 @@ def table(args) -> None:
                     print(f"{split:5s} pgvector  fts ts_rank_cd   nDCG@10 {nd:6.2f}")
             if "index" in stores:
                 _latency(stores["index"], qv, qtexts, split, rows)
+                if args.reranker:
+                    _rerank_latency(args.reranker, emb, stores["index"], qtexts, split, rows)
         _check_targets(figures, splits)
     finally:
         for s in stores.values():
@@ -182,6 +184,19 @@ def _latency(index, qv, qtexts, split, rows) -> None:
         s = harness.summary(xs)
         rows.append({"split": split, "store": "index (one query)", "mode": mode, "ndcg@10": "",
                      "ms/query (batch)": f"p50 {1000 * s['p50']:.2f}, p99 {1000 * s['p99']:.2f}"})
+
+
+def _rerank_latency(path: str, emb, index, qtexts, split, rows, n: int = 20) -> None:
+    """Hybrid, then the reranker over the fused top 100, one query at a time: the mechanics and their cost.
+    With a tiny random reranker (``q3embed tiny``) the order it gives means nothing; its time does."""
+    from q3embed import Reranker, Retriever
+
+    retriever = Retriever(emb, index, Reranker.load(path, device="cpu", dtype="float32"))
+    it = iter(qtexts[:n])
+    xs = harness.samples(lambda: retriever.search(next(it), top_k=10, rerank_top=100, mode="hybrid"), n - 1)
+    s = harness.summary(xs)
+    rows.append({"split": split, "store": "index (one query)", "mode": f"hybrid + rerank top 100 ({Path(path).name})",
+                 "ndcg@10": "", "ms/query (batch)": f"p50 {1000 * s['p50']:.0f}, p99 {1000 * s['p99']:.0f}"})
 
 
 def _check_targets(figures: dict, splits) -> None:

@@ -36,6 +36,8 @@ def main() -> None:
                          "(bench/scifact_modes.py)")
     ap.add_argument("--splits", default="test,train", help="--table: SciFact query splits (default test,train)")
     ap.add_argument("--stores", default="index,pgvector,qdrant", help="--table: stores to fill and search")
+    ap.add_argument("--reranker", default=None,
+                    help="--table: also time hybrid + this reranker over the fused top 100 (e.g. `q3embed tiny` output)")
     ap.add_argument("--no-fts", dest="fts", action="store_false",
                     help="--table: skip PostgreSQL's ts_rank_cd row")
     args = ap.parse_args()

@@ -10,7 +10,8 @@ Search: ``exact`` is a sequential scan (``DISTINCT ON (doc_id)`` keeps each docu
 ``hnsw`` uses an HNSW index (``vector_ip_ops``), created on the first HNSW search and kept up to
 date by PostgreSQL on every insert after that. ``binary`` (a collection created with ``binary_dim``)
 ranks a ``bits bit(binary_dim)`` column by Hamming distance and rescores the oversampled candidates
-with the full vectors in the same statement.
+with the full vectors in the same statement. ``mode="lexical"`` is BM25 over a term table kept in
+the same transactions (``pg_lexical``); ``mode="hybrid"`` fuses both first stages (``modes``).
 
 >>> store = PgVectorStore.create("postgresql://me@db/rag?collection=scifact", embedder)
 >>> store.add("corpus.jsonl"); store.search("query", top_k=10, method="hnsw")

@@ -20,6 +20,9 @@ By URL (``open_qdrant``/``create_qdrant``, and so ``--store``): ``qdrant://host[
 for a server (``&https=1`` for TLS; the API key is read from ``QDRANT_API_KEY``), or
 ``qdrant:///abs/folder?collection=NAME`` for local mode.
 
+Lexical search: a named sparse vector per point holds BM25 term weights with Qdrant's IDF modifier
+(``qdrant_lexical``); ``mode="hybrid"`` is one Query API call, dense and sparse prefetches fused by RRF.
+
 Tested here in local mode only: Qdrant's server cannot be started on these machines. Binary search
 (``binary_dim`` at create: Qdrant's binary quantization with rescoring and oversampling) runs only on a
 server: qdrant-client's local mode drops the quantization config and answers every search exactly.
