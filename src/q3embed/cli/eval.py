@@ -140,8 +140,12 @@ def _check_args(args) -> None:
 def _check_data(args) -> None:
     if args.task in ("retrieval", "rerank"):
         from ..eval.beir import load_beir
+        from ..eval.visual import is_visual_retrieval, load_visual_retrieval
 
-        load_beir(args.data[0], args.split)
+        if args.task == "retrieval" and is_visual_retrieval(args.data[0]):  # images (Qwen3-VL; eval/visual.py)
+            load_visual_retrieval(args.data[0], args.split)
+        else:
+            load_beir(args.data[0], args.split)
     elif args.task == "sts":
         from ..eval.sts import load_sts_pairs
 

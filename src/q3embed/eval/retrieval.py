@@ -46,6 +46,20 @@ def encode_retrieval(embedder, data_dir, split="test", instruction=None, dim=Non
                      show_progress=False) -> EncodedRetrieval:
     """Load a BEIR split and embed it: queries with ``instruction`` (None: the model's default),
     documents without; documents go through the cache when ``cache_dir`` is set."""
+    from .visual import is_visual_retrieval, load_visual_retrieval
+
+    if is_visual_retrieval(data_dir):  # images/pages (Qwen3-VL): no cache, documents are images (eval/visual.py)
+        if not getattr(embedder, "is_vl", False):
+            raise ValueError(f"{data_dir} is an image corpus; evaluating on it needs a Qwen3-VL embedding model")
+        corpus, queries, qrels = load_visual_retrieval(data_dir, split)
+        stats = BeirStats(documents=len(corpus), queries_in_file=len(queries), judged_queries=len(queries),
+                          qrels=sum(len(j) for j in qrels.values()))
+        doc_ids, query_ids = list(corpus), list(queries)
+        doc_vecs = embedder.encode_documents([corpus[i] for i in doc_ids], dim=dim, batch_size=batch_size,
+                                             show_progress=show_progress)
+        query_vecs = embedder.encode_queries([queries[i] for i in query_ids], instruction=instruction, dim=dim,
+                                             batch_size=batch_size, show_progress=show_progress)
+        return EncodedRetrieval(query_ids, doc_ids, query_vecs, doc_vecs, qrels, stats)
     corpus, queries, qrels, stats = load_beir_with_stats(data_dir, split)
     doc_ids, query_ids = list(corpus), list(queries)
     doc_vecs = encode_cached(embedder, [corpus[i] for i in doc_ids], dim=dim, batch_size=batch_size,
