@@ -140,7 +140,7 @@ def test_resume_keeps_the_bits_setting_and_qdrant_copies_them_whole(tmp_path, ha
 
     idx = Index.build(tmp_path / "idx", doc_maker(10), hash_embedder, binary_dim=32)
     with pytest.raises(IndexMismatchError, match="binary_dim 32"):
-        Index.build(tmp_path / "idx", doc_maker(12), hash_embedder, resume=True)
+        Index.build(tmp_path / "idx", doc_maker(10), hash_embedder, resume=True)
     assert len(Index.build(tmp_path / "idx", doc_maker(10), hash_embedder, resume=True, binary_dim=32)) == 10
     qdrant_client = pytest.importorskip("qdrant_client")
     from q3embed.stores.qdrant import QdrantStore
