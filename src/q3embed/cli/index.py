@@ -182,6 +182,9 @@ def run_build(args) -> int:
     _check_build_target(args)
     check_positive("--batch-size", args.batch_size)
     check_positive("--commit-every", args.commit_every)
+    if args.binary_dim < 0 or args.binary_dim % 8 or (args.dim and args.binary_dim > args.dim):  # before the model loads
+        up_to = f"--dim {args.dim}" if args.dim else "the model's dim"
+        raise ValueError(f"--binary-dim must be 0 (no sign bits) or a multiple of 8 up to {up_to}, got {args.binary_dim}")
     if args.ray is not None:
         if args.binary_dim:
             raise ValueError("--binary-dim is not available with --ray; build without --ray to keep sign bits")

@@ -5,6 +5,7 @@ from .ann import AnnConfig
 from .chunking import ChunkingConfig
 from .errors import (DuplicateIdError, IndexBusyError, IndexCorruptError, IndexMismatchError, IndexNotFoundError,
                      StoreExistsError, StoreUnavailableError, UnknownIdError)
+from .binary import BinaryConfig
 from .funnel import FunnelConfig
 from .fusion import SEARCH_MODES, FusionConfig
 from .hits import Hit
@@ -14,6 +15,6 @@ from .protocol import VectorStore
 from .retrieval import Retriever
 from .spec import IndexSpec
 
-__all__ = ["AnnConfig", "ChunkingConfig", "DuplicateIdError", "FunnelConfig", "FusionConfig", "Hit", "Index",
+__all__ = ["AnnConfig", "BinaryConfig", "ChunkingConfig", "DuplicateIdError", "FunnelConfig", "FusionConfig", "Hit", "Index",
            "IndexBusyError", "IndexCorruptError", "IndexMismatchError", "IndexNotFoundError", "IndexSpec",
            "Retriever", "SEARCH_METHODS", "SEARCH_MODES", "StoreExistsError", "StoreUnavailableError", "UnknownIdError", "VectorStore", "open_store"]
