@@ -112,3 +112,40 @@ def test_too_many_images_is_413_before_decoding(vl_client):
 def test_text_models_refuse_images(client):
     r = client.post("/v1/embeddings", json={"input": [{"image": _url(_png())}]})
     assert r.status_code == 400 and "text model" in r.json()["error"]["message"]
+
+
+def test_retrieve_by_text_and_by_image_over_an_image_index(tmp_path, tiny_vl_embedder, tiny_vl_reranker):
+    from fastapi.testclient import TestClient
+
+    from q3embed.data.pages import read_media_corpus
+    from q3embed.server import ServerSettings, create_app
+    from q3embed.stores import Retriever
+    from q3embed.stores.open import build_store
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "red.png").write_bytes(_png())
+    pages = [Image.new("RGB", (200, 280), (30 * i, 90, 160)) for i in range(2)]
+    pages[0].save(folder / "doc.pdf", "PDF", save_all=True, append_images=pages[1:], resolution=72)
+    store = build_store(tmp_path / "idx", read_media_corpus(folder), tiny_vl_embedder)
+    retriever = Retriever(tiny_vl_embedder, store, tiny_vl_reranker)
+    app = create_app(tiny_vl_embedder, tiny_vl_reranker, retriever, settings=ServerSettings(max_queue=256, max_items=64))
+    client = TestClient(app)
+    try:
+        r = client.post("/v1/retrieve", json={"query": "a red square", "top_k": 3})
+        assert r.status_code == 200, r.text
+        hits = r.json()["results"]
+        assert sorted((h["meta"]["file"], h["meta"].get("page")) for h in hits) == [
+            ("doc.pdf", 1), ("doc.pdf", 2), ("red.png", None)]
+        assert all("rerank_score" in h for h in hits)
+        want = retriever.search("a red square", top_k=3)
+        assert [h["id"] for h in hits] == [h.id for h in want]
+        np.testing.assert_allclose([h["rerank_score"] for h in hits], [h.rerank_score for h in want], atol=1e-5)
+        r = client.post("/v1/retrieve", json={"query": {"image": _url(_png())}, "top_k": 1})
+        assert r.status_code == 200, r.text
+        assert r.json()["results"][0]["id"] in ("red.png", "doc.pdf#page=1", "doc.pdf#page=2")
+        r = client.post("/v1/retrieve", json={"query": {"image": _url(b"junk")}, "top_k": 1})
+        assert r.status_code == 400 and "query" in r.json()["error"]["message"]
+    finally:
+        app.state.q3.close()
+        store.close()

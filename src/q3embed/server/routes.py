@@ -209,10 +209,18 @@ async def retrieve(request: Request) -> JSONResponse:
     if req.model is not None and state.embedding is not None:
         _check_model(req.model, state.embedding, "an embedding", state)
     timings: dict[str, float] = {}  # ms per stage: embed, search and (with a reranker) rerank
-    hits = await state.retrieval.search(req.query, top_k=req.top_k, rerank_top=req.rerank_top, mode=req.mode,
+    query = req.query
+    if not isinstance(query, str):  # an image query (Qwen3-VL)
+        query = item_input(query, "query")
+        require_vl(state.embedding.embedder if state.embedding is not None else None, "query")
+        if req.mode != "dense":
+            raise APIError(400, f"an image query searches dense vectors only; got mode {req.mode!r}", param="mode",
+                           code="invalid_search")
+    hits = await state.retrieval.search(query, top_k=req.top_k, rerank_top=req.rerank_top, mode=req.mode,
                                         method=req.method, timings=timings)
     results = [_hit_dict(h, req.return_text) for h in hits]
-    return JSONResponse({"object": "list", "query": req.query, "results": results, "timings_ms": timings})
+    shown = req.query if isinstance(req.query, str) else req.query.model_dump(exclude_unset=True)
+    return JSONResponse({"object": "list", "query": shown, "results": results, "timings_ms": timings})
 
 
 def _hit_dict(hit, with_text: bool) -> dict:

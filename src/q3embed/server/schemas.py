@@ -140,7 +140,7 @@ class RetrieveRequest(_Request):
     RRF k=60); each result lists the ``stages`` that found it. ``method``: how the dense stage
     searches (e.g. ``exact``, ``hnsw``); None: exact."""
 
-    query: StrictStr
+    query: StrictStr | MediaItem  # Qwen3-VL: {"image": "data:..."} searches by image (dense mode)
     top_k: StrictInt = Field(default=10, ge=1, le=1000)
     rerank_top: StrictInt = Field(default=100, ge=1, le=1000)
     mode: Literal["dense", "lexical", "hybrid"] = "dense"
@@ -148,6 +148,7 @@ class RetrieveRequest(_Request):
     return_text: StrictBool = True
     model: StrictStr | None = None
 
-    ACCEPTED: ClassVar[dict[str, str]] = {"query": "a string", "top_k": "an integer in 1..1000",
+    ACCEPTED: ClassVar[dict[str, str]] = {"query": 'a string (Qwen3-VL: or {"text": ..., "image": "data:..."})',
+                                         "top_k": "an integer in 1..1000",
                                          "rerank_top": "an integer in 1..1000",
                                          "mode": '"dense", "lexical" or "hybrid"'}

@@ -190,7 +190,7 @@ class RetrievalService:
         depth = max(rerank_top, top_k) if self.rerank is not None else top_k
         if self.rerank is not None:
             # The query and instruction go with every candidate: bound that work before any is done.
-            per_row = len(query) + len(self.retriever.rerank_instruction or "")
+            per_row = len(query if isinstance(query, str) else query.text or "") + len(self.retriever.rerank_instruction or "")
             if per_row * depth > self.rerank.limits.max_total_chars:
                 raise APIError(413, f"query: {len(query)} characters x rerank depth {depth} passes the limit of "
                                     f"{self.rerank.limits.max_total_chars} characters per request (server setting "
@@ -199,20 +199,21 @@ class RetrievalService:
         # Room in the rerank queue is held from the start, so a retrieve is shed before any work.
         with self.rerank.batcher.reserve(depth) if self.rerank is not None else contextlib.nullcontext() as slot:
             queries = [query]
+            text = query if isinstance(query, str) else (query.text or "")  # an image query: its caption, if any
             if mode != "lexical":
+                rows = (self.embedding.text_rows if isinstance(query, str) else self.embedding.media_rows)
                 queries, _ = await self.embedding.embed(
-                    lambda: self.embedding.text_rows([query], self.instruction, None, field="query"), 1,
-                    self.retriever.index.spec.dim)
+                    lambda: rows([query], self.instruction, None, field="query"), 1, self.retriever.index.spec.dim)
                 lap("embed")
             try:
                 hits = (await run_in_threadpool(self.retriever.index.search, queries, top_k=depth, mode=mode,
-                                                method=method or "exact", texts=[query]))[0]
+                                                method=method or "exact", texts=[text]))[0]
             except ValueError as e:  # e.g. a search method the index does not have
                 raise APIError(400, f"retrieval failed: {e}", code="invalid_search") from None
             lap("search")
             if slot is None or not hits:
                 return hits[:top_k]
-            pairs = [(query, h.text) for h in hits]
+            pairs = [(query, _rerank_document(h, self.rerank.reranker)) for h in hits]
             rows = await run_in_threadpool(self.rerank.pair_rows, pairs, self.retriever.rerank_instruction, True,
                                            "query", InputLimits())  # the library's truncation, as Retriever's
             future = slot.submit(rows)
@@ -221,6 +222,19 @@ class RetrievalService:
         for h, s in zip(hits, scores.tolist()):
             h.rerank_score = float(s)
         return sorted(hits, key=lambda h: -h.rerank_score)[:top_k]
+
+
+def _rerank_document(hit, reranker):
+    """A hit as the reranker reads it: an image or PDF page for a Qwen3-VL reranker, else its text."""
+    if getattr(reranker, "is_vl", False):
+        from ..data.pages import document_input
+
+        doc = document_input(hit.meta, hit.text)
+        if not isinstance(doc, str) and "image" in (hit.meta or {}) and not str(hit.meta["image"]).startswith("data:"):
+            # the index's own file, not a client's path: read here, so --image-root does not apply to it
+            doc = replace(doc, images=(Path(hit.meta["image"]).read_bytes(),))
+        return doc
+    return hit.text
 
 
 async def _run(batcher: DynamicBatcher, make_rows: Callable[[], list[list[int]]], n: int) -> tuple[np.ndarray, int]:
