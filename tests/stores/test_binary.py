@@ -132,7 +132,8 @@ def test_cli_build_with_bits_search_binary_and_info(tmp_path, tiny_embedding_dir
     assert "keeps none; rebuild it with `q3embed index build --binary-dim N`" in capsys.readouterr().err
     assert main(["index", "build", "--model", str(tiny_embedding_dir), "--corpus", str(corpus), "--out",
                  str(tmp_path / "odd"), "--binary-dim", "12"]) == 1
-    assert "multiple of 8" in capsys.readouterr().err
+    assert "--binary-dim must be 0 (no sign bits) or a multiple of 8 up to the model's dim, got 12" in \
+        capsys.readouterr().err
 
 
 def test_resume_keeps_the_bits_setting_and_qdrant_copies_them_whole(tmp_path, hash_embedder, doc_maker):
