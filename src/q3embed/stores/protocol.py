@@ -15,8 +15,9 @@ Same signatures, same return types, same errors:
   found it (``Hit.stages``). ``method`` is how the dense stage searches (``search_methods``:
   ``exact`` first; every store also has ``hnsw``). ``where`` keeps documents whose metadata
   holds every given key/value. ``tuning`` is an ``AnnConfig`` for ``method="hnsw"``
-  (``ef_search`` is read by every store) or a ``FunnelConfig`` for the embedded index's
-  ``method="funnel"``. ``modes.run_search`` implements all of this over a store's
+  (``ef_search`` is read by every store), a ``FunnelConfig`` for the embedded index's
+  ``method="funnel"``, or a ``BinaryConfig`` (oversample, rescore) for ``method="binary"``, which
+  every store has for a store created with ``binary_dim``. ``modes.run_search`` implements all of this over a store's
   ``_dense_hits`` and ``_lexical_hits``.
 - ``check_embedder`` raises ``IndexMismatchError`` for another model or dim; stores call it in
   ``open``/``attach`` before anything is written.
