@@ -15,7 +15,6 @@ Qdrant (local mode), and the rows say how far they agree with the embedded index
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -91,7 +90,7 @@ def main(argv=None) -> int:
                           lambda t: emb.encode_queries(t, batch_size=64))
         exact = ndcg(as_run(qids, f32.search(qv, top_k=10)), qrels)
 
-        def row(name, idx, bits, **kw):
+        def row(name, idx, bits, split=split, qids=qids, qv=qv, qrels=qrels, exact=exact, **kw):
             score = ndcg(as_run(qids, idx.search(qv, top_k=10, **kw)), qrels)
             first_pass = f"{bits // 8} B ({bits // 8 / (4 * dim):.4g} of fp32)" if bits else f"{4 * dim} B (fp32)"
             rows.append({"split": split, "queries": len(qids), "row": name, "ndcg@10": round(score, 2),

@@ -3,9 +3,12 @@ choice (embedded index: float32, float16, int8, binary first pass + a rescoring 
 vector and bit columns), and pgvector HNSW build time and query latency at 100K vectors.
 
 Embedded index memory is measured, not computed: each choice is built as a real Index in --work, its
-committed files are summed by role, and a child process opens it, runs the searches that choice is
-for, and reports how much its RSS grew (anonymous memory, and the file pages of memory-mapped vectors
-it touched). pgvector's figures are ``pg_column_size`` averages and ``pg_total_relation_size`` of a
+committed files are summed by role, and a child process opens it (RSS growth: the row records every
+method keeps), runs the searches that choice is for, and reports how much more its RSS grew
+(anonymous memory, and the file pages of memory-mapped vectors it touched). Every figure is scaled
+from --n to a million; a fixed working buffer (exact search converts 32K-row blocks of float16 or
+int8 to float32, about 50 MB at 384 dims) is scaled with it, so read the anonymous column of those
+rows at --n, not per million. pgvector's figures are ``pg_column_size`` averages and ``pg_total_relation_size`` of a
 PgVectorStore table with sign bits (``--pg-rows`` rows).
 
 The vectors are RANDOM unit vectors (Gaussian, L2-normalised), not embeddings: sizes and timings depend
@@ -68,10 +71,11 @@ class _Width:
 
 def _rss() -> dict[str, float]:
     out = {}
-    for line in open("/proc/self/status"):
-        key, _, value = line.partition(":")
-        if key in ("RssAnon", "RssFile"):
-            out[key] = int(value.split()[0]) * 1024
+    with open("/proc/self/status") as status:
+        for line in status:
+            key, _, value = line.partition(":")
+            if key in ("RssAnon", "RssFile"):
+                out[key] = int(value.split()[0]) * 1024
     return out
 
 
@@ -87,10 +91,12 @@ def rss_worker(root: str, method: str, queries: int, dim: int) -> None:
     q = rng.standard_normal((queries, dim), dtype=np.float32)
     before = _rss()
     idx = Index.open(root)
+    opened = _rss()  # the row records (ids, offsets, text) every method keeps in RAM
     for v in q:
         idx.search(v, top_k=10, method=method)
     after = _rss()
-    print(json.dumps({k: after[k] - before[k] for k in after}))
+    print(json.dumps({"open": opened["RssAnon"] + opened["RssFile"] - before["RssAnon"] - before["RssFile"],
+                      **{k: after[k] - opened[k] for k in after}}))
 
 
 def embedded_memory(args, x: np.ndarray) -> list[dict]:
@@ -124,8 +130,9 @@ def embedded_memory(args, x: np.ndarray) -> list[dict]:
         rows.append({"storage": name, "search": method,
                      "vectors on disk MB": round((by_role.get("vectors", 0) + by_role.get("scales", 0)) * per, 1),
                      "sign bits on disk MB": round(by_role.get("bits", 0) * per, 1),
-                     "RSS growth: anonymous MB": round(grew["RssAnon"] * per, 1),
-                     "RSS growth: mapped vector pages MB": round(grew["RssFile"] * per, 1)})
+                     "RSS after open (row records) MB": round(grew["open"] * per, 1),
+                     "RSS growth while searching: anonymous MB": round(grew["RssAnon"] * per, 1),
+                     "RSS growth while searching: mapped file pages MB": round(grew["RssFile"] * per, 1)})
         print(rows[-1], flush=True)
     return rows
 

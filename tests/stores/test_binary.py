@@ -80,7 +80,7 @@ def test_index_binary_search_rescored_equals_exact(tmp_path, hash_embedder, doc_
     hits = idx.search(queries[0], top_k=3, method="binary", tuning=BinaryConfig(oversample=100))
     assert [h.id for h in hits] == [h.id for h in idx.search(queries[0], top_k=3)] and "d7" not in {h.id for h in hits}
     idx.compact()
-    assert [h.id for h in Index.open(idx.root).search(queries[0], top_k=3, method="binary")][0] == "late"
+    assert Index.open(idx.root).search(queries[0], top_k=3, method="binary")[0].id == "late"
 
 
 def test_binary_mode_needs_an_index_with_bits(tmp_path, hash_embedder, doc_maker):
