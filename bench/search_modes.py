@@ -38,6 +38,9 @@ def main() -> None:
     ap.add_argument("--stores", default="index,pgvector,qdrant", help="--table: stores to fill and search")
     ap.add_argument("--reranker", default=None,
                     help="--table: also time hybrid + this reranker over the fused top 100 (e.g. `q3embed tiny` output)")
+    ap.add_argument("--modes", default="dense,lexical,hybrid,hybrid-weighted", help="--table: rows to measure")
+    ap.add_argument("--no-latency", dest="latency", action="store_false",
+                    help="--table: skip the one-query latency rows")
     ap.add_argument("--no-fts", dest="fts", action="store_false",
                     help="--table: skip PostgreSQL's ts_rank_cd row")
     args = ap.parse_args()
