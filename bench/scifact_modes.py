@@ -76,7 +76,7 @@ def open_stores(names, work: Path, emb, ids, texts, vectors):
                 store.add_records(records[a: a + 2048], vectors[a: a + 2048])
         stores["pgvector"] = store
     if "qdrant" in names:
-        from q3embed.stores.qdrant import open_qdrant, create_qdrant
+        from q3embed.stores.qdrant import create_qdrant, open_qdrant
 
         url = f"qdrant://{(work / 'qdrant').resolve()}?collection=scifact"
         try:
@@ -136,7 +136,7 @@ def table(args) -> None:
             qtexts = [queries[q] for q in qids]
             qv = embed_cached(emb, qtexts, work / f"queries-{split}.npy", query=True)
 
-            def score(run) -> float:
+            def score(run, qrels=qrels) -> float:
                 return 100 * retrieval_metrics(run, qrels, k_values=(10,))["ndcg_at_10"]
 
             for name, store in stores.items():
@@ -181,8 +181,12 @@ def _latency(index, qv, qtexts, split, rows) -> None:
     n = min(200, len(qtexts))
     for mode in ("dense", "lexical", "hybrid"):
         it = iter(range(n))
-        xs = harness.samples(lambda: (lambda i: index.search(qv[i], top_k=10, mode=mode, texts=qtexts[i]))(next(it)),
-                             n - 1, warmup=1)
+
+        def one(mode=mode, it=it):
+            i = next(it)
+            index.search(qv[i], top_k=10, mode=mode, texts=qtexts[i])
+
+        xs = harness.samples(one, n - 1, warmup=1)
         s = harness.summary(xs)
         rows.append({"split": split, "store": "index (one query)", "mode": mode, "ndcg@10": "",
                      "ms/query (batch)": f"p50 {1000 * s['p50']:.2f}, p99 {1000 * s['p99']:.2f}"})
