@@ -301,3 +301,10 @@ def _untied(hits):
     left out (which of them made the cut is each engine's own order)."""
     ranked = sorted((-round(h.score, 3), h.id, tuple(h.stages)) for h in hits)
     return [r for r in ranked if r[0] != ranked[-1][0]]
+
+
+def test_chinese_lexical_search_in_every_store(store):
+    store.add([("zh1", "北京大学的研究人员发现了一种新的蛋白质"), ("zh2", "上海的天气很好"), ("en", "protein folding")])
+    assert [h.id for h in store.search("蛋白质", top_k=3, mode="lexical")] == ["zh1"]
+    assert [h.id for h in store.search("上海天气", top_k=3, mode="lexical")] == ["zh2"]
+    assert [h.id for h in store.search("Proteins", top_k=3, mode="lexical")] == ["en"]  # stemmed at both ends
