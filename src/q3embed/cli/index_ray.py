@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 
 
 def add_ray_arguments(p: argparse.ArgumentParser) -> None:
@@ -22,8 +24,10 @@ def add_ray_arguments(p: argparse.ArgumentParser) -> None:
 def run_ray_build(args) -> int:
     import sys
 
+    from .index import summary
+
     try:
-        import ray  # noqa: F401
+        import ray
     except ImportError:
         raise ValueError("--ray needs Ray: pip install 'q3embed[ray]'") from None
     from ..distributed import RayBuildConfig, build_on_ray
@@ -32,14 +36,74 @@ def run_ray_build(args) -> int:
     config = RayBuildConfig(address=args.ray or None, workers=args.workers, gpus_per_worker=args.gpus_per_worker,
                             cpus_per_worker=args.cpus_per_worker, docs_per_batch=args.docs_per_task,
                             part_rows=args.commit_every)
+    log, debug = ray_log_path(), getattr(args, "debug", False)
+    started_here = not ray.is_initialized()
     try:
-        index = build_on_ray(args.store or args.out, args.corpus, args.model, config=config, dim=args.dim,
-                             dtype=args.storage_dtype,
-                             instruction=args.instruction, chunk_tokens=args.chunk_tokens,
-                             chunk_overlap=args.chunk_overlap, device=args.device, torch_dtype=args.dtype,
-                             max_length=args.max_length, batch_size=args.batch_size, overwrite=args.overwrite,
-                             resume=args.resume)
+        with contextlib.nullcontext() if debug else ray_output_to(log):
+            try:
+                index = build_on_ray(args.store or args.out, args.corpus, args.model, config=config, dim=args.dim,
+                                     dtype=args.storage_dtype,
+                                     instruction=args.instruction, chunk_tokens=args.chunk_tokens,
+                                     chunk_overlap=args.chunk_overlap, device=args.device, torch_dtype=args.dtype,
+                                     max_length=args.max_length, batch_size=args.batch_size, overwrite=args.overwrite,
+                                     resume=args.resume)
+            finally:
+                if started_here and ray.is_initialized():  # its shutdown logs too: inside the redirect
+                    ray.shutdown()
     except Exception as e:  # errors raised inside Ray workers come back wrapped; show the user's cause
-        raise ValueError(str(user_error(e))) from None
-    print(f"built {index}", file=sys.stderr)
+        raise ValueError(f"{user_error(e)}{_see(log, debug)}") from None
+    print(f"built {summary(index)}{_see(log, debug)}", file=sys.stderr)
     return 0
+
+
+def ray_log_path():
+    import os
+    import tempfile
+    from pathlib import Path
+
+    return Path(tempfile.gettempdir()) / f"q3embed-ray-{os.getpid()}.log"
+
+
+def _see(log, debug: bool) -> str:
+    if debug or not log.exists() or not log.stat().st_size:
+        return ""
+    return f" (Ray's own log lines: {log}; --debug shows them here)"
+
+
+@contextlib.contextmanager
+def ray_output_to(log):
+    """Send what Ray writes to stderr (its C++ core worker logs straight to file descriptor 2, past
+    Python) to ``log``; q3embed's own lines, written through ``sys.stderr``, still reach the terminal."""
+    import os
+    import sys
+
+    sys.stderr.flush()
+    terminal = os.dup(2)
+    with open(log, "ab") as f:
+        os.dup2(f.fileno(), 2)
+    own = sys.stderr
+    if getattr(own, "fileno", None) is not None and _is_fd2(own):  # the real stderr: rebind it to the terminal
+        sys.stderr = os.fdopen(os.dup(terminal), "w", buffering=1)
+    # Ray's Python loggers write to whatever sys.stderr is when they emit: their records go to the log too.
+    to_log = logging.FileHandler(log)
+    to_log.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    ray_logger = logging.getLogger("ray")
+    kept = ray_logger.handlers[:]
+    ray_logger.handlers = [to_log]
+    try:
+        yield log
+    finally:
+        ray_logger.handlers = kept
+        to_log.close()
+        if sys.stderr is not own:
+            sys.stderr.close()
+            sys.stderr = own
+        os.dup2(terminal, 2)
+        os.close(terminal)
+
+
+def _is_fd2(stream) -> bool:
+    try:
+        return stream.fileno() == 2
+    except (OSError, ValueError, AttributeError):  # a captured or in-memory stream
+        return False

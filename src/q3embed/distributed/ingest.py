@@ -120,11 +120,21 @@ def build_on_ray(out: str | Path, corpus: str | Path, model: str, *, config: Ray
         writer.take(batch)
         now = time.perf_counter()
         if show_progress and now - last >= config.progress_every_s:
-            log.info(f"ray: embedded {writer.documents} documents ({writer.documents / (now - started):.1f} docs/s), "
-                     f"{writer.parts} parts written")
+            log.info(progress_line(writer.documents, now - started, writer.parts, config.part_rows))
             last = now
     writer.flush(final=True)
     return target.finish(card)
+
+
+def progress_line(documents: int, seconds: float, parts: int, part_rows: int) -> str:
+    """``ray: embedded 200 documents (41.0 docs/s); ...``: what is embedded, and what is safe on disk.
+
+    Embedded documents are held until a part of ``part_rows`` chunks fills, so early on none is
+    written yet: that is said in words, not as "0 parts written" beside a growing count."""
+    rate = documents / seconds if seconds > 0 else 0.0
+    kept = (f"{parts:,} part{'s' if parts != 1 else ''} of up to {part_rows:,} chunks written (a restart keeps them)"
+            if parts else f"written when {part_rows:,} chunks fill a part, or at the end")
+    return f"ray: embedded {documents:,} documents ({rate:.1f} docs/s); {kept}"
 
 
 class _PartWriter:
