@@ -17,12 +17,16 @@ def test_progress_says_what_is_written_in_words():
 
 
 def test_ray_output_goes_to_the_log_and_ours_to_the_terminal(tmp_path, capfd):
+    data_logger = logging.getLogger("ray.data")
+    own = logging.StreamHandler()  # as Ray Data has one of its own, on stderr
+    data_logger.addHandler(own)
     log = tmp_path / "ray.log"
     with ray_output_to(log):
         os.write(2, b"[2026-12-07 10:00:00,000 E 123 123] core_worker.cc:500: lost a worker\n")
         logging.getLogger("ray.data").warning("Progress bars disabled")
         print("ray: embedded 200 documents", file=sys.stderr)
     print("built idx", file=sys.stderr)
+    data_logger.removeHandler(own)
     err = capfd.readouterr().err
     assert "core_worker.cc" not in err and "Progress bars" not in err and "ray: embedded 200 documents" in err and "built idx" in err, err
     assert "core_worker.cc:500: lost a worker" in log.read_text() and "Progress bars disabled" in log.read_text()

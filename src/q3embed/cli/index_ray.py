@@ -28,6 +28,7 @@ def run_ray_build(args) -> int:
 
     try:
         import ray
+        import ray.data  # noqa: F401 - sets up Ray Data's loggers before ray_output_to takes them over
     except ImportError:
         raise ValueError("--ray needs Ray: pip install 'q3embed[ray]'") from None
     from ..distributed import RayBuildConfig, build_on_ray
@@ -87,19 +88,24 @@ def ray_output_to(log):
     # Ray's Python loggers write to whatever sys.stderr is when they emit: their records go to the log too.
     to_log = logging.FileHandler(log)
     to_log.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    ray_logger = logging.getLogger("ray")
-    kept = ray_logger.handlers[:]
-    ray_logger.handlers = [to_log]
+    loggers = [logging.getLogger(name) for name in _RAY_LOGGERS]
+    kept = {lg: lg.handlers[:] for lg in loggers if lg.handlers}  # Ray Data has handlers of its own
+    for lg in kept:
+        lg.handlers = [to_log]
     try:
         yield log
     finally:
-        ray_logger.handlers = kept
+        for lg, handlers in kept.items():
+            lg.handlers = handlers
         to_log.close()
         if sys.stderr is not own:
             sys.stderr.close()
             sys.stderr = own
         os.dup2(terminal, 2)
         os.close(terminal)
+
+
+_RAY_LOGGERS = ("ray", "ray.data")
 
 
 def _is_fd2(stream) -> bool:
