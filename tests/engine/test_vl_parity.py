@@ -141,3 +141,21 @@ def test_truncation_keeps_template_and_vision_tokens(tiny_vl_embedder, images):
     assert cut.count(image_pad) == full.count(image_pad) == 6
     with pytest.raises(Exception, match="template and images alone"):
         tiny_vl_embedder.prepare([{"image": images["b"]}], limits=InputLimits(max_tokens=20))
+
+
+def test_hf_layout_without_sentence_transformers_files_loads_the_same_model(tmp_path, tiny_vl_embedding_dir,
+                                                                           tiny_vl_embedder):
+    import shutil
+
+    from q3embed import Embedder
+    from q3embed.engine.vl import VLEmbedder
+    from q3embed.model.layout import read_layout
+
+    hf = tmp_path / "hf"
+    shutil.copytree(tiny_vl_embedding_dir, hf, ignore=shutil.ignore_patterns("modules.json", "1_Pooling", "2_Normalize",
+                                                                             "config_sentence_*", "sentence_bert_*"))
+    layout = read_layout(hf)
+    assert layout.is_vl and not layout.sentence_transformers and layout.vision_layers == 2
+    emb = Embedder.load(hf, device="cpu", dtype="float32")
+    assert isinstance(emb, VLEmbedder) and isinstance(tiny_vl_embedder, VLEmbedder)
+    np.testing.assert_allclose(emb.encode(["same vectors"]), tiny_vl_embedder.encode(["same vectors"]), atol=1e-6)

@@ -19,7 +19,8 @@ from ..errors import CheckpointError
 DECODER_TYPES = {"qwen3", "qwen2", "qwen3_moe", "llama", "mistral", "gemma", "gemma2", "gemma3_text"}
 #: vision-language decoders: Qwen3-VL-Embedding / Qwen3-VL-Reranker (engine/vl.py)
 VL_TYPES = {"qwen3_vl"}
-CAUSAL_LM_ARCHS = ("ForCausalLM", "ForConditionalGeneration")
+CAUSAL_LM_ARCHS = ("ForCausalLM",)
+VL_LM_ARCHS = ("ForConditionalGeneration",)  # Qwen3VLForConditionalGeneration: vision tower + LM head
 
 
 def read_json(path: Path) -> dict:
@@ -59,7 +60,8 @@ class CheckpointLayout:
 
     @property
     def has_lm_head(self) -> bool:
-        return any(a.endswith(CAUSAL_LM_ARCHS) for a in self.architectures)
+        archs = CAUSAL_LM_ARCHS + (VL_LM_ARCHS if self.is_vl else ())
+        return any(a.endswith(archs) for a in self.architectures)
 
     @property
     def is_reranker(self) -> bool:
