@@ -32,11 +32,11 @@ def make_binary_store(kind, tmp_path, embedder, request, binary_dim=64):
     return PgVectorStore.create(request.getfixturevalue("pg_url"), embedder, binary_dim=binary_dim)
 
 
-@pytest.fixture(scope="module")
-def many_docs():
-    from conftest import make_docs
-
-    return make_docs(240)
+@pytest.fixture
+def many_docs(doc_maker):
+    # doc_maker is tests/stores/conftest.py's make_docs; a plain `from conftest import` would pick
+    # whichever conftest module pytest imported first under that name.
+    return doc_maker(240)
 
 
 def _search_all(tmp_path, hash_embedder, request, docs, **kw):
