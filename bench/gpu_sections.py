@@ -394,7 +394,8 @@ def section_tests(ctx: Context):
     tail = (proc.stdout + proc.stderr)[-3000:]
     say(tail)
     fig = {"command": " ".join(cmd[1:]), "rc": proc.returncode, "seconds": round(time.time() - t0, 1),
-           "summary": [ln for ln in tail.splitlines() if ln.strip()][-1:]}
+           # pytest's own summary line is the last of stdout; plugins may warn on stderr after it
+           "summary": [ln for ln in proc.stdout.splitlines() if ln.strip()][-1:]}
     return fig, ([] if proc.returncode == 0 else [f"pytest exit code {proc.returncode}: {fig['summary']}"])
 
 
