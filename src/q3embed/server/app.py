@@ -32,12 +32,14 @@ from .routes import router
 from .services import EmbeddingService, RerankService
 from .settings import ServerSettings
 from .state import ServerState
+from .thumbnails import THUMBNAIL_PATH
+from .thumbnails import router as thumbnail_router
 
 log = logging.getLogger("q3embed.server")
 
 OPEN_PATHS = ("/health", PAGE_PATH)  # answered without the key: load balancers; the page (it holds no secret)
 KNOWN_PATHS = (PAGE_PATH, "/v1/embeddings", "/v1/rerank", "/v2/rerank", "/v1/score", "/v1/retrieve", "/v1/models",
-               "/health", "/metrics")
+               "/health", "/metrics", THUMBNAIL_PATH)
 
 
 def create_app(embedder=None, reranker=None, retriever=None, settings: ServerSettings | None = None) -> FastAPI:
@@ -69,6 +71,7 @@ def create_app(embedder=None, reranker=None, retriever=None, settings: ServerSet
     app.state.q3 = state
     app.include_router(router)
     app.include_router(page_router)
+    app.include_router(thumbnail_router)
     _install_error_handlers(app)
     app.add_middleware(AccessMiddleware, state=state)
     if settings.cors_origins:  # added last = outermost, so preflight OPTIONS never meets the auth check

@@ -3,7 +3,8 @@
 The page is the same for everyone and holds no secret: it asks for the API key and keeps it in
 the browser, then calls ``/v1/retrieve`` like any client. So ``/`` is served without the key.
 The Content-Security-Policy allows only the page's own inline script (by hash) and same-origin
-requests, so even a document text that slipped into the DOM as HTML could run nothing.
+requests, so even a document text that slipped into the DOM as HTML could run nothing. Images come only
+from ``blob:`` URLs the page makes itself from ``/v1/thumbnail`` answers (server/thumbnails.py).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def search_page() -> tuple[str, str]:
     html = files(__package__).joinpath("search.html").read_text(encoding="utf-8")
     scripts = re.findall(r"<script>(.*?)</script>", html, flags=re.S)
     hashes = " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(s.encode()).digest()).decode()}'" for s in scripts)
-    csp = (f"default-src 'none'; script-src {hashes}; style-src 'unsafe-inline'; connect-src 'self'; "
+    csp = (f"default-src 'none'; script-src {hashes}; style-src 'unsafe-inline'; connect-src 'self'; img-src blob:; "
            "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
     return html, csp
 

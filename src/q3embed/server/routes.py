@@ -218,6 +218,7 @@ async def retrieve(request: Request) -> JSONResponse:
                            code="invalid_search")
     hits = await state.retrieval.search(query, top_k=req.top_k, rerank_top=req.rerank_top, mode=req.mode,
                                         method=req.method, timings=timings)
+    state.recent_hits.remember(hits)  # so /v1/thumbnail finds them in stores without a by-id lookup
     results = [_hit_dict(h, req.return_text) for h in hits]
     shown = req.query if isinstance(req.query, str) else req.query.model_dump(exclude_unset=True)
     return JSONResponse({"object": "list", "query": shown, "results": results, "timings_ms": timings})

@@ -9,6 +9,7 @@ from .batcher import DynamicBatcher
 from .metrics import ServerMetrics
 from .services import EmbeddingService, RerankService, RetrievalService
 from .settings import ServerSettings
+from .thumbnails import RecentHits
 
 
 @dataclass
@@ -20,6 +21,7 @@ class ServerState:
     retriever: object | None = None
     retrieval: RetrievalService | None = None  # /v1/retrieve, composed of the two services' queues
     started: int = field(default_factory=lambda: int(time.time()))
+    recent_hits: RecentHits = field(default_factory=RecentHits)  # media hits the page may ask thumbnails of
 
     def compose_retrieval(self) -> None:
         """/v1/retrieve over the served models' queues; a retriever's own models get their own."""
