@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.jsonl import read_jsonl
 from ..stores.errors import DuplicateIdError
 from ..stores.storage import quantize
 from ..stores.store import (SEGMENTS, Manifest, SegmentEntry, commit_manifest, read_manifest, remove_debris,
@@ -119,6 +120,10 @@ class StagedParts:
                     _link_or_copy(self.root / meta["path"], root / rel)
                     files[role] = {**meta, "path": rel}
                 segments.append(SegmentEntry(name, part.entry.rows, files))
+                # like every index write: the segment's lexical rows are committed before the manifest
+                # that makes vectors and text visible together (stores/lexical.py)
+                index.lexical().write(name, [r.get("text", "") for r in _part_rows(self.root, part)],
+                                      manifest.spec.analyzer)
                 next_segment += 1
             commit_manifest(root, Manifest(manifest.spec, manifest.generation + 1, next_segment, segments))
             index.reload()
@@ -129,6 +134,11 @@ class StagedParts:
         for meta in part.entry.files.values():
             (self.root / meta["path"]).unlink(missing_ok=True)
         (self.root / f"{part.entry.name}{MARKER_SUFFIX}").unlink(missing_ok=True)
+
+
+def _part_rows(staging: Path, part: Part) -> list[dict]:
+    """The row records of a staged part, in row order (its ``rows.jsonl``)."""
+    return read_jsonl(staging / part.entry.files["rows"]["path"])
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:
