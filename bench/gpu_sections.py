@@ -399,11 +399,6 @@ def section_tests(ctx: Context):
     return fig, ([] if proc.returncode == 0 else [f"pytest exit code {proc.returncode}: {fig['summary']}"])
 
 
-def section_vl(ctx: Context):
-    from bench.gpu_vl import section_vl as run  # Qwen3-VL: its own module
-
-    return run(ctx)
-
-
+# The Qwen3-VL section lives in bench/gpu_vl.py, which builds on this module; gpu_suite.runners() adds it.
 RUN = {"env": section_env, "checks": section_checks, "embed-0.6B": section_embed_small, "rerank": section_rerank,
-       "long": section_long, "embed-8B": section_embed_8b, "vl": section_vl, "tests": section_tests}
+       "long": section_long, "embed-8B": section_embed_8b, "tests": section_tests}

@@ -53,6 +53,13 @@ BOX = {"env": 40, "checks": 100, "embed-0.6B": 120, "rerank": 90, "long": 75, "e
 DRY_BOX = {name: 300 for name in SECTIONS}  # tiny shapes, but on a CPU other jobs may share
 
 
+def runners() -> dict:
+    """Section name -> function(Context) -> (figures, problems); the modules import downward only."""
+    from bench import gpu_sections, gpu_vl
+
+    return {**gpu_sections.RUN, "vl": gpu_vl.section_vl}
+
+
 # ---------------------------------------------------------------- orchestration (parent process)
 
 def run_section_in_process(name: str, args, log) -> dict:
@@ -62,7 +69,7 @@ def run_section_in_process(name: str, args, log) -> dict:
     t0 = time.time()
     out = {"status": "ok", "figures": {}, "problems": []}
     try:
-        out["figures"], out["problems"] = gpu_sections.RUN[name](gpu_sections.Context(work=args.work, dry=args.cpu_dry_run))
+        out["figures"], out["problems"] = runners()[name](gpu_sections.Context(work=args.work, dry=args.cpu_dry_run))
     except Exception as e:  # noqa: BLE001
         out["error"] = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
         out["traceback"] = traceback.format_exc()[-4000:]
@@ -175,7 +182,7 @@ def main_child(args) -> int:
         from bench import gpu_sections
 
         ctx = gpu_sections.Context(work=args.work, dry=args.cpu_dry_run)
-        figures, problems = gpu_sections.RUN[args.section](ctx)
+        figures, problems = runners()[args.section](ctx)
         result["figures"], result["problems"] = figures, problems
         rc = 1 if problems else 0
     except BaseException as e:  # noqa: BLE001 - a section must report, whatever went wrong
