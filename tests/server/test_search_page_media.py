@@ -91,6 +91,46 @@ def test_thumbnail_route_serves_only_the_index_documents(tiny_vl_embedder, media
         locked.state.q3.close()
 
 
+class _NoLookupStore:
+    """A store without a by-id lookup (as Qdrant and pgvector are here)."""
+
+    def __init__(self, store):
+        self._store = store
+
+    def __getattr__(self, name):
+        if name == "chunks":
+            raise AttributeError(name)
+        return getattr(self._store, name)
+
+
+def test_stores_without_a_lookup_get_thumbnails_of_returned_hits_only(tiny_vl_embedder, media_index):
+    from fastapi.testclient import TestClient
+
+    store, _ = media_index
+    app = _app(tiny_vl_embedder, _NoLookupStore(store))
+    try:
+        client = TestClient(app)
+        assert client.get("/v1/thumbnail", params={"id": "red.png"}).status_code == 404  # not returned yet
+        hits = client.post("/v1/retrieve", json={"query": "a red square", "top_k": 10}).json()["results"]
+        assert {h["id"] for h in hits} >= {"red.png", "report.pdf#page=1"}
+        for doc_id in ("red.png", "report.pdf#page=1"):
+            assert client.get("/v1/thumbnail", params={"id": doc_id}).status_code == 200
+        assert client.get("/v1/thumbnail", params={"id": "bio"}).status_code == 404  # a text hit: nothing kept
+    finally:
+        app.state.q3.close()
+
+
+def test_the_docs_screenshot_is_the_documented_one():
+    from pathlib import Path
+
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    text = (docs / "multimodal.md").read_text(encoding="utf-8")
+    assert "(multimodal-search-page.png)" in text and "--window-size=1000,1000" in text
+    assert "--screenshot=docs/multimodal-search-page.png" in text and "random" in text
+    with Image.open(docs / "multimodal-search-page.png") as image:
+        assert image.size == (1000, 1000)
+
+
 class DevTools:
     """One page of a headless Chromium, driven over the DevTools protocol (JSON over a websocket)."""
 

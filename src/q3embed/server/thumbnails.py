@@ -88,7 +88,7 @@ def thumbnail_png(meta: dict, px: int = THUMBNAIL_PX) -> bytes:
 
 
 @router.get(THUMBNAIL_PATH, responses=ERROR_RESPONSES)
-async def thumbnail(request: Request, id: str) -> Response:  # noqa: A002 - the query parameter's public name
+async def thumbnail(request: Request, id: str) -> Response:  # "id": the query parameter's public name
     state = request.app.state.q3
     if state.retriever is None:
         raise APIError(503, "no index loaded: start the server with --index PATH to get thumbnails", code="no_index")
