@@ -231,6 +231,13 @@ def test_page_shows_thumbnails_and_searches_by_an_uploaded_image(tiny_vl_embedde
         results = browser.html("#results")
         positions = [results.index(f'<span class="hit-id">{_escaped(h.id)}</span>') for h in by_image]
         assert positions == sorted(positions)
+        # over the page's upload bound: refused in the browser with one line, before it is read
+        big = tmp_path / "big.png"
+        big.write_bytes(b"\0" * (4 * 1024 * 1024 + 1))
+        browser.call("DOM.setFileInputFiles", nodeId=node, files=[str(big)])
+        status = browser.wait_for("document.getElementById('status').className === 'error' && "
+                                  "document.getElementById('status').textContent")
+        assert status == "the image is 4194305 bytes; the limit here is 4194304 bytes"
     finally:
         browser.close()
 
