@@ -74,6 +74,9 @@ def run(args) -> int:
         print(interrupted_note(store), file=sys.stderr)
     dtype = args.dtype
     embedder = load_embedder(args.model or store.spec.model, device=args.device, dtype=dtype)
+    if args.image and not getattr(embedder, "is_vl", False):
+        raise ValueError(f"--image needs an index built with a Qwen3-VL model; {store.location} was built with "
+                         f"{store.spec.model}, a text model: search it with a text query")
     reranker = None
     if args.reranker:
         reranker = Reranker.load(args.reranker, device=args.device, dtype=dtype)

@@ -86,7 +86,7 @@ def manifest_stamp(root: Path) -> tuple[int, int] | None:
     """
     try:
         st = manifest_path(root).stat()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # no index there yet, or a file: read_manifest names it
         return None
     return st.st_ino, st.st_mtime_ns
 
@@ -96,6 +96,9 @@ def read_manifest(root: Path) -> Manifest:
     if not root.exists():
         raise IndexNotFoundError(f"no index at {root}: the directory does not exist "
                                  "(build one with `q3embed index build` or Index.build)")
+    if not root.is_dir():
+        raise IndexNotFoundError(f"no index at {root}: it is a file; an index is the directory "
+                                 "`q3embed index build --out` writes")
     if not path.exists():
         raise IndexNotFoundError(f"no index at {root}: {MANIFEST} is missing (not a q3embed index, or its "
                                  "first build was interrupted before the first commit)")
