@@ -36,3 +36,14 @@ def test_an_image_query_on_a_text_index_is_one_line(text_index, tmp_path, capsys
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--image needs an index built with a Qwen3-VL model" in err, err
     assert "MediaInput" not in err
+
+
+def test_a_binary_dim_over_the_model_width_leaves_out_free(text_index, tmp_path, tiny_embedding_dir, capsys):
+    out = tmp_path / "b.idx"
+    argv = ["index", "build", "--model", str(tiny_embedding_dir), "--corpus", str(text_index / "docs.txt"),
+            "--out", str(out), "--device", "cpu"]
+    capsys.readouterr()
+    assert main(argv + ["--binary-dim", "128"]) == 1  # the tiny model is 64 wide
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--binary-dim" in err and "64" in err, err
+    assert main(argv + ["--binary-dim", "64"]) == 0  # the corrected command is not told --out is taken

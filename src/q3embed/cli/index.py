@@ -194,7 +194,11 @@ def run_build(args) -> int:
     corpus = media_or_text_corpus(args.corpus)  # report bad input before loading a model
     if not isinstance(corpus, list):
         corpus = text_corpus(corpus, args.follow_links)
-    store = build_store(args.store or args.out, corpus, _embedder(args, args.model), dim=args.dim,
+    embedder = _embedder(args, args.model)
+    if args.binary_dim > (args.dim or embedder.width):  # refuse before --out is created: a retry must find it free
+        raise ValueError(f"--binary-dim must be a multiple of 8 up to the index dim {args.dim or embedder.width}, "
+                         f"got {args.binary_dim}")
+    store = build_store(args.store or args.out, corpus, embedder, dim=args.dim,
                         dtype=args.storage_dtype, instruction=args.instruction, chunk_tokens=args.chunk_tokens,
                         chunk_overlap=args.chunk_overlap, batch_size=args.batch_size, commit_every=args.commit_every,
                         commit_seconds=args.commit_seconds, overwrite=args.overwrite, resume=args.resume,
