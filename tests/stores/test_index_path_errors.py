@@ -47,3 +47,13 @@ def test_a_binary_dim_over_the_model_width_leaves_out_free(text_index, tmp_path,
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--binary-dim" in err and "64" in err, err
     assert main(argv + ["--binary-dim", "64"]) == 0  # the corrected command is not told --out is taken
+
+
+def test_a_dim_over_the_model_width_leaves_out_free(text_index, tmp_path, tiny_embedding_dir, capsys):
+    out = tmp_path / "d.idx"
+    argv = ["index", "build", "--model", str(tiny_embedding_dir), "--corpus", str(text_index / "docs.txt"),
+            "--out", str(out), "--device", "cpu"]
+    capsys.readouterr()
+    assert main(argv + ["--dim", "128"]) == 1  # the tiny model is 64 wide
+    assert "32..64" in capsys.readouterr().err
+    assert main(argv + ["--dim", "32"]) == 0

@@ -195,6 +195,7 @@ def run_build(args) -> int:
     if not isinstance(corpus, list):
         corpus = text_corpus(corpus, args.follow_links)
     embedder = _embedder(args, args.model)
+    embedder.check_dim(args.dim)  # a --dim the model cannot give, too, is refused before --out is created
     if args.binary_dim > (args.dim or embedder.width):  # refuse before --out is created: a retry must find it free
         raise ValueError(f"--binary-dim must be a multiple of 8 up to the index dim {args.dim or embedder.width}, "
                          f"got {args.binary_dim}")
