@@ -44,11 +44,21 @@ def test_build_search_add_delete_info(built_idx, tmp_path, tiny_embedding_dir, t
     assert main(["search", str(built_idx), "capital of France", "--top-k", "3", "--mode", "hybrid", "--json"]) == 0
     hits = json.loads(capsys.readouterr().out)["hits"]
     assert hits[0]["id"] == "d0" and hits[0]["stages"] == ["dense", "lexical"] and all(h["stages"] for h in hits)
-    assert main(["search", str(built_idx), "Yeast bread", "--mode", "lexical", "--fusion", "weighted"]) == 0
+    assert main(["search", str(built_idx), "Yeast bread", "--mode", "lexical"]) == 0
     out = capsys.readouterr().out
     assert "1. d3  score " in out and "[lexical]" in out  # the first stage that found it
     assert main(["search", str(built_idx), "bread", "--mode", "hybrid", "--rrf-k", "0"]) == 1
-    assert "RRF k must be >= 1" in capsys.readouterr().err
+    assert "--rrf-k must be >= 1, got 0" in capsys.readouterr().err
+    # a flag that the chosen mode would ignore is refused, not silently dropped
+    assert main(["search", str(built_idx), "bread", "--mode", "dense", "--fusion", "weighted"]) == 1
+    assert "--fusion only apply to --mode hybrid (got --mode dense)" in capsys.readouterr().err
+    assert main(["search", str(built_idx), "bread", "--mode", "hybrid", "--dense-weight", "0.3"]) == 1
+    assert "--dense-weight only applies to --fusion weighted" in capsys.readouterr().err
+    assert main(["search", str(built_idx), "bread", "--mode", "lexical", "--method", "hnsw"]) == 1
+    assert "--method hnsw is how the dense stage searches" in capsys.readouterr().err
+    assert main(["search", str(built_idx), "bread", "--mode", "hybrid", "--fusion", "weighted",
+                 "--dense-weight", "0.3", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["hits"]
 
     more = tmp_path / "more.jsonl"
     more.write_text('{"id": "d0", "text": "Paris again"}\n{"id": "n1", "text": "new"}\n')

@@ -63,6 +63,9 @@ def run(args) -> int:
     if args.method not in store.search_methods:
         raise ValueError(f"--method {args.method} is not available for {store.location}; "
                          f"accepted: {', '.join(store.search_methods)}")
+    if args.mode == "lexical" and args.method != "exact":
+        raise ValueError(f"--method {args.method} is how the dense stage searches, and --mode lexical has none; "
+                         "use --mode dense or hybrid")
     if args.method == "binary" and not store.spec.binary_dim:
         raise ValueError(f"--method binary needs sign bits, and {store.location} keeps none; rebuild it with "
                          "`q3embed index build --binary-dim N`, or use --method exact")
