@@ -51,6 +51,9 @@ def test_retrieve_without_text_and_bad_mode(retrieve_client):
     r = retrieve_client.post("/v1/retrieve", json={"query": "pandas", "mode": "no-such-mode"})
     assert r.status_code in (400, 422), r.text
     assert '"dense", "lexical" or "hybrid"' in r.json()["error"]["message"], r.text
+    for mode in ("dense", "lexical", "hybrid"):  # an empty query is refused as `q3embed search ""` refuses it
+        r = retrieve_client.post("/v1/retrieve", json={"query": "  ", "mode": mode})
+        assert r.status_code == 400 and r.json()["error"]["code"] == "empty_input", r.text
     assert retrieve_client.get("/health").json()["index"] is True
 
 

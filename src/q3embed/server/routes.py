@@ -210,6 +210,8 @@ async def retrieve(request: Request) -> JSONResponse:
         _check_model(req.model, state.embedding, "an embedding", state)
     timings: dict[str, float] = {}  # ms per stage: embed, search and (with a reranker) rerank
     query = req.query
+    if isinstance(query, str) and not query.strip():  # as `q3embed search ""`: nothing to search for
+        raise APIError(400, "query is empty; send the text to search for", param="query", code="empty_input")
     if not isinstance(query, str):  # an image query (Qwen3-VL)
         query = item_input(query, "query")
         require_vl(state.embedding.embedder if state.embedding is not None else None, "query")
