@@ -22,6 +22,15 @@ def test_every_verb_has_help(verb, capsys):
     assert "usage: q3embed" in capsys.readouterr().out
 
 
+def test_python_dash_m_runs_the_cli():
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "q3embed", "search", "--help"], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0 and "usage: q3embed search" in proc.stdout, proc.stderr[-500:]
+
+
 def test_info(tiny_embedding_dir, capsys):
     assert main(["info", str(tiny_embedding_dir), "--json", "--device", "cpu"]) == 0
     info = json.loads(capsys.readouterr().out)

@@ -39,8 +39,8 @@ class UnknownIdError(Q3EmbedError, KeyError):
     @classmethod
     def for_ids(cls, where: str, ids: list[str]) -> "UnknownIdError":
         shown = ", ".join(map(repr, ids[:5])) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
-        return cls(f"{where} holds no document with id {shown}; nothing deleted (pass missing='ignore', "
-                   "--ignore-missing, to delete the others)")
+        return cls(f"{where} holds no document with id {shown}; nothing deleted; to delete the "
+                   "others, add --ignore-missing (in Python: missing=\"ignore\")")
 
 
 class StoreUnavailableError(Q3EmbedError):
