@@ -137,6 +137,38 @@ def test_python_blocks_run(block, tmp_path, minilm_dir, tiny_reranker_dir):
     assert run.returncode == 0, f"{block.name} failed:\n{run.stderr[-3000:]}"
 
 
+# Shell walkthroughs that need nothing but the package: each runs as written, in a fresh folder, in the
+# slow run. (first line of the block, page) -- the other shell blocks need the hub, a server, a GPU or
+# the reader's own files, and are parse-checked above.
+WALKTHROUGHS = [("README.md", "q3embed tiny --out tiny "),
+                ("docs/multimodal.md", "q3embed tiny --family vl --out tiny-vl\nmkdir")]
+
+
+def _walkthrough(page: str, start: str) -> Block:
+    found = [b for b in BLOCKS if b.page == page and b.lang == "bash" and b.code.startswith(start)]
+    assert len(found) == 1, f"{page}: no single shell block starts with {start!r}"
+    return found[0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page,start", WALKTHROUGHS, ids=[w[0] for w in WALKTHROUGHS])
+def test_shell_walkthroughs_run_as_written(page, start, tmp_path):
+    import os
+
+    block = _walkthrough(page, start)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}  # the q3embed script
+    run = subprocess.run(["bash", "-euo", "pipefail", "-c", block.code], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=1200, env=env)
+    assert run.returncode == 0, f"{block.name} failed:\n{run.stdout[-2000:]}\n{run.stderr[-3000:]}"
+    assert "query:" in run.stdout  # each walkthrough ends in a search that prints its hits
+
+
+def test_walkthroughs_are_found():
+    for page, start in WALKTHROUGHS:
+        _walkthrough(page, start)
+
+
 def test_counts(capsys):
     """How many blocks run and how many are marked not runnable (printed with -s)."""
     python = [b for b in BLOCKS if b.lang == "python"]
