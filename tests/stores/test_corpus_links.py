@@ -56,3 +56,22 @@ def test_index_build_skips_them_says_so_and_follows_on_request(folder, tmp_path,
     assert "read 1 symlink leading out of" in capsys.readouterr().err
     assert main(["index", "info", str(tmp_path / "b"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["documents"] == 3
+
+
+def test_media_folders_skip_links_that_leave_the_folder(tmp_path):
+    """An image or PDF linked from outside is not indexed (nor served as a thumbnail) unless asked for."""
+    from PIL import Image
+
+    from q3embed.data.corpus import links_leaving
+    from q3embed.data.pages import read_media_corpus
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    Image.new("RGB", (8, 8)).save(outside / "private.png")
+    cf = tmp_path / "pics"
+    cf.mkdir()
+    Image.new("RGB", (8, 8)).save(cf / "own.png")
+    (cf / "private.png").symlink_to(outside / "private.png")
+    assert [d.id for d in read_media_corpus(cf)] == ["own.png"]
+    assert [d.id for d in read_media_corpus(cf, follow_links=True)] == ["own.png", "private.png"]
+    assert [link.name for link, _ in links_leaving(cf)] == ["private.png"]  # what the build summary names

@@ -191,7 +191,7 @@ def run_build(args) -> int:
         from .index_ray import run_ray_build
 
         return run_ray_build(args)
-    corpus = media_or_text_corpus(args.corpus)  # report bad input before loading a model
+    corpus = media_or_text_corpus(args.corpus, args.follow_links)  # report bad input before loading a model
     if not isinstance(corpus, list):
         corpus = text_corpus(corpus, args.follow_links)
     embedder = _embedder(args, args.model)
@@ -210,14 +210,14 @@ def run_build(args) -> int:
     return 0
 
 
-def media_or_text_corpus(path: str):
+def media_or_text_corpus(path: str, follow_links: bool = False):
     """A folder of images/PDFs (or a JSONL with 'image' rows) as media documents (data/pages.py), each
     image or PDF page one document; otherwise the path itself, checked as a text corpus."""
     from ..data import read_corpus
     from ..data.pages import is_media_corpus, read_media_corpus
 
     if is_media_corpus(path):
-        return read_media_corpus(path)
+        return read_media_corpus(path, follow_links)
     read_corpus(path)
     return path
 
@@ -245,7 +245,7 @@ def run_add(args) -> int:
     if not args.path:
         raise ValueError("give the corpus to add: q3embed index add IDX PATH (or --store URL PATH)")
     store = open_store(store_target(args, args.idx))
-    corpus = media_or_text_corpus(args.path)
+    corpus = media_or_text_corpus(args.path, args.follow_links)
     docs = corpus if isinstance(corpus, list) else read_corpus(corpus, follow_links=args.follow_links)
     mode = "replace" if args.replace else "skip" if args.skip_existing else "error"
     dup = list(store.stored_chunks([d.id for d in docs]))

@@ -103,12 +103,18 @@ def _record_document(rec) -> Document | str:
 
 
 def links_leaving(root: str | Path) -> list[tuple[Path, Path]]:
-    """(link, target) for every corpus file under folder ``root`` that is a symlink resolving outside it."""
+    """(link, target) for every file under folder ``root`` that is a symlink resolving outside it: text
+    corpus files, and the images and PDFs of a media folder (``pages.media_files``) alike."""
+    from .pages import is_media_file
+
     root = Path(root).expanduser()
     if not root.is_dir():
         return []
     inside = root.resolve()
-    return [(p, p.resolve()) for p in _folder_files(root) if not p.resolve().is_relative_to(inside)]
+    # rglob does not descend into linked folders; a linked file is listed like any other
+    return [(p, p.resolve()) for p in sorted(root.rglob("*"))
+            if p.is_file() and (p.suffix in FOLDER_SUFFIXES or is_media_file(p))
+            and not p.resolve().is_relative_to(inside)]
 
 
 def _folder_files(root: Path) -> list[Path]:

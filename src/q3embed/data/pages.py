@@ -73,12 +73,16 @@ def is_media_file(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES + PDF_SUFFIXES
 
 
-def media_files(folder: str | Path) -> list[Path]:
-    """Images and PDFs under ``folder`` (recursively), sorted; hidden files skipped."""
+def media_files(folder: str | Path, follow_links: bool = False) -> list[Path]:
+    """Images and PDFs under ``folder`` (recursively), sorted; hidden files skipped, and symlinks that
+    lead out of the folder too unless ``follow_links`` (as for a text corpus: ``corpus.links_leaving``)."""
+    from .corpus import links_leaving
+
     folder = Path(folder)
     if not folder.is_dir():
         raise InputFileError(f"{folder} is not a folder; expected a folder of images (.png, .jpg, ...) and PDFs")
-    return sorted(p for p in folder.rglob("*") if p.is_file() and is_media_file(p)
+    leaving = set() if follow_links else {link for link, _ in links_leaving(folder)}
+    return sorted(p for p in folder.rglob("*") if p.is_file() and is_media_file(p) and p not in leaving
                   and not any(part.startswith(".") for part in p.relative_to(folder).parts))
 
 
@@ -124,9 +128,10 @@ def is_media_corpus(source: str | Path) -> bool:
     return False
 
 
-def read_media_corpus(source: str | Path):
+def read_media_corpus(source: str | Path, follow_links: bool = False):
     """Documents from a folder of images/PDFs, one PDF or image, or a JSONL of rows with ``id``,
-    ``text`` and/or ``image`` (a path relative to the JSONL's folder, or a data: URL)."""
+    ``text`` and/or ``image`` (a path relative to the JSONL's folder, or a data: URL). In a folder,
+    symlinks leading out of it are skipped unless ``follow_links``."""
     from .corpus import Document, _check_unique
     from .jsonl import iter_jsonl, read_lines
 
@@ -134,7 +139,7 @@ def read_media_corpus(source: str | Path):
     docs = []
     if path.is_dir() or is_media_file(path):
         root = path if path.is_dir() else path.parent
-        for f in media_files(path) if path.is_dir() else [path]:
+        for f in media_files(path, follow_links) if path.is_dir() else [path]:
             rel = f.relative_to(root).as_posix()
             if f.suffix.lower() in PDF_SUFFIXES:
                 for n in range(1, pdf_page_count(f) + 1):
