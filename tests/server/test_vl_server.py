@@ -138,6 +138,8 @@ def test_retrieve_by_text_and_by_image_over_an_image_index(tmp_path, tiny_vl_emb
         assert sorted((h["meta"]["file"], h["meta"].get("page")) for h in hits) == [
             ("doc.pdf", 1), ("doc.pdf", 2), ("red.png", None)]
         assert all("rerank_score" in h for h in hits)
+        # the server's own file paths stay on the server: meta names the file within the corpus
+        assert {h["meta"].get("image", h["meta"].get("pdf")) for h in hits} == {"doc.pdf", "red.png"}
         want = retriever.search("a red square", top_k=3)
         assert [h["id"] for h in hits] == [h.id for h in want]
         np.testing.assert_allclose([h["rerank_score"] for h in hits], [h.rerank_score for h in want], atol=1e-5)

@@ -226,6 +226,17 @@ async def retrieve(request: Request) -> JSONResponse:
     return JSONResponse({"object": "list", "query": shown, "results": results, "timings_ms": timings})
 
 
+def _public_meta(meta: dict, doc_id: str) -> dict:
+    """A hit's meta as a client sees it: where the server read a file from (``path`` of a text folder,
+    ``image``/``pdf`` of a media folder) is an absolute path on the server's disk, so it is replaced by
+    the file's name within the corpus. The key stays, so a client still sees the hit is an image or a
+    page; its thumbnail comes from ``/v1/thumbnail?id=``."""
+    import os
+
+    return {k: (meta.get("file", doc_id) if k in ("path", "image", "pdf") and isinstance(v, str)
+                and os.path.isabs(v) else v) for k, v in meta.items()}
+
+
 def _hit_dict(hit, with_text: bool) -> dict:
     if hasattr(hit, "to_dict"):
         d = hit.to_dict(with_text=with_text)
@@ -235,6 +246,8 @@ def _hit_dict(hit, with_text: bool) -> dict:
             d["rerank_score"] = hit.rerank_score
         if with_text and getattr(hit, "text", None) is not None:
             d["text"] = hit.text
+    if isinstance(d.get("meta"), dict):
+        d["meta"] = _public_meta(d["meta"], d["id"])
     d["score"] = float(d["score"])
     if d.get("rerank_score") is not None:
         d["rerank_score"] = float(d["rerank_score"])
