@@ -196,11 +196,8 @@ class Embedder:
         texts = [texts] if single else list(texts)
         check_texts(texts)
         out_dim = self.check_dim(dim)
-        ids = self.prepare(texts, instruction)
-        out = np.zeros((len(texts), out_dim), dtype=np.float32)
-        batches = list(length_sorted_batches(ids, batch_size, max_batch_tokens, self.packed))
-        for batch in _progress(batches, show_progress, "embedding"):
-            out[batch] = self.postprocess(self.forward([ids[i] for i in batch]), dim, normalize)
+        out = embed_prepared(self, self.prepare(texts, instruction), out_dim, dim, normalize, batch_size,
+                             max_batch_tokens, show_progress)
         return out[0] if single else out
 
     def _forward(self, rows: list[list[int]]) -> torch.Tensor:
@@ -246,6 +243,19 @@ class Embedder:
         q = quantization_of(self.model)
         return (f"Embedder({self.name!r}, kind={self.kind}, width={self.width}, device={self.device}, dtype={self.dtype}"
                 + (f", quantize={q}" if q else "") + ")")
+
+
+def embed_prepared(model, rows: list, out_dim: int, dim: int | None, normalize: bool | None, batch_size: int,
+                   max_batch_tokens: int | None, show_progress: bool) -> np.ndarray:
+    """(len(rows), out_dim) float32: prepared rows embedded in length-sorted batches, back in input order.
+
+    One loop for the text Embedder and the Qwen3-VL one, which share the prepare -> forward ->
+    postprocess contract (``model.packed`` picks the token-budget rule)."""
+    out = np.zeros((len(rows), out_dim), dtype=np.float32)
+    batches = list(length_sorted_batches(rows, batch_size, max_batch_tokens, model.packed))
+    for batch in _progress(batches, show_progress, "embedding"):
+        out[batch] = model.postprocess(model.forward([rows[i] for i in batch]), dim, normalize)
+    return out
 
 
 def _progress(items, enabled: bool, desc: str):

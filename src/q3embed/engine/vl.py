@@ -43,6 +43,7 @@ from ..runtime.tokenize import DEFAULT_LIMITS, InputLimits, check_chars
 from ..runtime.vision import VisionPreprocess, prepare_image
 from ..runtime.vl_forward import last_hidden
 from ..runtime.vl_prompt import VLPromptBuilder, VLRow
+from .embedder import _progress, embed_prepared
 from .loading import load_for_inference
 
 VL_QUERY_INSTRUCTION = "Retrieve images or text relevant to the user's query."
@@ -172,11 +173,8 @@ class VLEmbedder(_VLBase):
         single = is_single_input(inputs)
         inputs = [inputs] if single else list(inputs)
         out_dim = self.check_dim(dim)
-        rows = self.prepare(inputs, instruction)
-        out = np.zeros((len(rows), out_dim), dtype=np.float32)
-        batches = list(length_sorted_batches(rows, batch_size, max_batch_tokens, self.packed))
-        for batch in _progress(batches, show_progress, "embedding"):
-            out[batch] = self.postprocess(self.forward([rows[i] for i in batch]), dim, normalize)
+        out = embed_prepared(self, self.prepare(inputs, instruction), out_dim, dim, normalize, batch_size,
+                             max_batch_tokens, show_progress)
         return out[0] if single else out
 
     def encode_queries(self, queries, instruction: str | None = None, **kwargs) -> np.ndarray:
@@ -275,10 +273,3 @@ class VLReranker(_VLBase):
     def __repr__(self) -> str:
         return f"VLReranker({self.name!r}, device={self.device}, dtype={self.dtype})"
 
-
-def _progress(items, enabled: bool, desc: str):
-    if not enabled:
-        return items
-    from ..progress import tqdm
-
-    return tqdm(items, desc=desc, unit="batch")
