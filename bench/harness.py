@@ -7,7 +7,7 @@ Run a benchmark from the repository root, with the package installed (``pip inst
 * ``--data``: the evaluation-data folder, laid out as ``q3embed data fetch scifact stsb`` writes it
   (``DATA/scifact``, ``DATA/stsb``). Default: ``$Q3EMBED_DATA``, else ``data/`` in the repository.
 * ``--work``: where a benchmark keeps what it builds (random 0.6B-shape checkpoints, indexes, runs).
-  Default: ``bench/work/<benchmark>`` (git-ignored). Delete it to start over.
+  Default: ``bench/scratch/<benchmark>`` (git-ignored). Delete it to start over.
 * ``--threads``: intra-op threads of torch, BLAS and OpenMP, pinned before any work (default 1: on a
   shared CPU one thread per process keeps the ratios between peers steady).
 * ``--save``: also write ``bench/results/<benchmark>-<date>.{json,md}`` with the stamp below.
@@ -44,7 +44,7 @@ def default_data() -> Path:
 
 
 def default_work(name: str) -> Path:
-    return REPO / "bench" / "work" / name
+    return REPO / "bench" / "scratch" / name
 
 
 def parser(name: str, description: str, *, threads: int = 1) -> argparse.ArgumentParser:
@@ -54,7 +54,7 @@ def parser(name: str, description: str, *, threads: int = 1) -> argparse.Argumen
     p.add_argument("--data", type=Path, default=default_data(),
                    help="evaluation-data folder as `q3embed data fetch` writes it (default: $Q3EMBED_DATA, else data/)")
     p.add_argument("--work", type=Path, default=default_work(name),
-                   help=f"folder for models, indexes and runs this benchmark builds (default: bench/work/{name})")
+                   help=f"folder for models, indexes and runs this benchmark builds (default: bench/scratch/{name})")
     p.add_argument("--threads", type=int, default=threads, help=f"intra-op threads (default {threads})")
     p.add_argument("--save", action="store_true",
                    help=f"write bench/results/{name}-<date>.json and .md with the machine stamp")
