@@ -118,11 +118,7 @@ class Embedder:
         return DEFAULT_QUERY_INSTRUCTION
 
     def check_dim(self, dim: int | None) -> int:
-        if dim is None:
-            return self.width
-        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or not MRL_MIN_DIM <= dim <= self.width:
-            raise ValueError(f"dim must be an integer in {MRL_MIN_DIM}..{self.width} (MRL), got {dim!r}")
-        return int(dim)
+        return check_mrl_dim(dim, self.width)
 
     # -- the runtime contract (runtime/contract.py): prepare -> forward -> postprocess ------------
 
@@ -243,6 +239,15 @@ class Embedder:
         q = quantization_of(self.model)
         return (f"Embedder({self.name!r}, kind={self.kind}, width={self.width}, device={self.device}, dtype={self.dtype}"
                 + (f", quantize={q}" if q else "") + ")")
+
+
+def check_mrl_dim(dim: int | None, width: int) -> int:
+    """The output width for ``dim=``: the model's width for None, else an MRL dim in MRL_MIN_DIM..width."""
+    if dim is None:
+        return width
+    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or not MRL_MIN_DIM <= dim <= width:
+        raise ValueError(f"dim must be an integer in {MRL_MIN_DIM}..{width} (MRL), got {dim!r}")
+    return int(dim)
 
 
 def embed_prepared(model, rows: list, out_dim: int, dim: int | None, normalize: bool | None, batch_size: int,

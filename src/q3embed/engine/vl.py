@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..config import DEFAULT_MAX_LENGTH, MAX_CONTEXT, MRL_MIN_DIM
+from ..config import DEFAULT_MAX_LENGTH, MAX_CONTEXT
 from ..data.media import DEFAULT_IMAGE_LIMITS, ImageLimits, MediaInput, as_media_input, load_images
 from ..model.layout import CheckpointLayout
 from ..model.loading import load_tokenizer
@@ -43,7 +43,7 @@ from ..runtime.tokenize import DEFAULT_LIMITS, InputLimits, check_chars
 from ..runtime.vision import VisionPreprocess, prepare_image
 from ..runtime.vl_forward import last_hidden
 from ..runtime.vl_prompt import VLPromptBuilder, VLRow
-from .embedder import _progress, embed_prepared
+from .embedder import _progress, check_mrl_dim, embed_prepared
 from .loading import load_for_inference
 
 VL_QUERY_INSTRUCTION = "Retrieve images or text relevant to the user's query."
@@ -129,11 +129,7 @@ class VLEmbedder(_VLBase):
     query_instruction = VL_QUERY_INSTRUCTION
 
     def check_dim(self, dim: int | None) -> int:
-        if dim is None:
-            return self.width
-        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or not MRL_MIN_DIM <= dim <= self.width:
-            raise ValueError(f"dim must be an integer in {MRL_MIN_DIM}..{self.width} (MRL), got {dim!r}")
-        return int(dim)
+        return check_mrl_dim(dim, self.width)
 
     # -- the runtime contract: prepare -> forward -> postprocess --------------------------------
 
