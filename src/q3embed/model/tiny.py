@@ -39,6 +39,21 @@ def qwen3_config(shape: str = "tiny", **overrides):
     return Qwen3Config(**kwargs)
 
 
+def save_random_weights(model, out: Path, spread: bool, dtype=None) -> None:
+    """Save a randomly initialised model as safetensors, in ``dtype`` when given. ``spread``: a
+    larger-than-default init, so that tiny random models give well-spread scores."""
+    import torch
+
+    if spread:
+        with torch.no_grad():
+            for p in model.parameters():
+                if p.dim() >= 2:
+                    p.normal_(0.0, 0.08)
+    if dtype is not None:
+        model = model.to(dtype)
+    model.save_pretrained(out, safe_serialization=True)
+
+
 def save_tiny_qwen3(out_dir: str | Path, kind: str = "embedding", shape: str = "tiny", seed: int = 0,
                     tokenizer_dir: str | Path | None = None, dtype=None, **overrides) -> Path:
     """Write a random Qwen3 checkpoint. kind: "embedding" (Qwen3Model + ST files) or "reranker"."""
@@ -52,15 +67,7 @@ def save_tiny_qwen3(out_dir: str | Path, kind: str = "embedding", shape: str = "
     torch.manual_seed(seed)
     cfg = qwen3_config(shape, **overrides)
     model = Qwen3Model(cfg) if kind == "embedding" else Qwen3ForCausalLM(cfg)
-    if shape == "tiny":
-        # Larger-than-default init so that tiny random models give well-spread scores.
-        with torch.no_grad():
-            for p in model.parameters():
-                if p.dim() >= 2:
-                    p.normal_(0.0, 0.08)
-    if dtype is not None:
-        model = model.to(dtype)
-    model.save_pretrained(out, safe_serialization=True)
+    save_random_weights(model, out, spread=shape == "tiny", dtype=dtype)
     if tokenizer_dir is not None and (Path(tokenizer_dir) / "tokenizer.json").exists():
         # A saved tokenizer's files are copied as they are: loading and re-saving a 151K vocabulary costs seconds.
         for f in Path(tokenizer_dir).iterdir():

@@ -20,7 +20,7 @@ import shutil
 from pathlib import Path
 
 from .st_files import write_sentence_transformers_files
-from .tiny import TOKENIZER_FILES
+from .tiny import TOKENIZER_FILES, save_random_weights
 from .vocab import save_qwen3_tokenizer
 
 VL_SHAPES = {
@@ -189,14 +189,7 @@ def save_tiny_qwen3_vl(out_dir: str | Path, kind: str = "embedding", shape: str 
     # model is saved with the same class and tied weights, as Qwen3VLForEmbedding wraps Qwen3VLModel.
     cfg = qwen3_vl_config(shape, tie_word_embeddings=kind == "embedding")
     model = Qwen3VLForConditionalGeneration(cfg)
-    if shape == "tiny":
-        with torch.no_grad():  # larger-than-default init so that tiny random models give well-spread scores
-            for p in model.parameters():
-                if p.dim() >= 2:
-                    p.normal_(0.0, 0.08)
-    if dtype is not None:
-        model = model.to(dtype)
-    model.save_pretrained(out, safe_serialization=True)
+    save_random_weights(model, out, spread=shape == "tiny", dtype=dtype)
     save_qwen3_vl_tokenizer(out, tokenizer_dir)
     if kind == "embedding":
         write_sentence_transformers_files(out, pooling="lasttoken")
